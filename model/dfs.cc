@@ -1,0 +1,113 @@
+#include "model/dfs.h"
+
+#include <stdexcept>
+
+#include "sim/check.h"
+
+namespace fsim::model {
+
+Dfs::Dfs(int preemption_bound, uint32_t shard_index, uint32_t shard_count)
+    : bound_(preemption_bound),
+      shard_index_(shard_index),
+      shard_count_(shard_count) {
+  FSIM_CHECK(shard_count >= 1 && shard_index < shard_count);
+}
+
+void Dfs::BeginRun(uint64_t) {
+  FSIM_CHECK_MSG(!exhausted_, "DFS asked to run after exhaustion");
+  depth_ = 0;
+  preemptions_ = 0;
+  run_owned_ = true;
+}
+
+int Dfs::Cost(const Node& node, size_t option) const {
+  return node.kind == sim::DecisionKind::kFiber && node.current_runnable &&
+                 node.options[option] != node.current
+             ? 1
+             : 0;
+}
+
+bool Dfs::Allowed(const Node& node, size_t depth, size_t option) const {
+  if (bound_ >= 0 && node.preemptions_before + Cost(node, option) > bound_) {
+    return false;
+  }
+  if (depth == 0 && shard_count_ > 1) return option % shard_count_ == shard_index_;
+  return true;
+}
+
+uint32_t Dfs::Decide(Node node) {
+  if (depth_ < stack_.size()) {
+    // Replaying the prefix of the previous run.
+    Node& old = stack_[depth_];
+    if (old.kind != node.kind || old.options != node.options) {
+      throw std::runtime_error(
+          "DFS: the program is not deterministic: decision " +
+          std::to_string(depth_) + " differs from the previous run's");
+    }
+    preemptions_ += Cost(old, old.chosen);
+    return old.options[stack_[depth_++].chosen];
+  }
+  node.preemptions_before = preemptions_;
+  size_t first = 0;
+  while (first < node.options.size() && !Allowed(node, depth_, first)) ++first;
+  if (first == node.options.size()) {
+    // Only at the root of a shard that owns nothing, or if every option
+    // exceeds the bound, which cannot happen: the first option (the
+    // current fiber) costs nothing.
+    FSIM_CHECK(depth_ == 0);
+    run_owned_ = false;
+    first = 0;
+  }
+  node.chosen = first;
+  preemptions_ += Cost(node, first);
+  stack_.push_back(std::move(node));
+  ++depth_;
+  return stack_.back().options[first];
+}
+
+sim::FiberId Dfs::PickFiber(const sim::SchedulePoint& point) {
+  Node node;
+  node.kind = sim::DecisionKind::kFiber;
+  node.current = point.current;
+  node.current_runnable = point.current_runnable;
+  if (point.current_runnable) node.options.push_back(point.current);
+  for (sim::FiberId id : point.runnable) {
+    if (!(point.current_runnable && id == point.current)) {
+      node.options.push_back(id);
+    }
+  }
+  return Decide(std::move(node));
+}
+
+uint64_t Dfs::PickValue(uint64_t n, sim::Site) {
+  Node node;
+  node.kind = sim::DecisionKind::kValue;
+  node.options.resize(n);
+  for (uint64_t i = 0; i < n; ++i) node.options[i] = static_cast<uint32_t>(i);
+  return Decide(std::move(node));
+}
+
+void Dfs::EndRun() {
+  if (run_owned_) ++runs_;
+  // The run may have ended before replaying the whole prefix (e.g. it found
+  // something): what it did not reach is not part of its path.
+  stack_.resize(depth_);
+  while (!stack_.empty()) {
+    Node& top = stack_.back();
+    size_t depth = stack_.size() - 1;
+    size_t next = top.chosen + 1;
+    while (next < top.options.size() && !Allowed(top, depth, next)) ++next;
+    if (next < top.options.size() && run_owned_) {
+      top.chosen = next;
+      return;
+    }
+    if (!run_owned_) {  // the shard owns nothing at all
+      stack_.clear();
+      break;
+    }
+    stack_.pop_back();
+  }
+  exhausted_ = true;
+}
+
+}  // namespace fsim::model

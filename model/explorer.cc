@@ -1,0 +1,177 @@
+#include "model/explorer.h"
+
+// The state struct is only complete with XXH_STATIC_LINKING_ONLY; keeping
+// it on the stack avoids an allocation per digest.
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+#include "model/dfs.h"
+#include "model/pct.h"
+#include "model/random_walk.h"
+#include "model/replay.h"
+#include "sim/random.h"
+#include "sim/site.h"
+
+namespace fsim::model {
+namespace {
+
+// Per-target exploration state.
+struct Lane {
+  const Target* target = nullptr;
+  std::unique_ptr<sim::Strategy> strategy;
+  Dfs* dfs = nullptr;  // == strategy.get() for dfs
+  std::set<std::string> signatures;
+  TargetStats stats;
+  bool done = false;
+};
+
+// PCT needs the length of a run (k). It is measured once per target by a
+// random-walk run with a fixed seed, so every shard computes the same k.
+uint64_t EstimateSteps(const Target& target, sim::Scheduler& sched) {
+  RandomWalk walk;
+  sim::RunResult r = RunOnce(target, sched, walk, 0);
+  return r.decisions > 0 ? r.decisions : 1;
+}
+
+std::string TracePath(const std::string& dir, const Target& target,
+                      const sim::Finding& finding, uint64_t seed) {
+  std::string name = target.scenario + "-" +
+                     std::string(sim::FindingKindName(finding.kind)) + "-" +
+                     DigestHex(sim::NameHash(finding.signature)).substr(0, 8) +
+                     "-" + std::to_string(seed) + ".trace.json";
+  return (std::filesystem::path(dir) / name).string();
+}
+
+}  // namespace
+
+uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run) {
+  return sim::Mix64(sim::Mix64(seed) ^ sim::NameHash(scenario)) + run;
+}
+
+Reproduction Reproduce(const Trace& trace, const Target& target) {
+  sim::Scheduler sched;
+  Replay replay(trace.decisions);
+  Reproduction out;
+  out.result = RunOnce(target, sched, replay, trace.seed);
+  out.divergence = replay.divergence();
+  const auto& got = out.result.finding;
+  const auto& want = trace.finding;
+  out.same_finding = got.has_value() == want.has_value() &&
+                     (!got || (got->kind == want->kind &&
+                               got->signature == want->signature));
+  out.same_digest = out.result.digest == trace.digest;
+  return out;
+}
+
+ExploreSummary Explore(const std::vector<Target>& targets,
+                       const ExploreOptions& options) {
+  sim::Scheduler sched;
+  std::vector<Lane> lanes(targets.size());
+  const std::string& kind = options.strategy.name;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Lane& lane = lanes[i];
+    lane.target = &targets[i];
+    lane.stats.scenario = targets[i].scenario;
+    if (kind == "random") {
+      lane.strategy = std::make_unique<RandomWalk>();
+    } else if (kind == "pct") {
+      lane.strategy = std::make_unique<Pct>(options.strategy.depth,
+                                            EstimateSteps(targets[i], sched));
+    } else if (kind == "dfs") {
+      auto dfs = std::make_unique<Dfs>(options.strategy.preemptions,
+                                       options.shard_index, options.shard_count);
+      lane.dfs = dfs.get();
+      lane.strategy = std::move(dfs);
+    } else {
+      throw std::runtime_error("unknown strategy '" + kind + "'");
+    }
+  }
+  uint64_t runs_limit = options.runs.value_or(kind == "dfs" ? UINT64_MAX
+                                                            : kRunsDefault);
+
+  ExploreSummary summary;
+  XXH3_state_t digest;
+  XXH3_64bits_reset(&digest);
+  uint64_t virtual_ns = 0;
+  bool stop = false;
+  bool dir_made = false;
+
+  for (uint64_t r = 0; !stop; ++r) {
+    bool any = false;
+    for (Lane& lane : lanes) {
+      if (lane.done || stop) continue;
+      if (r >= runs_limit) {
+        lane.done = true;
+        continue;
+      }
+      any = true;
+      // Random and PCT runs are split across shards by run index; DFS
+      // splits its tree inside the strategy.
+      if (!lane.dfs && r % options.shard_count != options.shard_index) continue;
+      if (options.out_of_time && options.out_of_time()) {
+        summary.stopped_by_time = true;
+        stop = true;
+        break;
+      }
+      const Target& target = *lane.target;
+      uint64_t seed = lane.dfs ? 0 : RunSeed(options.seed, target.scenario, r);
+      sim::RunResult result = RunOnce(target, sched, *lane.strategy, seed);
+      if (lane.dfs && lane.dfs->exhausted()) {
+        lane.done = true;
+        lane.stats.exhausted = true;
+      }
+      if (lane.dfs && !lane.dfs->run_owned()) continue;
+      ++summary.runs;
+      ++lane.stats.runs;
+      lane.stats.steps_max = std::max(lane.stats.steps_max, result.steps);
+      XXH3_64bits_update(&digest, &result.digest, sizeof result.digest);
+      virtual_ns += result.virtual_ns;
+      if (result.finding &&
+          lane.signatures.insert(result.finding->signature).second) {
+        // A new finding: its trace goes to disk before anything else.
+        if (!dir_made) {
+          std::filesystem::create_directories(options.out_dir);
+          dir_made = true;
+        }
+        Trace trace;
+        trace.scenario = target.scenario;
+        trace.scenario_json = target.scenario_json;
+        trace.config = target.config;
+        trace.strategy = options.strategy;
+        trace.seed = seed;
+        trace.run = r;
+        trace.digest = result.digest;
+        trace.steps = result.steps;
+        trace.virtual_ns = result.virtual_ns;
+        trace.decisions = sched.chooser().decisions();
+        trace.finding = result.finding;
+        std::string path = TracePath(options.out_dir, target, *result.finding, seed);
+        std::string error = WriteTrace(path, trace);
+        if (!error.empty()) throw std::runtime_error(error);
+        FindingRecord record{*result.finding, target.scenario, target.config,
+                             seed, r, path};
+        ++lane.stats.findings;
+        if (options.on_finding) options.on_finding(record);
+        summary.findings.push_back(std::move(record));
+        if (!options.all) stop = true;
+      }
+      if (options.on_run) {
+        options.on_run({&target, r, seed, result.digest, summary.runs});
+      }
+      if (options.virtual_ns_budget != 0 && virtual_ns >= options.virtual_ns_budget) {
+        stop = true;
+      }
+    }
+    if (!any) break;
+  }
+  for (Lane& lane : lanes) summary.targets.push_back(lane.stats);
+  summary.digest = XXH3_64bits_digest(&digest);
+  return summary;
+}
+
+}  // namespace fsim::model

@@ -1,0 +1,106 @@
+// The exploration driver: runs targets under a strategy within a budget,
+// derives each run's seed deterministically, splits the seed space over
+// shards, deduplicates findings by signature, and writes each new
+// finding's trace to disk before doing anything else with it.
+//
+// Runs are interleaved across targets: run r of every target, then run
+// r+1, so that a time budget covers all targets evenly. Run r of target t
+// uses seed Mix(base seed, scenario name, r), independent of the shard and
+// of the configuration, so that the same seeds can be compared across
+// lock orders and shards together cover exactly the runs of one unsharded
+// exploration (shard I of N executes the runs with r mod N == I).
+#ifndef FSIM_MODEL_EXPLORER_H_
+#define FSIM_MODEL_EXPLORER_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/target.h"
+#include "model/trace.h"
+#include "sim/finding.h"
+
+namespace fsim::model {
+
+inline constexpr uint64_t kRunsDefault = 1000;
+
+struct RunRecord {
+  const Target* target = nullptr;
+  uint64_t run = 0;
+  uint64_t seed = 0;
+  uint64_t digest = 0;
+  uint64_t runs_done = 0;  // over all targets, including this one
+};
+
+struct FindingRecord {
+  sim::Finding finding;
+  std::string scenario;
+  Config config;
+  uint64_t seed = 0;
+  uint64_t run = 0;
+  std::string trace_path;
+};
+
+struct ExploreOptions {
+  StrategyInfo strategy;
+  uint64_t seed = 1;
+  // Runs per target; nullopt: kRunsDefault for random and pct, until the
+  // space is exhausted for dfs.
+  std::optional<uint64_t> runs;
+  uint64_t virtual_ns_budget = 0;  // 0: none. Summed over all runs.
+  uint32_t shard_index = 0;
+  uint32_t shard_count = 1;
+  bool all = false;  // run the whole budget instead of stopping at a finding
+  std::string out_dir = "fsim-out";
+  // Wall-clock budget, checked between runs (the clock lives in tools/).
+  std::function<bool()> out_of_time;
+  // Called for each new finding, after its trace is on disk.
+  std::function<void(const FindingRecord&)> on_finding;
+  // Called after every run (progress reporting, tests).
+  std::function<void(const RunRecord&)> on_run;
+};
+
+struct TargetStats {
+  std::string scenario;
+  uint64_t runs = 0;
+  uint64_t findings = 0;
+  uint64_t steps_max = 0;
+  bool exhausted = false;  // dfs: the bounded space was fully explored
+};
+
+struct ExploreSummary {
+  uint64_t runs = 0;
+  uint64_t digest = 0;  // over every run's digest, in execution order
+  std::vector<FindingRecord> findings;
+  std::vector<TargetStats> targets;
+  bool stopped_by_time = false;
+};
+
+// The seed of run `run` of `scenario` under base seed `seed`.
+uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run);
+
+// The outcome of re-executing a trace.
+struct Reproduction {
+  sim::RunResult result;
+  std::string divergence;   // empty if the run followed the trace exactly
+  bool same_finding = false;  // same kind and signature (or both none)
+  bool same_digest = false;
+  bool reproduced() const {
+    return divergence.empty() && same_finding && same_digest;
+  }
+};
+
+// Re-executes `trace` on `target` (built from the trace's scenario and
+// config) with its recorded decisions.
+Reproduction Reproduce(const Trace& trace, const Target& target);
+
+// Explores. Throws std::runtime_error on a harness error (including a
+// trace that cannot be written).
+ExploreSummary Explore(const std::vector<Target>& targets,
+                       const ExploreOptions& options);
+
+}  // namespace fsim::model
+
+#endif  // FSIM_MODEL_EXPLORER_H_

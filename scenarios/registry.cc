@@ -1,0 +1,110 @@
+#include "scenarios/registry.h"
+
+#include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "sim/limits.h"
+
+namespace fsim::scenarios {
+namespace {
+
+// Keys every scenario accepts: they shape the runtime, not the program.
+const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
+  static const std::vector<std::pair<std::string, std::string>> keys = {
+      {"stack_kib", "fiber stack size in KiB (default 64)"},
+      {"steps_max", "scheduling steps before a run is a livelock"},
+  };
+  return keys;
+}
+
+std::vector<Scenario> BuildRegistry() {
+  std::vector<Scenario> all;
+  RegisterBuiltinPrograms(all);
+  std::sort(all.begin(), all.end(),
+            [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
+  return all;
+}
+
+}  // namespace
+
+const std::vector<Scenario>& Scenarios() {
+  static const std::vector<Scenario> all = BuildRegistry();
+  return all;
+}
+
+const Scenario* FindScenario(std::string_view name) {
+  for (const Scenario& s : Scenarios()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> DefaultSuite() {
+  std::vector<std::string> names;
+  for (const Scenario& s : Scenarios()) {
+    if (s.default_suite) names.push_back(s.name);
+  }
+  return names;
+}
+
+uint64_t ConfigNumber(const model::Config& config, const std::string& key,
+                      uint64_t fallback, uint64_t lo, uint64_t hi) {
+  auto it = config.find(key);
+  if (it == config.end()) return fallback;
+  const std::string& s = it->second;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    throw ConfigError{"config " + key + "=" + s + ": not a number"};
+  }
+  if (v < lo || v > hi) {
+    throw ConfigError{"config " + key + "=" + s + ": out of range [" +
+                      std::to_string(lo) + ", " + std::to_string(hi) + "]"};
+  }
+  return v;
+}
+
+std::optional<model::Target> MakeTarget(std::string_view name,
+                                        const model::Config& config,
+                                        std::string* error) {
+  const Scenario* scenario = FindScenario(name);
+  if (scenario == nullptr) {
+    *error = "unknown scenario '" + std::string(name) + "' (see 'fsim list')";
+    return std::nullopt;
+  }
+  for (const auto& [key, value] : config) {
+    auto known = [&](const auto& keys) {
+      return std::any_of(keys.begin(), keys.end(),
+                         [&](const auto& k) { return k.first == key; });
+    };
+    if (!known(RuntimeKeys()) && !known(scenario->config_keys)) {
+      *error = "config key '" + key + "' is not known to scenario '" +
+               scenario->name + "'";
+      return std::nullopt;
+    }
+  }
+  try {
+    model::Target target;
+    target.scenario = scenario->name;
+    target.description = scenario->description;
+    target.config = config;
+    target.run_options.stack_size =
+        ConfigNumber(config, "stack_kib", sim::kStackSizeDefault / 1024,
+                     sim::kStackSizeMin / 1024, sim::kStackSizeMax / 1024) *
+        1024;
+    target.run_options.steps_max = ConfigNumber(
+        config, "steps_max", sim::kStepsMaxDefault, 1, UINT64_MAX / 2);
+    target.make = scenario->bind(config);
+    nlohmann::json j = {{"name", scenario->name},
+                        {"builtin", true},
+                        {"description", scenario->description}};
+    target.scenario_json = j.dump();
+    return target;
+  } catch (const ConfigError& e) {
+    *error = e.message;
+    return std::nullopt;
+  }
+}
+
+}  // namespace fsim::scenarios

@@ -1,0 +1,69 @@
+#include "sim/chooser.h"
+
+// The state struct is only complete with XXH_STATIC_LINKING_ONLY; keeping
+// it on the stack avoids an allocation per digest.
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <algorithm>
+
+#include "sim/check.h"
+#include "sim/limits.h"
+
+namespace fsim::sim {
+
+void Chooser::Begin(Strategy* strategy) {
+  strategy_ = strategy;
+  decisions_.clear();  // keeps capacity: runs after the first allocate nothing
+  events_.clear();
+  overflowed_ = false;
+}
+
+FiberId Chooser::PickFiber(const SchedulePoint& point) {
+  FSIM_CHECK(point.runnable.size() >= 2);
+  FiberId id = strategy_->PickFiber(point);
+  FSIM_CHECK_MSG(std::binary_search(point.runnable.begin(),
+                                    point.runnable.end(), id),
+                 "strategy picked a fiber that is not runnable");
+  if (decisions_.size() < kDecisionsMax) {
+    decisions_.push_back({DecisionKind::kFiber,
+                          static_cast<uint32_t>(point.runnable.size()), id});
+  } else {
+    overflowed_ = true;
+  }
+  return id;
+}
+
+uint64_t Chooser::Choose(uint64_t n, Site site) {
+  FSIM_CHECK_MSG(n > 0, "choose(0)");
+  FSIM_CHECK_MSG(n <= UINT32_MAX, "choose(n) bound too large");
+  if (n == 1) return 0;
+  uint64_t v = strategy_->PickValue(n, site);
+  FSIM_CHECK_MSG(v < n, "strategy returned a value out of range");
+  if (decisions_.size() < kDecisionsMax) {
+    decisions_.push_back({DecisionKind::kValue, static_cast<uint32_t>(n),
+                          static_cast<uint32_t>(v)});
+  } else {
+    overflowed_ = true;
+  }
+  Event(EventTag::kNote, site.hash());
+  return v;
+}
+
+uint64_t Chooser::Digest(uint64_t extra) const {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  // Decisions are hashed field by field, not as raw structs, so padding
+  // bytes never reach the digest.
+  for (const Decision& d : decisions_) {
+    uint64_t word = (static_cast<uint64_t>(d.kind) << 63) ^
+                    (static_cast<uint64_t>(d.n) << 32) ^ d.value;
+    XXH3_64bits_update(&state, &word, sizeof word);
+  }
+  XXH3_64bits_update(&state, events_.data(),
+                     events_.size() * sizeof(uint64_t));
+  XXH3_64bits_update(&state, &extra, sizeof extra);
+  return XXH3_64bits_digest(&state);
+}
+
+}  // namespace fsim::sim

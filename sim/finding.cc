@@ -1,0 +1,46 @@
+#include "sim/finding.h"
+
+#include <array>
+#include <utility>
+
+namespace fsim::sim {
+namespace {
+
+constexpr std::array<std::pair<FindingKind, std::string_view>, 12> kNames = {{
+    {FindingKind::kDeadlock, "deadlock"},
+    {FindingKind::kLivelock, "livelock"},
+    {FindingKind::kStackOverflow, "stack_overflow"},
+    {FindingKind::kSleepInAtomic, "sleep_in_atomic"},
+    {FindingKind::kLockOrder, "lock_order"},
+    {FindingKind::kLockMisuse, "lock_misuse"},
+    {FindingKind::kWarn, "warn"},
+    {FindingKind::kAssertion, "assertion"},
+    {FindingKind::kUseAfterFree, "use_after_free"},
+    {FindingKind::kDataMismatch, "data_mismatch"},
+    {FindingKind::kCrashInconsistency, "crash_inconsistency"},
+    {FindingKind::kChecksum, "checksum"},
+}};
+
+}  // namespace
+
+std::string_view FindingKindName(FindingKind kind) {
+  for (const auto& [k, name] : kNames) {
+    if (k == kind) return name;
+  }
+  return "unknown";
+}
+
+std::optional<FindingKind> FindingKindFromName(std::string_view name) {
+  for (const auto& [k, n] : kNames) {
+    if (n == name) return k;
+  }
+  return std::nullopt;
+}
+
+std::string_view Finding::message() const {
+  std::string_view r = report;
+  size_t eol = r.find('\n');
+  return eol == std::string_view::npos ? r : r.substr(0, eol);
+}
+
+}  // namespace fsim::sim

@@ -1,0 +1,459 @@
+#include "sim/scheduler.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "sim/check.h"
+#include "sim/random.h"
+
+namespace fsim::sim {
+
+namespace ctx = boost::context::detail;
+
+namespace {
+
+uint64_t Bit(FiberId id) { return uint64_t{1} << id; }
+
+bool TimerLater(const auto& a, const auto& b) {
+  if (a.deadline_ns != b.deadline_ns) return a.deadline_ns > b.deadline_ns;
+  return a.seq > b.seq;
+}
+
+// The waitable a sleeping fiber blocks on.
+class SleepWaitable final : public Waitable {
+ public:
+  explicit SleepWaitable(Scheduler& s) : Waitable(s, "sleep", "hrtimer") {}
+};
+
+}  // namespace
+
+Scheduler::Scheduler() : sleep_(std::make_unique<SleepWaitable>(*this)) {
+  for (FiberId i = 0; i < kFibersMax; ++i) {
+    fibers_[i].id = i;
+    fibers_[i].sched = this;
+  }
+  main_.id = kNoFiber;
+  main_.sched = this;
+  std::snprintf(main_.name, sizeof main_.name, "main");
+  timers_.reserve(64);
+  OverflowTrap::Install();
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::SwitchTo(Fiber* next) {
+  Fiber* prev = current_;
+  current_ = next;
+  ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
+  // Resumed: whoever jumped here passed itself; remember where it stopped.
+  static_cast<Fiber*>(t.data)->ctx = t.fctx;
+}
+
+void Scheduler::Entry(ctx::transfer_t t) {
+  Fiber* from = static_cast<Fiber*>(t.data);
+  from->ctx = t.fctx;
+  Scheduler* s = from->sched;
+  Fiber* self = s->current_;
+  if (!s->unwinding_) {
+    try {
+      self->body();
+    } catch (const FiberKill&) {
+      // The run ended early; this fiber is done.
+    } catch (...) {
+      if (!s->harness_error_) s->harness_error_ = std::current_exception();
+    }
+  }
+  s->ExitCurrent();
+}
+
+void Scheduler::ExitCurrent() {
+  Fiber* self = current_;
+  chooser_.Event(EventTag::kExit, self->id);
+  self->state = FiberState::kDone;
+  self->body = nullptr;
+  runnable_mask_ &= ~Bit(self->id);
+  --live_;
+  if (unwinding_ || harness_error_) {
+    SwitchTo(&main_);
+  } else {
+    Schedule(false);
+  }
+  CheckFailed(__FILE__, __LINE__, "exited fiber resumed", nullptr);
+}
+
+RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
+                         const std::function<void()>& start,
+                         const std::function<void()>& finish) {
+  FSIM_CHECK(!in_fiber());
+  options_ = options;
+  strategy_ = &strategy;
+  for (Fiber& f : fibers_) {
+    f.state = FiberState::kFree;
+    f.body = nullptr;
+    f.waiting_on = nullptr;
+  }
+  runnable_mask_ = 0;
+  live_ = 0;
+  steps_ = 0;
+  now_ns_ = 0;
+  wait_seq_ = 0;
+  timer_seq_ = 0;
+  timers_.clear();
+  finding_.reset();
+  harness_error_ = nullptr;
+  unwinding_ = false;
+  current_ = &main_;
+  chooser_.Begin(&strategy);
+  strategy.BeginRun(options.seed);
+
+  OverflowTrap::Arm(&InAnyGuard, this, &overflow_jump_);
+  // No signal mask saved: that costs a system call per run. The overflow
+  // path unblocks SIGSEGV itself.
+  if (sigsetjmp(overflow_jump_, 0) == 0) {
+    try {
+      start();
+    } catch (...) {
+      harness_error_ = std::current_exception();
+    }
+    if (!harness_error_) Schedule(false);
+  } else {
+    OnStackOverflow();
+  }
+  UnwindAll();
+  OverflowTrap::Disarm();
+
+  if (!finding_ && !harness_error_) {
+    try {
+      finish();
+    } catch (...) {
+      harness_error_ = std::current_exception();
+    }
+  }
+  strategy.EndRun();
+  if (harness_error_) std::rethrow_exception(harness_error_);
+
+  RunResult result;
+  uint64_t outcome = Mix64(steps_) ^ Mix64(now_ns_ + 1);
+  if (finding_) {
+    outcome ^= Mix64(NameHash(finding_->signature) +
+                     static_cast<uint64_t>(finding_->kind));
+  }
+  result.digest = chooser_.Digest(outcome);
+  result.finding = std::move(finding_);
+  result.steps = steps_;
+  result.virtual_ns = now_ns_;
+  result.decisions = chooser_.decisions().size();
+  return result;
+}
+
+void Scheduler::OnStackOverflow() {
+  // We arrive here by siglongjmp from the SIGSEGV handler, with SIGSEGV
+  // still blocked and current_ the fiber that ran off its stack. The
+  // fiber is abandoned: its frames are garbage and must not be unwound.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGSEGV);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  OverflowTrap::Install();  // the handler disarmed itself
+  Fiber* f = current_;
+  current_ = &main_;
+  FSIM_CHECK(f != &main_);
+  f->state = FiberState::kDone;
+  runnable_mask_ &= ~Bit(f->id);
+  --live_;
+  if (finding_) return;
+  Finding finding;
+  finding.kind = FindingKind::kStackOverflow;
+  finding.signature = std::string("stack_overflow:") + f->name;
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "BUG: stack guard page was hit: fiber '%s' (id %u) overran "
+                "its %zu-byte stack",
+                f->name, f->id, f->stack.size());
+  finding.report = line;
+  finding.report +=
+      "\nThe fiber was stopped at the guard page below its stack; nothing "
+      "beyond it was written.\nRaise the stack size with --config "
+      "stack_kib=N if the depth is legitimate.";
+  finding_ = std::move(finding);
+}
+
+bool Scheduler::InAnyGuard(void* self, const void* addr) {
+  auto* s = static_cast<Scheduler*>(self);
+  for (const Fiber& f : s->fibers_) {
+    if (f.stack.InGuard(addr)) return true;
+  }
+  return false;
+}
+
+void Scheduler::UnwindAll() {
+  if (live_ == 0) return;
+  unwinding_ = true;
+  for (Fiber& f : fibers_) {
+    if (f.state == FiberState::kRunnable || f.state == FiberState::kBlocked) {
+      if (f.waiting_on != nullptr) {
+        f.waiting_on->waiters_mask_ &= ~Bit(f.id);
+        f.waiting_on = nullptr;
+      }
+      SwitchTo(&f);  // it unwinds, exits and switches back here
+      FSIM_CHECK(f.state == FiberState::kDone);
+    }
+  }
+  unwinding_ = false;
+  FSIM_CHECK(live_ == 0);
+}
+
+FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
+                         SpawnOptions options) {
+  if (unwinding_) return kNoFiber;
+  FiberId id = kNoFiber;
+  for (FiberId i = 0; i < kFibersMax; ++i) {
+    // An exiting fiber is kDone while it still runs on its stack (it may
+    // fire a timer that spawns): its slot is reusable only once it is gone.
+    if (&fibers_[i] == current_) continue;
+    if (fibers_[i].state == FiberState::kFree ||
+        fibers_[i].state == FiberState::kDone) {
+      id = i;
+      break;
+    }
+  }
+  if (id == kNoFiber) {
+    throw std::runtime_error("more than kFibersMax (" +
+                             std::to_string(kFibersMax) +
+                             ") fibers alive at once");
+  }
+  Fiber& f = fibers_[id];
+  size_t size = Stack::Rounded(options_.stack_size);
+  if (f.stack.allocated() && f.stack.size() != size) f.stack.Release();
+  if (!f.stack.allocated()) f.stack.Allocate(size);
+  f.ctx = ctx::make_fcontext(f.stack.top(), f.stack.size(), &Entry);
+  f.state = FiberState::kRunnable;
+  size_t n = std::min(name.size(), sizeof f.name - 1);
+  std::memcpy(f.name, name.data(), n);
+  f.name[n] = '\0';
+  f.body = std::move(body);
+  f.waiting_on = nullptr;
+  f.timed_out = false;
+  f.atomic_depth = 0;
+  f.in_irq = options.in_irq;
+  runnable_mask_ |= Bit(id);
+  ++live_;
+  chooser_.Event(EventTag::kSpawn, id);
+  strategy_->OnSpawn(id);
+  return id;
+}
+
+void Scheduler::Yield(Site site) {
+  if (!in_fiber() || unwinding_) return;
+  chooser_.Event(EventTag::kYield, site.hash());
+  Schedule(true);
+}
+
+bool Scheduler::Block(Waitable& on, uint64_t deadline_ns, bool spinning) {
+  FSIM_CHECK_MSG(in_fiber(), "Block() called outside a fiber");
+  if (unwinding_) return false;
+  Fiber* self = current_;
+  if (!spinning && (self->atomic_depth > 0 || self->in_irq)) {
+    Finding finding;
+    finding.kind = FindingKind::kSleepInAtomic;
+    const char* context = self->in_irq ? "interrupt context" : "atomic context";
+    finding.signature = std::string("sleep_in_atomic:") + std::string(on.type()) +
+                        ":" + on.name();
+    finding.report = "BUG: sleeping function called from invalid context: "
+                     "fiber '" + std::string(self->name) + "' would sleep on " +
+                     std::string(on.type()) + " '" + on.name() + "' in " +
+                     context;
+    char detail[96];
+    std::snprintf(detail, sizeof detail, "\n  in_atomic(): %d, irqs_disabled(): %d",
+                  self->atomic_depth > 0 ? 1 : 0, self->in_irq ? 1 : 0);
+    finding.report += detail;
+    Fail(std::move(finding));
+  }
+  self->state = FiberState::kBlocked;
+  self->waiting_on = &on;
+  self->wait_seq = ++wait_seq_;
+  self->timed_out = false;
+  on.waiters_mask_ |= Bit(self->id);
+  runnable_mask_ &= ~Bit(self->id);
+  chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
+  if (deadline_ns != kNever) {
+    PushTimer({deadline_ns, ++timer_seq_, self->id, self->wait_seq, {}, {}});
+  }
+  Schedule(false);
+  return !self->timed_out;
+}
+
+void Scheduler::Wake(FiberId id) {
+  if (unwinding_) return;
+  Fiber& f = fibers_[id];
+  if (f.state != FiberState::kBlocked) return;
+  f.waiting_on->waiters_mask_ &= ~Bit(id);
+  f.waiting_on = nullptr;
+  f.state = FiberState::kRunnable;
+  runnable_mask_ |= Bit(id);
+  chooser_.Event(EventTag::kWake, id);
+}
+
+void Scheduler::SleepFor(uint64_t ns) {
+  if (!in_fiber() || unwinding_) return;
+  Block(*sleep_, now_ns_ + ns);
+}
+
+void Scheduler::AddTimer(uint64_t deadline_ns, std::string_view name,
+                         std::function<void()> fn) {
+  if (unwinding_) return;
+  PushTimer({deadline_ns, ++timer_seq_, kNoFiber, 0, std::move(fn),
+             std::string(name)});
+}
+
+void Scheduler::PushTimer(Timer timer) {
+  if (timers_.size() >= kTimersMax) {
+    throw std::runtime_error("more than kTimersMax (" +
+                             std::to_string(kTimersMax) + ") pending timers");
+  }
+  timers_.push_back(std::move(timer));
+  std::push_heap(timers_.begin(), timers_.end(),
+                 [](const Timer& a, const Timer& b) { return TimerLater(a, b); });
+}
+
+bool Scheduler::FireTimers() {
+  auto later = [](const Timer& a, const Timer& b) { return TimerLater(a, b); };
+  bool fired = false;
+  while (!timers_.empty()) {
+    uint64_t deadline = timers_.front().deadline_ns;
+    if (fired && deadline > now_ns_) break;  // fire one instant at a time
+    std::pop_heap(timers_.begin(), timers_.end(), later);
+    Timer t = std::move(timers_.back());
+    timers_.pop_back();
+    if (t.fiber != kNoFiber) {
+      Fiber& f = fibers_[t.fiber];
+      if (f.state != FiberState::kBlocked || f.wait_seq != t.wait_seq) {
+        continue;  // stale: the wait ended before its timeout
+      }
+      now_ns_ = std::max(now_ns_, deadline);
+      f.timed_out = true;
+      chooser_.Event(EventTag::kTimeout, f.id);
+      Wake(f.id);
+    } else {
+      now_ns_ = std::max(now_ns_, deadline);
+      chooser_.Event(EventTag::kTimer, NameHash(t.name));
+      Spawn(t.name, std::move(t.fn), {.in_irq = true});
+    }
+    fired = true;
+  }
+  return fired;
+}
+
+void Scheduler::Schedule(bool current_runnable) {
+  if (++steps_ > options_.steps_max) {
+    if (!finding_) {
+      Finding finding;
+      finding.kind = FindingKind::kLivelock;
+      finding.signature = "livelock:step_limit";
+      finding.report = "livelock: the run took more than " +
+                       std::to_string(options_.steps_max) +
+                       " scheduling steps without finishing";
+      finding_ = std::move(finding);
+    }
+    EndRun();
+    return;
+  }
+  while (runnable_mask_ == 0) {
+    if (!FireTimers()) {
+      if (live_ > 0) ReportDeadlock();
+      EndRun();
+      return;
+    }
+  }
+  FiberId next;
+  if ((runnable_mask_ & (runnable_mask_ - 1)) == 0) {
+    next = static_cast<FiberId>(std::countr_zero(runnable_mask_));
+  } else {
+    FiberId ids[kFibersMax];
+    uint32_t n = 0;
+    for (uint64_t m = runnable_mask_; m != 0; m &= m - 1) {
+      ids[n++] = static_cast<FiberId>(std::countr_zero(m));
+    }
+    SchedulePoint point;
+    point.runnable = std::span<const FiberId>(ids, n);
+    point.current = current_->id;
+    point.current_runnable = current_runnable;
+    point.step = steps_;
+    next = chooser_.PickFiber(point);
+  }
+  if (&fibers_[next] != current_) SwitchTo(&fibers_[next]);
+  if (unwinding_ && in_fiber()) throw FiberKill{};
+}
+
+void Scheduler::EndRun() {
+  if (!in_fiber()) return;
+  SwitchTo(&main_);
+  // Main resumes a fiber of a finished run only to unwind it.
+  throw FiberKill{};
+}
+
+void Scheduler::Fail(Finding finding) {
+  if (unwinding_) {
+    if (in_fiber()) throw FiberKill{};
+    return;
+  }
+  if (!finding_) finding_ = std::move(finding);
+  EndRun();
+}
+
+void Scheduler::ReportDeadlock() {
+  std::vector<std::string> lines;
+  std::vector<std::string> keys;
+  for (const Fiber& f : fibers_) {
+    if (f.state != FiberState::kBlocked) continue;
+    const Waitable* w = f.waiting_on;
+    std::string what = std::string(w->type()) + " '" + w->name() + "'";
+    std::string holders = w->DescribeHolders();
+    char head[96];
+    std::snprintf(head, sizeof head, "  fiber '%s' (id %u) waits for ", f.name,
+                  f.id);
+    lines.push_back(head + what + (holders.empty() ? "" : " " + holders));
+    keys.push_back(std::string(f.name) + ">" + std::string(w->type()) + ":" +
+                   w->name());
+  }
+  std::sort(keys.begin(), keys.end());
+  Finding finding;
+  finding.kind = FindingKind::kDeadlock;
+  finding.signature = "deadlock:";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    finding.signature += (i ? "," : "") + keys[i];
+  }
+  finding.report = "deadlock: " + std::to_string(lines.size()) +
+                   " fiber(s) blocked forever, none runnable, no timer "
+                   "pending";
+  for (const std::string& l : lines) finding.report += "\n" + l;
+  if (!finding_) finding_ = std::move(finding);
+}
+
+void Waitable::WakeAll() {
+  for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
+    sched_.Wake(static_cast<FiberId>(std::countr_zero(m)));
+  }
+}
+
+bool Waitable::WakeOne() {
+  FiberId first = kNoFiber;
+  uint64_t first_seq = ~uint64_t{0};
+  for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
+    auto id = static_cast<FiberId>(std::countr_zero(m));
+    if (sched_.fiber(id).wait_seq < first_seq) {
+      first_seq = sched_.fiber(id).wait_seq;
+      first = id;
+    }
+  }
+  if (first == kNoFiber) return false;
+  sched_.Wake(first);
+  return true;
+}
+
+}  // namespace fsim::sim

@@ -1,0 +1,224 @@
+// The deterministic scheduler: runs one execution of a set of fibers to
+// completion, to a deadlock (no runnable fiber, some blocked, no timer
+// pending), to a step limit (livelock), or to the first finding.
+//
+// Invariants:
+// - Exactly one fiber (or the main context) runs at a time; control moves
+//   only at scheduling points: Yield(), Block(), fiber exit. At each one
+//   with two or more runnable fibers the Chooser picks the next.
+// - A fiber switches directly to the next one (one context switch per
+//   decision); the main context is resumed only when the run is over.
+// - Virtual time advances only when no fiber is runnable, to the earliest
+//   pending timer. Timers at equal deadlines fire in creation order.
+// - Fiber ids are dense slots [0, kFibersMax); a slot is reused after its
+//   fiber exits, its stack kept across runs (no allocation per run).
+// - After the first finding the run ends: every live fiber is unwound (its
+//   destructors run) while sync primitives do nothing; a fiber that
+//   overflowed its stack is abandoned, not unwound.
+//
+// Locking rules: none; the scheduler is the simulation's only thread.
+#ifndef FSIM_SIM_SCHEDULER_H_
+#define FSIM_SIM_SCHEDULER_H_
+
+#include <boost/context/detail/fcontext.hpp>
+#include <csetjmp>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/chooser.h"
+#include "sim/finding.h"
+#include "sim/limits.h"
+#include "sim/site.h"
+#include "sim/stack.h"
+#include "sim/strategy.h"
+
+namespace fsim::sim {
+
+class Scheduler;
+class Waitable;
+
+inline constexpr uint64_t kNever = ~uint64_t{0};
+
+enum class FiberState : uint8_t { kFree, kRunnable, kBlocked, kDone };
+
+struct Fiber {
+  FiberId id = kNoFiber;
+  FiberState state = FiberState::kFree;
+  char name[kFiberNameMax] = {};
+  Scheduler* sched = nullptr;
+  boost::context::detail::fcontext_t ctx = nullptr;
+  Stack stack;
+  std::function<void()> body;
+  // Blocking: what the fiber waits for, in which order it started waiting
+  // (FIFO wake-up), and whether its timeout fired.
+  Waitable* waiting_on = nullptr;
+  uint64_t wait_seq = 0;
+  bool timed_out = false;
+  // Context: spinlocks held (sleeping then is sleep_in_atomic), and whether
+  // the fiber runs in simulated interrupt context (I/O completion, timers).
+  int atomic_depth = 0;
+  bool in_irq = false;
+};
+
+struct SpawnOptions {
+  bool in_irq = false;  // the fiber runs in simulated interrupt context
+};
+
+struct RunOptions {
+  uint64_t seed = 0;
+  uint64_t steps_max = kStepsMaxDefault;
+  size_t stack_size = kStackSizeDefault;
+};
+
+struct RunResult {
+  std::optional<Finding> finding;
+  uint64_t digest = 0;
+  uint64_t steps = 0;
+  uint64_t virtual_ns = 0;
+  size_t decisions = 0;
+};
+
+// Thrown into a fiber to unwind it when the run ends early. Fiber code
+// must never catch it (no catch (...) in simulated code).
+struct FiberKill {};
+
+class Scheduler {
+ public:
+  Scheduler();
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Runs one execution. `start` runs on the main context and creates the
+  // initial fibers; `finish` runs on the main context after every fiber
+  // exited without a finding, and may report one with Fail(). Exceptions
+  // other than FiberKill escaping a fiber are harness errors: they are
+  // rethrown from Run() after the run is torn down.
+  RunResult Run(Strategy& strategy, const RunOptions& options,
+                const std::function<void()>& start,
+                const std::function<void()>& finish);
+
+  // --- Called from fibers (or from `start` for Spawn) -------------------
+
+  // Creates a runnable fiber. On exhaustion of kFibersMax the run ends
+  // with a harness error (thrown from Run()).
+  FiberId Spawn(std::string_view name, std::function<void()> body,
+                SpawnOptions options = {});
+  // A scheduling point where the current fiber could go on.
+  void Yield(Site site);
+  // Blocks the current fiber on `on` until Wake() or until virtual time
+  // reaches `deadline_ns`. Returns true when woken, false on timeout.
+  // Blocking while atomic (spinlock held, interrupt context) is reported
+  // as sleep_in_atomic unless `spinning` (a spinlock waiter).
+  bool Block(Waitable& on, uint64_t deadline_ns = kNever,
+             bool spinning = false);
+  // Makes a blocked fiber runnable. No-op if it is not blocked.
+  void Wake(FiberId id);
+  void SleepFor(uint64_t ns);
+  // Runs `fn` at `deadline_ns` in a new fiber in interrupt context.
+  void AddTimer(uint64_t deadline_ns, std::string_view name,
+                std::function<void()> fn);
+  // A value in [0, n) through the Chooser.
+  uint64_t Choose(uint64_t n, Site site) { return chooser_.Choose(n, site); }
+  // Reports a finding and ends the run. From a fiber it does not return
+  // (the fiber is unwound); from `finish` it records and returns.
+  void Fail(Finding finding);
+
+  // --- Queries ----------------------------------------------------------
+  FiberId current() const { return current_->id; }
+  bool in_fiber() const { return current_ != &main_; }
+  Fiber& fiber(FiberId id) { return fibers_[id]; }
+  const Fiber& fiber(FiberId id) const { return fibers_[id]; }
+  // True while the run is being torn down: primitives must do nothing.
+  bool unwinding() const { return unwinding_; }
+  uint64_t now_ns() const { return now_ns_; }
+  Chooser& chooser() { return chooser_; }
+  bool has_finding() const { return finding_.has_value(); }
+  uint64_t steps() const { return steps_; }
+  uint64_t next_wait_seq() { return ++wait_seq_; }
+
+ private:
+  struct Timer {
+    uint64_t deadline_ns;
+    uint64_t seq;
+    FiberId fiber;     // a timed wait, or kNoFiber for a callback
+    uint64_t wait_seq; // the wait it belongs to (stale if it changed)
+    std::function<void()> fn;
+    std::string name;
+  };
+
+  static void Entry(boost::context::detail::transfer_t t);
+  static bool InAnyGuard(void* self, const void* addr);
+
+  void SwitchTo(Fiber* next);
+  void Schedule(bool current_runnable);
+  bool FireTimers();
+  [[noreturn]] void ExitCurrent();
+  void ReportDeadlock();
+  void EndRun();  // back to main; throws FiberKill if resumed to unwind
+  void UnwindAll();
+  void OnStackOverflow();
+  void PushTimer(Timer timer);
+
+  Fiber fibers_[kFibersMax];
+  Fiber main_;
+  Fiber* current_ = &main_;
+  uint64_t runnable_mask_ = 0;
+  uint32_t live_ = 0;  // fibers neither free nor done
+  Chooser chooser_;
+  Strategy* strategy_ = nullptr;
+  RunOptions options_;
+  uint64_t steps_ = 0;
+  uint64_t now_ns_ = 0;
+  uint64_t wait_seq_ = 0;
+  uint64_t timer_seq_ = 0;
+  std::vector<Timer> timers_;  // a min-heap on (deadline_ns, seq)
+  std::optional<Finding> finding_;
+  std::exception_ptr harness_error_;
+  bool unwinding_ = false;
+  std::unique_ptr<Waitable> sleep_;  // what SleepFor() blocks on
+  sigjmp_buf overflow_jump_;
+};
+
+// Base of everything a fiber can block on. Knows its waiters (as a mask of
+// fiber ids) and describes itself for deadlock reports.
+class Waitable {
+ public:
+  Waitable(Scheduler& sched, std::string_view type, std::string_view name)
+      : sched_(sched), type_(type), name_(name) {}
+  virtual ~Waitable() = default;
+  Waitable(const Waitable&) = delete;
+  Waitable& operator=(const Waitable&) = delete;
+
+  std::string_view type() const { return type_; }
+  const std::string& name() const { return name_; }
+  // For deadlock reports: who holds this object, e.g. "held by 'T1'", or
+  // empty when that is not a meaningful question (a completion).
+  virtual std::string DescribeHolders() const { return {}; }
+  uint64_t waiters_mask() const { return waiters_mask_; }
+
+ protected:
+  // Wakes every waiter; each will re-check its condition.
+  void WakeAll();
+  // Wakes the waiter that started waiting first. Returns false if none.
+  bool WakeOne();
+  std::string FiberName(FiberId id) const { return sched_.fiber(id).name; }
+
+  Scheduler& sched_;
+
+ private:
+  friend class Scheduler;
+  std::string_view type_;
+  std::string name_;
+  uint64_t waiters_mask_ = 0;
+};
+
+}  // namespace fsim::sim
+
+#endif  // FSIM_SIM_SCHEDULER_H_

@@ -1,0 +1,292 @@
+// Checks the scheduler's contract: fibers run to completion, scheduling
+// points interleave them as the strategy says, a deadlock, a livelock and a
+// stack overflow each end the run with a finding naming what happened,
+// virtual time and timers behave, and an early end unwinds every fiber.
+#include "sim/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/sync.h"
+#include "sim/testing.h"
+
+namespace fsim::sim {
+namespace {
+
+using testing::FirstStrategy;
+using testing::NonPreemptive;
+using testing::RandomStrategy;
+using testing::RunFunctions;
+using testing::ScriptStrategy;
+
+TEST(SchedulerTest, RunsFibersToCompletion) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::vector<std::string> log;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("a", [&] { log.push_back("a1"); s.Yield("y"); log.push_back("a2"); });
+    s.Spawn("b", [&] { log.push_back("b1"); });
+  });
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(log, (std::vector<std::string>{"a1", "a2", "b1"}));
+}
+
+TEST(SchedulerTest, StrategyChoosesAtYieldPoints) {
+  Scheduler s;
+  // Start with b (id 1), then at b's yield switch to a, then a's yield back.
+  ScriptStrategy strategy({1, 0, 1});
+  std::vector<std::string> log;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("a", [&] { log.push_back("a1"); s.Yield("y"); log.push_back("a2"); });
+    s.Spawn("b", [&] { log.push_back("b1"); s.Yield("y"); log.push_back("b2"); });
+  });
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(log, (std::vector<std::string>{"b1", "a1", "b2", "a2"}));
+  EXPECT_EQ(r.decisions, 3u);
+}
+
+TEST(SchedulerTest, SingleOptionsAreNotDecisions) {
+  Scheduler s;
+  FirstStrategy strategy;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("only", [&] { for (int i = 0; i < 10; ++i) s.Yield("y"); });
+  });
+  EXPECT_EQ(r.decisions, 0u);
+  EXPECT_EQ(r.steps, 12u);  // the first pick, ten yields and the exit
+}
+
+TEST(SchedulerTest, FibersSpawnFibers) {
+  Scheduler s;
+  NonPreemptive strategy;
+  int children = 0;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("parent", [&] {
+      // More children than fiber slots over time: an exited fiber's slot
+      // is reused.
+      for (uint32_t i = 0; i < 2 * kFibersMax; ++i) {
+        s.Spawn("child", [&] { ++children; });
+        s.SleepFor(1);
+      }
+    });
+  });
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(children, static_cast<int>(2 * kFibersMax));
+}
+
+TEST(SchedulerTest, DeadlockNamesEveryBlockedFiberAndHolder) {
+  Scheduler s;
+  // T1 takes A, then T2 takes B, then each wants the other's lock.
+  ScriptStrategy strategy({0, 1, 0, 1});
+  std::unique_ptr<Mutex> a, b;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    a = std::make_unique<Mutex>(s, "A");
+    b = std::make_unique<Mutex>(s, "B");
+    s.Spawn("T1", [&] { a->Lock(); s.Yield("between"); b->Lock(); b->Unlock(); a->Unlock(); });
+    s.Spawn("T2", [&] { b->Lock(); s.Yield("between"); a->Lock(); a->Unlock(); b->Unlock(); });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kDeadlock);
+  EXPECT_EQ(r.finding->signature, "deadlock:T1>mutex:B,T2>mutex:A");
+  EXPECT_NE(r.finding->report.find("fiber 'T1' (id 0) waits for mutex 'B' held by 'T2'"),
+            std::string::npos) << r.finding->report;
+  EXPECT_NE(r.finding->report.find("fiber 'T2' (id 1) waits for mutex 'A' held by 'T1'"),
+            std::string::npos) << r.finding->report;
+}
+
+TEST(SchedulerTest, StepLimitIsLivelock) {
+  Scheduler s;
+  NonPreemptive strategy;
+  RunOptions options;
+  options.steps_max = 500;
+  RunResult r = RunFunctions(
+      s, strategy, [&] { s.Spawn("spinner", [&] { for (;;) s.Yield("spin"); }); },
+      [] {}, options);
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kLivelock);
+  EXPECT_EQ(r.steps, 501u);
+}
+
+#pragma GCC diagnostic ignored "-Winfinite-recursion"  // on purpose
+[[gnu::noinline]] int Deep(int n) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(n);
+  return Deep(n + 1) + frame[0];
+}
+
+TEST(SchedulerTest, StackOverflowIsReportedAndTheSchedulerSurvives) {
+  Scheduler s;
+  NonPreemptive strategy;
+  for (int round = 0; round < 3; ++round) {  // the trap re-arms every time
+    bool other_ran = false;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      s.Spawn("deep", [] { Deep(0); });
+      s.Spawn("other", [&] { other_ran = true; });
+    });
+    ASSERT_TRUE(r.finding.has_value());
+    EXPECT_EQ(r.finding->kind, FindingKind::kStackOverflow);
+    EXPECT_EQ(r.finding->signature, "stack_overflow:deep");
+    EXPECT_NE(r.finding->report.find("stack guard page was hit"), std::string::npos);
+    EXPECT_FALSE(other_ran);  // the run ended at the overflow
+  }
+  // A normal run afterwards is unaffected.
+  int done = 0;
+  RunResult ok = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++done; }); });
+  EXPECT_FALSE(ok.finding.has_value());
+  EXPECT_EQ(done, 1);
+}
+
+TEST(SchedulerTest, LargerStackAvoidsOverflow) {
+  Scheduler s;
+  NonPreemptive strategy;
+  RunOptions options;
+  options.stack_size = 1024 * 1024;
+  std::function<int(int)> recurse = [&](int n) -> int {
+    volatile char frame[512];
+    frame[0] = 1;
+    return n == 0 ? 0 : recurse(n - 1) + frame[0];
+  };
+  int result = -1;
+  RunResult r = RunFunctions(
+      s, strategy, [&] { s.Spawn("deep", [&] { result = recurse(500); }); }, [] {},
+      options);
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(result, 500);
+}
+
+TEST(SchedulerTest, VirtualTimeAdvancesOnlyWhenIdle) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::vector<std::pair<std::string, uint64_t>> wakes;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("slow", [&] { s.SleepFor(300); wakes.push_back({"slow", s.now_ns()}); });
+    s.Spawn("fast", [&] { s.SleepFor(100); wakes.push_back({"fast", s.now_ns()}); });
+    s.Spawn("busy", [&] { for (int i = 0; i < 5; ++i) s.Yield("work"); wakes.push_back({"busy", s.now_ns()}); });
+  });
+  EXPECT_FALSE(r.finding.has_value());
+  ASSERT_EQ(wakes.size(), 3u);
+  EXPECT_EQ(wakes[0], (std::pair<std::string, uint64_t>{"busy", 0}));
+  EXPECT_EQ(wakes[1], (std::pair<std::string, uint64_t>{"fast", 100}));
+  EXPECT_EQ(wakes[2], (std::pair<std::string, uint64_t>{"slow", 300}));
+  EXPECT_EQ(r.virtual_ns, 300u);
+}
+
+TEST(SchedulerTest, TimedWaitTimesOutAndTimerRunsInInterruptContext) {
+  Scheduler s;
+  NonPreemptive strategy;
+  bool waited = true;
+  bool irq_seen = false;
+  uint64_t fired_at = 0;
+  std::unique_ptr<Completion> done;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    done = std::make_unique<Completion>(s, "done");
+    s.Spawn("waiter", [&] { waited = done->WaitTimeout(1000); });
+    s.AddTimer(5000, "late_timer", [&] {
+      irq_seen = s.fiber(s.current()).in_irq;
+      fired_at = s.now_ns();
+      done->Complete();
+    });
+  });
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_FALSE(waited);
+  EXPECT_TRUE(irq_seen);
+  EXPECT_EQ(fired_at, 5000u);
+}
+
+TEST(SchedulerTest, SleepingInInterruptContextIsReported) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<Mutex> m;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    m = std::make_unique<Mutex>(s, "m");
+    s.AddTimer(10, "bio_end_io", [&] { m->Lock(); m->Unlock(); });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kSleepInAtomic);
+  EXPECT_NE(r.finding->report.find("irqs_disabled(): 1"), std::string::npos);
+}
+
+TEST(SchedulerTest, EarlyEndUnwindsEveryFiber) {
+  Scheduler s;
+  NonPreemptive strategy;
+  int destroyed = 0;
+  struct Tracker {
+    int* count;
+    ~Tracker() { ++*count; }
+  };
+  std::unique_ptr<Mutex> m;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    m = std::make_unique<Mutex>(s, "m");
+    s.Spawn("holder", [&] {
+      Tracker t{&destroyed};
+      Guard<Mutex> g(*m);
+      s.Yield("hold");
+      s.Yield("hold");
+    });
+    s.Spawn("waiter", [&] { Tracker t{&destroyed}; Guard<Mutex> g(*m); });
+    s.Spawn("failer", [&] {
+      Tracker t{&destroyed};
+      Finding f;
+      f.kind = FindingKind::kWarn;
+      f.signature = "warn:test";
+      f.report = "WARNING: test";
+      s.Fail(f);
+      ADD_FAILURE() << "Fail() returned inside a fiber";
+    });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->signature, "warn:test");
+  EXPECT_EQ(destroyed, 3);
+}
+
+TEST(SchedulerTest, ExceptionInFiberIsAHarnessError) {
+  Scheduler s;
+  NonPreemptive strategy;
+  EXPECT_THROW(RunFunctions(s, strategy, [&] {
+                 s.Spawn("thrower", [] { throw std::logic_error("boom"); });
+                 s.Spawn("other", [&] { s.Yield("y"); });
+               }),
+               std::logic_error);
+  int ran = 0;
+  RunResult r = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++ran; }); });
+  EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(ran, 1);
+}
+
+TEST(SchedulerTest, TooManyFibersIsAHarnessError) {
+  Scheduler s;
+  NonPreemptive strategy;
+  EXPECT_THROW(RunFunctions(s, strategy, [&] {
+                 for (uint32_t i = 0; i <= kFibersMax; ++i) {
+                   s.Spawn("f", [&] { s.Yield("y"); });
+                 }
+               }),
+               std::runtime_error);
+}
+
+TEST(SchedulerTest, SameSeedSameDigestDifferentScheduleDifferentDigest) {
+  auto run = [](uint64_t seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    RunOptions options;
+    options.seed = seed;
+    int x = 0;
+    return RunFunctions(
+        s, strategy,
+        [&] {
+          for (int f = 0; f < 3; ++f) {
+            s.Spawn("w", [&] { for (int i = 0; i < 5; ++i) { ++x; s.Yield("y"); } });
+          }
+        },
+        [] {}, options);
+  };
+  EXPECT_EQ(run(7).digest, run(7).digest);
+  std::set<uint64_t> digests;
+  for (uint64_t seed = 0; seed < 20; ++seed) digests.insert(run(seed).digest);
+  EXPECT_GT(digests.size(), 15u);
+}
+
+}  // namespace
+}  // namespace fsim::sim

@@ -1,0 +1,163 @@
+// Kernel-style synchronisation primitives that block through the
+// scheduler: mutex, spinlock, rw semaphore, completion, wait queue.
+//
+// Every acquisition is a scheduling point (it yields first), so strategies
+// can interleave other fibers before any lock is taken. Releases wake all
+// waiters, which then compete again: the kernel's locks are not FIFO
+// hand-offs, and exploring who wins is the point. A sleeping primitive used
+// in atomic context (spinlock held, simulated interrupt) is reported as
+// sleep_in_atomic at the call, whether or not it would have had to wait, as
+// the kernel's might_sleep() does.
+//
+// Misuse (unlock of a lock not held, recursive acquisition of a
+// non-recursive lock) is reported as a lock_misuse finding.
+#ifndef FSIM_SIM_SYNC_H_
+#define FSIM_SIM_SYNC_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "sim/limits.h"
+#include "sim/scheduler.h"
+
+namespace fsim::sim {
+
+// Reports a sleep_in_atomic finding if the current fiber may not sleep
+// (spinlock held, or interrupt context). `what` names the operation.
+void MightSleep(Scheduler& sched, std::string_view what);
+
+class Mutex : public Waitable {
+ public:
+  Mutex(Scheduler& sched, std::string_view name)
+      : Waitable(sched, "mutex", name) {}
+
+  // REQUIRES: may sleep; the current fiber does not hold it.
+  void Lock();
+  // Returns true if acquired. Never sleeps.
+  bool TryLock();
+  // REQUIRES: the current fiber holds it.
+  void Unlock();
+
+  FiberId owner() const { return owner_; }
+  std::string DescribeHolders() const override;
+
+ private:
+  FiberId owner_ = kNoFiber;
+};
+
+class SpinLock : public Waitable {
+ public:
+  SpinLock(Scheduler& sched, std::string_view name)
+      : Waitable(sched, "spinlock", name) {}
+
+  // Spins (waits without sleeping) while another fiber holds it. While
+  // held, the fiber is atomic: sleeping is a finding.
+  void Lock();
+  bool TryLock();
+  void Unlock();
+
+  FiberId owner() const { return owner_; }
+  std::string DescribeHolders() const override;
+
+ private:
+  FiberId owner_ = kNoFiber;
+};
+
+// A reader/writer semaphore. A reader waits while a writer holds it or
+// waits for it (writer preference, as the kernel's rwsem after a writer
+// queued), which is what makes recursive reads deadlock-prone.
+class RwSemaphore : public Waitable {
+ public:
+  RwSemaphore(Scheduler& sched, std::string_view name)
+      : Waitable(sched, "rw_semaphore", name) {}
+
+  void DownRead();
+  bool TryDownRead();
+  void UpRead();
+  void DownWrite();
+  bool TryDownWrite();
+  void UpWrite();
+
+  FiberId writer() const { return writer_; }
+  uint32_t readers() const { return readers_; }
+  std::string DescribeHolders() const override;
+
+ private:
+  FiberId writer_ = kNoFiber;
+  uint32_t readers_ = 0;
+  uint32_t writers_waiting_ = 0;
+  uint8_t read_holds_[kFibersMax] = {};
+};
+
+// The kernel's struct completion: Complete() releases one waiter (or
+// lets the next Wait() pass), CompleteAll() releases every present and
+// future waiter.
+class Completion : public Waitable {
+ public:
+  Completion(Scheduler& sched, std::string_view name)
+      : Waitable(sched, "completion", name) {}
+
+  void Wait();
+  // Returns false if `timeout_ns` of virtual time passed first.
+  bool WaitTimeout(uint64_t timeout_ns);
+  void Complete();
+  void CompleteAll();
+  void Reinit() { done_ = 0; }
+  bool done() const { return done_ != 0; }
+
+ private:
+  static constexpr uint32_t kAll = ~uint32_t{0};
+  uint32_t done_ = 0;
+};
+
+// A wait queue: fibers sleep until woken and re-check their condition.
+class WaitQueue : public Waitable {
+ public:
+  WaitQueue(Scheduler& sched, std::string_view name)
+      : Waitable(sched, "wait_queue", name) {}
+
+  // wait_event(): sleeps until `condition()` holds. The check and the
+  // sleep are one step, as prepare_to_wait() makes them in the kernel.
+  template <typename Condition>
+  void WaitEvent(Condition condition) {
+    MightSleep(sched_, "wait_event");
+    sched_.Yield("wait_event");
+    while (!sched_.unwinding() && !condition()) sched_.Block(*this);
+  }
+  // As WaitEvent; returns false if `timeout_ns` passed with the condition
+  // still false.
+  template <typename Condition>
+  bool WaitEventTimeout(Condition condition, uint64_t timeout_ns) {
+    MightSleep(sched_, "wait_event_timeout");
+    sched_.Yield("wait_event_timeout");
+    uint64_t deadline = sched_.now_ns() + timeout_ns;
+    while (!sched_.unwinding() && !condition()) {
+      if (!sched_.Block(*this, deadline)) return condition();
+    }
+    return true;
+  }
+  // schedule() after an earlier, separate check: sleeps until woken. Code
+  // that checks, yields and then sleeps here has the classic lost-wakeup
+  // window; that is deliberate, to model such code.
+  void Sleep();
+  void WakeUp() { WakeAll(); }
+  bool WakeUpOne() { return WakeOne(); }
+};
+
+// Scoped holders, as guard(mutex) in the kernel.
+template <typename Lock>
+class Guard {
+ public:
+  explicit Guard(Lock& lock) : lock_(lock) { lock_.Lock(); }
+  ~Guard() { lock_.Unlock(); }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+
+ private:
+  Lock& lock_;
+};
+
+}  // namespace fsim::sim
+
+#endif  // FSIM_SIM_SYNC_H_

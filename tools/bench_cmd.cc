@@ -1,0 +1,186 @@
+// fsim bench: the runtime's speed, measured with Google Benchmark and
+// printed as fsim's own figures (a table, or one JSON object).
+//
+// - raw_switch_ns: one Boost.Context jump_fcontext between two contexts
+//   (the floor for any fiber runtime on this machine);
+// - decision_ns: one scheduling decision of the simulator, i.e. a fiber
+//   reaching a yield point, the strategy choosing the other fiber, the
+//   decision being recorded, and the switch; measured with the random walk
+//   and with PCT;
+// - runs_per_sec for each built-in scenario under PCT depth 3 (the default
+//   exploration), a fresh program per run, seeds varying.
+#include <benchmark/benchmark.h>
+
+#include <boost/context/detail/fcontext.hpp>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/pct.h"
+#include "model/random_walk.h"
+#include "model/target.h"
+#include "scenarios/registry.h"
+#include "sim/scheduler.h"
+#include "tools/commands.h"
+
+namespace fsim::tools {
+namespace {
+
+namespace ctx = boost::context::detail;
+
+// Collects each benchmark's figures instead of printing Google Benchmark's
+// own table.
+class Collector final : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.error_occurred) continue;
+      Figure& f = figures[run.benchmark_name()];
+      f.ns_per_iteration = run.GetAdjustedRealTime();  // ns: the default unit
+      auto it = run.counters.find("items_per_second");
+      f.items_per_sec = it != run.counters.end() ? double(it->second) : 0.0;
+    }
+  }
+  struct Figure {
+    double ns_per_iteration = 0;
+    double items_per_sec = 0;
+  };
+  std::map<std::string, Figure> figures;
+};
+
+// --- raw switch ------------------------------------------------------------
+
+void PingPong(ctx::transfer_t t) {
+  for (;;) t = ctx::jump_fcontext(t.fctx, nullptr);
+}
+
+void BM_RawSwitch(benchmark::State& state) {
+  sim::Stack stack;
+  stack.Allocate(64 * 1024);
+  ctx::fcontext_t other = ctx::make_fcontext(stack.top(), stack.size(), PingPong);
+  for (auto _ : state) {
+    // Two switches: there and back.
+    other = ctx::jump_fcontext(other, nullptr).fctx;
+  }
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+
+// --- decisions -------------------------------------------------------------
+
+// Two fibers yielding in turn; the strategy picks among both at every point.
+class Yielders final : public sim::Program {
+ public:
+  explicit Yielders(int yields) : yields_(yields) {}
+  void Start(sim::Scheduler& s) override {
+    for (const char* name : {"Y0", "Y1"}) {
+      s.Spawn(name, [this, &s] {
+        for (int i = 0; i < yields_; ++i) s.Yield("bench_yield");
+      });
+    }
+  }
+
+ private:
+  int yields_;
+};
+
+template <typename Make>
+void BM_Decisions(benchmark::State& state, Make make_strategy) {
+  constexpr int kYields = 10000;
+  sim::Scheduler sched;
+  auto strategy = make_strategy(2 * kYields);
+  uint64_t decisions = 0, seed = 0;
+  for (auto _ : state) {
+    Yielders program(kYields);
+    sim::RunOptions options;
+    options.seed = ++seed;
+    sim::RunResult r = sched.Run(*strategy, options, [&] { program.Start(sched); },
+                                 [] {});
+    decisions += r.decisions;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(decisions));
+}
+
+// --- runs per scenario -----------------------------------------------------
+
+void BM_Runs(benchmark::State& state, const model::Target* target) {
+  sim::Scheduler sched;
+  model::RandomWalk walk;
+  uint64_t k = model::RunOnce(*target, sched, walk, 0).decisions;
+  model::Pct pct(3, k > 0 ? k : 1);
+  uint64_t seed = 0;
+  for (auto _ : state) {
+    sim::RunResult r = model::RunOnce(*target, sched, pct, ++seed);
+    benchmark::DoNotOptimize(r.digest);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+}  // namespace
+
+int Bench(const BenchArgs& args) {
+  std::vector<model::Target> targets;
+  for (const scenarios::Scenario& s : scenarios::Scenarios()) {
+    if (s.name == "spin" || s.name == "stack_overflow") continue;  // pathological by design
+    if (!args.filter.empty() &&
+        std::find(args.filter.begin(), args.filter.end(), s.name) == args.filter.end()) {
+      continue;
+    }
+    std::string error;
+    auto t = scenarios::MakeTarget(s.name, {}, &error);
+    if (!t) return UsageError(error);
+    targets.push_back(std::move(*t));
+  }
+  std::string min_time = "--benchmark_min_time=" + std::to_string(args.min_time_sec);
+  int argc = 2;
+  char arg0[] = "fsim";
+  char* argv[] = {arg0, min_time.data(), nullptr};
+  benchmark::Initialize(&argc, argv);
+
+  benchmark::RegisterBenchmark("raw_switch", BM_RawSwitch);
+  benchmark::RegisterBenchmark("decision/random", [](benchmark::State& st) {
+    BM_Decisions(st, [](uint64_t) { return std::make_unique<model::RandomWalk>(); });
+  });
+  benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
+    BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
+  });
+  for (const model::Target& t : targets) {
+    benchmark::RegisterBenchmark(("runs/" + t.scenario).c_str(),
+                                 [&t](benchmark::State& st) { BM_Runs(st, &t); });
+  }
+  Collector collector;
+  benchmark::RunSpecifiedBenchmarks(&collector);
+  benchmark::Shutdown();
+
+  auto figure = [&](const std::string& name) { return collector.figures[name]; };
+  double raw_ns = 1e9 / figure("raw_switch").items_per_sec;
+  double random_ns = 1e9 / figure("decision/random").items_per_sec;
+  double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
+  nlohmann::json runs = nlohmann::json::object();
+  for (const model::Target& t : targets) {
+    runs[t.scenario] = figure("runs/" + t.scenario).items_per_sec;
+  }
+  if (args.json) {
+    nlohmann::json j = {{"fsim_bench", 1},
+                        {"raw_switch_ns", raw_ns},
+                        {"decision_ns", {{"random", random_ns}, {"pct", pct_ns}}},
+                        {"decisions_per_sec", {{"random", 1e9 / random_ns},
+                                               {"pct", 1e9 / pct_ns}}},
+                        {"runs_per_sec", runs}};
+    std::printf("%s\n", j.dump().c_str());
+    return kExitClean;
+  }
+  std::printf("raw Boost.Context switch        %8.1f ns\n", raw_ns);
+  std::printf("scheduling decision (random)    %8.1f ns  (%.1fM decisions/s)\n",
+              random_ns, 1e3 / random_ns);
+  std::printf("scheduling decision (pct)       %8.1f ns  (%.1fM decisions/s)\n",
+              pct_ns, 1e3 / pct_ns);
+  std::printf("\nruns per second (pct depth 3, one core):\n");
+  for (const auto& [name, value] : runs.items()) {
+    std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());
+  }
+  return kExitClean;
+}
+
+}  // namespace fsim::tools

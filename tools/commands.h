@@ -1,0 +1,58 @@
+// The fsim command line: one function per subcommand. Each returns the
+// process exit code: 0 nothing found, 1 findings (or a reproduced finding),
+// 2 bad input or usage, 3 internal harness error, 4 a trace that does not
+// reproduce.
+#ifndef FSIM_TOOLS_COMMANDS_H_
+#define FSIM_TOOLS_COMMANDS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fsim::tools {
+
+inline constexpr int kExitClean = 0;
+inline constexpr int kExitFindings = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInternal = 3;
+inline constexpr int kExitNotReproduced = 4;
+
+struct ExploreArgs {
+  std::vector<std::string> scenarios;
+  std::string strategy = "pct";
+  int depth = 3;
+  int preemptions = -1;  // unbounded
+  uint64_t seed = 1;
+  std::optional<uint64_t> runs;
+  double time_sec = 0;   // wall budget, 0: none
+  double vtime_sec = 0;  // virtual-time budget, 0: none
+  std::vector<std::string> config;  // K=V
+  std::string shard;                // I/N
+  std::string out = "fsim-out";
+  bool all = false;
+  bool json = false;
+};
+
+struct ReplayArgs {
+  std::string trace;
+  bool report = false;
+};
+
+struct BenchArgs {
+  bool json = false;
+  double min_time_sec = 0.3;
+  std::vector<std::string> filter;  // scenario names; empty: all
+};
+
+int List();
+int Explore(const ExploreArgs& args);
+int Replay(const ReplayArgs& args);
+int Bench(const BenchArgs& args);
+
+// Prints "fsim: <message>" as one line on stderr; returns kExitUsage.
+int UsageError(const std::string& message);
+
+}  // namespace fsim::tools
+
+#endif  // FSIM_TOOLS_COMMANDS_H_

@@ -1,0 +1,102 @@
+// fsim: find concurrency and corruption bugs in a filesystem's I/O path by
+// deterministic simulation. This file wires the command line (CLI11) to
+// the subcommands in tools/*_cmd.cc.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "tools/commands.h"
+
+namespace fsim::tools {
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "fsim: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+namespace {
+
+int Main(int argc, char** argv) {
+  // Logs go to stderr; stdout is reserved for results (tables, JSON).
+  spdlog::set_default_logger(spdlog::stderr_color_st("fsim"));
+  spdlog::set_pattern("fsim: %^%l%$: %v");
+
+  CLI::App app{"fsim: deterministic simulation of a filesystem's buffered I/O path"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+
+  app.add_subcommand("list", "List the scenarios: name - description");
+
+  ExploreArgs ex;
+  CLI::App* explore = app.add_subcommand(
+      "explore", "Explore interleavings of scenarios; exit 1 on findings");
+  explore->add_option("--scenario", ex.scenarios,
+                      "Scenario to explore (repeatable; default: the built-in suite)");
+  explore->add_option("--strategy", ex.strategy, "random | pct | dfs")
+      ->check(CLI::IsMember({"random", "pct", "dfs"}));
+  explore->add_option("--depth", ex.depth, "PCT depth (bug depth d)")
+      ->check(CLI::Range(1, 64));
+  explore->add_option("--preemptions", ex.preemptions,
+                      "DFS preemption bound (default -1: unbounded)")
+      ->check(CLI::Range(-1, 1000));
+  explore->add_option("--seed", ex.seed, "Base seed");
+  explore->add_option("--runs", ex.runs,
+                      "Runs per scenario (default 1000; dfs: until exhausted)");
+  explore->add_option("--time", ex.time_sec, "Wall-clock budget in seconds")
+      ->check(CLI::NonNegativeNumber);
+  explore->add_option("--vtime", ex.vtime_sec,
+                      "Virtual-time budget in simulated seconds, over all runs")
+      ->check(CLI::NonNegativeNumber);
+  explore->add_option("--config", ex.config, "Configuration K=V (repeatable)");
+  explore->add_option("--shard", ex.shard, "Run shard I of N (I/N, 0-based)");
+  explore->add_option("--out", ex.out, "Directory for traces of findings");
+  explore->add_flag("--all", ex.all,
+                    "Run the whole budget, reporting each distinct finding once");
+  explore->add_flag("--json", ex.json, "Print one JSON summary object on stdout");
+
+  ReplayArgs re;
+  CLI::App* replay = app.add_subcommand(
+      "replay", "Re-execute a trace; exit 1 if its finding recurs, 4 if not");
+  replay->add_option("trace", re.trace, "Trace file")->required();
+  replay->add_flag("--report", re.report, "Print the finding's full report");
+
+  BenchArgs be;
+  CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
+  bench->add_flag("--json", be.json, "Print one JSON object on stdout");
+  bench->add_option("--min-time", be.min_time_sec,
+                    "Minimum seconds per measurement")
+      ->check(CLI::Range(0.01, 60.0));
+  bench->add_option("--scenario", be.filter,
+                    "Measure runs/s of these scenarios only (repeatable)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return UsageError(std::string(e.what()) + " (see 'fsim --help')");
+  }
+
+  if (app.got_subcommand("list")) return List();
+  if (app.got_subcommand(explore)) return Explore(ex);
+  if (app.got_subcommand(replay)) return Replay(re);
+  if (app.got_subcommand(bench)) return Bench(be);
+  return UsageError("no subcommand (see 'fsim --help')");
+}
+
+}  // namespace
+}  // namespace fsim::tools
+
+int main(int argc, char** argv) {
+  try {
+    return fsim::tools::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fsim: internal error: %s\n", e.what());
+    return fsim::tools::kExitInternal;
+  }
+}
