@@ -53,13 +53,10 @@ uint64_t Chooser::Choose(uint64_t n, Site site) {
 uint64_t Chooser::Digest(uint64_t extra) const {
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
-  // Decisions are hashed field by field, not as raw structs, so padding
-  // bytes never reach the digest.
-  for (const Decision& d : decisions_) {
-    uint64_t word = (static_cast<uint64_t>(d.kind) << 63) ^
-                    (static_cast<uint64_t>(d.n) << 32) ^ d.value;
-    XXH3_64bits_update(&state, &word, sizeof word);
-  }
+  // Decision has no padding (static_assert in the header): its bytes are
+  // exactly its fields.
+  XXH3_64bits_update(&state, decisions_.data(),
+                     decisions_.size() * sizeof(Decision));
   XXH3_64bits_update(&state, events_.data(),
                      events_.size() * sizeof(uint64_t));
   XXH3_64bits_update(&state, &extra, sizeof extra);

@@ -17,7 +17,9 @@
 
 namespace fsim::sim {
 
-enum class DecisionKind : uint8_t { kFiber = 0, kValue = 1 };
+// 32 bits wide so that a Decision has no padding and the stream can be
+// hashed as raw bytes.
+enum class DecisionKind : uint32_t { kFiber = 0, kValue = 1 };
 
 struct Decision {
   DecisionKind kind;
@@ -25,6 +27,7 @@ struct Decision {
   uint32_t value;  // the fiber id chosen, or the value in [0, n)
   bool operator==(const Decision&) const = default;
 };
+static_assert(sizeof(Decision) == 12, "Decision must have no padding");
 
 // Event tags for the digest's event log. Each event is one 64-bit word:
 // tag in the top byte, the rest a fiber id or a name hash.

@@ -3,10 +3,11 @@
 //
 // - raw_switch_ns: one Boost.Context jump_fcontext between two contexts
 //   (the floor for any fiber runtime on this machine);
-// - decision_ns: one scheduling decision of the simulator, i.e. a fiber
-//   reaching a yield point, the strategy choosing the other fiber, the
-//   decision being recorded, and the switch; measured with the random walk
-//   and with PCT;
+// - decision_ns: one scheduling decision of the simulator: a fiber
+//   reaching a yield point, the strategy choosing, the decision being
+//   recorded, and the switch if another fiber was chosen. "switch" always
+//   chooses the other fiber (every decision pays a context switch); the
+//   random walk switches half the time; PCT rarely;
 // - runs_per_sec for each built-in scenario under PCT depth 3 (the default
 //   exploration), a fresh program per run, seeds varying.
 #include <benchmark/benchmark.h>
@@ -102,6 +103,16 @@ void BM_Decisions(benchmark::State& state, Make make_strategy) {
   state.SetItemsProcessed(static_cast<int64_t>(decisions));
 }
 
+// Always switches to another fiber: every decision pays a context switch.
+class Alternate final : public sim::Strategy {
+ public:
+  void BeginRun(uint64_t) override {}
+  sim::FiberId PickFiber(const sim::SchedulePoint& p) override {
+    return p.runnable[0] == p.current ? p.runnable[1] : p.runnable[0];
+  }
+  uint64_t PickValue(uint64_t, sim::Site) override { return 0; }
+};
+
 // --- runs per scenario -----------------------------------------------------
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
@@ -142,6 +153,9 @@ int Bench(const BenchArgs& args) {
   benchmark::RegisterBenchmark("decision/random", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t) { return std::make_unique<model::RandomWalk>(); });
   });
+  benchmark::RegisterBenchmark("decision/switch", [](benchmark::State& st) {
+    BM_Decisions(st, [](uint64_t) { return std::make_unique<Alternate>(); });
+  });
   benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   });
@@ -157,6 +171,7 @@ int Bench(const BenchArgs& args) {
   double raw_ns = 1e9 / figure("raw_switch").items_per_sec;
   double random_ns = 1e9 / figure("decision/random").items_per_sec;
   double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
+  double switch_ns = 1e9 / figure("decision/switch").items_per_sec;
   nlohmann::json runs = nlohmann::json::object();
   for (const model::Target& t : targets) {
     runs[t.scenario] = figure("runs/" + t.scenario).items_per_sec;
@@ -164,14 +179,19 @@ int Bench(const BenchArgs& args) {
   if (args.json) {
     nlohmann::json j = {{"fsim_bench", 1},
                         {"raw_switch_ns", raw_ns},
-                        {"decision_ns", {{"random", random_ns}, {"pct", pct_ns}}},
-                        {"decisions_per_sec", {{"random", 1e9 / random_ns},
+                        {"decision_ns", {{"switch", switch_ns},
+                                         {"random", random_ns},
+                                         {"pct", pct_ns}}},
+                        {"decisions_per_sec", {{"switch", 1e9 / switch_ns},
+                                               {"random", 1e9 / random_ns},
                                                {"pct", 1e9 / pct_ns}}},
                         {"runs_per_sec", runs}};
     std::printf("%s\n", j.dump().c_str());
     return kExitClean;
   }
   std::printf("raw Boost.Context switch        %8.1f ns\n", raw_ns);
+  std::printf("scheduling decision (switching) %8.1f ns  (%.1fM decisions/s)\n",
+              switch_ns, 1e3 / switch_ns);
   std::printf("scheduling decision (random)    %8.1f ns  (%.1fM decisions/s)\n",
               random_ns, 1e3 / random_ns);
   std::printf("scheduling decision (pct)       %8.1f ns  (%.1fM decisions/s)\n",
