@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end checks of the fsim command line, each in its own process: the
+# same seed gives the same digest across processes, a finding's trace
+# replays (exit 1) with the same digest, DFS exhausts a correct program,
+# bad input is one line on stderr with exit 2, and the JSON summary has the
+# documented shape.
+set -u
+FSIM="${TEST_SRCDIR}/${TEST_WORKSPACE}/tools/fsim"
+OUT="${TEST_TMPDIR}/out"
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+expect_exit() {  # expected, actual, what
+  [ "$1" -eq "$2" ] || fail "$3: exit $2, expected $1"
+}
+
+# The summary is one line of JSON; plain tools suffice to read a field
+# (no python on a fresh machine).
+str_field() {  # file, key: the first "key":"value"
+  grep -o "\"$2\":\"[^\"]*\"" "$1" | head -1 | sed 's/.*:"\(.*\)"/\1/'
+}
+
+cd "$TEST_TMPDIR"
+
+# Same seed, same digest, in two processes; the finding's trace replays.
+"$FSIM" explore --scenario abba --runs 200 --json --out "$OUT" > a.json 2> a.err
+expect_exit 1 $? "explore abba"
+"$FSIM" explore --scenario abba --runs 200 --json --out "$OUT" > b.json 2> b.err
+expect_exit 1 $? "explore abba again"
+da=$(str_field a.json digest); db=$(str_field b.json digest)
+[ -n "$da" ] && [ "$da" = "$db" ] || fail "digests differ across processes: $da vs $db"
+grep -q '^{.*"fsim_summary":1' a.json || fail "fsim_summary field"
+for key in runs seconds runs_per_sec digest findings; do
+  grep -q "\"$key\":" a.json || fail "summary lacks $key"
+done
+[ "$(wc -l < a.json)" -eq 1 ] || fail "--json printed more than one line"
+[ "$(str_field a.json kind)" = "deadlock" ] || fail "abba finding kind"
+trace=$(str_field a.json trace)
+[ -f "$trace" ] || fail "trace $trace not on disk"
+replay=$("$FSIM" replay "$trace")
+expect_exit 1 $? "replay"
+case "$replay" in
+  "reproduced: deadlock deadlock:T1>mutex:B,T2>mutex:A") ;;
+  *) fail "replay said: $replay" ;;
+esac
+
+# A different seed explores differently.
+"$FSIM" explore --scenario abba --runs 200 --seed 99 --all --json --out "$OUT" > c.json 2>/dev/null
+dc=$(str_field c.json digest)
+[ "$dc" != "$da" ] || fail "seed 99 gave the digest of seed 1"
+
+# DFS exhausts the correct twin with no finding.
+"$FSIM" explore --scenario abba_fixed --strategy dfs --json --out "$OUT" > d.json 2>/dev/null
+expect_exit 0 $? "dfs abba_fixed"
+grep -q '"exhausted":true' d.json || fail "dfs not exhausted"
+grep -q '"findings":\[\]' d.json || fail "dfs abba_fixed found something"
+
+# Livelock and stack overflow through the CLI, both replaying.
+for scenario in spin stack_overflow; do
+  "$FSIM" explore --scenario "$scenario" --config steps_max=5000 --runs 5 --json \
+      --out "$OUT" > e.json 2>/dev/null
+  expect_exit 1 $? "explore $scenario"
+  t=$(str_field e.json trace)
+  "$FSIM" replay "$t" > /dev/null
+  expect_exit 1 $? "replay $scenario"
+done
+
+# Bad input: one line on stderr naming the problem, exit 2, no stdout.
+check_usage() {  # description, args...
+  local what=$1; shift
+  "$FSIM" "$@" > u.out 2> u.err
+  local rc=$?
+  expect_exit 2 $rc "$what"
+  [ "$(wc -l < u.err)" -eq 1 ] || fail "$what: stderr is not one line: $(cat u.err)"
+  [ ! -s u.out ] || fail "$what: printed on stdout"
+}
+check_usage "unknown scenario" explore --scenario nope
+check_usage "bad strategy" explore --strategy bogus
+check_usage "bad config" explore --config novalue
+check_usage "unknown config key" explore --scenario abba --config colour=red
+check_usage "bad shard" explore --shard 2/2
+check_usage "missing trace" replay "$TEST_TMPDIR/missing.json"
+echo '{"format":"fsim-trace","version":2}' > v2.json
+check_usage "future trace version" replay v2.json
+grep -q "version 2 is not supported" u.err || fail "version error: $(cat u.err)"
+
+# A trace whose digest does not match the run does not reproduce: exit 4.
+sed 's/"digest": "[0-9a-f]*"/"digest": "0000000000000000"/' "$trace" > tampered.json
+grep -q '"digest": "0000000000000000"' tampered.json || fail "could not tamper the trace"
+"$FSIM" replay tampered.json > /dev/null
+expect_exit 4 $? "replay of a tampered trace"
+
+# list: one line per scenario, "name - description".
+"$FSIM" list > list.out
+expect_exit 0 $? "list"
+grep -qx "abba - two fibers take mutexes A and B in opposite orders (deadlock)" list.out \
+  || fail "list line for abba"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
