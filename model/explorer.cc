@@ -5,6 +5,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -59,11 +60,16 @@ Reproduction Reproduce(const Trace& trace, const Target& target) {
   Reproduction out;
   out.result = RunOnce(target, sched, replay, trace.seed);
   out.divergence = replay.divergence();
-  const auto& got = out.result.finding;
+  // The trace names one finding of its run; the run may have more.
   const auto& want = trace.finding;
-  out.same_finding = got.has_value() == want.has_value() &&
-                     (!got || (got->kind == want->kind &&
-                               got->signature == want->signature));
+  const auto& got = out.result.findings;
+  out.same_finding =
+      want ? std::any_of(got.begin(), got.end(),
+                         [&](const sim::Finding& f) {
+                           return f.kind == want->kind &&
+                                  f.signature == want->signature;
+                         })
+           : got.empty();
   out.same_digest = out.result.digest == trace.digest;
   return out;
 }
@@ -131,8 +137,8 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       lane.stats.steps_max = std::max(lane.stats.steps_max, result.steps);
       XXH3_64bits_update(&digest, &result.digest, sizeof result.digest);
       virtual_ns += result.virtual_ns;
-      if (result.finding &&
-          lane.signatures.insert(result.finding->signature).second) {
+      for (const sim::Finding& finding : result.findings) {
+        if (!lane.signatures.insert(finding.signature).second) continue;
         // A new finding: its trace goes to disk before anything else.
         if (!dir_made) {
           std::filesystem::create_directories(options.out_dir);
@@ -149,12 +155,11 @@ ExploreSummary Explore(const std::vector<Target>& targets,
         trace.steps = result.steps;
         trace.virtual_ns = result.virtual_ns;
         trace.decisions = sched.chooser().decisions();
-        trace.finding = result.finding;
-        std::string path = TracePath(options.out_dir, target, *result.finding, seed);
+        trace.finding = finding;
+        std::string path = TracePath(options.out_dir, target, finding, seed);
         std::string error = WriteTrace(path, trace);
         if (!error.empty()) throw std::runtime_error(error);
-        FindingRecord record{*result.finding, target.scenario, target.config,
-                             seed, r, path};
+        FindingRecord record{finding, target.scenario, target.config, seed, r, path};
         ++lane.stats.findings;
         if (options.on_finding) options.on_finding(record);
         summary.findings.push_back(std::move(record));

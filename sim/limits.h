@@ -31,6 +31,9 @@ inline constexpr size_t kTimersMax = 4096;
 // Decisions recorded in one run.
 inline constexpr size_t kDecisionsMax = 4'000'000;
 
+// Distinct findings recorded in one run.
+inline constexpr size_t kFindingsMax = 16;
+
 // Length of a fiber's name, including the terminating NUL.
 inline constexpr size_t kFiberNameMax = 32;
 

@@ -104,7 +104,8 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   wait_seq_ = 0;
   timer_seq_ = 0;
   timers_.clear();
-  finding_.reset();
+  findings_.clear();
+  ended_ = false;
   harness_error_ = nullptr;
   unwinding_ = false;
   current_ = &main_;
@@ -127,7 +128,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   UnwindAll();
   OverflowTrap::Disarm();
 
-  if (!finding_ && !harness_error_) {
+  if (!ended_ && !harness_error_) {
     try {
       finish();
     } catch (...) {
@@ -139,12 +140,13 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
 
   RunResult result;
   uint64_t outcome = Mix64(steps_) ^ Mix64(now_ns_ + 1);
-  if (finding_) {
-    outcome ^= Mix64(NameHash(finding_->signature) +
-                     static_cast<uint64_t>(finding_->kind));
+  for (const Finding& f : findings_) {
+    outcome = Mix64(outcome ^ NameHash(f.signature) ^
+                    static_cast<uint64_t>(f.kind));
   }
   result.digest = chooser_.Digest(outcome);
-  result.finding = std::move(finding_);
+  if (!findings_.empty()) result.finding = findings_.front();
+  result.findings = std::move(findings_);
   result.steps = steps_;
   result.virtual_ns = now_ns_;
   result.decisions = chooser_.decisions().size();
@@ -166,7 +168,7 @@ void Scheduler::OnStackOverflow() {
   f->state = FiberState::kDone;
   runnable_mask_ &= ~Bit(f->id);
   --live_;
-  if (finding_) return;
+  ended_ = true;
   Finding finding;
   finding.kind = FindingKind::kStackOverflow;
   finding.signature = std::string("stack_overflow:") + f->name;
@@ -180,7 +182,7 @@ void Scheduler::OnStackOverflow() {
       "\nThe fiber was stopped at the guard page below its stack; nothing "
       "beyond it was written.\nRaise the stack size with --config "
       "stack_kib=N if the depth is legitimate.";
-  finding_ = std::move(finding);
+  Report(std::move(finding));
 }
 
 bool Scheduler::InAnyGuard(void* self, const void* addr) {
@@ -254,26 +256,10 @@ void Scheduler::Yield(Site site) {
   Schedule(true);
 }
 
-bool Scheduler::Block(Waitable& on, uint64_t deadline_ns, bool spinning) {
+bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   FSIM_CHECK_MSG(in_fiber(), "Block() called outside a fiber");
   if (unwinding_) return false;
   Fiber* self = current_;
-  if (!spinning && (self->atomic_depth > 0 || self->in_irq)) {
-    Finding finding;
-    finding.kind = FindingKind::kSleepInAtomic;
-    const char* context = self->in_irq ? "interrupt context" : "atomic context";
-    finding.signature = std::string("sleep_in_atomic:") + std::string(on.type()) +
-                        ":" + on.name();
-    finding.report = "BUG: sleeping function called from invalid context: "
-                     "fiber '" + std::string(self->name) + "' would sleep on " +
-                     std::string(on.type()) + " '" + on.name() + "' in " +
-                     context;
-    char detail[96];
-    std::snprintf(detail, sizeof detail, "\n  in_atomic(): %d, irqs_disabled(): %d",
-                  self->atomic_depth > 0 ? 1 : 0, self->in_irq ? 1 : 0);
-    finding.report += detail;
-    Fail(std::move(finding));
-  }
   self->state = FiberState::kBlocked;
   self->waiting_on = &on;
   self->wait_seq = ++wait_seq_;
@@ -301,7 +287,24 @@ void Scheduler::Wake(FiberId id) {
 
 void Scheduler::SleepFor(uint64_t ns) {
   if (!in_fiber() || unwinding_) return;
+  MightSleep("msleep");
   Block(*sleep_, now_ns_ + ns);
+}
+
+void Scheduler::MightSleep(std::string_view what) {
+  if (!in_fiber() || unwinding_) return;
+  const Fiber& f = *current_;
+  if (f.atomic_depth == 0 && !f.in_irq) return;
+  Finding finding;
+  finding.kind = FindingKind::kSleepInAtomic;
+  finding.signature = "sleep_in_atomic:" + std::string(what);
+  char detail[128];
+  std::snprintf(detail, sizeof detail,
+                "\n  in_atomic(): %d, irqs_disabled(): %d, fiber: '%s'",
+                f.atomic_depth > 0 ? 1 : 0, f.in_irq ? 1 : 0, f.name);
+  finding.report = "BUG: sleeping function called from invalid context (" +
+                   std::string(what) + ")" + detail;
+  Report(std::move(finding));
 }
 
 void Scheduler::AddTimer(uint64_t deadline_ns, std::string_view name,
@@ -351,21 +354,21 @@ bool Scheduler::FireTimers() {
 
 void Scheduler::Schedule(bool current_runnable) {
   if (++steps_ > options_.steps_max) {
-    if (!finding_) {
-      Finding finding;
-      finding.kind = FindingKind::kLivelock;
-      finding.signature = "livelock:step_limit";
-      finding.report = "livelock: the run took more than " +
-                       std::to_string(options_.steps_max) +
-                       " scheduling steps without finishing";
-      finding_ = std::move(finding);
-    }
-    EndRun();
+    Finding finding;
+    finding.kind = FindingKind::kLivelock;
+    finding.signature = "livelock:step_limit";
+    finding.report = "livelock: the run took more than " +
+                     std::to_string(options_.steps_max) +
+                     " scheduling steps without finishing";
+    Fail(std::move(finding));
     return;
   }
   while (runnable_mask_ == 0) {
     if (!FireTimers()) {
-      if (live_ > 0) ReportDeadlock();
+      if (live_ > 0) {
+        ReportDeadlock();
+        ended_ = true;
+      }
       EndRun();
       return;
     }
@@ -397,12 +400,21 @@ void Scheduler::EndRun() {
   throw FiberKill{};
 }
 
+void Scheduler::Report(Finding finding) {
+  if (unwinding_) return;
+  for (const Finding& f : findings_) {
+    if (f.signature == finding.signature) return;
+  }
+  if (findings_.size() < kFindingsMax) findings_.push_back(std::move(finding));
+}
+
 void Scheduler::Fail(Finding finding) {
   if (unwinding_) {
     if (in_fiber()) throw FiberKill{};
     return;
   }
-  if (!finding_) finding_ = std::move(finding);
+  Report(std::move(finding));
+  ended_ = true;
   EndRun();
 }
 
@@ -432,7 +444,7 @@ void Scheduler::ReportDeadlock() {
                    " fiber(s) blocked forever, none runnable, no timer "
                    "pending";
   for (const std::string& l : lines) finding.report += "\n" + l;
-  if (!finding_) finding_ = std::move(finding);
+  Report(std::move(finding));
 }
 
 void Waitable::WakeAll() {

@@ -77,6 +77,9 @@ struct RunOptions {
 };
 
 struct RunResult {
+  // Every distinct finding of the run (by signature), in the order they
+  // were reported; `finding` is the first of them.
+  std::vector<Finding> findings;
   std::optional<Finding> finding;
   uint64_t digest = 0;
   uint64_t steps = 0;
@@ -114,10 +117,13 @@ class Scheduler {
   void Yield(Site site);
   // Blocks the current fiber on `on` until Wake() or until virtual time
   // reaches `deadline_ns`. Returns true when woken, false on timeout.
-  // Blocking while atomic (spinlock held, interrupt context) is reported
-  // as sleep_in_atomic unless `spinning` (a spinlock waiter).
-  bool Block(Waitable& on, uint64_t deadline_ns = kNever,
-             bool spinning = false);
+  // REQUIRES: a sleeping wait has been checked with MightSleep() (a
+  // spinlock waiter spins: it does not sleep, and is not checked).
+  bool Block(Waitable& on, uint64_t deadline_ns = kNever);
+  // The kernel's might_sleep(): reports sleep_in_atomic if the current
+  // fiber holds a spinlock or runs in interrupt context. `what` names the
+  // sleeping operation. The run goes on.
+  void MightSleep(std::string_view what);
   // Makes a blocked fiber runnable. No-op if it is not blocked.
   void Wake(FiberId id);
   void SleepFor(uint64_t ns);
@@ -126,6 +132,10 @@ class Scheduler {
                 std::function<void()> fn);
   // A value in [0, n) through the Chooser.
   uint64_t Choose(uint64_t n, Site site) { return chooser_.Choose(n, site); }
+  // Reports a finding and lets the run go on, as the kernel goes on after
+  // a lockdep splat or a WARN. A signature already reported in this run is
+  // ignored; past kFindingsMax findings, further ones are dropped.
+  void Report(Finding finding);
   // Reports a finding and ends the run. From a fiber it does not return
   // (the fiber is unwound); from `finish` it records and returns.
   void Fail(Finding finding);
@@ -139,7 +149,7 @@ class Scheduler {
   bool unwinding() const { return unwinding_; }
   uint64_t now_ns() const { return now_ns_; }
   Chooser& chooser() { return chooser_; }
-  bool has_finding() const { return finding_.has_value(); }
+  bool has_finding() const { return !findings_.empty(); }
   uint64_t steps() const { return steps_; }
   uint64_t next_wait_seq() { return ++wait_seq_; }
 
@@ -179,7 +189,8 @@ class Scheduler {
   uint64_t wait_seq_ = 0;
   uint64_t timer_seq_ = 0;
   std::vector<Timer> timers_;  // a min-heap on (deadline_ns, seq)
-  std::optional<Finding> finding_;
+  std::vector<Finding> findings_;
+  bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;
   std::unique_ptr<Waitable> sleep_;  // what SleepFor() blocks on

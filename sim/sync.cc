@@ -18,7 +18,7 @@ void ReportMisuse(Scheduler& sched, const Waitable& lock,
   finding.report = "WARNING: " + std::string(what) + "\n  fiber " +
                    Quote(fiber) + " on " + std::string(lock.type()) + " " +
                    Quote(lock.name());
-  sched.Fail(std::move(finding));
+  sched.Report(std::move(finding));
 }
 
 std::string HeldBy(const Scheduler& sched, FiberId owner) {
@@ -29,19 +29,7 @@ std::string HeldBy(const Scheduler& sched, FiberId owner) {
 }  // namespace
 
 void MightSleep(Scheduler& sched, std::string_view what) {
-  if (!sched.in_fiber() || sched.unwinding()) return;
-  const Fiber& f = sched.fiber(sched.current());
-  if (f.atomic_depth == 0 && !f.in_irq) return;
-  Finding finding;
-  finding.kind = FindingKind::kSleepInAtomic;
-  finding.signature = "sleep_in_atomic:" + std::string(what);
-  char detail[128];
-  std::snprintf(detail, sizeof detail,
-                "\n  in_atomic(): %d, irqs_disabled(): %d, fiber: '%s'",
-                f.atomic_depth > 0 ? 1 : 0, f.in_irq ? 1 : 0, f.name);
-  finding.report = "BUG: sleeping function called from invalid context (" +
-                   std::string(what) + ")" + detail;
-  sched.Fail(std::move(finding));
+  sched.MightSleep(what);
 }
 
 // --- Mutex -----------------------------------------------------------------
@@ -52,9 +40,9 @@ void Mutex::Lock() {
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
   if (owner_ == self) {
+    // The kernel would now wait for itself forever; so does the fiber.
     ReportMisuse(sched_, *this, "recursive",
                  "possible recursive locking detected");
-    return;
   }
   while (owner_ != kNoFiber && !sched_.unwinding()) sched_.Block(*this);
   owner_ = self;
@@ -89,10 +77,9 @@ void SpinLock::Lock() {
   if (owner_ == self) {
     ReportMisuse(sched_, *this, "recursive",
                  "possible recursive locking detected");
-    return;
   }
   while (owner_ != kNoFiber && !sched_.unwinding()) {
-    sched_.Block(*this, kNever, /*spinning=*/true);
+    sched_.Block(*this);  // spinning, not sleeping
   }
   owner_ = self;
   ++sched_.fiber(self).atomic_depth;
@@ -132,7 +119,6 @@ void RwSemaphore::DownRead() {
   if (writer_ == self) {
     ReportMisuse(sched_, *this, "recursive",
                  "possible recursive locking detected (read under write)");
-    return;
   }
   while ((writer_ != kNoFiber || writers_waiting_ > 0) &&
          !sched_.unwinding()) {
@@ -173,7 +159,6 @@ void RwSemaphore::DownWrite() {
   if (writer_ == self || read_holds_[self] > 0) {
     ReportMisuse(sched_, *this, "recursive",
                  "possible recursive locking detected (write under hold)");
-    return;
   }
   ++writers_waiting_;
   while ((writer_ != kNoFiber || readers_ > 0) && !sched_.unwinding()) {

@@ -16,7 +16,13 @@ int Replay(const ReplayArgs& args) {
   auto target = scenarios::MakeTarget(trace->scenario, trace->config, &error);
   if (!target) return UsageError(args.trace + ": " + error);
   model::Reproduction rep = model::Reproduce(*trace, *target);
-  const auto& finding = rep.result.finding;
+  // The finding the trace is about, as the replay reported it.
+  std::optional<sim::Finding> finding = rep.result.finding;
+  if (trace->finding) {
+    for (const sim::Finding& f : rep.result.findings) {
+      if (f.signature == trace->finding->signature) finding = f;
+    }
+  }
   if (rep.reproduced()) {
     if (!finding) {
       std::printf("reproduced: no finding (digest %s)\n",
