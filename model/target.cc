@@ -9,7 +9,7 @@ sim::RunResult RunOnce(const Target& target, sim::Scheduler& sched,
   options.seed = seed;
   return sched.Run(
       strategy, options, [&] { program->Start(sched); },
-      [&] { program->Finish(sched); });
+      [&] { program->Finish(sched); }, [&] { program.reset(); });
 }
 
 }  // namespace fsim::model

@@ -14,6 +14,7 @@ const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
   static const std::vector<std::pair<std::string, std::string>> keys = {
       {"stack_kib", "fiber stack size in KiB (default 64)"},
       {"steps_max", "scheduling steps before a run is a livelock"},
+      {"lockdep", "on | off: validate every lock acquisition (default on)"},
   };
   return keys;
 }
@@ -84,17 +85,29 @@ std::optional<model::Target> MakeTarget(std::string_view name,
       return std::nullopt;
     }
   }
+  // The effective configuration: the scenario's defaults, then the
+  // user's. Traces record it whole, so replay does not depend on defaults.
+  model::Config effective = scenario->defaults;
+  for (const auto& [key, value] : config) effective[key] = value;
   try {
     model::Target target;
     target.scenario = scenario->name;
     target.description = scenario->description;
-    target.config = config;
+    target.config = effective;
+    const model::Config& config = effective;
     target.run_options.stack_size =
         ConfigNumber(config, "stack_kib", sim::kStackSizeDefault / 1024,
                      sim::kStackSizeMin / 1024, sim::kStackSizeMax / 1024) *
         1024;
     target.run_options.steps_max = ConfigNumber(
         config, "steps_max", sim::kStepsMaxDefault, 1, UINT64_MAX / 2);
+    auto lockdep = config.find("lockdep");
+    if (lockdep != config.end()) {
+      if (lockdep->second != "on" && lockdep->second != "off") {
+        throw ConfigError{"config lockdep=" + lockdep->second + ": expected on or off"};
+      }
+      target.run_options.lockdep = lockdep->second == "on";
+    }
     target.make = scenario->bind(config);
     nlohmann::json j = {{"name", scenario->name},
                         {"builtin", true},

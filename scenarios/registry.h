@@ -32,6 +32,9 @@ struct Scenario {
   bool default_suite = false;
   // Scenario-specific configuration keys and their meaning.
   std::vector<std::pair<std::string, std::string>> config_keys;
+  // Configuration this scenario runs with unless the user says otherwise
+  // (any key, runtime keys included).
+  model::Config defaults;
   // Validates the scenario-specific keys of `config` and returns a factory
   // of fresh programs. Throws ConfigError.
   std::function<ProgramFactory(const model::Config& config)> bind;

@@ -38,9 +38,17 @@ std::optional<FindingKind> FindingKindFromName(std::string_view name) {
 }
 
 std::string_view Finding::message() const {
+  // The first line that says something: kernel reports open with a rule
+  // of '=' (and may have one of '-' below the title).
   std::string_view r = report;
-  size_t eol = r.find('\n');
-  return eol == std::string_view::npos ? r : r.substr(0, eol);
+  while (!r.empty()) {
+    size_t eol = r.find('\n');
+    std::string_view line = r.substr(0, eol);
+    if (line.find_first_not_of("=- ") != std::string_view::npos) return line;
+    if (eol == std::string_view::npos) break;
+    r.remove_prefix(eol + 1);
+  }
+  return report;
 }
 
 }  // namespace fsim::sim

@@ -37,7 +37,7 @@ struct Finding {
   // The report, first line being the summary ("message").
   std::string report;
 
-  // The first line of `report`.
+  // The first line of `report` that is not a rule of '=' or '-'.
   std::string_view message() const;
 };
 

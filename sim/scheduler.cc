@@ -19,6 +19,8 @@ namespace {
 
 uint64_t Bit(FiberId id) { return uint64_t{1} << id; }
 
+thread_local Scheduler* g_running = nullptr;
+
 bool TimerLater(const auto& a, const auto& b) {
   if (a.deadline_ns != b.deadline_ns) return a.deadline_ns > b.deadline_ns;
   return a.seq > b.seq;
@@ -30,9 +32,17 @@ class SleepWaitable final : public Waitable {
   explicit SleepWaitable(Scheduler& s) : Waitable(s, "sleep", "hrtimer") {}
 };
 
+// What a fiber waits on after the object it waited on was freed.
+class OrphanWaitable final : public Waitable {
+ public:
+  explicit OrphanWaitable(Scheduler& s) : Waitable(s, "freed object", "(freed)") {}
+};
+
 }  // namespace
 
-Scheduler::Scheduler() : sleep_(std::make_unique<SleepWaitable>(*this)) {
+Scheduler::Scheduler()
+    : sleep_(std::make_unique<SleepWaitable>(*this)),
+      orphan_(std::make_unique<OrphanWaitable>(*this)) {
   for (FiberId i = 0; i < kFibersMax; ++i) {
     fibers_[i].id = i;
     fibers_[i].sched = this;
@@ -45,6 +55,8 @@ Scheduler::Scheduler() : sleep_(std::make_unique<SleepWaitable>(*this)) {
 }
 
 Scheduler::~Scheduler() = default;
+
+Scheduler* Scheduler::Running() { return g_running; }
 
 void Scheduler::SwitchTo(Fiber* next) {
   Fiber* prev = current_;
@@ -73,6 +85,9 @@ void Scheduler::Entry(ctx::transfer_t t) {
 
 void Scheduler::ExitCurrent() {
   Fiber* self = current_;
+  if (!unwinding_ && !harness_error_) {
+    for (auto& [tag, service] : services_) service->OnFiberExit(*self);
+  }
   chooser_.Event(EventTag::kExit, self->id);
   self->state = FiberState::kDone;
   self->body = nullptr;
@@ -88,7 +103,8 @@ void Scheduler::ExitCurrent() {
 
 RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
                          const std::function<void()>& start,
-                         const std::function<void()>& finish) {
+                         const std::function<void()>& finish,
+                         const std::function<void()>& teardown) {
   FSIM_CHECK(!in_fiber());
   options_ = options;
   strategy_ = &strategy;
@@ -97,6 +113,8 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
     f.body = nullptr;
     f.waiting_on = nullptr;
   }
+  sleep_->waiters_mask_ = 0;
+  orphan_->waiters_mask_ = 0;
   runnable_mask_ = 0;
   live_ = 0;
   steps_ = 0;
@@ -111,7 +129,9 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   current_ = &main_;
   chooser_.Begin(&strategy);
   strategy.BeginRun(options.seed);
+  for (auto& [tag, service] : services_) service->OnRunBegin();
 
+  g_running = this;
   OverflowTrap::Arm(&InAnyGuard, this, &overflow_jump_);
   // No signal mask saved: that costs a system call per run. The overflow
   // path unblocks SIGSEGV itself.
@@ -136,6 +156,16 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
     }
   }
   strategy.EndRun();
+  // Teardown reports nothing: the run's verdict is already in.
+  unwinding_ = true;
+  try {
+    if (teardown) teardown();
+    for (auto& [tag, service] : services_) service->OnRunEnd();
+  } catch (...) {
+    if (!harness_error_) harness_error_ = std::current_exception();
+  }
+  unwinding_ = false;
+  g_running = nullptr;
   if (harness_error_) std::rethrow_exception(harness_error_);
 
   RunResult result;
@@ -445,6 +475,35 @@ void Scheduler::ReportDeadlock() {
                    "pending";
   for (const std::string& l : lines) finding.report += "\n" + l;
   Report(std::move(finding));
+}
+
+Waitable::~Waitable() {
+  if (waiters_mask_ != 0 && !sched_.unwinding()) {
+    Finding finding;
+    finding.kind = FindingKind::kLockMisuse;
+    finding.signature = "lock_misuse:freed_with_waiters:" + std::string(type_) +
+                        ":" + name_;
+    finding.report = "BUG: " + std::string(type_) + " '" + name_ +
+                     "' freed while fibers wait on it:";
+    for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
+      auto id = static_cast<FiberId>(std::countr_zero(m));
+      finding.report += std::string("\n  fiber '") + sched_.fiber(id).name +
+                        "' (id " + std::to_string(id) + ")";
+      // The waiter now waits on nothing that exists: park it on the
+      // scheduler's orphan waitable, so no wake-up goes through freed
+      // memory (and a deadlock report can still name what it waits for).
+      sched_.fiber(id).waiting_on = sched_.orphan_.get();
+      sched_.orphan_->waiters_mask_ |= uint64_t{1} << id;
+    }
+    sched_.Report(std::move(finding));
+  }
+  magic_ = 0;
+}
+
+bool Waitable::alive() const {
+  // volatile: the compiler may not assume a destroyed object's value.
+  const volatile uint32_t* magic = &magic_;
+  return *magic == kMagicAlive;
 }
 
 void Waitable::WakeAll() {

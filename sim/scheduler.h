@@ -64,6 +64,9 @@ struct Fiber {
   // the fiber runs in simulated interrupt context (I/O completion, timers).
   int atomic_depth = 0;
   bool in_irq = false;
+  // local_irq_save() depth: a lock taken with interrupts enabled (not in
+  // interrupt context, depth 0) is "irq-unsafe" for lockdep.
+  int irqs_disabled = 0;
 };
 
 struct SpawnOptions {
@@ -72,6 +75,7 @@ struct SpawnOptions {
 
 struct RunOptions {
   uint64_t seed = 0;
+  bool lockdep = true;  // validate lock usage (sim/lockdep.h)
   uint64_t steps_max = kStepsMaxDefault;
   size_t stack_size = kStackSizeDefault;
 };
@@ -85,6 +89,22 @@ struct RunResult {
   uint64_t steps = 0;
   uint64_t virtual_ns = 0;
   size_t decisions = 0;
+};
+
+// A per-scheduler component of the simulated world that lives across runs
+// and is told when a run begins and when a fiber exits (lockdep, the
+// heap). Created on first use with Scheduler::Service<T>().
+class RunService {
+ public:
+  virtual ~RunService() = default;
+  // A run begins: drop all state of the previous run.
+  virtual void OnRunBegin() {}
+  // `fiber` returned from its body (not called for unwound fibers). May
+  // Report() findings.
+  virtual void OnFiberExit(Fiber& fiber) { (void)fiber; }
+  // The run is over (after `finish`): release what it left behind.
+  // Nothing reported here counts.
+  virtual void OnRunEnd() {}
 };
 
 // Thrown into a fiber to unwind it when the run ends early. Fiber code
@@ -103,9 +123,12 @@ class Scheduler {
   // exited without a finding, and may report one with Fail(). Exceptions
   // other than FiberKill escaping a fiber are harness errors: they are
   // rethrown from Run() after the run is torn down.
+  // `teardown` (optional) runs last, like OnRunEnd: it destroys the
+  // program's world; nothing it reports counts.
   RunResult Run(Strategy& strategy, const RunOptions& options,
                 const std::function<void()>& start,
-                const std::function<void()>& finish);
+                const std::function<void()>& finish,
+                const std::function<void()>& teardown = nullptr);
 
   // --- Called from fibers (or from `start` for Spawn) -------------------
 
@@ -140,10 +163,30 @@ class Scheduler {
   // (the fiber is unwound); from `finish` it records and returns.
   void Fail(Finding finding);
 
+  // The scheduler whose Run() is executing on this thread, or null. For
+  // code that cannot trust its own members (a use after free).
+  static Scheduler* Running();
+
+  // The service of type T (constructed as T(Scheduler&) on first use).
+  template <typename T>
+  T& Service() {
+    static const char tag = 0;  // one per T: its identity, never ordered
+    for (auto& [t, service] : services_) {
+      if (t == &tag) return static_cast<T&>(*service);
+    }
+    auto owned = std::make_unique<T>(*this);
+    T& service = *owned;
+    service.OnRunBegin();
+    services_.emplace_back(&tag, std::move(owned));
+    return service;
+  }
+
   // --- Queries ----------------------------------------------------------
   FiberId current() const { return current_->id; }
   bool in_fiber() const { return current_ != &main_; }
   Fiber& fiber(FiberId id) { return fibers_[id]; }
+  Fiber& current_fiber() { return *current_; }
+  const RunOptions& options() const { return options_; }
   const Fiber& fiber(FiberId id) const { return fibers_[id]; }
   // True while the run is being torn down: primitives must do nothing.
   bool unwinding() const { return unwinding_; }
@@ -193,7 +236,10 @@ class Scheduler {
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;
-  std::unique_ptr<Waitable> sleep_;  // what SleepFor() blocks on
+  friend class Waitable;
+  std::unique_ptr<Waitable> sleep_;   // what SleepFor() blocks on
+  std::unique_ptr<Waitable> orphan_;  // what waiters of a freed object wait on
+  std::vector<std::pair<const void*, std::unique_ptr<RunService>>> services_;
   sigjmp_buf overflow_jump_;
 };
 
@@ -203,7 +249,8 @@ class Waitable {
  public:
   Waitable(Scheduler& sched, std::string_view type, std::string_view name)
       : sched_(sched), type_(type), name_(name) {}
-  virtual ~Waitable() = default;
+  // Reports (lock_misuse) a waitable destroyed while fibers wait on it.
+  virtual ~Waitable();
   Waitable(const Waitable&) = delete;
   Waitable& operator=(const Waitable&) = delete;
 
@@ -213,6 +260,14 @@ class Waitable {
   // empty when that is not a meaningful question (a completion).
   virtual std::string DescribeHolders() const { return {}; }
   uint64_t waiters_mask() const { return waiters_mask_; }
+  Scheduler& sched() const { return sched_; }
+
+  // Objects of the simulated world carry this word while alive; freeing
+  // them (sim/heap.h) poisons it, so a use after free is seen at the use.
+  static constexpr uint32_t kMagicAlive = 0x10c4a11e;
+  // True if this object has not been destroyed or freed. Reads the magic
+  // word through memcpy: the object may be a poisoned corpse.
+  bool alive() const;
 
  protected:
   // Wakes every waiter; each will re-check its condition.
@@ -225,6 +280,7 @@ class Waitable {
 
  private:
   friend class Scheduler;
+  uint32_t magic_ = kMagicAlive;
   std::string_view type_;
   std::string name_;
   uint64_t waiters_mask_ = 0;

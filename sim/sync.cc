@@ -7,20 +7,6 @@ namespace {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-void ReportMisuse(Scheduler& sched, const Waitable& lock,
-                  std::string_view problem, std::string_view what) {
-  Finding finding;
-  finding.kind = FindingKind::kLockMisuse;
-  finding.signature = std::string("lock_misuse:") + std::string(problem) + ":" +
-                      std::string(lock.type()) + ":" + lock.name();
-  const char* fiber = sched.in_fiber() ? sched.fiber(sched.current()).name
-                                       : "main";
-  finding.report = "WARNING: " + std::string(what) + "\n  fiber " +
-                   Quote(fiber) + " on " + std::string(lock.type()) + " " +
-                   Quote(lock.name());
-  sched.Report(std::move(finding));
-}
-
 std::string HeldBy(const Scheduler& sched, FiberId owner) {
   if (owner == kNoFiber) return "(not held)";
   return "held by " + Quote(sched.fiber(owner).name);
@@ -28,40 +14,69 @@ std::string HeldBy(const Scheduler& sched, FiberId owner) {
 
 }  // namespace
 
-void MightSleep(Scheduler& sched, std::string_view what) {
-  sched.MightSleep(what);
+void MightSleep(Scheduler& sched, std::string_view what) { sched.MightSleep(what); }
+
+void LockBase::Reinit(std::string_view name, const LockClassKey* key, Where where) {
+  lockdep_.Reinit(map_, name, key, where);
+}
+
+void LockBase::ReportUnheld(std::string_view what, Where where) {
+  Finding finding;
+  finding.kind = FindingKind::kLockMisuse;
+  finding.signature = "lock_misuse:unlock_unheld:" + std::string(type()) + ":" + name();
+  const char* fiber = sched_.in_fiber() ? sched_.fiber(sched_.current()).name : "main";
+  finding.report = "WARNING: bad unlock balance detected!\n  fiber " + Quote(fiber) +
+                   " calls " + std::string(what) + " on " + std::string(type()) + " " +
+                   Quote(name()) + " at " + WhereText(where) + ", which it does not hold";
+  sched_.Report(std::move(finding));
 }
 
 // --- Mutex -----------------------------------------------------------------
 
-void Mutex::Lock() {
-  MightSleep(sched_, "mutex_lock");
+void Mutex::LockNested(int subclass, Where where) { DoLock(subclass, nullptr, where); }
+
+void Mutex::LockNestLock(const LockMap& nest, Where where) { DoLock(0, &nest, where); }
+
+void Mutex::DoLock(int subclass, const LockMap* nest, Where where) {
+  if (!Alive("mutex_lock", where)) return;
+  sched_.MightSleep("mutex_lock");
   sched_.Yield("mutex_lock");
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
-  if (owner_ == self) {
-    // The kernel would now wait for itself forever; so does the fiber.
-    ReportMisuse(sched_, *this, "recursive",
-                 "possible recursive locking detected");
+  // lockdep first, as mutex_acquire() precedes the wait: an inversion is
+  // reported even if the wait never ends.
+  Acquire(subclass, false, LockRead::kExclusive, where, nest);
+  if (owner_ == self && !lockdep_on()) {
+    Finding finding;
+    finding.kind = FindingKind::kLockMisuse;
+    finding.signature = "lock_misuse:recursive:mutex:" + name();
+    finding.report = "WARNING: possible recursive locking detected\n  fiber " +
+                     Quote(sched_.fiber(self).name) + " takes mutex " + Quote(name()) +
+                     " it already holds, at " + WhereText(where);
+    sched_.Report(std::move(finding));
   }
+  // A fiber taking a mutex it holds waits for itself forever, as in the
+  // kernel.
   while (owner_ != kNoFiber && !sched_.unwinding()) sched_.Block(*this);
   owner_ = self;
 }
 
-bool Mutex::TryLock() {
+bool Mutex::TryLock(Where where) {
+  if (!Alive("mutex_trylock", where)) return false;
   sched_.Yield("mutex_trylock");
   if (sched_.unwinding() || owner_ != kNoFiber) return false;
   owner_ = sched_.current();
+  Acquire(0, true, LockRead::kExclusive, where);
   return true;
 }
 
-void Mutex::Unlock() {
-  if (sched_.unwinding()) return;
+void Mutex::Unlock(Where where) {
+  if (!Alive("mutex_unlock", where) || sched_.unwinding()) return;
   if (owner_ != sched_.current()) {
-    ReportMisuse(sched_, *this, "unlock_unheld",
-                 "bad unlock balance detected: releasing a mutex not held");
+    ReportUnheld("mutex_unlock", where);
     return;
   }
+  Release(where);
   owner_ = kNoFiber;
   WakeAll();
 }
@@ -70,96 +85,101 @@ std::string Mutex::DescribeHolders() const { return HeldBy(sched_, owner_); }
 
 // --- SpinLock --------------------------------------------------------------
 
-void SpinLock::Lock() {
+void SpinLock::LockNested(int subclass, Where where) {
+  if (!Alive("spin_lock", where)) return;
   sched_.Yield("spin_lock");
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
-  if (owner_ == self) {
-    ReportMisuse(sched_, *this, "recursive",
-                 "possible recursive locking detected");
-  }
-  while (owner_ != kNoFiber && !sched_.unwinding()) {
-    sched_.Block(*this);  // spinning, not sleeping
-  }
+  Acquire(subclass, false, LockRead::kExclusive, where);
+  // Spinning on a lock the fiber holds itself never ends, as in the kernel.
+  while (owner_ != kNoFiber && !sched_.unwinding()) sched_.Block(*this);
   owner_ = self;
   ++sched_.fiber(self).atomic_depth;
 }
 
-bool SpinLock::TryLock() {
+void SpinLock::LockIrqSave(Where where) {
+  if (!Alive("spin_lock_irqsave", where)) return;
+  if (sched_.in_fiber()) ++sched_.current_fiber().irqs_disabled;
+  LockNested(0, where);
+}
+
+bool SpinLock::TryLock(Where where) {
+  if (!Alive("spin_trylock", where)) return false;
   sched_.Yield("spin_trylock");
   if (sched_.unwinding() || owner_ != kNoFiber) return false;
   owner_ = sched_.current();
   ++sched_.fiber(owner_).atomic_depth;
+  Acquire(0, true, LockRead::kExclusive, where);
   return true;
 }
 
-void SpinLock::Unlock() {
-  if (sched_.unwinding()) return;
+void SpinLock::Unlock(Where where) {
+  if (!Alive("spin_unlock", where) || sched_.unwinding()) return;
   if (owner_ != sched_.current()) {
-    ReportMisuse(sched_, *this, "unlock_unheld",
-                 "bad unlock balance detected: releasing a spinlock not held");
+    ReportUnheld("spin_unlock", where);
     return;
   }
+  Release(where);
   --sched_.fiber(owner_).atomic_depth;
   owner_ = kNoFiber;
   WakeAll();
 }
 
-std::string SpinLock::DescribeHolders() const {
-  return HeldBy(sched_, owner_);
+void SpinLock::UnlockIrqRestore(Where where) {
+  bool held = owner_ == sched_.current();
+  Unlock(where);
+  if (held && sched_.in_fiber() && sched_.current_fiber().irqs_disabled > 0) {
+    --sched_.current_fiber().irqs_disabled;
+  }
 }
+
+std::string SpinLock::DescribeHolders() const { return HeldBy(sched_, owner_); }
 
 // --- RwSemaphore -----------------------------------------------------------
 
-void RwSemaphore::DownRead() {
-  MightSleep(sched_, "down_read");
+void RwSemaphore::DownReadNested(int subclass, Where where) {
+  if (!Alive("down_read", where)) return;
+  sched_.MightSleep("down_read");
   sched_.Yield("down_read");
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
-  if (writer_ == self) {
-    ReportMisuse(sched_, *this, "recursive",
-                 "possible recursive locking detected (read under write)");
-  }
-  while ((writer_ != kNoFiber || writers_waiting_ > 0) &&
-         !sched_.unwinding()) {
+  Acquire(subclass, false, LockRead::kShared, where);
+  while ((writer_ != kNoFiber || writers_waiting_ > 0) && !sched_.unwinding()) {
     sched_.Block(*this);
   }
   ++readers_;
   ++read_holds_[self];
 }
 
-bool RwSemaphore::TryDownRead() {
+bool RwSemaphore::TryDownRead(Where where) {
+  if (!Alive("down_read_trylock", where)) return false;
   sched_.Yield("down_read_trylock");
-  if (sched_.unwinding() || writer_ != kNoFiber || writers_waiting_ > 0) {
-    return false;
-  }
+  if (sched_.unwinding() || writer_ != kNoFiber || writers_waiting_ > 0) return false;
   ++readers_;
   ++read_holds_[sched_.current()];
+  Acquire(0, true, LockRead::kShared, where);
   return true;
 }
 
-void RwSemaphore::UpRead() {
-  if (sched_.unwinding()) return;
+void RwSemaphore::UpRead(Where where) {
+  if (!Alive("up_read", where) || sched_.unwinding()) return;
   FiberId self = sched_.current();
   if (read_holds_[self] == 0) {
-    ReportMisuse(sched_, *this, "unlock_unheld",
-                 "bad unlock balance detected: up_read of a rw_semaphore "
-                 "not read-held");
+    ReportUnheld("up_read", where);
     return;
   }
+  Release(where);
   --read_holds_[self];
   if (--readers_ == 0) WakeAll();
 }
 
-void RwSemaphore::DownWrite() {
-  MightSleep(sched_, "down_write");
+void RwSemaphore::DownWriteNested(int subclass, Where where) {
+  if (!Alive("down_write", where)) return;
+  sched_.MightSleep("down_write");
   sched_.Yield("down_write");
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
-  if (writer_ == self || read_holds_[self] > 0) {
-    ReportMisuse(sched_, *this, "recursive",
-                 "possible recursive locking detected (write under hold)");
-  }
+  Acquire(subclass, false, LockRead::kExclusive, where);
   ++writers_waiting_;
   while ((writer_ != kNoFiber || readers_ > 0) && !sched_.unwinding()) {
     sched_.Block(*this);
@@ -168,21 +188,22 @@ void RwSemaphore::DownWrite() {
   writer_ = self;
 }
 
-bool RwSemaphore::TryDownWrite() {
+bool RwSemaphore::TryDownWrite(Where where) {
+  if (!Alive("down_write_trylock", where)) return false;
   sched_.Yield("down_write_trylock");
   if (sched_.unwinding() || writer_ != kNoFiber || readers_ > 0) return false;
   writer_ = sched_.current();
+  Acquire(0, true, LockRead::kExclusive, where);
   return true;
 }
 
-void RwSemaphore::UpWrite() {
-  if (sched_.unwinding()) return;
+void RwSemaphore::UpWrite(Where where) {
+  if (!Alive("up_write", where) || sched_.unwinding()) return;
   if (writer_ != sched_.current()) {
-    ReportMisuse(sched_, *this, "unlock_unheld",
-                 "bad unlock balance detected: up_write of a rw_semaphore "
-                 "not write-held");
+    ReportUnheld("up_write", where);
     return;
   }
+  Release(where);
   writer_ = kNoFiber;
   WakeAll();
 }
@@ -200,14 +221,14 @@ std::string RwSemaphore::DescribeHolders() const {
 // --- Completion ------------------------------------------------------------
 
 void Completion::Wait() {
-  MightSleep(sched_, "wait_for_completion");
+  sched_.MightSleep("wait_for_completion");
   sched_.Yield("wait_for_completion");
   while (done_ == 0 && !sched_.unwinding()) sched_.Block(*this);
   if (done_ != kAll && done_ > 0) --done_;
 }
 
 bool Completion::WaitTimeout(uint64_t timeout_ns) {
-  MightSleep(sched_, "wait_for_completion_timeout");
+  sched_.MightSleep("wait_for_completion_timeout");
   sched_.Yield("wait_for_completion_timeout");
   uint64_t deadline = sched_.now_ns() + timeout_ns;
   while (done_ == 0 && !sched_.unwinding()) {
@@ -233,7 +254,7 @@ void Completion::CompleteAll() {
 // --- WaitQueue -------------------------------------------------------------
 
 void WaitQueue::Sleep() {
-  MightSleep(sched_, "schedule");
+  sched_.MightSleep("schedule");
   if (sched_.unwinding()) return;
   sched_.Block(*this);
 }

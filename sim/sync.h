@@ -9,8 +9,12 @@
 // sleep_in_atomic at the call, whether or not it would have had to wait, as
 // the kernel's might_sleep() does.
 //
-// Misuse (unlock of a lock not held, recursive acquisition of a
-// non-recursive lock) is reported as a lock_misuse finding.
+// Every lock is tracked by the lock validator (sim/lockdep.h): its class
+// is its LockClassKey if given, else its name. Each locking call takes the
+// caller's source location (defaulted), which lockdep's reports print as
+// the acquisition site. Misuse the primitive itself can see (unlock of a
+// lock not held) is a lock_misuse finding even with lockdep off; a use of
+// a freed lock is use_after_free (sim/heap.h).
 #ifndef FSIM_SIM_SYNC_H_
 #define FSIM_SIM_SYNC_H_
 
@@ -18,7 +22,9 @@
 #include <string>
 #include <string_view>
 
+#include "sim/heap.h"
 #include "sim/limits.h"
+#include "sim/lockdep.h"
 #include "sim/scheduler.h"
 
 namespace fsim::sim {
@@ -27,35 +33,76 @@ namespace fsim::sim {
 // (spinlock held, or interrupt context). `what` names the operation.
 void MightSleep(Scheduler& sched, std::string_view what);
 
-class Mutex : public Waitable {
- public:
-  Mutex(Scheduler& sched, std::string_view name)
-      : Waitable(sched, "mutex", name) {}
+using Where = std::source_location;
 
-  // REQUIRES: may sleep; the current fiber does not hold it.
-  void Lock();
-  // Returns true if acquired. Never sleeps.
-  bool TryLock();
+// What locks have in common: the lockdep map and the lifetime check.
+class LockBase : public Waitable {
+ public:
+  LockMap& lockdep_map() { return map_; }
+  // lockdep_init_map() on a live lock (misuse if held).
+  void Reinit(std::string_view name, const LockClassKey* key = nullptr,
+              Where where = Where::current());
+
+ protected:
+  LockBase(Scheduler& sched, std::string_view type, std::string_view name,
+           const LockClassKey* key)
+      : Waitable(sched, type, name), map_(name, key), lockdep_(Lockdep::Of(sched)) {}
+  // False (and reported) if this lock was freed; the caller then does
+  // nothing, as there is no lock to take.
+  bool Alive(std::string_view what, Where where) {
+    return Heap::CheckAlive(*this, what, where);
+  }
+  void Acquire(int subclass, bool trylock, LockRead read, Where where,
+               const LockMap* nest = nullptr) {
+    lockdep_.Acquire(map_, subclass, trylock, read, where, nest);
+  }
+  void Release(Where where) { lockdep_.Release(map_, where); }
+  void ReportUnheld(std::string_view what, Where where);
+  bool lockdep_on() const { return sched_.options().lockdep; }
+
+  LockMap map_;
+  Lockdep& lockdep_;
+};
+
+class Mutex : public LockBase {
+ public:
+  Mutex(Scheduler& sched, std::string_view name, const LockClassKey* key = nullptr)
+      : LockBase(sched, "mutex", name, key) {}
+
+  // mutex_lock(). REQUIRES: may sleep.
+  void Lock(Where where = Where::current()) { LockNested(0, where); }
+  // mutex_lock_nested(): a deliberate nesting of one class.
+  void LockNested(int subclass, Where where = Where::current());
+  // mutex_lock_nest_lock(): nesting serialised by the held `nest`.
+  void LockNestLock(const LockMap& nest, Where where = Where::current());
+  // mutex_trylock(): returns true if acquired. Never sleeps.
+  bool TryLock(Where where = Where::current());
   // REQUIRES: the current fiber holds it.
-  void Unlock();
+  void Unlock(Where where = Where::current());
 
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
 
  private:
+  void DoLock(int subclass, const LockMap* nest, Where where);
   FiberId owner_ = kNoFiber;
 };
 
-class SpinLock : public Waitable {
+class SpinLock : public LockBase {
  public:
-  SpinLock(Scheduler& sched, std::string_view name)
-      : Waitable(sched, "spinlock", name) {}
+  SpinLock(Scheduler& sched, std::string_view name, const LockClassKey* key = nullptr)
+      : LockBase(sched, "spinlock", name, key) {}
 
   // Spins (waits without sleeping) while another fiber holds it. While
   // held, the fiber is atomic: sleeping is a finding.
-  void Lock();
-  bool TryLock();
-  void Unlock();
+  void Lock(Where where = Where::current()) { LockNested(0, where); }
+  void LockNested(int subclass, Where where = Where::current());
+  // spin_lock_irqsave(): also disables interrupts, so the lock is safe to
+  // share with interrupt context.
+  void LockIrqSave(Where where = Where::current());
+  bool TryLock(Where where = Where::current());
+  void Unlock(Where where = Where::current());
+  void UnlockIrqRestore(Where where = Where::current());
 
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
@@ -66,18 +113,20 @@ class SpinLock : public Waitable {
 
 // A reader/writer semaphore. A reader waits while a writer holds it or
 // waits for it (writer preference, as the kernel's rwsem after a writer
-// queued), which is what makes recursive reads deadlock-prone.
-class RwSemaphore : public Waitable {
+// queued), which is what makes reads non-recursive for lockdep.
+class RwSemaphore : public LockBase {
  public:
-  RwSemaphore(Scheduler& sched, std::string_view name)
-      : Waitable(sched, "rw_semaphore", name) {}
+  RwSemaphore(Scheduler& sched, std::string_view name, const LockClassKey* key = nullptr)
+      : LockBase(sched, "rw_semaphore", name, key) {}
 
-  void DownRead();
-  bool TryDownRead();
-  void UpRead();
-  void DownWrite();
-  bool TryDownWrite();
-  void UpWrite();
+  void DownRead(Where where = Where::current()) { DownReadNested(0, where); }
+  void DownReadNested(int subclass, Where where = Where::current());
+  bool TryDownRead(Where where = Where::current());
+  void UpRead(Where where = Where::current());
+  void DownWrite(Where where = Where::current()) { DownWriteNested(0, where); }
+  void DownWriteNested(int subclass, Where where = Where::current());
+  bool TryDownWrite(Where where = Where::current());
+  void UpWrite(Where where = Where::current());
 
   FiberId writer() const { return writer_; }
   uint32_t readers() const { return readers_; }

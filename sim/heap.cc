@@ -1,0 +1,75 @@
+#include "sim/heap.h"
+
+#include <cstring>
+
+#include "sim/check.h"
+#include "sim/lockdep.h"
+
+namespace fsim::sim {
+
+Heap::~Heap() { Release(); }
+
+void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*)) {
+  size_t rounded = (size + align - 1) / align * align;
+  char* p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
+  blocks_.push_back({p, rounded, align, destroy, false, {}});
+  return p;
+}
+
+void Heap::Free(void* p, Where where) {
+  Block* block = nullptr;
+  for (Block& b : blocks_) {
+    if (b.p == p) block = &b;
+  }
+  FSIM_CHECK_MSG(block != nullptr, "Heap::Delete of memory Heap::New did not return");
+  if (block->freed) {
+    Finding f;
+    f.kind = FindingKind::kUseAfterFree;
+    f.signature = "use_after_free:double_free";
+    f.report = "BUG: KASAN: double-free in kfree at " + WhereText(where) +
+               "\n  the object was freed " + block->freed_by;
+    sched_.Report(std::move(f));
+    return;
+  }
+  Lockdep::Of(sched_).CheckFreed(p, block->size, where);
+  block->destroy(p);
+  std::memset(block->p, 0x6b, block->size);
+  block->freed = true;
+  const char* fiber = sched_.in_fiber() ? sched_.fiber(sched_.current()).name : "main";
+  block->freed_by = std::string("by fiber '") + fiber + "' at " + WhereText(where);
+}
+
+std::string Heap::FreedBy(const void* addr) const {
+  auto a = reinterpret_cast<const char*>(addr);
+  for (const Block& b : blocks_) {
+    if (b.freed && a >= b.p && a < b.p + b.size) return b.freed_by;
+  }
+  return {};
+}
+
+bool Heap::CheckAlive(const Waitable& object, std::string_view what, Where where) {
+  if (object.alive()) return true;
+  Scheduler* running = Scheduler::Running();
+  FSIM_CHECK_MSG(running != nullptr, "use of a freed object outside a run");
+  Scheduler& sched_ = *running;
+  std::string freed = Of(sched_).FreedBy(&object);
+  Finding f;
+  f.kind = FindingKind::kUseAfterFree;
+  f.signature = "use_after_free:" + std::string(what);
+  const char* fiber = sched_.in_fiber() ? sched_.fiber(sched_.current()).name : "main";
+  f.report = "BUG: KASAN: use-after-free in " + std::string(what) + "\n" +
+             "  fiber '" + fiber + "' at " + WhereText(where) + " uses an object that " +
+             (freed.empty() ? std::string("was destroyed") : "was freed " + freed);
+  sched_.Report(std::move(f));
+  return false;
+}
+
+void Heap::Release() {
+  for (Block& b : blocks_) {
+    if (!b.freed) b.destroy(b.p);
+  }
+  for (Block& b : blocks_) ::operator delete(b.p, std::align_val_t(b.align));
+  blocks_.clear();
+}
+
+}  // namespace fsim::sim

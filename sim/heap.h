@@ -1,0 +1,85 @@
+// The simulated world's heap: objects of the system under test that can
+// be freed while other code still points at them (extent states, ordered
+// extents, ioends, anything with a lock inside).
+//
+// Delete() runs the destructor, checks with lockdep that no held lock lies
+// in the object (debug_check_no_locks_freed), then poisons the memory
+// (0x6b, as slab's POISON_FREE) and keeps it in quarantine until the run
+// ends, recording where and by whom it was freed. A later use of a lock or
+// waitable inside it is therefore seen at the use (Waitable::alive() is
+// false) and reported as use_after_free with the freeing site, the way
+// KASAN reports it.
+//
+// Objects still alive at the end of a run are destroyed then, quietly.
+#ifndef FSIM_SIM_HEAP_H_
+#define FSIM_SIM_HEAP_H_
+
+#include <cstddef>
+#include <new>
+#include <source_location>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/scheduler.h"
+
+namespace fsim::sim {
+
+class Heap final : public RunService {
+ public:
+  using Where = std::source_location;
+
+  explicit Heap(Scheduler& sched) : sched_(sched) {}
+  ~Heap() override;
+  static Heap& Of(Scheduler& sched) { return sched.Service<Heap>(); }
+
+  template <typename T, typename... Args>
+  T* New(Args&&... args) {
+    void* p = Allocate(sizeof(T), alignof(T), &Destroy<T>);
+    return new (p) T(std::forward<Args>(args)...);
+  }
+
+  // kfree(). REQUIRES: `p` came from New() of this run and was not freed.
+  template <typename T>
+  void Delete(T* p, Where where = Where::current()) {
+    if (p == nullptr) return;
+    Free(p, where);
+  }
+
+  // If `addr` lies in an object freed in this run: "by fiber 'F' at
+  // site". Empty otherwise.
+  std::string FreedBy(const void* addr) const;
+
+  // Reports use_after_free if `object` is not alive; returns alive().
+  // `what` names the operation ("mutex_lock"). Reads nothing of `object`
+  // but its magic word, so it is safe on freed memory; uses the running
+  // scheduler.
+  static bool CheckAlive(const Waitable& object, std::string_view what, Where where);
+
+  void OnRunBegin() override { Release(); }
+  void OnRunEnd() override { Release(); }
+
+ private:
+  struct Block {
+    char* p;
+    size_t size;
+    size_t align;
+    void (*destroy)(void*);
+    bool freed = false;
+    std::string freed_by;
+  };
+  template <typename T>
+  static void Destroy(void* p) {
+    static_cast<T*>(p)->~T();
+  }
+  void* Allocate(size_t size, size_t align, void (*destroy)(void*));
+  void Free(void* p, Where where);
+  void Release();
+
+  Scheduler& sched_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace fsim::sim
+
+#endif  // FSIM_SIM_HEAP_H_
