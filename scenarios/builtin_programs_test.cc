@@ -70,6 +70,30 @@ TEST(BuiltinProgramsTest, DfsExhaustsCorrectProgramsWithoutFindings) {
   EXPECT_LT(model::Explore({Make("abba_fixed")}, o).runs, full.runs);
 }
 
+TEST(BuiltinProgramsTest, LockdepNamesAbbaOnTheFirstScheduleAndPassesItsTwin) {
+  // The first DFS schedule runs T1 to its end, then T2: no deadlock, yet
+  // lockdep has seen both orders.
+  model::ExploreOptions o = Options("dfs", 1);
+  model::ExploreSummary s = model::Explore({Make("abba", {{"lockdep", "on"}})}, o);
+  ASSERT_EQ(s.runs, 1u);
+  ASSERT_EQ(s.findings.size(), 1u);
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kLockOrder);
+  EXPECT_EQ(s.findings[0].finding.signature, "lock_order:A->B->A");
+  std::string error;
+  auto trace = model::ReadTrace(s.findings[0].trace_path, &error);
+  ASSERT_TRUE(trace.has_value()) << error;
+  EXPECT_EQ(trace->config.at("lockdep"), "on");
+  EXPECT_TRUE(model::Reproduce(*trace, Make("abba", {{"lockdep", "on"}})).reproduced());
+
+  for (const std::string& name : DefaultSuite()) {
+    model::ExploreOptions all = Options("dfs", std::nullopt);
+    all.all = true;
+    model::ExploreSummary clean = model::Explore({Make(name, {{"lockdep", "on"}})}, all);
+    EXPECT_TRUE(clean.targets[0].exhausted) << name;
+    EXPECT_TRUE(clean.findings.empty()) << name << ": " << clean.findings[0].finding.report;
+  }
+}
+
 TEST(BuiltinProgramsTest, PctFindsAbbaInUnderTenRunsOnAverage) {
   constexpr int kExplorations = 100;
   uint64_t total_runs = 0;

@@ -47,8 +47,7 @@ std::string Heap::FreedBy(const void* addr) const {
   return {};
 }
 
-bool Heap::CheckAlive(const Waitable& object, std::string_view what, Where where) {
-  if (object.alive()) return true;
+bool Heap::ReportDead(const Waitable& object, std::string_view what, Where where) {
   Scheduler* running = Scheduler::Running();
   FSIM_CHECK_MSG(running != nullptr, "use of a freed object outside a run");
   Scheduler& sched_ = *running;

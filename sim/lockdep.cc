@@ -126,10 +126,13 @@ Lockdep::Lockdep(Scheduler& sched) : sched_(sched), fibers_(kFibersMax) {}
 Lockdep::~Lockdep() = default;
 
 void Lockdep::OnRunBegin() {
-  ++run_;
+  ++run_;  // invalidates every LockMap's class cache
   disabled_ = !sched_.options().lockdep;
+  if (!dirty_) return;  // runs without locks cost nothing here
+  dirty_ = false;
   classes_.clear();
   edges_.clear();
+  cycle_edges_.clear();
   class_by_name_.clear();
   class_by_key_.clear();
   chains_.clear();
@@ -256,6 +259,7 @@ void Lockdep::Acquire(LockMap& map, int subclass, bool trylock, LockRead read,
              "\n  lock '" + map.name() + "' at " + WhereText(where));
     return;
   }
+  dirty_ = true;
   int cls = ClassOf(map, subclass);
   if (cls < 0) return;
   const Fiber& f = sched_.fiber(sched_.current());
@@ -395,6 +399,9 @@ bool Lockdep::CheckPrevAdd(FiberLocks& fl, const HeldLock& prev, const HeldLock&
     return false;
   }
   if (target >= 0) {
+    cycle_edges_.push_back({prev.cls, next.cls, CalcDep(prev.read, next.read),
+                            CalcDepBackward(prev.read, next.read), WhereText(next.where),
+                            WhereText(prev.where), sched_.fiber(sched_.current()).name});
     ReportCircular(fl, prev, next, target);
     return false;
   }
@@ -707,7 +714,10 @@ void Lockdep::OnFiberExit(Fiber& fiber) {
 std::vector<Lockdep::Edge> Lockdep::Edges() const {
   std::vector<Edge> out;
   for (const EdgeRec& e : edges_) {
-    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, e.where, e.fiber});
+    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, e.where, e.fiber, false});
+  }
+  for (const EdgeRec& e : cycle_edges_) {
+    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, e.where, e.fiber, true});
   }
   return out;
 }

@@ -128,6 +128,10 @@ class Lockdep final : public RunService {
     uint8_t dep;           // DEP_*_MASK bits
     std::string where;     // acquisition site of `to`
     std::string fiber;
+    // The dependency whose addition was reported as closing a cycle: the
+    // kernel does not add it to the graph; it is listed last so that a
+    // picture of the graph shows the cycle.
+    bool closes_cycle = false;
   };
   std::vector<Edge> Edges() const;
   std::vector<std::string> ClassNames() const;
@@ -167,9 +171,11 @@ class Lockdep final : public RunService {
   Scheduler& sched_;
   uint64_t run_ = 0;
   bool disabled_ = false;
+  bool dirty_ = false;  // anything recorded since the last OnRunBegin
   bool chain_cache_on_ = true;
   std::vector<Class> classes_;
   std::vector<EdgeRec> edges_;
+  std::vector<EdgeRec> cycle_edges_;  // reported, not added
   std::unordered_map<std::string, int> class_by_name_;        // lookup only
   std::unordered_map<const void*, int> class_by_key_;         // lookup only
   std::unordered_set<uint64_t> chains_;                       // lookup only

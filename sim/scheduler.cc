@@ -108,11 +108,14 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   FSIM_CHECK(!in_fiber());
   options_ = options;
   strategy_ = &strategy;
-  for (Fiber& f : fibers_) {
+  // Only the slots the previous run used need resetting.
+  for (uint64_t m = used_mask_; m != 0; m &= m - 1) {
+    Fiber& f = fibers_[std::countr_zero(m)];
     f.state = FiberState::kFree;
     f.body = nullptr;
     f.waiting_on = nullptr;
   }
+  used_mask_ = 0;
   sleep_->waiters_mask_ = 0;
   orphan_->waiters_mask_ = 0;
   runnable_mask_ = 0;
@@ -274,6 +277,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.atomic_depth = 0;
   f.in_irq = options.in_irq;
   runnable_mask_ |= Bit(id);
+  used_mask_ |= Bit(id);
   ++live_;
   chooser_.Event(EventTag::kSpawn, id);
   strategy_->OnSpawn(id);
@@ -321,10 +325,9 @@ void Scheduler::SleepFor(uint64_t ns) {
   Block(*sleep_, now_ns_ + ns);
 }
 
-void Scheduler::MightSleep(std::string_view what) {
+void Scheduler::ReportSleepInAtomic(std::string_view what) {
   if (!in_fiber() || unwinding_) return;
   const Fiber& f = *current_;
-  if (f.atomic_depth == 0 && !f.in_irq) return;
   Finding finding;
   finding.kind = FindingKind::kSleepInAtomic;
   finding.signature = "sleep_in_atomic:" + std::string(what);
@@ -498,12 +501,6 @@ Waitable::~Waitable() {
     sched_.Report(std::move(finding));
   }
   magic_ = 0;
-}
-
-bool Waitable::alive() const {
-  // volatile: the compiler may not assume a destroyed object's value.
-  const volatile uint32_t* magic = &magic_;
-  return *magic == kMagicAlive;
 }
 
 void Waitable::WakeAll() {

@@ -146,7 +146,9 @@ class Scheduler {
   // The kernel's might_sleep(): reports sleep_in_atomic if the current
   // fiber holds a spinlock or runs in interrupt context. `what` names the
   // sleeping operation. The run goes on.
-  void MightSleep(std::string_view what);
+  void MightSleep(std::string_view what) {
+    if (current_->atomic_depth != 0 || current_->in_irq) ReportSleepInAtomic(what);
+  }
   // Makes a blocked fiber runnable. No-op if it is not blocked.
   void Wake(FiberId id);
   void SleepFor(uint64_t ns);
@@ -214,6 +216,7 @@ class Scheduler {
   bool FireTimers();
   [[noreturn]] void ExitCurrent();
   void ReportDeadlock();
+  void ReportSleepInAtomic(std::string_view what);
   void EndRun();  // back to main; throws FiberKill if resumed to unwind
   void UnwindAll();
   void OnStackOverflow();
@@ -223,6 +226,7 @@ class Scheduler {
   Fiber main_;
   Fiber* current_ = &main_;
   uint64_t runnable_mask_ = 0;
+  uint64_t used_mask_ = 0;  // slots spawned into during this run
   uint32_t live_ = 0;  // fibers neither free nor done
   Chooser chooser_;
   Strategy* strategy_ = nullptr;
@@ -267,7 +271,11 @@ class Waitable {
   static constexpr uint32_t kMagicAlive = 0x10c4a11e;
   // True if this object has not been destroyed or freed. Reads the magic
   // word through memcpy: the object may be a poisoned corpse.
-  bool alive() const;
+  bool alive() const {
+    // volatile: the compiler may not assume a destroyed object's value.
+    const volatile uint32_t* magic = &magic_;
+    return *magic == kMagicAlive;
+  }
 
  protected:
   // Wakes every waiter; each will re-check its condition.

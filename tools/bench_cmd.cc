@@ -22,7 +22,9 @@
 #include "model/random_walk.h"
 #include "model/target.h"
 #include "scenarios/registry.h"
+#include "sim/lockdep.h"
 #include "sim/scheduler.h"
+#include "sim/sync.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
@@ -113,6 +115,38 @@ class Alternate final : public sim::Strategy {
   uint64_t PickValue(uint64_t, sim::Site) override { return 0; }
 };
 
+// --- lockdep ---------------------------------------------------------------
+
+// One fiber taking four nested mutexes (A, B, C, D) and releasing them,
+// over and over: every acquisition after the first round hits the chain
+// cache, unless the cache is off (every chain validated again: the
+// dependency checks and BFS of a first sight).
+enum class LockdepMode { kOff, kCacheHit, kCacheMiss };
+
+void BM_Lockdep(benchmark::State& state, LockdepMode mode) {
+  constexpr int kRounds = 2000;
+  sim::Scheduler sched;
+  sim::Lockdep::Of(sched).set_chain_cache(mode != LockdepMode::kCacheMiss);
+  model::RandomWalk walk;
+  sim::RunOptions options;
+  options.lockdep = mode != LockdepMode::kOff;
+  int64_t acquisitions = 0;
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<sim::Mutex>> locks;
+    sched.Run(walk, options, [&] {
+      for (const char* n : {"A", "B", "C", "D"}) locks.push_back(std::make_unique<sim::Mutex>(sched, n));
+      sched.Spawn("locker", [&] {
+        for (int r = 0; r < kRounds; ++r) {
+          for (auto& l : locks) l->Lock();
+          for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+        }
+      });
+    }, [] {});
+    acquisitions += 4 * kRounds;
+  }
+  state.SetItemsProcessed(acquisitions);
+}
+
 // --- runs per scenario -----------------------------------------------------
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
@@ -159,6 +193,15 @@ int Bench(const BenchArgs& args) {
   benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   });
+  benchmark::RegisterBenchmark("lockdep/off", [](benchmark::State& st) {
+    BM_Lockdep(st, LockdepMode::kOff);
+  });
+  benchmark::RegisterBenchmark("lockdep/hit", [](benchmark::State& st) {
+    BM_Lockdep(st, LockdepMode::kCacheHit);
+  });
+  benchmark::RegisterBenchmark("lockdep/miss", [](benchmark::State& st) {
+    BM_Lockdep(st, LockdepMode::kCacheMiss);
+  });
   for (const model::Target& t : targets) {
     benchmark::RegisterBenchmark(("runs/" + t.scenario).c_str(),
                                  [&t](benchmark::State& st) { BM_Runs(st, &t); });
@@ -172,6 +215,9 @@ int Bench(const BenchArgs& args) {
   double random_ns = 1e9 / figure("decision/random").items_per_sec;
   double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
   double switch_ns = 1e9 / figure("decision/switch").items_per_sec;
+  double lock_off_ns = 1e9 / figure("lockdep/off").items_per_sec;
+  double lock_hit_ns = 1e9 / figure("lockdep/hit").items_per_sec;
+  double lock_miss_ns = 1e9 / figure("lockdep/miss").items_per_sec;
   nlohmann::json runs = nlohmann::json::object();
   for (const model::Target& t : targets) {
     runs[t.scenario] = figure("runs/" + t.scenario).items_per_sec;
@@ -185,6 +231,11 @@ int Bench(const BenchArgs& args) {
                         {"decisions_per_sec", {{"switch", 1e9 / switch_ns},
                                                {"random", 1e9 / random_ns},
                                                {"pct", 1e9 / pct_ns}}},
+                        {"lock_acquire_ns", {{"lockdep_off", lock_off_ns},
+                                             {"chain_cache_hit", lock_hit_ns},
+                                             {"chain_cache_miss", lock_miss_ns}}},
+                        {"lockdep_cost_ns", {{"chain_cache_hit", lock_hit_ns - lock_off_ns},
+                                             {"chain_cache_miss", lock_miss_ns - lock_off_ns}}},
                         {"runs_per_sec", runs}};
     std::printf("%s\n", j.dump().c_str());
     return kExitClean;
@@ -196,6 +247,12 @@ int Bench(const BenchArgs& args) {
               random_ns, 1e3 / random_ns);
   std::printf("scheduling decision (pct)       %8.1f ns  (%.1fM decisions/s)\n",
               pct_ns, 1e3 / pct_ns);
+  std::printf("\nmutex lock+unlock, per acquisition (one fiber, four nested locks):\n");
+  std::printf("  without lockdep                %8.1f ns\n", lock_off_ns);
+  std::printf("  lockdep, chain cache hit       %8.1f ns  (lockdep: +%.1f ns)\n", lock_hit_ns,
+              lock_hit_ns - lock_off_ns);
+  std::printf("  lockdep, chain cache miss      %8.1f ns  (lockdep: +%.1f ns)\n", lock_miss_ns,
+              lock_miss_ns - lock_off_ns);
   std::printf("\nruns per second (pct depth 3, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());

@@ -91,6 +91,20 @@ grep -q '"digest": "0000000000000000"' tampered.json || fail "could not tamper t
 "$FSIM" replay tampered.json > /dev/null
 expect_exit 4 $? "replay of a tampered trace"
 
+# lockgraph: the ABBA cycle in red, from a scenario and from a trace.
+"$FSIM" lockgraph --scenario abba --runs 5 > g.dot 2>/dev/null
+expect_exit 0 $? "lockgraph --scenario"
+grep -q '^digraph lockdep {' g.dot || fail "lockgraph: not DOT"
+grep -q '"A" -> "B" .*color=red' g.dot || fail "lockgraph: A -> B not red"
+grep -q '"B" -> "A" .*color=red' g.dot || fail "lockgraph: B -> A not red"
+"$FSIM" lockgraph --scenario abba_fixed --runs 5 > f.dot 2>/dev/null
+grep -q '"A" -> "B"' f.dot || fail "lockgraph abba_fixed: no A -> B"
+! grep -q 'color=red' f.dot || fail "lockgraph abba_fixed: a cycle where there is none"
+"$FSIM" lockgraph "$trace" -o t.dot 2>/dev/null
+expect_exit 0 $? "lockgraph TRACE"
+grep -q 'color=red' t.dot || fail "lockgraph of the abba trace shows no cycle"
+check_usage "lockgraph without input" lockgraph
+
 # list: one line per scenario, "name - description".
 "$FSIM" list > list.out
 expect_exit 0 $? "list"

@@ -45,7 +45,18 @@ struct BenchArgs {
   std::vector<std::string> filter;  // scenario names; empty: all
 };
 
+struct LockGraphArgs {
+  std::string trace;     // either a trace...
+  std::string scenario;  // ...or a scenario
+  std::vector<std::string> config;
+  uint64_t runs = 100;
+  uint64_t seed = 1;
+  std::string out;  // -o FILE.dot; empty: stdout
+  bool svg = false;
+};
+
 int List();
+int LockGraph(const LockGraphArgs& args);
 int Explore(const ExploreArgs& args);
 int Replay(const ReplayArgs& args);
 int Bench(const BenchArgs& args);

@@ -63,6 +63,17 @@ int Main(int argc, char** argv) {
   replay->add_option("trace", re.trace, "Trace file")->required();
   replay->add_flag("--report", re.report, "Print the finding's full report");
 
+  LockGraphArgs lg;
+  CLI::App* lockgraph = app.add_subcommand(
+      "lockgraph", "Write the lock-class dependency graph (Graphviz DOT), cycles in red");
+  lockgraph->add_option("trace", lg.trace, "Trace file (its run, replayed)");
+  lockgraph->add_option("--scenario", lg.scenario, "Scenario (the union over --runs runs)");
+  lockgraph->add_option("--runs", lg.runs, "Runs for --scenario (default 100)");
+  lockgraph->add_option("--seed", lg.seed, "Base seed for --scenario");
+  lockgraph->add_option("--config", lg.config, "Configuration K=V (repeatable)");
+  lockgraph->add_option("-o,--out", lg.out, "Output .dot file (default: stdout)");
+  lockgraph->add_flag("--svg", lg.svg, "Also render FILE.svg with graphviz's dot");
+
   BenchArgs be;
   CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
   bench->add_flag("--json", be.json, "Print one JSON object on stdout");
@@ -86,6 +97,12 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand(explore)) return Explore(ex);
   if (app.got_subcommand(replay)) return Replay(re);
   if (app.got_subcommand(bench)) return Bench(be);
+  if (app.got_subcommand(lockgraph)) {
+    if (lg.trace.empty() == lg.scenario.empty()) {
+      return UsageError("lockgraph: give either a TRACE or --scenario NAME");
+    }
+    return LockGraph(lg);
+  }
   return UsageError("no subcommand (see 'fsim --help')");
 }
 
