@@ -22,6 +22,8 @@ const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
 std::vector<Scenario> BuildRegistry() {
   std::vector<Scenario> all;
   RegisterBuiltinPrograms(all);
+  RegisterMemoryPrograms(all);
+  RegisterBlockPrograms(all);
   std::sort(all.begin(), all.end(),
             [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
   return all;

@@ -59,6 +59,8 @@ uint64_t ConfigNumber(const model::Config& config, const std::string& key,
 
 // Registration hooks, one per family of scenarios.
 void RegisterBuiltinPrograms(std::vector<Scenario>& out);
+void RegisterMemoryPrograms(std::vector<Scenario>& out);
+void RegisterBlockPrograms(std::vector<Scenario>& out);
 
 }  // namespace fsim::scenarios
 

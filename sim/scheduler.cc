@@ -93,6 +93,7 @@ void Scheduler::ExitCurrent() {
   self->body = nullptr;
   runnable_mask_ &= ~Bit(self->id);
   --live_;
+  if (!self->daemon) --workers_;
   if (unwinding_ || harness_error_) {
     SwitchTo(&main_);
   } else {
@@ -120,6 +121,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   orphan_->waiters_mask_ = 0;
   runnable_mask_ = 0;
   live_ = 0;
+  workers_ = 0;
   steps_ = 0;
   now_ns_ = 0;
   wait_seq_ = 0;
@@ -201,6 +203,7 @@ void Scheduler::OnStackOverflow() {
   f->state = FiberState::kDone;
   runnable_mask_ &= ~Bit(f->id);
   --live_;
+  if (!f->daemon) --workers_;
   ended_ = true;
   Finding finding;
   finding.kind = FindingKind::kStackOverflow;
@@ -240,7 +243,7 @@ void Scheduler::UnwindAll() {
     }
   }
   unwinding_ = false;
-  FSIM_CHECK(live_ == 0);
+  FSIM_CHECK(live_ == 0 && workers_ == 0);
 }
 
 FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
@@ -276,9 +279,13 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.timed_out = false;
   f.atomic_depth = 0;
   f.in_irq = options.in_irq;
+  f.irqs_disabled = 0;
+  f.daemon = options.daemon;
+  f.memalloc = false;
   runnable_mask_ |= Bit(id);
   used_mask_ |= Bit(id);
   ++live_;
+  if (!f.daemon) ++workers_;
   chooser_.Event(EventTag::kSpawn, id);
   strategy_->OnSpawn(id);
   return id;
@@ -398,7 +405,9 @@ void Scheduler::Schedule(bool current_runnable) {
   }
   while (runnable_mask_ == 0) {
     if (!FireTimers()) {
-      if (live_ > 0) {
+      // Only blocked daemons left: the run is complete (they are
+      // unwound). Blocked workers: a deadlock.
+      if (workers_ > 0) {
         ReportDeadlock();
         ended_ = true;
       }

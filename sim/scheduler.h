@@ -67,10 +67,18 @@ struct Fiber {
   // local_irq_save() depth: a lock taken with interrupts enabled (not in
   // interrupt context, depth 0) is "irq-unsafe" for lockdep.
   int irqs_disabled = 0;
+  bool daemon = false;
+  // PF_MEMALLOC: the fiber is reclaiming memory (writepage must not
+  // recurse into the filesystem's heavy paths).
+  bool memalloc = false;
 };
 
 struct SpawnOptions {
   bool in_irq = false;  // the fiber runs in simulated interrupt context
+  // A daemon (kswapd, a flusher) serves the others: the run is complete
+  // when every non-daemon fiber has exited; daemons still blocked then are
+  // unwound, not reported as a deadlock.
+  bool daemon = false;
 };
 
 struct RunOptions {
@@ -227,7 +235,8 @@ class Scheduler {
   Fiber* current_ = &main_;
   uint64_t runnable_mask_ = 0;
   uint64_t used_mask_ = 0;  // slots spawned into during this run
-  uint32_t live_ = 0;  // fibers neither free nor done
+  uint32_t live_ = 0;     // fibers neither free nor done
+  uint32_t workers_ = 0;  // of which not daemons
   Chooser chooser_;
   Strategy* strategy_ = nullptr;
   RunOptions options_;

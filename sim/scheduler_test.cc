@@ -98,6 +98,45 @@ TEST(SchedulerTest, DeadlockNamesEveryBlockedFiberAndHolder) {
             std::string::npos) << r.finding->report;
 }
 
+TEST(SchedulerTest, BlockedDaemonsDoNotMakeADeadlock) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<WaitQueue> wq;
+  bool finished = false, daemon_unwound = false;
+  struct Flag {
+    bool* flag;
+    ~Flag() { *flag = true; }
+  };
+  RunResult r = RunFunctions(s, strategy, [&] {
+    wq = std::make_unique<WaitQueue>(s, "kswapd_wait");
+    s.Spawn("kswapd0", [&] {
+      Flag f{&daemon_unwound};
+      wq->WaitEvent([] { return false; });  // sleeps for good
+    }, {.daemon = true});
+    s.Spawn("worker", [&] { s.Yield("work"); });
+  }, [&] { finished = true; });
+  EXPECT_TRUE(r.findings.empty());
+  EXPECT_TRUE(finished);        // the run completed: Finish ran
+  EXPECT_TRUE(daemon_unwound);  // and the daemon was unwound
+}
+
+TEST(SchedulerTest, AWorkerBlockedBehindADaemonIsStillADeadlock) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<Mutex> m;
+  std::unique_ptr<WaitQueue> wq;
+  RunOptions no_lockdep;
+  no_lockdep.lockdep = false;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    m = std::make_unique<Mutex>(s, "m");
+    wq = std::make_unique<WaitQueue>(s, "never");
+    s.Spawn("daemon", [&] { m->Lock(); wq->WaitEvent([] { return false; }); }, {.daemon = true});
+    s.Spawn("worker", [&] { m->Lock(); m->Unlock(); });
+  }, [] {}, no_lockdep);
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kDeadlock);
+}
+
 TEST(SchedulerTest, StepLimitIsLivelock) {
   Scheduler s;
   NonPreemptive strategy;

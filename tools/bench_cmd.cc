@@ -22,9 +22,11 @@
 #include "model/random_walk.h"
 #include "model/target.h"
 #include "scenarios/registry.h"
+#include "sim/block.h"
 #include "sim/lockdep.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
+#include "tools/bench_memory.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
@@ -147,6 +149,42 @@ void BM_Lockdep(benchmark::State& state, LockdepMode mode) {
   state.SetItemsProcessed(acquisitions);
 }
 
+// --- block layer -----------------------------------------------------------
+
+// One fiber streaming 4 KiB writes through a device (queue depth 8, a flush
+// every 16): each bio is submitted, given a latency, completed in an
+// interrupt fiber and acknowledged through end_io.
+void BM_Bios(benchmark::State& state) {
+  constexpr int kBios = 4096;
+  sim::Scheduler sched;
+  model::RandomWalk walk;
+  sim::RunOptions options;
+  std::vector<uint8_t> page(4096, 0x5a);
+  int64_t bios = 0;
+  for (auto _ : state) {
+    std::unique_ptr<sim::BlockDevice> disk;
+    std::vector<sim::Bio> pool(kBios);
+    sched.Run(walk, options, [&] {
+      sim::DeviceConfig c;
+      c.capacity_sectors = 1 << 20;
+      c.queue_depth = 8;
+      disk = std::make_unique<sim::BlockDevice>(sched, c);
+      sched.Spawn("writer", [&] {
+        for (int i = 0; i < kBios; ++i) {
+          sim::Bio& b = pool[i];
+          b.op = i % 16 == 15 ? sim::BioOp::kFlush : sim::BioOp::kWrite;
+          b.sector = static_cast<uint64_t>(i % 256) * 8;
+          if (b.op == sim::BioOp::kWrite) b.vecs = {{page.data(), 4096}};
+          b.end_io = [](sim::Bio&) {};
+          disk->SubmitBio(&b);
+        }
+      });
+    }, [] {});
+    bios += kBios;
+  }
+  state.SetItemsProcessed(bios);
+}
+
 // --- runs per scenario -----------------------------------------------------
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
@@ -193,6 +231,8 @@ int Bench(const BenchArgs& args) {
   benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   });
+  benchmark::RegisterBenchmark("block/bios", BM_Bios);
+  RegisterMemoryBenchmarks();
   benchmark::RegisterBenchmark("lockdep/off", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kOff);
   });
@@ -215,6 +255,8 @@ int Bench(const BenchArgs& args) {
   double random_ns = 1e9 / figure("decision/random").items_per_sec;
   double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
   double switch_ns = 1e9 / figure("decision/switch").items_per_sec;
+  double bios_per_sec = figure("block/bios").items_per_sec;
+  double reclaim_per_sec = figure("reclaim/pass").items_per_sec;
   double lock_off_ns = 1e9 / figure("lockdep/off").items_per_sec;
   double lock_hit_ns = 1e9 / figure("lockdep/hit").items_per_sec;
   double lock_miss_ns = 1e9 / figure("lockdep/miss").items_per_sec;
@@ -236,6 +278,8 @@ int Bench(const BenchArgs& args) {
                                              {"chain_cache_miss", lock_miss_ns}}},
                         {"lockdep_cost_ns", {{"chain_cache_hit", lock_hit_ns - lock_off_ns},
                                              {"chain_cache_miss", lock_miss_ns - lock_off_ns}}},
+                        {"bios_per_sec", bios_per_sec},
+                        {"reclaim_passes_per_sec", reclaim_per_sec},
                         {"runs_per_sec", runs}};
     std::printf("%s\n", j.dump().c_str());
     return kExitClean;
@@ -253,6 +297,9 @@ int Bench(const BenchArgs& args) {
               lock_hit_ns - lock_off_ns);
   std::printf("  lockdep, chain cache miss      %8.1f ns  (lockdep: +%.1f ns)\n", lock_miss_ns,
               lock_miss_ns - lock_off_ns);
+  std::printf("\nblock layer: %.0f bios/s (4 KiB writes, queue depth 8, flush every 16)\n",
+              bios_per_sec);
+  std::printf("memory: %.0f reclaim passes/s (direct reclaim and kswapd)\n", reclaim_per_sec);
   std::printf("\nruns per second (pct depth 3, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());

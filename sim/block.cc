@@ -1,0 +1,361 @@
+#include "sim/block.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "sim/check.h"
+#include "sim/lockdep.h"
+
+namespace fsim::sim {
+
+const char* BioOpName(BioOp op) {
+  switch (op) {
+    case BioOp::kRead: return "READ";
+    case BioOp::kWrite: return "WRITE";
+    case BioOp::kFlush: return "FLUSH";
+    default: return "DISCARD";
+  }
+}
+
+const char* BlkStatusName(BlkStatus status) {
+  return status == BlkStatus::kOk ? "BLK_STS_OK" : "BLK_STS_IOERR";
+}
+
+const char* WriteFateName(WriteFate fate) {
+  switch (fate) {
+    case WriteFate::kInFlight: return "in_flight";
+    case WriteFate::kCached: return "cached";
+    case WriteFate::kDurable: return "durable";
+    case WriteFate::kLost: return "lost";
+    case WriteFate::kTorn: return "torn";
+    case WriteFate::kFailed: return "failed";
+    default: return "superseded";
+  }
+}
+
+uint64_t Bio::size() const {
+  uint64_t n = 0;
+  for (const BioVec& v : vecs) n += v.len;
+  return n;
+}
+
+struct BlockDevice::Request {
+  Bio* bio;
+  uint64_t seq;
+  uint64_t generation;
+  uint64_t flush_barrier;  // completions before submission: what a flush covers
+  int64_t write = -1;      // index in writes_
+};
+
+struct BlockDevice::Version {
+  uint64_t completion;
+  size_t write;                // index in writes_
+  const uint8_t* data;         // sector_size bytes inside writes_[write].data
+};
+
+BlockDevice::BlockDevice(Scheduler& sched, DeviceConfig config)
+    : sched_(sched),
+      config_(std::move(config)),
+      queue_wait_(std::make_unique<WaitQueue>(sched, config_.name + "_queue")) {
+  FSIM_CHECK(config_.sector_size > 0 && config_.queue_depth > 0);
+  FSIM_CHECK(config_.latency_choices >= 1 && config_.latency_ns_max >= config_.latency_ns_min);
+}
+
+BlockDevice::~BlockDevice() = default;
+
+void BlockDevice::Warn(const std::string& signature, const std::string& report) {
+  Finding f;
+  f.kind = FindingKind::kWarn;
+  f.signature = signature;
+  f.report = report;
+  sched_.Report(std::move(f));
+}
+
+void BlockDevice::CompleteNow(Bio* bio, BlkStatus status) {
+  ++stats_.errors;
+  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [bio, status] {
+    bio->status = status;
+    if (bio->end_io) bio->end_io(*bio);
+  });
+}
+
+void BlockDevice::SubmitBio(Bio* bio, Where where) {
+  sched_.MightSleep("submit_bio");
+  sched_.Yield("submit_bio");
+  if (sched_.unwinding()) return;
+  ++stats_.bios;
+  stats_.bytes += bio->size();
+  const uint64_t ss = config_.sector_size;
+  const uint64_t sectors = (bio->size() + ss - 1) / ss;
+  if (dead_ || failed_) return CompleteNow(bio, BlkStatus::kIoError);
+  if (bio->op != BioOp::kFlush && bio->size() % ss != 0) {
+    Warn("warn:bio_misaligned:" + config_.name,
+         "WARNING: bio of " + std::to_string(bio->size()) + " bytes is not a multiple of the " +
+             std::to_string(ss) + "-byte sectors of " + config_.name + "\n  submitted at " +
+             WhereText(where));
+    return CompleteNow(bio, BlkStatus::kIoError);
+  }
+  if (sectors > config_.max_sectors) {
+    // The block layer refuses it; it would never split it for us.
+    Warn("warn:bio_too_large:" + config_.name,
+         "WARNING: bio too large for device " + config_.name + ": " + std::to_string(sectors) +
+             " sectors > max_sectors " + std::to_string(config_.max_sectors) + "\n  " +
+             BioOpName(bio->op) + " at sector " + std::to_string(bio->sector) +
+             ", submitted at " + WhereText(where));
+    return CompleteNow(bio, BlkStatus::kIoError);
+  }
+  if (bio->op != BioOp::kFlush && bio->sector + sectors > config_.capacity_sectors) {
+    return CompleteNow(bio, BlkStatus::kIoError);  // beyond end of device
+  }
+  queue_wait_->WaitEvent([&] { return in_flight_ < config_.queue_depth || dead_; });
+  if (sched_.unwinding()) return;
+  if (dead_) return CompleteNow(bio, BlkStatus::kIoError);
+  if (config_.fault_device_failure && sched_.Choose(2, "device_fails") == 1) failed_ = true;
+  uint64_t latency = config_.latency_ns_min;
+  if (config_.latency_choices > 1) {
+    uint64_t step = (config_.latency_ns_max - config_.latency_ns_min) / (config_.latency_choices - 1);
+    latency += step * sched_.Choose(config_.latency_choices, "bio_latency");
+  }
+  if (config_.fault_latency_spikes && sched_.Choose(2, "latency_spike") == 1) {
+    latency += config_.latency_spike_ns;
+  }
+  auto req = std::make_shared<Request>(Request{bio, ++next_seq_, generation_, completions_});
+  if (bio->op == BioOp::kWrite || bio->op == BioOp::kDiscard) {
+    req->write = static_cast<int64_t>(writes_.size());
+    WriteRecord record;
+    record.seq = req->seq;
+    record.sector = bio->sector;
+    record.sectors = sectors;
+    record.fate = WriteFate::kInFlight;
+    writes_.push_back(std::move(record));
+  }
+  pending_.push_back(req);
+  ++in_flight_;
+  stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, in_flight_);
+  sched_.AddTimer(sched_.now_ns() + latency, config_.name + "_end_io", [this, req] { Complete(req); });
+}
+
+BlkStatus BlockDevice::SubmitBioWait(Bio& bio, Where where) {
+  FSIM_CHECK_MSG(!bio.end_io, "SubmitBioWait: the bio has its own end_io");
+  Completion done(sched_, config_.name + "_bio_wait");
+  bio.end_io = [&done](Bio&) { done.Complete(); };
+  SubmitBio(&bio, where);
+  done.Wait();
+  bio.end_io = nullptr;
+  return bio.status;
+}
+
+void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
+  if (req->generation != generation_) return;  // the power was cut meanwhile
+  pending_.erase(std::find(pending_.begin(), pending_.end(), req));
+  --in_flight_;
+  queue_wait_->WakeUp();
+  Bio& bio = *req->bio;
+  BlkStatus status = BlkStatus::kOk;
+  if (failed_ || (config_.fault_io_errors && sched_.Choose(2, "bio_io_error") == 1)) {
+    status = BlkStatus::kIoError;
+  }
+  if (status == BlkStatus::kOk) {
+    if (bio.op == BioOp::kFlush || (bio.flags & kBioPreflush)) PersistUpTo(req->flush_barrier);
+    if (bio.op == BioOp::kRead) {
+      uint64_t ss = config_.sector_size, offset = 0;
+      std::vector<uint8_t> buf(bio.size());
+      ReadSectors(bio.sector, buf.size() / ss, buf.data(), false);
+      for (const BioVec& v : bio.vecs) {
+        std::memcpy(v.data, buf.data() + offset, v.len);
+        offset += v.len;
+      }
+    } else if (bio.op != BioOp::kFlush) {
+      ApplyWrite(*req, (bio.flags & kBioFua) || !config_.write_cache);
+    }
+  } else {
+    ++stats_.errors;
+    if (req->write >= 0) writes_[req->write].fate = WriteFate::kFailed;
+  }
+  bio.status = status;
+  if (bio.end_io) bio.end_io(bio);
+}
+
+void BlockDevice::ApplyWrite(Request& req, bool durable) {
+  const uint64_t ss = config_.sector_size;
+  WriteRecord& w = writes_[req.write];
+  // The device takes the pages' contents now, at completion: a page
+  // changed while under I/O is written as it is at this moment.
+  w.data.resize(w.sectors * ss);
+  uint64_t offset = 0;
+  if (req.bio->op == BioOp::kWrite) {
+    for (const BioVec& v : req.bio->vecs) {
+      std::memcpy(w.data.data() + offset, v.data, v.len);
+      offset += v.len;
+    }
+  }
+  w.completion = ++completions_;
+  w.fate = durable ? WriteFate::kDurable : WriteFate::kCached;
+  for (uint64_t k = 0; k < w.sectors; ++k) {
+    auto v = std::make_shared<Version>(Version{w.completion, static_cast<size_t>(req.write),
+                                               w.data.data() + k * ss});
+    if (durable) {
+      MakeDurable(w.sector + k, *v);
+    } else {
+      cache_[w.sector + k].push_back(std::move(v));
+    }
+  }
+}
+
+void BlockDevice::MakeDurable(uint64_t sector, const Version& v) {
+  auto& slot = media_[sector];
+  if (!slot || slot->completion < v.completion) slot = std::make_shared<Version>(v);
+  // Coherent cache: cached versions older than the durable one are gone.
+  auto it = cache_.find(sector);
+  if (it == cache_.end()) return;
+  auto& versions = it->second;
+  versions.erase(std::remove_if(versions.begin(), versions.end(),
+                                [&](const auto& c) { return c->completion <= v.completion; }),
+                 versions.end());
+  if (versions.empty()) cache_.erase(it);
+}
+
+void BlockDevice::PersistUpTo(uint64_t barrier) {
+  std::vector<std::pair<uint64_t, Version>> persist;
+  for (const auto& [sector, versions] : cache_) {
+    for (const auto& v : versions) {
+      if (v->completion <= barrier) persist.push_back({sector, *v});
+    }
+  }
+  for (const auto& [sector, v] : persist) {
+    MakeDurable(sector, v);
+    writes_[v.write].fate = WriteFate::kDurable;
+  }
+}
+
+void BlockDevice::PowerCut() {
+  FSIM_CHECK_MSG(sched_.in_fiber(), "PowerCut() decides through the Chooser: call it in a fiber");
+  ++generation_;
+  dead_ = true;
+  // In-flight writes may or may not have reached the device, in any order.
+  std::vector<std::shared_ptr<Request>> reached;
+  for (const auto& req : pending_) {
+    if (req->write < 0) continue;
+    if (sched_.Choose(2, "inflight_reached") == 1) {
+      reached.push_back(req);
+    } else {
+      writes_[req->write].fate = WriteFate::kLost;
+    }
+  }
+  while (!reached.empty()) {
+    size_t i = sched_.Choose(reached.size(), "inflight_order");
+    ApplyWrite(*reached[i], false);
+    reached.erase(reached.begin() + static_cast<long>(i));
+  }
+  // Each write with versions still in the cache: lost, whole, or torn.
+  std::map<size_t, std::vector<uint64_t>> cached;  // write -> its cached sectors
+  for (const auto& [sector, versions] : cache_) {
+    for (const auto& v : versions) cached[v->write].push_back(sector);
+  }
+  std::map<uint64_t, Version> winner;  // sector -> newest surviving version
+  for (auto& [index, sectors] : cached) {
+    WriteRecord& w = writes_[index];
+    uint64_t fate = sched_.Choose(3, "power_cut_fate");  // 0 lost, 1 whole, 2 torn
+    w.survived.assign(w.sectors, false);
+    for (uint64_t sector : sectors) {
+      bool keep = fate == 1 || (fate == 2 && sched_.Choose(2, "torn_sector") == 1);
+      if (!keep) continue;
+      w.survived[sector - w.sector] = true;
+      Version v{w.completion, index, w.data.data() + (sector - w.sector) * config_.sector_size};
+      auto it = winner.find(sector);
+      if (it == winner.end() || it->second.completion < v.completion) winner[sector] = v;
+    }
+    bool all = std::all_of(sectors.begin(), sectors.end(),
+                           [&](uint64_t s) { return w.survived[s - w.sector]; });
+    bool none = std::none_of(sectors.begin(), sectors.end(),
+                             [&](uint64_t s) { return w.survived[s - w.sector]; });
+    w.fate = none ? WriteFate::kLost : all ? WriteFate::kDurable : WriteFate::kTorn;
+  }
+  for (const auto& [sector, v] : winner) MakeDurable(sector, v);
+  cache_.clear();
+  for (WriteRecord& w : writes_) {
+    if (w.fate == WriteFate::kCached) w.fate = WriteFate::kSuperseded;
+  }
+  // In-flight bios end with an error: the device is gone.
+  std::vector<std::shared_ptr<Request>> dropped;
+  dropped.swap(pending_);
+  in_flight_ = 0;
+  for (const auto& req : dropped) CompleteNow(req->bio, BlkStatus::kIoError);
+  queue_wait_->WakeUp();
+}
+
+void BlockDevice::Restart() {
+  dead_ = false;
+  failed_ = false;
+}
+
+void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, bool durable) const {
+  const uint64_t ss = config_.sector_size;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint8_t* src = nullptr;
+    if (!durable) {
+      auto c = cache_.find(sector + k);
+      if (c != cache_.end() && !c->second.empty()) src = c->second.back()->data;
+    }
+    if (src == nullptr) {
+      auto m = media_.find(sector + k);
+      if (m != media_.end()) src = m->second->data;
+    }
+    if (src) {
+      std::memcpy(out + k * ss, src, ss);
+    } else {
+      std::memset(out + k * ss, 0, ss);  // never written
+    }
+  }
+}
+
+bool BlockDevice::VerifyImage(std::string* why) const {
+  // Replay, in completion order, every sector whose write reached the
+  // media; the newest wins. It must equal the durable image.
+  const uint64_t ss = config_.sector_size;
+  std::vector<const WriteRecord*> order;
+  for (const WriteRecord& w : writes_) {
+    if (w.fate == WriteFate::kDurable || w.fate == WriteFate::kTorn ||
+        w.fate == WriteFate::kSuperseded) {
+      order.push_back(&w);
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [](const WriteRecord* a, const WriteRecord* b) { return a->completion < b->completion; });
+  std::map<uint64_t, const uint8_t*> expected;
+  for (const WriteRecord* w : order) {
+    if (w->fate == WriteFate::kSuperseded) continue;  // replaced before persisting
+    for (uint64_t k = 0; k < w->sectors; ++k) {
+      if (w->fate == WriteFate::kTorn && !w->survived[k]) continue;
+      expected[w->sector + k] = w->data.data() + k * ss;
+    }
+  }
+  std::vector<uint8_t> got(ss);
+  std::vector<uint8_t> zero(ss, 0);
+  for (const auto& [sector, v] : media_) {
+    if (!expected.count(sector)) expected[sector] = zero.data();
+  }
+  for (const auto& [sector, want] : expected) {
+    ReadSectors(sector, 1, got.data(), true);
+    if (std::memcmp(got.data(), want, ss) != 0) {
+      *why = config_.name + ": sector " + std::to_string(sector) +
+             " differs from the replay of the writes' fates";
+      return false;
+    }
+  }
+  return true;
+}
+
+BlockArray::BlockArray(Scheduler& sched, const std::vector<DeviceConfig>& configs) {
+  for (const DeviceConfig& c : configs) devices_.push_back(std::make_unique<BlockDevice>(sched, c));
+}
+
+void BlockArray::PowerCut() {
+  for (auto& d : devices_) d->PowerCut();
+}
+
+void BlockArray::Restart() {
+  for (auto& d : devices_) d->Restart();
+}
+
+}  // namespace fsim::sim

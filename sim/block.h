@@ -1,0 +1,210 @@
+// Simulated block devices (the block layer below a filesystem): bios,
+// a bounded request queue, completion out of order in interrupt context
+// after latencies chosen through the Chooser, a volatile write cache with
+// flush/FUA, power cuts that decide what survives, injected faults, and
+// byte-for-byte accounting of what was written.
+//
+// Model:
+// - SubmitBio() (process context, may sleep while the queue is full) gives
+//   each request a latency, min + k * step for k chosen through the
+//   Chooser, and completes it at that virtual time in a new interrupt-
+//   context fiber: the device applies the bio (reads fill the bio's
+//   pages; writes take the pages' contents at that moment) and calls
+//   end_io with the status. Requests with different latencies complete out
+//   of order; equal ones are ordered by the scheduler's choice.
+// - A completed write sits in the volatile write cache: reads see it, a
+//   power cut may lose it. FUA makes one write durable at completion; a
+//   flush (or PREFLUSH) makes durable every write that had completed when
+//   it was submitted. The cache is coherent: per sector, a newer version
+//   replaces an older one.
+// - PowerCut(): in-flight requests never complete; each reached the
+//   device or not and, if several did, in an order the Chooser picks. Then
+//   each non-durable write is lost, survives whole, or is torn (each of its
+//   sectors survives or not), all through the Chooser. Per sector the
+//   newest surviving version wins, over the durable one. The image left is
+//   what a remount reads (Restart()).
+// - Faults are enabled per device (scenario configuration) and decided
+//   through the Chooser: I/O errors on a bio, the device failing for good
+//   (every later bio errors), latency spikes. A bio larger than the
+//   device's max_sectors is refused with a WARN finding, never split.
+//
+// Invariants (checked by VerifyImage): the durable image equals the
+// replay of every write's recorded fate (durable, lost, torn) onto zeros.
+//
+// Locking rules: none (single-threaded simulation). end_io runs in
+// interrupt context: it must not sleep.
+#ifndef FSIM_SIM_BLOCK_H_
+#define FSIM_SIM_BLOCK_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "sim/scheduler.h"
+#include "sim/sync.h"
+
+namespace fsim::sim {
+
+enum class BioOp : uint8_t { kRead, kWrite, kFlush, kDiscard };
+enum BioFlags : uint32_t {
+  kBioFua = 1u << 0,       // REQ_FUA: durable when complete
+  kBioPreflush = 1u << 1,  // REQ_PREFLUSH: flush the cache before this bio
+};
+enum class BlkStatus : uint8_t { kOk, kIoError };
+const char* BioOpName(BioOp op);
+const char* BlkStatusName(BlkStatus status);
+
+// One segment of a bio: a page (or part of one) of the caller's memory.
+struct BioVec {
+  uint8_t* data;
+  uint32_t len;
+};
+
+struct Bio {
+  BioOp op = BioOp::kRead;
+  uint32_t flags = 0;
+  uint64_t sector = 0;  // in the device's sectors
+  std::vector<BioVec> vecs;
+  BlkStatus status = BlkStatus::kOk;
+  // bi_end_io: called once, in interrupt context, when the bio completes.
+  std::function<void(Bio&)> end_io;
+  void* private_data = nullptr;  // bi_private
+
+  uint64_t size() const;
+};
+
+struct DeviceConfig {
+  std::string name = "sda";
+  uint32_t sector_size = 512;
+  uint64_t capacity_sectors = 2048;
+  uint32_t queue_depth = 4;      // requests in flight at most
+  uint32_t max_sectors = 256;    // largest bio the device accepts
+  uint64_t latency_ns_min = 10'000;
+  uint64_t latency_ns_max = 100'000;
+  uint32_t latency_choices = 3;  // distinct latencies between min and max
+  bool write_cache = true;       // false: every write is durable at completion
+  // Faults, each decided through the Chooser when enabled.
+  bool fault_io_errors = false;
+  bool fault_device_failure = false;
+  bool fault_latency_spikes = false;
+  uint64_t latency_spike_ns = 5'000'000;
+};
+
+// What became of one write (for accounting and VerifyImage).
+enum class WriteFate : uint8_t {
+  kInFlight,    // submitted, not completed
+  kCached,      // completed into the volatile cache
+  kDurable,     // on the media (FUA, flush, or survived a power cut whole)
+  kLost,        // a power cut lost all of it
+  kTorn,        // a power cut kept some of its sectors (`survived`)
+  kFailed,      // completed with an I/O error: nothing written
+  kSuperseded,  // every sector replaced by a newer durable write before
+                // it could be persisted
+};
+const char* WriteFateName(WriteFate fate);
+
+struct WriteRecord {
+  uint64_t seq;         // submission order
+  uint64_t sector;
+  uint64_t sectors;
+  WriteFate fate;
+  uint64_t completion = 0;     // completion order, once completed
+  std::vector<bool> survived;  // per sector, for kTorn
+  std::vector<uint8_t> data;   // what was written, once completed
+};
+
+struct DeviceStats {
+  uint64_t bios = 0;
+  uint64_t bytes = 0;
+  uint64_t errors = 0;
+  uint64_t max_in_flight = 0;
+};
+
+class BlockDevice {
+ public:
+  using Where = std::source_location;
+
+  BlockDevice(Scheduler& sched, DeviceConfig config);
+  ~BlockDevice();
+  BlockDevice(const BlockDevice&) = delete;
+  BlockDevice& operator=(const BlockDevice&) = delete;
+
+  // submit_bio(). REQUIRES: process context (may sleep while the queue is
+  // full); `bio` and its pages live until end_io has run. Completes with
+  // kIoError, asynchronously, a bio past the device's end, any bio of a
+  // dead or failed device, and (with a WARN finding) a bio larger than
+  // max_sectors.
+  void SubmitBio(Bio* bio, Where where = Where::current());
+  // submit_bio_wait(): submits and sleeps until completion. `bio.end_io`
+  // must be empty. Returns the status.
+  BlkStatus SubmitBioWait(Bio& bio, Where where = Where::current());
+
+  // Power loss: see the file comment. Afterwards every bio fails until
+  // Restart(). REQUIRES: in a fiber (decisions go through the Chooser).
+  void PowerCut();
+  // The machine comes back: the volatile cache is empty, the image is the
+  // durable one, the device accepts bios again.
+  void Restart();
+
+  // Copies `count` sectors from `sector` into `out`: the durable image, or
+  // the current view (cache over media) if !durable.
+  void ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, bool durable) const;
+  // Replays every write's fate onto zeros and compares with the durable
+  // image; on mismatch sets `why` to the first differing sector.
+  bool VerifyImage(std::string* why) const;
+
+  const DeviceConfig& config() const { return config_; }
+  const DeviceStats& stats() const { return stats_; }
+  const std::vector<WriteRecord>& writes() const { return writes_; }
+  uint32_t in_flight() const { return in_flight_; }
+  bool dead() const { return dead_; }
+
+ private:
+  struct Request;
+  struct Version;  // one sector's content as written by one write
+
+  void Complete(const std::shared_ptr<Request>& req);
+  void CompleteNow(Bio* bio, BlkStatus status);
+  void ApplyWrite(Request& req, bool durable);
+  void PersistUpTo(uint64_t completion);
+  void MakeDurable(uint64_t sector, const Version& v);
+  void Warn(const std::string& signature, const std::string& report);
+
+  Scheduler& sched_;
+  DeviceConfig config_;
+  DeviceStats stats_;
+  std::unique_ptr<WaitQueue> queue_wait_;
+  uint32_t in_flight_ = 0;
+  uint64_t next_seq_ = 0;
+  uint64_t completions_ = 0;  // completion counter (orders the cache)
+  uint64_t generation_ = 0;   // bumps at a power cut: stale completions
+  bool dead_ = false;
+  bool failed_ = false;
+  std::vector<std::shared_ptr<Request>> pending_;  // in flight, submission order
+  // Per sector: the durable version, and the cached ones newer than it in
+  // completion order.
+  std::map<uint64_t, std::shared_ptr<Version>> media_;
+  std::map<uint64_t, std::vector<std::shared_ptr<Version>>> cache_;
+  std::vector<WriteRecord> writes_;
+};
+
+// Devices of different sizes and speeds under one filesystem.
+class BlockArray {
+ public:
+  BlockArray(Scheduler& sched, const std::vector<DeviceConfig>& configs);
+  size_t size() const { return devices_.size(); }
+  BlockDevice& device(size_t i) { return *devices_[i]; }
+  void PowerCut();
+  void Restart();
+
+ private:
+  std::vector<std::unique_ptr<BlockDevice>> devices_;
+};
+
+}  // namespace fsim::sim
+
+#endif  // FSIM_SIM_BLOCK_H_

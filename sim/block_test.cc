@@ -1,0 +1,297 @@
+// Checks the block device's contract: data written reads back; the
+// durable image holds only what a flush or FUA made durable; the queue
+// depth bounds requests in flight; completions come out of order and in
+// interrupt context (sleeping there is reported); I/O errors and device
+// failure reach end_io; an oversized bio is a WARN, never split; after
+// power cuts the image always equals the replay of every write's fate.
+#include "sim/block.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "sim/testing.h"
+
+namespace fsim::sim {
+namespace {
+
+using testing::NonPreemptive;
+using testing::RandomStrategy;
+using testing::RunFunctions;
+
+DeviceConfig Small() {
+  DeviceConfig c;
+  c.name = "vda";
+  c.capacity_sectors = 64;
+  c.latency_choices = 3;
+  return c;
+}
+
+std::vector<uint8_t> Pattern(uint8_t byte, size_t sectors, uint32_t ss = 512) {
+  return std::vector<uint8_t>(sectors * ss, byte);
+}
+
+Bio WriteBio(uint64_t sector, std::vector<uint8_t>& data, uint32_t flags = 0) {
+  Bio b;
+  b.op = BioOp::kWrite;
+  b.flags = flags;
+  b.sector = sector;
+  b.vecs = {{data.data(), static_cast<uint32_t>(data.size())}};
+  return b;
+}
+
+uint8_t SectorByte(const BlockDevice& d, uint64_t sector, bool durable) {
+  std::vector<uint8_t> buf(d.config().sector_size);
+  d.ReadSectors(sector, 1, buf.data(), durable);
+  return buf[0];
+}
+
+TEST(BlockDeviceTest, WritesAreVisibleAtOnceAndDurableOnlyAfterFlush) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<BlockDevice> d;
+  std::vector<uint8_t> a = Pattern(0xaa, 2), readback(2 * 512);
+  RunResult r = RunFunctions(s, strategy, [&] {
+    d = std::make_unique<BlockDevice>(s, Small());
+    s.Spawn("fs", [&] {
+      Bio w = WriteBio(4, a);
+      EXPECT_EQ(d->SubmitBioWait(w), BlkStatus::kOk);
+      EXPECT_EQ(SectorByte(*d, 4, false), 0xaa);  // in the cache
+      EXPECT_EQ(SectorByte(*d, 4, true), 0x00);   // not durable yet
+      Bio rd;
+      rd.op = BioOp::kRead;
+      rd.sector = 4;
+      rd.vecs = {{readback.data(), static_cast<uint32_t>(readback.size())}};
+      EXPECT_EQ(d->SubmitBioWait(rd), BlkStatus::kOk);
+      EXPECT_EQ(readback, a);
+      Bio flush;
+      flush.op = BioOp::kFlush;
+      EXPECT_EQ(d->SubmitBioWait(flush), BlkStatus::kOk);
+      EXPECT_EQ(SectorByte(*d, 5, true), 0xaa);
+    });
+  });
+  EXPECT_TRUE(r.findings.empty());
+  std::string why;
+  EXPECT_TRUE(d->VerifyImage(&why)) << why;
+}
+
+TEST(BlockDeviceTest, FuaIsDurableAtCompletion) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<BlockDevice> d;
+  std::vector<uint8_t> a = Pattern(0x11, 1);
+  RunFunctions(s, strategy, [&] {
+    d = std::make_unique<BlockDevice>(s, Small());
+    s.Spawn("fs", [&] {
+      Bio w = WriteBio(0, a, kBioFua);
+      d->SubmitBioWait(w);
+      EXPECT_EQ(SectorByte(*d, 0, true), 0x11);
+    });
+  });
+  EXPECT_EQ(d->writes()[0].fate, WriteFate::kDurable);
+}
+
+TEST(BlockDeviceTest, QueueDepthBoundsRequestsInFlightAndCompletionsReorder) {
+  std::set<std::vector<int>> orders;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<std::vector<uint8_t>> data;
+    std::vector<Bio> bios(8);
+    std::vector<int> completed;
+    RunOptions o;
+    o.seed = seed;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      d = std::make_unique<BlockDevice>(s, Small());
+      for (int i = 0; i < 8; ++i) data.push_back(Pattern(static_cast<uint8_t>(i), 1));
+      s.Spawn("submitter", [&] {
+        for (int i = 0; i < 8; ++i) {
+          bios[i] = WriteBio(i, data[i]);
+          bios[i].end_io = [&completed, i, &s](Bio&) {
+            EXPECT_TRUE(s.fiber(s.current()).in_irq);
+            completed.push_back(i);
+          };
+          d->SubmitBio(&bios[i]);
+          EXPECT_LE(d->in_flight(), 4u);
+        }
+      });
+    }, [] {}, o);
+    ASSERT_TRUE(r.findings.empty());
+    ASSERT_EQ(completed.size(), 8u);
+    EXPECT_EQ(d->stats().max_in_flight, 4u);
+    orders.insert(completed);
+  }
+  EXPECT_GT(orders.size(), 10u);  // completions really come out of order
+}
+
+TEST(BlockDeviceTest, SleepingInEndIoIsReported) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<BlockDevice> d;
+  std::unique_ptr<Mutex> m;
+  std::vector<uint8_t> a = Pattern(1, 1);
+  Bio w;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    d = std::make_unique<BlockDevice>(s, Small());
+    m = std::make_unique<Mutex>(s, "ordered_tree_lock");
+    s.Spawn("fs", [&] {
+      w = WriteBio(0, a);
+      w.end_io = [&](Bio&) { m->Lock(); m->Unlock(); };  // a mutex in end_io
+      d->SubmitBio(&w);
+    });
+  });
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings[0].signature, "sleep_in_atomic:mutex_lock");
+}
+
+TEST(BlockDeviceTest, IoErrorsReachEndIoAndWriteNothing) {
+  int errors = 0, oks = 0;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<uint8_t> a = Pattern(0x5a, 1);
+    BlkStatus status = BlkStatus::kOk;
+    RunOptions o;
+    o.seed = seed;
+    RunFunctions(s, strategy, [&] {
+      DeviceConfig c = Small();
+      c.fault_io_errors = true;
+      c.write_cache = false;
+      d = std::make_unique<BlockDevice>(s, c);
+      s.Spawn("fs", [&] {
+        Bio w = WriteBio(3, a);
+        status = d->SubmitBioWait(w);
+      });
+    }, [] {}, o);
+    if (status == BlkStatus::kIoError) {
+      ++errors;
+      EXPECT_EQ(d->writes()[0].fate, WriteFate::kFailed);
+      EXPECT_EQ(SectorByte(*d, 3, true), 0);
+    } else {
+      ++oks;
+      EXPECT_EQ(SectorByte(*d, 3, true), 0x5a);
+    }
+  }
+  EXPECT_GT(errors, 10);
+  EXPECT_GT(oks, 10);
+}
+
+TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
+  bool saw_failure = false;
+  for (uint64_t seed = 0; seed < 50 && !saw_failure; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<uint8_t> a = Pattern(1, 1);
+    std::vector<BlkStatus> statuses;
+    RunOptions o;
+    o.seed = seed;
+    RunFunctions(s, strategy, [&] {
+      DeviceConfig c = Small();
+      c.fault_device_failure = true;
+      d = std::make_unique<BlockDevice>(s, c);
+      s.Spawn("fs", [&] {
+        for (int i = 0; i < 6; ++i) {
+          Bio w = WriteBio(i, a);
+          statuses.push_back(d->SubmitBioWait(w));
+        }
+      });
+    }, [] {}, o);
+    auto first_error = std::find(statuses.begin(), statuses.end(), BlkStatus::kIoError);
+    if (first_error != statuses.end()) {
+      saw_failure = true;
+      EXPECT_TRUE(std::all_of(first_error, statuses.end(),
+                              [](BlkStatus st) { return st == BlkStatus::kIoError; }));
+    }
+  }
+  EXPECT_TRUE(saw_failure);
+}
+
+TEST(BlockDeviceTest, OversizedBioIsAWarnAndAnErrorNeverASplit) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<BlockDevice> d;
+  std::vector<uint8_t> big = Pattern(7, 300);  // max_sectors is 256
+  BlkStatus status = BlkStatus::kOk;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    DeviceConfig c = Small();
+    c.capacity_sectors = 1024;
+    d = std::make_unique<BlockDevice>(s, c);
+    s.Spawn("fs", [&] {
+      Bio w = WriteBio(0, big);
+      status = d->SubmitBioWait(w);
+    });
+  });
+  EXPECT_EQ(status, BlkStatus::kIoError);
+  ASSERT_EQ(r.findings.size(), 1u);
+  EXPECT_EQ(r.findings[0].signature, "warn:bio_too_large:vda");
+  EXPECT_TRUE(d->writes().empty());  // nothing was queued
+}
+
+TEST(BlockDeviceTest, LatencySpikesDelayCompletion) {
+  uint64_t max_ns = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<uint8_t> a = Pattern(1, 1);
+    RunOptions o;
+    o.seed = seed;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      DeviceConfig c = Small();
+      c.fault_latency_spikes = true;
+      d = std::make_unique<BlockDevice>(s, c);
+      s.Spawn("fs", [&] { Bio w = WriteBio(0, a); d->SubmitBioWait(w); });
+    }, [] {}, o);
+    max_ns = std::max(max_ns, r.virtual_ns);
+  }
+  EXPECT_GE(max_ns, Small().latency_spike_ns);
+}
+
+TEST(BlockDeviceTest, AfterPowerCutsTheImageIsTheReplayOfEveryWritesFate) {
+  std::map<WriteFate, int> fates;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<std::vector<uint8_t>> data;
+    std::vector<Bio> bios(12);
+    RunOptions o;
+    o.seed = seed;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      d = std::make_unique<BlockDevice>(s, Small());
+      for (int i = 0; i < 12; ++i) data.push_back(Pattern(static_cast<uint8_t>(i + 1), 2));
+      s.Spawn("writer", [&] {
+        for (int i = 0; i < 12; ++i) {
+          uint32_t flags = (i % 5 == 4) ? kBioFua : (i % 7 == 6 ? kBioPreflush : 0);
+          bios[i] = WriteBio((i * 3) % 8, data[i], flags);
+          bios[i].end_io = [](Bio&) {};
+          d->SubmitBio(&bios[i]);
+        }
+      });
+      s.Spawn("power", [&] {
+        s.SleepFor(60'000 + s.Choose(4, "cut_time") * 40'000);
+        d->PowerCut();
+      });
+    }, [] {}, o);
+    ASSERT_TRUE(r.findings.empty()) << r.findings[0].report;
+    std::string why;
+    ASSERT_TRUE(d->VerifyImage(&why)) << "seed " << seed << ": " << why;
+    for (const WriteRecord& w : d->writes()) {
+      EXPECT_NE(w.fate, WriteFate::kInFlight);
+      EXPECT_NE(w.fate, WriteFate::kCached);  // every byte's fate is known
+      ++fates[w.fate];
+    }
+  }
+  // The seeds covered every way a write can end.
+  for (WriteFate f : {WriteFate::kDurable, WriteFate::kLost, WriteFate::kTorn,
+                      WriteFate::kSuperseded}) {
+    EXPECT_GT(fates[f], 0) << WriteFateName(f);
+  }
+}
+
+}  // namespace
+}  // namespace fsim::sim

@@ -1,0 +1,253 @@
+// Simulated memory pressure (see memory.h for the model).
+//
+// Every decision the model makes about reclaim (enter direct reclaim early
+// or not, how many objects a shrinker scans) is a Chooser value, so a
+// strategy explores reclaim at every point where it could happen and a
+// trace replays it. The choices are kept to a few options each: the
+// decision tree of a scenario stays small enough for DFS to exhaust.
+//
+// Invariants, checked where the state changes: used_ <= budget (an
+// allocation that cannot get under it fails, and nothing else raises
+// used_); FreePages never frees more than is in use; a fiber's
+// PF_MEMALLOC flag is restored when its reclaim pass ends.
+//
+// Locking rules: none (the simulation is single-threaded); but a shrinker
+// sleeps, so between two statements that straddle a call into a shrinker
+// or a Yield other fibers may have allocated or freed pages: every
+// decision re-reads used_.
+#include "sim/memory.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+#include "sim/check.h"
+#include "sim/lockdep.h"
+#include "sim/sync.h"
+
+namespace fsim::sim {
+namespace {
+
+// Direct reclaim passes one allocation makes before it gives up (the
+// kernel's MAX_RECLAIM_RETRIES is 16), and kswapd's passes per wake-up. A
+// pass that frees nothing ends the retries earlier.
+constexpr int kReclaimPassesMax = 16;
+// Shrinkers registered at once: registering more is a harness error.
+constexpr size_t kShrinkersMax = 16;
+// Options for a shrinker's nr_to_scan: 1, half of its objects, all of
+// them. Three are enough to reach "a little", "some" and "everything"
+// while keeping the decision tree small.
+constexpr size_t kScanChoicesMax = 3;
+
+// Sets PF_MEMALLOC and, for __GFP_FS, holds fs_reclaim for the duration of
+// one reclaim pass; undoes both on the way out, including when the fiber
+// is unwound at the end of a run.
+class ReclaimScope {
+ public:
+  ReclaimScope(Scheduler& sched, Gfp gfp, Lockdep::Where where)
+      : fiber_(sched.current_fiber()),
+        was_memalloc_(fiber_.memalloc),
+        fs_reclaim_((gfp & kGfpFs) != 0 ? &FsReclaim::Of(sched) : nullptr) {
+    fiber_.memalloc = true;
+    if (fs_reclaim_ != nullptr) fs_reclaim_->Enter(where);
+  }
+  ~ReclaimScope() {
+    if (fs_reclaim_ != nullptr) fs_reclaim_->Exit();
+    fiber_.memalloc = was_memalloc_;
+  }
+  ReclaimScope(const ReclaimScope&) = delete;
+  ReclaimScope& operator=(const ReclaimScope&) = delete;
+
+ private:
+  Fiber& fiber_;
+  bool was_memalloc_;
+  FsReclaim* fs_reclaim_;
+};
+
+// The distinct nr_to_scan options for a shrinker holding `count` objects,
+// ascending; returns how many there are (1 to kScanChoicesMax).
+size_t ScanOptions(uint64_t count, std::array<uint64_t, kScanChoicesMax>& out) {
+  size_t n = 0;
+  out[n++] = 1;
+  uint64_t half = count / 2;
+  if (half > out[n - 1]) out[n++] = half;
+  if (count > out[n - 1]) out[n++] = count;
+  return n;
+}
+
+}  // namespace
+
+std::string GfpName(Gfp gfp) {
+  switch (gfp) {
+    case kGfpKernel: return "GFP_KERNEL";
+    case kGfpNoFs: return "GFP_NOFS";
+    case kGfpNoIo: return "GFP_NOIO";
+    case kGfpAtomic: return "GFP_ATOMIC";
+    default: break;
+  }
+  // Not one of the usual masks: its bits, as the kernel's %pGg prints them.
+  std::string name;
+  auto add = [&](Gfp bit, const char* bit_name) {
+    if ((gfp & bit) == 0) return;
+    if (!name.empty()) name += '|';
+    name += bit_name;
+  };
+  add(kGfpDirectReclaim, "__GFP_DIRECT_RECLAIM");
+  add(kGfpIo, "__GFP_IO");
+  add(kGfpFs, "__GFP_FS");
+  Gfp unknown = gfp & ~(kGfpDirectReclaim | kGfpIo | kGfpFs);
+  if (unknown != 0) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%#x", unknown);
+    if (!name.empty()) name += '|';
+    name += hex;
+  }
+  return name;
+}
+
+Memory::Memory(Scheduler& sched) : sched_(sched) {}
+
+Memory::~Memory() = default;
+
+void Memory::OnRunBegin() {
+  config_ = MemoryConfig{};
+  stats_ = MemoryStats{};
+  used_ = 0;
+  shrinkers_.clear();
+  // The previous run's kswapd is gone (unwound with the run), and its wait
+  // queue still names fiber slots of that run: both are made afresh, on
+  // first use in this run.
+  kswapd_wait_.reset();
+  kswapd_started_ = false;
+  kswapd_wanted_ = false;
+}
+
+void Memory::Configure(const MemoryConfig& config) {
+  FSIM_CHECK_MSG(config.high_pages <= config.low_pages, "memory: high > low watermark");
+  FSIM_CHECK_MSG(config.low_pages <= config.budget_pages, "memory: low watermark > budget");
+  FSIM_CHECK_MSG(stats_.allocations == 0 && used_ == 0,
+                 "memory: Configure() after the run's first allocation");
+  config_ = config;
+}
+
+bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
+  FSIM_CHECK_MSG(sched_.in_fiber(), "alloc_pages outside a fiber");
+  // A fiber already in reclaim (PF_MEMALLOC) does not reclaim again, as
+  // __need_reclaim() and __alloc_pages_slowpath() skip it: no recursion
+  // into shrinkers, and no fs_reclaim dependency.
+  const bool memalloc = sched_.current_fiber().memalloc;
+  const bool may_reclaim = (gfp & kGfpDirectReclaim) != 0 && !memalloc;
+  if ((gfp & kGfpDirectReclaim) != 0) sched_.MightSleep("alloc_pages");
+  if ((gfp & kGfpFs) != 0 && !memalloc) FsReclaim::Of(sched_).MightEnterReclaim(where);
+  sched_.Yield("alloc_pages");
+  ++stats_.allocations;
+  if (n > config_.budget_pages) {
+    // No amount of reclaim makes this fit.
+    ++stats_.failed_allocations;
+    return false;
+  }
+  if (used_ + n > config_.low_pages) {
+    WakeKswapd();
+    if (may_reclaim && sched_.Choose(2, "direct_reclaim_early") == 1) {
+      // The allocation itself may still fit: reclaim what lies above the
+      // low watermark, as the slow path does before kswapd catches up.
+      // (Nothing yielded since the check: used_ is unchanged.)
+      Reclaim(used_ + n - config_.low_pages, gfp, /*kswapd=*/false);
+    }
+  }
+  for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages &&
+                     pass < kReclaimPassesMax;
+       ++pass) {
+    if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) == 0) break;
+  }
+  // No scheduling point since the last check of used_: the check and the
+  // taking are one step.
+  if (used_ + n > config_.budget_pages) {
+    ++stats_.failed_allocations;
+    return false;
+  }
+  used_ += n;
+  stats_.max_used = std::max(stats_.max_used, used_);
+  FSIM_CHECK(used_ <= config_.budget_pages);
+  return true;
+}
+
+void Memory::FreePages(uint64_t n) {
+  FSIM_CHECK_MSG(n <= used_, "memory: FreePages() of more pages than are in use");
+  used_ -= n;
+}
+
+void Memory::RegisterShrinker(Shrinker* shrinker) {
+  FSIM_CHECK(shrinker != nullptr);
+  FSIM_CHECK_MSG(std::find(shrinkers_.begin(), shrinkers_.end(), shrinker) == shrinkers_.end(),
+                 "memory: shrinker registered twice");
+  FSIM_CHECK_MSG(shrinkers_.size() < kShrinkersMax, "memory: too many shrinkers");
+  shrinkers_.push_back(shrinker);
+}
+
+void Memory::UnregisterShrinker(Shrinker* shrinker) {
+  auto it = std::find(shrinkers_.begin(), shrinkers_.end(), shrinker);
+  FSIM_CHECK_MSG(it != shrinkers_.end(), "memory: unregistering an unknown shrinker");
+  shrinkers_.erase(it);
+}
+
+uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
+  FSIM_CHECK(target > 0);
+  ReclaimScope scope(sched_, gfp, Where::current());
+  if (kswapd) {
+    ++stats_.kswapd_reclaims;
+  } else {
+    ++stats_.direct_reclaims;
+  }
+  // A copy: a shrinker may sleep, and another fiber may (un)register one
+  // meanwhile. One unregistered during the pass is not called again.
+  std::array<Shrinker*, kShrinkersMax> pass{};
+  size_t count = shrinkers_.size();
+  std::copy(shrinkers_.begin(), shrinkers_.end(), pass.begin());
+  uint64_t freed = 0;
+  for (size_t i = 0; i < count && freed < target; ++i) {
+    Shrinker* shrinker = pass[i];
+    if (std::find(shrinkers_.begin(), shrinkers_.end(), shrinker) == shrinkers_.end()) {
+      continue;
+    }
+    uint64_t objects = shrinker->Count();
+    if (objects == 0) continue;
+    std::array<uint64_t, kScanChoicesMax> options;
+    size_t n = ScanOptions(objects, options);
+    uint64_t nr_to_scan = options[sched_.Choose(n, "shrink_nr")];
+    freed += shrinker->Scan(nr_to_scan, gfp);
+  }
+  stats_.pages_reclaimed += freed;
+  return freed;
+}
+
+void Memory::WakeKswapd() {
+  if (!config_.kswapd || sched_.unwinding()) return;
+  if (kswapd_wait_ == nullptr) kswapd_wait_ = std::make_unique<WaitQueue>(sched_, "kswapd_wait");
+  kswapd_wanted_ = true;
+  if (!kswapd_started_) {
+    kswapd_started_ = true;
+    SpawnOptions options;
+    options.daemon = true;
+    sched_.Spawn("kswapd0", [this] { KswapdMain(); }, options);
+    return;
+  }
+  kswapd_wait_->WakeUp();
+}
+
+// kswapd(): sleeps until an allocation wakes it, reclaims down to the high
+// watermark, sleeps again. It gives up on a wake-up when a pass frees
+// nothing (or after kReclaimPassesMax passes), so it never spins: a daemon
+// that never blocked would keep the run from ending.
+void Memory::KswapdMain() {
+  for (;;) {
+    kswapd_wait_->WaitEvent([this] { return kswapd_wanted_; });
+    if (sched_.unwinding()) return;
+    kswapd_wanted_ = false;
+    for (int pass = 0; used_ > config_.high_pages && pass < kReclaimPassesMax; ++pass) {
+      if (Reclaim(used_ - config_.high_pages, kGfpKernel, /*kswapd=*/true) == 0) break;
+    }
+  }
+}
+
+}  // namespace fsim::sim

@@ -1,0 +1,138 @@
+// Simulated memory pressure: a page budget for the page cache, allocations
+// with the kernel's gfp flags, direct reclaim in the allocating fiber,
+// a background reclaimer (kswapd), and shrinkers.
+//
+// Model (mm/page_alloc.c, mm/vmscan.c, simplified to one zone):
+// - The budget has three watermarks, min < low < high (pages in use).
+//   Allocating n pages when usage + n exceeds the budget enters direct
+//   reclaim if the gfp flags allow it (GFP_KERNEL, GFP_NOFS, GFP_NOIO);
+//   an atomic allocation then fails instead.
+// - Whenever usage is above the low watermark, an allocation wakes kswapd
+//   and may also, as the Chooser decides, enter direct reclaim early: so
+//   strategies explore reclaim at every point where it can occur.
+// - Reclaim asks each registered shrinker, in registration order, to scan
+//   a number of objects also chosen through the Chooser, with the gfp
+//   flags of the allocation (kswapd: GFP_KERNEL) and with the fiber marked
+//   PF_MEMALLOC (Fiber::memalloc). With __GFP_FS, reclaim holds the
+//   fs_reclaim pseudo-lock (sim/lockdep.h), so that locks taken by
+//   shrinkers (writepage) depend on fs_reclaim; every allocation that may
+//   enter fs reclaim also records held-locks -> fs_reclaim. Together:
+//   lockdep reports an allocation under a lock that writeback takes.
+// - kswapd is a daemon fiber: it sleeps until woken, reclaims until usage
+//   is at or below the high watermark (or nothing more can be freed), and
+//   sleeps again.
+//
+// Invariants: usage never exceeds the budget (an allocation that cannot
+// get under it fails); FreePages never frees more than is in use (a
+// harness check).
+//
+// Locking rules: none (single-threaded simulation); shrinkers may sleep
+// and take locks, except under GFP_ATOMIC (never reclaims).
+#ifndef FSIM_SIM_MEMORY_H_
+#define FSIM_SIM_MEMORY_H_
+
+#include <cstdint>
+#include <memory>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/scheduler.h"
+
+namespace fsim::sim {
+
+// The gfp bits that matter here.
+enum GfpFlags : uint32_t {
+  kGfpDirectReclaim = 1u << 0,  // __GFP_DIRECT_RECLAIM: may sleep and reclaim
+  kGfpIo = 1u << 1,             // __GFP_IO: reclaim may start I/O
+  kGfpFs = 1u << 2,             // __GFP_FS: reclaim may call into the filesystem
+};
+using Gfp = uint32_t;
+inline constexpr Gfp kGfpKernel = kGfpDirectReclaim | kGfpIo | kGfpFs;
+inline constexpr Gfp kGfpNoFs = kGfpDirectReclaim | kGfpIo;
+inline constexpr Gfp kGfpNoIo = kGfpDirectReclaim;
+inline constexpr Gfp kGfpAtomic = 0;
+
+// "GFP_KERNEL", "GFP_NOFS", ... for reports.
+std::string GfpName(Gfp gfp);
+
+// struct shrinker: count and scan objects that can be freed.
+class Shrinker {
+ public:
+  virtual ~Shrinker() = default;
+  virtual std::string_view name() const = 0;
+  // Objects this shrinker could free now (count_objects).
+  virtual uint64_t Count() = 0;
+  // Tries to free up to `nr_to_scan` objects under `gfp` (scan_objects);
+  // returns the number of pages freed (each freed page must have been
+  // returned with Memory::FreePages by the shrinker). May sleep.
+  virtual uint64_t Scan(uint64_t nr_to_scan, Gfp gfp) = 0;
+};
+
+struct MemoryConfig {
+  uint64_t budget_pages = 256;  // the hard limit
+  uint64_t low_pages = 192;     // above: kswapd is woken, early reclaim possible
+  uint64_t high_pages = 128;    // kswapd reclaims down to this
+  bool kswapd = true;           // start the kswapd daemon on first use
+};
+
+struct MemoryStats {
+  uint64_t allocations = 0;
+  uint64_t failed_allocations = 0;
+  uint64_t direct_reclaims = 0;   // reclaim passes in allocating fibers
+  uint64_t kswapd_reclaims = 0;   // reclaim passes by kswapd
+  uint64_t pages_reclaimed = 0;
+  uint64_t max_used = 0;
+};
+
+class Memory final : public RunService {
+ public:
+  using Where = std::source_location;
+
+  explicit Memory(Scheduler& sched);
+  ~Memory() override;
+  static Memory& Of(Scheduler& sched) { return sched.Service<Memory>(); }
+
+  // Sets the budget for this run. REQUIRES: before any allocation of the
+  // run; high <= low <= budget.
+  void Configure(const MemoryConfig& config);
+
+  // Takes `n` pages of the budget. Returns false (no pages taken) if the
+  // budget cannot be met: for an atomic allocation at once, otherwise
+  // after direct reclaim freed too little. REQUIRES: in a fiber; sleeping
+  // allowed unless gfp is kGfpAtomic (checked as might_sleep()).
+  bool AllocPages(uint64_t n, Gfp gfp, Where where = Where::current());
+  // Returns `n` pages to the budget.
+  void FreePages(uint64_t n);
+
+  // REQUIRES: `shrinker` outlives the run, or is unregistered first.
+  void RegisterShrinker(Shrinker* shrinker);
+  void UnregisterShrinker(Shrinker* shrinker);
+
+  uint64_t used() const { return used_; }
+  const MemoryConfig& config() const { return config_; }
+  const MemoryStats& stats() const { return stats_; }
+
+  void OnRunBegin() override;
+
+ private:
+  // One reclaim pass on the current fiber: asks the shrinkers to free
+  // pages; returns the pages freed.
+  uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd);
+  void WakeKswapd();
+  void KswapdMain();
+
+  Scheduler& sched_;
+  MemoryConfig config_;
+  MemoryStats stats_;
+  uint64_t used_ = 0;
+  std::vector<Shrinker*> shrinkers_;
+  std::unique_ptr<class WaitQueue> kswapd_wait_;
+  bool kswapd_started_ = false;
+  bool kswapd_wanted_ = false;
+};
+
+}  // namespace fsim::sim
+
+#endif  // FSIM_SIM_MEMORY_H_
