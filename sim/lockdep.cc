@@ -647,6 +647,28 @@ void Lockdep::Release(LockMap& map, Where where) {
   for (const HeldLock& h : above) Push(fl, h);
 }
 
+void Lockdep::ReleaseFor(FiberId owner, LockMap& map, Where where) {
+  if (!Enabled()) return;
+  if (owner == sched_.current()) return Release(map, where);
+  FiberLocks& fl = fibers_[owner];
+  int i = fl.depth - 1;
+  while (i >= 0 && fl.held[i].map != &map) --i;
+  if (i < 0) {
+    Emit(FindingKind::kLockMisuse, "lock_misuse:unlock_unheld:" + map.name(),
+         "=====================================\n"
+         "WARNING: bad unlock balance detected!\n"
+         "-------------------------------------\n" +
+             FiberText() + " releases lock (" + map.name() + ") on behalf of fiber '" +
+             sched_.fiber(owner).name + "' at:\n" + WhereText(where) +
+             "\nbut that fiber does not hold it\n");
+    return;
+  }
+  // Drop it from the owner's stack; the locks above keep their chains (the
+  // owner is not running: its chains are revalidated at its next acquire).
+  for (int j = i; j + 1 < fl.depth; ++j) fl.held[j] = fl.held[j + 1];
+  --fl.depth;
+}
+
 bool Lockdep::Held(const LockMap& map) const {
   if (!sched_.in_fiber()) return false;
   const FiberLocks& fl = fibers_[sched_.current()];

@@ -113,6 +113,11 @@ class Lockdep final : public RunService {
   // Reports misuse if any fiber holds it.
   void Reinit(LockMap& map, std::string_view name, const LockClassKey* key,
               Where where);
+  // Release of a lock held by another fiber `owner`, on its behalf: a lock
+  // handed over to another context (an extent range unlocked at I/O
+  // completion), as the kernel's *_release annotations at a hand-off.
+  // Reports misuse if `owner` does not hold it.
+  void ReleaseFor(FiberId owner, LockMap& map, Where where);
   // True if the current fiber holds `map`.
   bool Held(const LockMap& map) const;
   // debug_check_no_locks_freed(): reports a held lock inside [begin,
