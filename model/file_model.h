@@ -1,0 +1,77 @@
+// The reference file model and the linearizability check: what "correct"
+// means for a file's data.
+//
+// ApplyFileOp() gives each operation the semantics fsx and Linux give it:
+// write extends the file (zero-filling a gap); truncate sets the size;
+// punch_hole zeroes within EOF; zero_range zeroes and extends unless
+// keep_size; fallocate extends unless keep_size; read returns the bytes up
+// to EOF; fsync changes nothing.
+//
+// CheckLinearizable() decides whether a concurrent history has a legal
+// serial order consistent with real time (Wing & Gong's search with
+// memoisation of (done-set, state), as in Lowe's and Horn's checkers):
+// every operation takes effect at one point between its invocation and
+// its response, every read returns what the state holds at its point, and
+// (if given) the final state is the state after the last one.
+//
+// Granularity: Linux does not make a buffered write or read atomic across
+// pages; a harness records such operations per page (SplitAtPages) so
+// that the check demands exactly the atomicity the kernel gives.
+#ifndef FSIM_MODEL_FILE_MODEL_H_
+#define FSIM_MODEL_FILE_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fsim::model {
+
+struct FileState {
+  std::vector<uint8_t> bytes;  // the file; its size is bytes.size()
+  bool operator==(const FileState&) const = default;
+};
+
+enum class FileOpKind { kWrite, kRead, kTruncate, kPunchHole, kZeroRange, kFallocate, kFsync };
+const char* FileOpName(FileOpKind kind);
+
+struct FileOp {
+  FileOpKind kind = FileOpKind::kRead;
+  uint64_t offset = 0;  // truncate: the new size
+  uint64_t length = 0;
+  bool keep_size = false;        // zero_range, fallocate
+  std::vector<uint8_t> data;     // write
+};
+
+// Applies `op`; for a read returns the bytes read, otherwise nothing.
+std::vector<uint8_t> ApplyFileOp(FileState& state, const FileOp& op);
+
+// Splits a write or read at `page` boundaries (other kinds are returned
+// whole).
+std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page);
+
+// One completed operation of a concurrent history. Times are positions in
+// the run's event order (invoke < response), never wall time.
+struct OpRecord {
+  FileOp op;
+  uint64_t invoke = 0;
+  uint64_t response = 0;
+  std::vector<uint8_t> result;  // what a read returned
+  std::string who;              // the fiber, for reports
+};
+
+inline constexpr size_t kHistoryOpsMax = 62;
+
+struct Linearization {
+  bool ok = false;
+  std::vector<size_t> order;  // indices into the history, if ok
+  std::string why;            // if not ok: one line
+};
+
+// REQUIRES: history.size() <= kHistoryOpsMax (a longer history is refused
+// with ok == false and a reason, never silently truncated).
+Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRecord>& history,
+                                const FileState* final_state);
+
+}  // namespace fsim::model
+
+#endif  // FSIM_MODEL_FILE_MODEL_H_
