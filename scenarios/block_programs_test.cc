@@ -112,6 +112,59 @@ TEST(PowerCutTest, AWriteInFlightMayOrMayNotHaveReachedTheDevice) {
   EXPECT_EQ(Enumerate({.in_flight_fourth = true}), Product({'A', 'B', 'D'}, {'A', 'B', 'C'}));
 }
 
+// W1 (A, sector 0) completes into the cache; W2 (B, sector 1) with
+// PREFLUSH|FUA is still in flight at the cut. If the device carried W2
+// out, it flushed first: B on the media implies A there too.
+class InFlightFlushCase final : public sim::Program {
+ public:
+  explicit InFlightFlushCase(std::set<Image>* images) : images_(images) {}
+  void Start(sim::Scheduler& s) override {
+    sim::DeviceConfig cfg;
+    cfg.name = "vda";
+    cfg.capacity_sectors = 2;
+    cfg.latency_choices = 1;
+    disk_ = std::make_unique<sim::BlockDevice>(s, cfg);
+    a_.assign(512, 'A');
+    b_.assign(512, 'B');
+    s.Spawn("fs", [this] {
+      sim::Bio w1;
+      w1.op = sim::BioOp::kWrite;
+      w1.vecs = {{a_.data(), 512}};
+      disk_->SubmitBioWait(w1);
+      w2_.op = sim::BioOp::kWrite;
+      w2_.sector = 1;
+      w2_.flags = sim::kBioPreflush | sim::kBioFua;
+      w2_.vecs = {{b_.data(), 512}};
+      w2_.end_io = [](sim::Bio&) {};
+      disk_->SubmitBio(&w2_);
+      disk_->PowerCut();
+      std::vector<uint8_t> image(1024);
+      disk_->ReadSectors(0, 2, image.data(), true);
+      images_->insert({image[0], image[512]});
+    });
+  }
+
+ private:
+  std::set<Image>* images_;
+  std::unique_ptr<sim::BlockDevice> disk_;
+  std::vector<uint8_t> a_, b_;
+  sim::Bio w2_;
+};
+
+TEST(PowerCutTest, AnInFlightPreflushWriteThatLandedFlushedWhatPrecededIt) {
+  std::set<Image> images;
+  model::Target target;
+  target.scenario = "inflight_flush_case";
+  target.scenario_json = R"({"name":"inflight_flush_case"})";
+  target.make = [&images] { return std::make_unique<InFlightFlushCase>(&images); };
+  model::ExploreOptions o;
+  o.strategy.name = "dfs";
+  o.all = true;
+  model::ExploreSummary s = model::Explore({target}, o);
+  EXPECT_TRUE(s.targets[0].exhausted);
+  EXPECT_EQ(images, (std::set<Image>{{0, 0}, {'A', 0}, {'A', 'B'}}));  // never (0, B)
+}
+
 model::Target Make(const std::string& name) {
   std::string error;
   auto t = MakeTarget(name, {}, &error);

@@ -232,19 +232,27 @@ void BlockDevice::PowerCut() {
   FSIM_CHECK_MSG(sched_.in_fiber(), "PowerCut() decides through the Chooser: call it in a fiber");
   ++generation_;
   dead_ = true;
-  // In-flight writes may or may not have reached the device, in any order.
+  // In-flight writes and flushes may or may not have been carried out by
+  // the device, in any order. One that was is carried out whole: a
+  // PREFLUSH flush first (a device performs the flush before the write),
+  // a FUA write straight to the media.
   std::vector<std::shared_ptr<Request>> reached;
   for (const auto& req : pending_) {
-    if (req->write < 0) continue;
+    bool flushes = req->bio->op == BioOp::kFlush || (req->bio->flags & kBioPreflush);
+    if (req->write < 0 && !flushes) continue;  // a read changes nothing
     if (sched_.Choose(2, "inflight_reached") == 1) {
       reached.push_back(req);
-    } else {
+    } else if (req->write >= 0) {
       writes_[req->write].fate = WriteFate::kLost;
     }
   }
   while (!reached.empty()) {
     size_t i = sched_.Choose(reached.size(), "inflight_order");
-    ApplyWrite(*reached[i], false);
+    Request& req = *reached[i];
+    if (req.bio->op == BioOp::kFlush || (req.bio->flags & kBioPreflush)) {
+      PersistUpTo(req.flush_barrier);
+    }
+    if (req.write >= 0) ApplyWrite(req, (req.bio->flags & kBioFua) || !config_.write_cache);
     reached.erase(reached.begin() + static_cast<long>(i));
   }
   // Each write with versions still in the cache: lost, whole, or torn.

@@ -17,8 +17,10 @@
 //   flush (or PREFLUSH) makes durable every write that had completed when
 //   it was submitted. The cache is coherent: per sector, a newer version
 //   replaces an older one.
-// - PowerCut(): in-flight requests never complete; each reached the
-//   device or not and, if several did, in an order the Chooser picks. Then
+// - PowerCut(): in-flight requests end with an I/O error; each was
+//   carried out by the device or not and, if several were, in an order
+//   the Chooser picks; one carried out is carried out whole (its PREFLUSH
+//   first, its FUA to the media). Then
 //   each non-durable write is lost, survives whole, or is torn (each of its
 //   sectors survives or not), all through the Chooser. Per sector the
 //   newest surviving version wins, over the durable one. The image left is
