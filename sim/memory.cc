@@ -240,6 +240,7 @@ void Memory::WakeKswapd() {
 // nothing (or after kReclaimPassesMax passes), so it never spins: a daemon
 // that never blocked would keep the run from ending.
 void Memory::KswapdMain() {
+  sched_.current_fiber().kswapd = true;  // current_is_kswapd()
   for (;;) {
     kswapd_wait_->WaitEvent([this] { return kswapd_wanted_; });
     if (sched_.unwinding()) return;

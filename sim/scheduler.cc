@@ -282,6 +282,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.irqs_disabled = 0;
   f.daemon = options.daemon;
   f.memalloc = false;
+  f.kswapd = false;
   runnable_mask_ |= Bit(id);
   used_mask_ |= Bit(id);
   ++live_;

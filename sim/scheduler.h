@@ -71,6 +71,8 @@ struct Fiber {
   // PF_MEMALLOC: the fiber is reclaiming memory (writepage must not
   // recurse into the filesystem's heavy paths).
   bool memalloc = false;
+  // PF_KSWAPD: the fiber is the background reclaimer.
+  bool kswapd = false;
 };
 
 struct SpawnOptions {
