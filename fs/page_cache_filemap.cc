@@ -15,7 +15,6 @@
 namespace fsim::fs {
 namespace {
 
-constexpr int kEio = 5;
 // Rounds of balance_dirty_pages() before the writer goes on regardless,
 // and the longest it sleeps in one (MAX_PAUSE, HZ/5).
 constexpr int kBalanceRoundsMax = 16;
