@@ -71,6 +71,10 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
   uint64_t offset = page.offset();
   if (PageUptodate(page) && offset < end_offset) {
     if (!iomap.Covers(offset)) error = ops_.MapBlocks(*this, offset);
+    if (error == kIomapRedirty) {
+      for (Ioend* ioend : submit) Submit(ioend);
+      return redirty();
+    }
     if (error == 0 && iomap.type != IomapType::kHole) {
       AddToIoend(page, offset, kPageSize, &submit);
       ++count;

@@ -37,6 +37,11 @@ namespace fsim::fs {
 
 inline constexpr size_t kBioMaxVecs = 256;  // BIO_MAX_VECS
 
+// A ->map_blocks return value (fsim): the filesystem cannot map the page
+// now (the RFC's best-effort extent lock failed); iomap redirties the page
+// and unlocks it, as btrfs's writepage did under PF_MEMALLOC.
+inline constexpr int kIomapRedirty = 1;
+
 enum class IomapType { kHole, kDelalloc, kMapped, kUnwritten, kInline };
 
 enum IomapFlags : uint32_t {

@@ -1,0 +1,348 @@
+#include "fs/btrfs_inode.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "sim/check.h"
+#include "sim/memory.h"
+
+namespace fsim::fs {
+namespace {
+
+const sim::LockClassKey kIoTreeKey{"&BTRFS_I(inode)->io_tree"};
+const sim::LockClassKey kIRwsemKey{"&sb->s_type->i_mutex_key"};
+constexpr int kEagain = 11;
+
+uint32_t Csum(const uint8_t* data) {
+  return static_cast<uint32_t>(XXH3_64bits(data, kPageSize));  // btrfs's xxhash64 csum
+}
+
+// Reads or writes one page of disk through the volume layer and waits.
+sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t disk, uint8_t* data) {
+  sim::Completion done(s, "page_io");
+  sim::Bio bio;
+  bio.op = op;
+  bio.sector = disk / 512;
+  bio.vecs = {{data, static_cast<uint32_t>(kPageSize)}};
+  bio.end_io = [&done](sim::Bio&) { done.Complete(); };
+  v.MapBio(&bio);
+  done.Wait();
+  return bio.status;
+}
+
+}  // namespace
+
+// --- BtrfsFs -----------------------------------------------------------------
+
+BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
+    : sched_(sched),
+      config_(config),
+      volumes_(sched, array),
+      log_(sched, array.device(0), 0, kLogLen),
+      transaction_lock_(sched, "fs_info->trans_lock") {
+  const sim::DeviceConfig& d = array.device(0).config();
+  uint64_t bytes = d.capacity_sectors * d.sector_size;
+  FSIM_CHECK_MSG(bytes >= 4 * kLogLen, "device 0 too small for the filesystem");
+  data_end_ = bytes;
+  volumes_.AddChunk({kDataStart, bytes - kDataStart, Profile::kSingle, {{0, kDataStart}}});
+}
+
+uint64_t BtrfsFs::AllocData(uint64_t len) {
+  FSIM_CHECK_MSG(data_next_ + len <= data_end_, "simulated filesystem out of data space");
+  uint64_t at = data_next_;
+  data_next_ += (len + kPageSize - 1) / kPageSize * kPageSize;
+  return at;
+}
+
+// --- BtrfsInode --------------------------------------------------------------
+
+BtrfsInode::BtrfsInode(BtrfsFs& fs, uint64_t ino)
+    : fs_(fs),
+      sched_(fs.sched()),
+      ino_(ino),
+      mapping_(sched_, "ino" + std::to_string(ino), this),
+      io_tree_(sched_, "io_tree", &kIoTreeKey),
+      em_tree_(sched_, "em_tree"),
+      ordered_(sched_, "ordered_tree"),
+      i_rwsem_(sched_, "i_rwsem", &kIRwsemKey) {}
+
+BtrfsInode::~BtrfsInode() = default;
+
+void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
+  for (;;) {
+    io_tree_.LockExtent(start, end - 1);
+    OrderedExtent* oe = ordered_.LookupRange(start, end - start);
+    if (oe == nullptr) return;
+    io_tree_.UnlockExtent(start, end - 1);
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+}
+
+int BtrfsInode::FillPage(Page& page) {
+  const uint64_t off = page.offset();
+  page.data.fill(0);
+  if (off >= i_size_) return 0;
+  const auto& all = fs_.log().state().extents;
+  auto file = all.find(ino_);
+  if (file == all.end()) return 0;
+  for (const auto& [start, item] : file->second) {
+    if (start > off || start + item.num_bytes <= off) continue;
+    uint64_t disk = item.disk_bytenr + item.offset + (off - start);
+    if (PageIo(sched_, fs_.volumes(), sim::BioOp::kRead, disk, page.data.data()) !=
+        sim::BlkStatus::kOk) {
+      return -5;
+    }
+    auto csum = fs_.log().state().csums.find(disk);
+    if (csum != fs_.log().state().csums.end() && csum->second != Csum(page.data.data())) {
+      sim::Finding f;
+      f.kind = sim::FindingKind::kChecksum;
+      f.signature = "checksum:data";
+      f.report = "BTRFS warning: csum failed root 5 ino " + std::to_string(ino_) + " off " +
+                 std::to_string(off) + " csum mismatch (disk " + std::to_string(disk) + ")";
+      sched_.Report(std::move(f));
+      return -5;
+    }
+    return 0;
+  }
+  return 0;  // a hole
+}
+
+void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len) {
+  for (;;) {
+    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    WaitOnPageWriteback(*page);  // stable pages: csums are taken at submit
+    const uint64_t start = page->offset(), end = start + kPageSize - 1;
+    io_tree_.LockExtent(start, end);
+    if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
+      // lock_and_cleanup_extent_if_need(): unlock all, wait, retry.
+      io_tree_.UnlockExtent(start, end);
+      UnlockPage(*page);
+      PutPage(*page);
+      ordered_.Wait(oe);
+      ordered_.Put(oe);
+      continue;
+    }
+    if (!PageUptodate(*page) && (from != 0 || len != kPageSize)) FillPage(*page);
+    std::memcpy(page->data.data() + from, src, len);
+    SetPageUptodate(*page);
+    SetPageDirty(*page);
+    io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+    io_tree_.UnlockExtent(start, end);
+    UnlockPage(*page);
+    PutPage(*page);
+    return;
+  }
+}
+
+void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
+  if (data.empty()) return;
+  i_rwsem_.DownWrite();
+  const uint64_t end = pos + data.size();
+  const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
+  if (fs_.config().order == LockOrder::kRfc) {
+    // Extents before pages: the whole range, ordered extents flushed.
+    LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
+  }
+  for (uint64_t index = first; index <= last; ++index) {
+    uint64_t page_start = index * kPageSize;
+    uint64_t from = std::max(pos, page_start) - page_start;
+    uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+    const uint8_t* src = data.data() + (page_start + from - pos);
+    if (fs_.config().order == LockOrder::kLegacy) {
+      WritePageLegacy(index, src, from, to - from);
+      continue;
+    }
+    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    WaitOnPageWriteback(*page);
+    if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
+    std::memcpy(page->data.data() + from, src, to - from);
+    SetPageUptodate(*page);
+    SetPageDirty(*page);
+    UnlockPage(*page);
+    PutPage(*page);
+  }
+  if (fs_.config().order == LockOrder::kRfc) {
+    io_tree_.SetExtentBit(first * kPageSize, (last + 1) * kPageSize - 1, kExtentDelalloc);
+    io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
+  }
+  i_size_ = std::max(i_size_, end);
+  i_rwsem_.UpWrite();
+  BalanceDirtyPages(mapping_);
+}
+
+std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
+  const uint64_t size = i_size_;
+  if (pos >= size || len == 0) return {};
+  const uint64_t end = std::min(pos + len, size);
+  const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
+  std::vector<uint8_t> out;
+  for (uint64_t index = first; index <= last; ++index) {
+    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    if (!PageUptodate(*page)) {
+      uint64_t start = page->offset();
+      if (!rfc) LockAndFlushOrdered(start, start + kPageSize);  // page, then range
+      if (FillPage(*page) == 0) SetPageUptodate(*page);
+      if (!rfc) io_tree_.UnlockExtent(start, start + kPageSize - 1);
+    }
+    uint64_t page_start = index * kPageSize;
+    uint64_t from = std::max(pos, page_start) - page_start;
+    uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+    out.insert(out.end(), page->data.begin() + static_cast<long>(from),
+               page->data.begin() + static_cast<long>(to));
+    UnlockPage(*page);
+    PutPage(*page);
+  }
+  if (rfc) io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
+  return out;
+}
+
+int BtrfsInode::Fsync() {
+  i_rwsem_.DownWrite();
+  int ret = mapping_.FilemapWriteAndWaitRange(0, kLEndMax);
+  while (OrderedExtent* oe = ordered_.LookupRange(0, kLEndMax)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  fs_.transaction_lock().Lock();
+  fs_.log().UpdateInode({ino_, i_size_, 0});
+  bool ok = fs_.log().Commit();
+  fs_.transaction_lock().Unlock();
+  i_rwsem_.UpWrite();
+  return ret != 0 ? ret : (ok ? 0 : -5);
+}
+
+void BtrfsInode::WritebackAll() {
+  WritebackControl wbc;
+  wbc.sync_mode = WbSyncMode::kNone;
+  mapping_.DoWritepages(wbc);
+}
+
+int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
+  IomapWritepageCtx wpc(sched_, *this);
+  int ret = wpc.DoWritepage(page, wbc, i_size_);
+  wpc.SubmitPending();
+  return ret;
+}
+
+int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
+  // One ioend per page, submitted before the next page is locked: an
+  // ioend left open while writeback waits for a page lock would block a
+  // reader that holds that page and waits for the ordered extent (btrfs's
+  // extent_write_cache_pages flushes its bio before lock_page for this).
+  IomapWritepageCtx wpc(sched_, *this);
+  return mapping.WriteCachePages(wbc, [&](Page& page, WritebackControl& w) {
+    int ret = wpc.DoWritepage(page, w, i_size_);
+    wpc.SubmitPending();
+    return ret;
+  });
+}
+
+int BtrfsInode::Readpage(Page& page) {
+  uint64_t start = page.offset();
+  LockAndFlushOrdered(start, start + kPageSize);
+  int ret = FillPage(page);
+  if (ret == 0) SetPageUptodate(page);
+  io_tree_.UnlockExtent(start, start + kPageSize - 1);
+  UnlockPage(page);
+  return ret;
+}
+
+bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
+  return !PageDirty(page) && !PageWriteback(page);
+}
+
+void BtrfsInode::Invalidatepage(Page&, uint64_t, uint64_t) {}
+
+int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
+  const uint64_t start = offset / kPageSize * kPageSize, end = start + kPageSize - 1;
+  const bool best_effort =
+      fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
+  if (best_effort) {
+    // Handed a locked page, extents-before-pages can only try.
+    if (!io_tree_.TryLockExtent(start, end)) return kIomapRedirty;
+  } else {
+    io_tree_.LockExtent(start, end);
+  }
+  // COW: every write of a page goes to new space.
+  uint64_t disk = fs_.AllocData(kPageSize);
+  ordered_.Add(start, kPageSize, disk, kPageSize, 0);
+  em_tree_.Drop(start, start + kPageSize, false);
+  ExtentMap em;
+  em.start = start;
+  em.len = kPageSize;
+  em.block_start = disk;
+  em.block_len = kPageSize;
+  em.orig_start = start;
+  em.ram_bytes = kPageSize;
+  em.flags = kEmPinned;
+  em_tree_.Add(em);
+  io_tree_.ClearExtentBit(start, end, kExtentDelalloc);
+  io_tree_.UnlockExtent(start, end);
+  wpc.iomap.addr = disk;
+  wpc.iomap.offset = start;
+  wpc.iomap.length = kPageSize;
+  wpc.iomap.type = IomapType::kMapped;
+  wpc.iomap.flags = kIomapFBoundary;  // btrfs's data bios must not cross extents
+  return 0;
+}
+
+void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
+  // btrfs_csum_one_bio(): checksums of the pages as submitted; a page
+  // changed after this (no stable pages) fails its checksum on read.
+  uint64_t disk = bio->sector * 512;
+  for (const sim::BioVec& v : bio->vecs) {
+    submitted_csums_[disk] = Csum(v.data);
+    disk += v.len;
+  }
+  fs_.volumes().MapBio(bio);
+}
+
+void BtrfsInode::EndIoend(Ioend& ioend) {
+  for (Page* page : ioend.pages) {
+    OrderedExtent* oe = ordered_.DecTestPending(page->offset(), kPageSize, !ioend.error);
+    if (oe == nullptr) continue;
+    // btrfs_finish_ordered_io() runs in a worker (process context).
+    sched_.Spawn("btrfs-endio-write", [this, oe] { FinishOrderedIo(oe); });
+  }
+}
+
+void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
+  const uint64_t start = oe->file_offset, end = oe->end() - 1;
+  io_tree_.LockExtent(start, end);
+  if (!(oe->flags & kOrderedIoErr)) {
+    fs_.transaction_lock().Lock();
+    FileExtentItem item;
+    item.ino = ino_;
+    item.file_offset = oe->file_offset;
+    item.num_bytes = oe->num_bytes;
+    item.disk_bytenr = oe->disk_bytenr;
+    item.disk_num_bytes = oe->disk_num_bytes;
+    fs_.log().InsertExtent(item);
+    auto csum = submitted_csums_.find(oe->disk_bytenr);
+    if (csum != submitted_csums_.end()) {
+      fs_.log().SetCsum(oe->disk_bytenr, csum->second);
+      submitted_csums_.erase(csum);
+    }
+    uint64_t disk_i_size = std::min(i_size_, oe->end());
+    auto it = fs_.log().state().inodes.find(ino_);
+    if (it == fs_.log().state().inodes.end() || it->second.size < disk_i_size) {
+      fs_.log().UpdateInode({ino_, disk_i_size, 0});
+    }
+    fs_.transaction_lock().Unlock();
+  }
+  em_tree_.Unpin(start, 0);
+  io_tree_.UnlockExtent(start, end);
+  ordered_.Remove(oe);
+  ordered_.Put(oe);
+}
+
+}  // namespace fsim::fs

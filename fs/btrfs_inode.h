@@ -1,0 +1,141 @@
+// The btrfs side of the buffered I/O path, on iomap, in both lock orders
+// (a first slice of the filesystem model: buffered write, writeback
+// through iomap with COW allocation and ordered extents, read, fsync;
+// truncate, punch hole and mmap come next).
+//
+// Lock orders (configuration, ../shared/RFC-NOTES.md):
+// - kLegacy (btrfs v5.13): pages before extents. A buffered write locks
+//   each page, then the page's extent range; finding an ordered extent
+//   there it unlocks both, waits and retries. Reads lock the page, then
+//   the range. Writeback (map_blocks) runs with the page locked and takes
+//   the range with a blocking lock.
+// - kRfc (the RFC): extents before pages. A buffered write locks its whole
+//   range and flushes ordered extents first, then the pages. Reads lock
+//   the range before the pages. Writeback, handed a locked page, can only
+//   try_lock_extent; failing, it redirties the page (best effort).
+//
+// Injectable mistakes (configuration, each the small difference a
+// developer would really write):
+// - bug_rfc_writepage_blocking_extent_lock: under kRfc, map_blocks takes a
+//   blocking lock_extent with the page locked.
+//
+// Persistence: ordered extents finish in a worker fiber that records the
+// file extent item and inode size in the metadata log; fsync writes and
+// waits the range, then commits the log (flush + FUA).
+//
+// Locking rules: i_rwsem (write) serialises writers and fsync against
+// writers; reads take no i_rwsem (as buffered reads in btrfs).
+#ifndef FSIM_FS_BTRFS_INODE_H_
+#define FSIM_FS_BTRFS_INODE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "fs/extent_io_tree.h"
+#include "fs/extent_map.h"
+#include "fs/iomap_writeback.h"
+#include "fs/metadata_log.h"
+#include "fs/ordered_data.h"
+#include "fs/page_cache.h"
+#include "fs/volumes.h"
+#include "sim/block.h"
+#include "sim/sync.h"
+
+namespace fsim::fs {
+
+enum class LockOrder { kLegacy, kRfc };
+
+struct FsConfig {
+  LockOrder order = LockOrder::kLegacy;
+  bool bug_rfc_writepage_blocking_extent_lock = false;
+};
+
+// fs_info: the mount.
+class BtrfsFs {
+ public:
+  // Device 0 holds the metadata log (first 1 MiB) and a SINGLE data chunk
+  // after it. REQUIRES: device 0 of at least 4 MiB.
+  BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config);
+
+  // Allocates `len` bytes of data space (never reused within a mount, so a
+  // stale read cannot see another file's newer data by accident).
+  uint64_t AllocData(uint64_t len);
+
+  sim::Scheduler& sched() { return sched_; }
+  Volumes& volumes() { return volumes_; }
+  MetadataLog& log() { return log_; }
+  sim::Mutex& transaction_lock() { return transaction_lock_; }
+  const FsConfig& config() const { return config_; }
+
+  static constexpr uint64_t kLogLen = 1 << 20;
+  static constexpr uint64_t kDataStart = 1 << 20;  // logical == physical on dev 0
+
+ private:
+  sim::Scheduler& sched_;
+  FsConfig config_;
+  Volumes volumes_;
+  MetadataLog log_;
+  sim::Mutex transaction_lock_;
+  uint64_t data_next_ = kDataStart;
+  uint64_t data_end_;
+};
+
+class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
+ public:
+  BtrfsInode(BtrfsFs& fs, uint64_t ino);
+  ~BtrfsInode() override;
+
+  // write(2), buffered. REQUIRES: process context.
+  void BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // read(2), buffered: the bytes up to EOF.
+  std::vector<uint8_t> Read(uint64_t pos, uint64_t len);
+  // fsync(2): data and size durable on return. Returns 0 or -EIO.
+  int Fsync();
+  // The flusher: writes back every dirty page (WB_SYNC_NONE).
+  void WritebackAll();
+
+  uint64_t i_size() const { return i_size_; }
+  AddressSpace& mapping() { return mapping_; }
+  ExtentIoTree& io_tree() { return io_tree_; }
+  OrderedTree& ordered() { return ordered_; }
+
+  // a_ops
+  int Writepage(Page& page, WritebackControl& wbc) override;
+  int Writepages(AddressSpace& mapping, WritebackControl& wbc) override;
+  int Readpage(Page& page) override;
+  bool Releasepage(Page& page, sim::Gfp gfp) override;
+  void Invalidatepage(Page& page, uint64_t offset, uint64_t length) override;
+  // iomap writeback ops
+  int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
+  void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
+  void EndIoend(Ioend& ioend) override;
+
+ private:
+  // Waits for ordered extents in [start, end) with the range unlocked in
+  // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
+  void LockAndFlushOrdered(uint64_t start, uint64_t end);
+  void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
+  // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
+  // range locked by the caller.
+  int FillPage(Page& page);
+  void FinishOrderedIo(OrderedExtent* oe);
+  // Checksums of data as submitted, by disk address, until its ordered
+  // extent finishes.
+  std::map<uint64_t, uint32_t> submitted_csums_;
+
+  BtrfsFs& fs_;
+  sim::Scheduler& sched_;
+  uint64_t ino_;
+  uint64_t i_size_ = 0;
+  AddressSpace mapping_;
+  ExtentIoTree io_tree_;
+  ExtentMapTree em_tree_;
+  OrderedTree ordered_;
+  sim::RwSemaphore i_rwsem_;
+};
+
+}  // namespace fsim::fs
+
+#endif  // FSIM_FS_BTRFS_INODE_H_
