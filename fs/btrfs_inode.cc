@@ -131,6 +131,8 @@ void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t fr
     std::memcpy(page->data.data() + from, src, len);
     SetPageUptodate(*page);
     SetPageDirty(*page);
+    // write_end(): i_size grows page by page, under the page lock.
+    i_size_ = std::max(i_size_, start + from + len);
     io_tree_.SetExtentBit(start, end, kExtentDelalloc);
     io_tree_.UnlockExtent(start, end);
     UnlockPage(*page);
@@ -164,6 +166,7 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
     std::memcpy(page->data.data() + from, src, to - from);
     SetPageUptodate(*page);
     SetPageDirty(*page);
+    i_size_ = std::max(i_size_, page_start + to);  // write_end, under the page lock
     UnlockPage(*page);
     PutPage(*page);
   }
@@ -171,16 +174,14 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
     io_tree_.SetExtentBit(first * kPageSize, (last + 1) * kPageSize - 1, kExtentDelalloc);
     io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
   }
-  i_size_ = std::max(i_size_, end);
   i_rwsem_.UpWrite();
   BalanceDirtyPages(mapping_);
 }
 
 std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
-  const uint64_t size = i_size_;
-  if (pos >= size || len == 0) return {};
-  const uint64_t end = std::min(pos + len, size);
-  const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
+  if (pos >= i_size_ || len == 0) return {};
+  const uint64_t first = pos / kPageSize;
+  const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
   const bool rfc = fs_.config().order == LockOrder::kRfc;
   if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
   std::vector<uint8_t> out;
@@ -193,13 +194,21 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
       if (FillPage(*page) == 0) SetPageUptodate(*page);
       if (!rfc) io_tree_.UnlockExtent(start, start + kPageSize - 1);
     }
+    // filemap_read(): i_size is read again once the page is in hand; with
+    // the page locked, a writer's write_end for this page is all or none.
+    const uint64_t end = std::min(pos + len, i_size_);
     uint64_t page_start = index * kPageSize;
-    uint64_t from = std::max(pos, page_start) - page_start;
-    uint64_t to = std::min(end, page_start + kPageSize) - page_start;
-    out.insert(out.end(), page->data.begin() + static_cast<long>(from),
-               page->data.begin() + static_cast<long>(to));
+    bool stop = end <= page_start;
+    if (!stop) {
+      uint64_t from = std::max(pos, page_start) - page_start;
+      uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+      out.insert(out.end(), page->data.begin() + static_cast<long>(from),
+                 page->data.begin() + static_cast<long>(to));
+      stop = to < kPageSize;
+    }
     UnlockPage(*page);
     PutPage(*page);
+    if (stop) break;
   }
   if (rfc) io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
   return out;

@@ -24,6 +24,7 @@ std::vector<Scenario> BuildRegistry() {
   RegisterBuiltinPrograms(all);
   RegisterMemoryPrograms(all);
   RegisterBlockPrograms(all);
+  RegisterFsPrograms(all);
   std::sort(all.begin(), all.end(),
             [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
   return all;

@@ -61,6 +61,7 @@ uint64_t ConfigNumber(const model::Config& config, const std::string& key,
 void RegisterBuiltinPrograms(std::vector<Scenario>& out);
 void RegisterMemoryPrograms(std::vector<Scenario>& out);
 void RegisterBlockPrograms(std::vector<Scenario>& out);
+void RegisterFsPrograms(std::vector<Scenario>& out);
 
 }  // namespace fsim::scenarios
 

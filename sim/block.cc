@@ -297,6 +297,28 @@ void BlockDevice::Restart() {
   failed_ = false;
 }
 
+void BlockDevice::LoadDurableImage(const BlockDevice& from) {
+  FSIM_CHECK(writes_.empty() && media_.empty() && cache_.empty());
+  FSIM_CHECK(from.config_.sector_size == config_.sector_size &&
+             from.config_.capacity_sectors == config_.capacity_sectors);
+  // One synthetic durable write carries the image (accounting stays
+  // whole: VerifyImage replays it like any other).
+  WriteRecord record;
+  record.seq = ++next_seq_;
+  record.completion = ++completions_;
+  record.fate = WriteFate::kDurable;
+  record.sector = 0;
+  record.sectors = config_.capacity_sectors;
+  record.data.resize(config_.capacity_sectors * config_.sector_size);
+  from.ReadSectors(0, config_.capacity_sectors, record.data.data(), true);
+  writes_.push_back(std::move(record));
+  const WriteRecord& w = writes_.back();
+  for (const auto& [sector, v] : from.media_) {
+    media_[sector] = std::make_shared<Version>(
+        Version{w.completion, 0, w.data.data() + sector * config_.sector_size});
+  }
+}
+
 void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, bool durable) const {
   const uint64_t ss = config_.sector_size;
   for (uint64_t k = 0; k < count; ++k) {

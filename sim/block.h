@@ -151,6 +151,10 @@ class BlockDevice {
   // The machine comes back: the volatile cache is empty, the image is the
   // durable one, the device accepts bios again.
   void Restart();
+  // A remount's view of another device: this (fresh) device's media
+  // becomes `from`'s durable image. REQUIRES: same geometry, nothing
+  // written to this device yet.
+  void LoadDurableImage(const BlockDevice& from);
 
   // Copies `count` sectors from `sector` into `out`: the durable image, or
   // the current view (cache over media) if !durable.
