@@ -229,6 +229,61 @@ int BtrfsInode::Fsync() {
   return ret != 0 ? ret : (ok ? 0 : -5);
 }
 
+void BtrfsInode::Truncate(uint64_t newsize) {
+  i_rwsem_.DownWrite();
+  const uint64_t oldsize = i_size_;
+  if (newsize >= oldsize) {
+    i_size_ = newsize;  // the pages past the old size read as zeroes already
+    i_rwsem_.UpWrite();
+    return;
+  }
+  const uint64_t lock_start = newsize / kPageSize * kPageSize;
+  const uint64_t lock_end = (oldsize + kPageSize - 1) / kPageSize * kPageSize - 1;
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  if (rfc) LockAndFlushOrdered(lock_start, lock_end + 1);
+  // truncate_setsize(): i_size first, then the page cache past it (each
+  // page locked, its writeback waited for, invalidated).
+  mapping_.TruncateSetsize(i_size_, newsize);
+  if (rfc) io_tree_.UnlockExtent(lock_start, lock_end);
+  // btrfs_truncate(): ordered extents past the new size finish first
+  // (their items land), then the items past it are dropped.
+  while (OrderedExtent* oe = ordered_.LookupRange(lock_start, kLEndMax)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  const uint64_t keep_end = (newsize + kPageSize - 1) / kPageSize * kPageSize;
+  fs_.transaction_lock().Lock();
+  fs_.log().DropExtents(ino_, keep_end, kLEndMax);
+  fs_.log().UpdateInode({ino_, newsize, 0});
+  fs_.transaction_lock().Unlock();
+  em_tree_.Drop(keep_end, kLEndMax, false);
+  // btrfs_truncate_block(): the partial page's tail must be zeroes on
+  // disk too, so the page is zeroed (truncate did) and written again.
+  if (newsize % kPageSize != 0) {
+    Page* page = mapping_.FindOrCreatePage(newsize / kPageSize, sim::kGfpNoFs);
+    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    WaitOnPageWriteback(*page);
+    const uint64_t start = page->offset(), end = start + kPageSize - 1;
+    if (!rfc) io_tree_.LockExtent(start, end);
+    if (!PageUptodate(*page)) FillPage(*page);
+    ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
+    SetPageUptodate(*page);
+    SetPageDirty(*page);
+    if (rfc) {
+      UnlockPage(*page);
+      LockAndFlushOrdered(start, end + 1);
+      io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+      io_tree_.UnlockExtent(start, end);
+    } else {
+      io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+      io_tree_.UnlockExtent(start, end);
+      UnlockPage(*page);
+    }
+    PutPage(*page);
+  }
+  i_rwsem_.UpWrite();
+}
+
 void BtrfsInode::WritebackAll() {
   WritebackControl wbc;
   wbc.sync_mode = WbSyncMode::kNone;

@@ -18,6 +18,7 @@
 // developer would really write):
 // - bug_rfc_writepage_blocking_extent_lock: under kRfc, map_blocks takes a
 //   blocking lock_extent with the page locked.
+
 //
 // Persistence: ordered extents finish in a worker fiber that records the
 // file extent item and inode size in the metadata log; fsync writes and
@@ -93,6 +94,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   std::vector<uint8_t> Read(uint64_t pos, uint64_t len);
   // fsync(2): data and size durable on return. Returns 0 or -EIO.
   int Fsync();
+  // truncate(2) (btrfs_setsize + btrfs_truncate): the size, the page
+  // cache past it, the partial page's tail (zeroed and written), and the
+  // file extent items past it. Legacy: truncate_setsize, then the items;
+  // RFC: the range [round_down(new), round_up(old)) locked around
+  // truncate_setsize.
+  void Truncate(uint64_t newsize);
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
 

@@ -72,12 +72,14 @@ OrderedExtent* OrderedTree::DecTestPending(uint64_t file_offset, uint64_t io_siz
 OrderedExtent* OrderedTree::Lookup(uint64_t file_offset) { return LookupRange(file_offset, 1); }
 
 OrderedExtent* OrderedTree::LookupRange(uint64_t start, uint64_t len) {
+  // (u64)-1 lengths mean "to the end": no wrap-around.
+  const uint64_t end = len > UINT64_MAX - start ? UINT64_MAX : start + len;
   lock_.LockIrqSave();
   OrderedExtent* found = nullptr;
   auto it = tree_.upper_bound(start);
   if (it != tree_.begin() && std::prev(it)->second->end() > start) {
     found = std::prev(it)->second;
-  } else if (it != tree_.end() && it->second->file_offset < start + len) {
+  } else if (it != tree_.end() && it->second->file_offset < end) {
     found = it->second;
   }
   if (found != nullptr) ++found->refs;

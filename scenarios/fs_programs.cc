@@ -7,6 +7,7 @@
 //
 // Configuration: order=legacy|rfc (default legacy), bug=NAME (an injected
 // mistake, see fs/btrfs_inode.h).
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -144,6 +145,15 @@ class FsWorld : public sim::Program {
                                                                       : r.op.length) +
                 ") @" + std::to_string(r.invoke) + "-" + std::to_string(r.response);
     }
+    report += "\n  the file as read at the end (" + std::to_string(final_.size()) + " bytes):";
+    for (size_t i = 0; i < final_.size();) {
+      size_t j = i;
+      while (j < final_.size() && final_[j] == final_[i]) ++j;
+      char run[64];
+      std::snprintf(run, sizeof run, " [%zu,%zu)=0x%02x", i, j, final_[i]);
+      report += run;
+      i = j;
+    }
     Report(s, FindingKind::kDataMismatch, "data_mismatch:file", report);
   }
 
@@ -171,6 +181,39 @@ class Writers final : public FsWorld {
     s.Spawn("fsync", [this] { inode_->Fsync(); done_->Complete(); });
     s.Spawn("settle", [this, &s] {
       for (int i = 0; i < 5; ++i) done_->Wait();
+      Settle(s);
+    });
+  }
+  void Finish(Scheduler& s) override { Judge(s); }
+
+ private:
+  std::unique_ptr<sim::Completion> done_;
+};
+
+// Writers, a truncate down and back up, the flusher and a reader: the
+// truncated range must read as zeroes afterwards, whatever writeback did.
+class Truncate final : public FsWorld {
+ public:
+  using FsWorld::FsWorld;
+  void Start(Scheduler& s) override {
+    Build(s, 16);
+    done_ = std::make_unique<sim::Completion>(s, "workers_done");
+    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x77)); done_->Complete(); });
+    s.Spawn("truncate", [this] {
+      for (uint64_t size : {uint64_t{5000}, uint64_t{3 * kPageSize}}) {
+        uint64_t invoke = ++clock_;
+        inode_->Truncate(size);
+        model::FileOp op;
+        op.kind = model::FileOpKind::kTruncate;
+        op.offset = size;
+        Record(op, invoke, {}, "truncate");
+      }
+      done_->Complete();
+    });
+    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
+    s.Spawn("reader", [this] { ReadAll("reader", 0, 3 * kPageSize); done_->Complete(); });
+    s.Spawn("settle", [this, &s] {
+      for (int i = 0; i < 4; ++i) done_->Wait();
       Settle(s);
     });
   }
@@ -283,6 +326,8 @@ void RegisterFsPrograms(std::vector<Scenario>& out) {
       [](fs::FsConfig c) { return std::make_unique<Writers>(c); });
   add("fs_write_pressure", "btrfs/iomap: rewrites larger than memory, writepage from kswapd",
       [](fs::FsConfig c) { return std::make_unique<WritePressure>(c); });
+  add("fs_truncate", "btrfs/iomap: truncate down and up against a writer, flusher and reader",
+      [](fs::FsConfig c) { return std::make_unique<Truncate>(c); });
   add("fs_fsync_powercut", "btrfs/iomap: write+fsync twice, power cut, remount keeps fsync'd data",
       [](fs::FsConfig c) { return std::make_unique<FsyncPowerCut>(c); });
 }
