@@ -69,6 +69,13 @@ uint64_t ConfigNumber(const model::Config& config, const std::string& key,
   return v;
 }
 
+bool AcceptsKey(const Scenario& scenario, const std::string& key) {
+  auto has = [&](const auto& keys) {
+    return std::any_of(keys.begin(), keys.end(), [&](const auto& k) { return k.first == key; });
+  };
+  return has(RuntimeKeys()) || has(scenario.config_keys);
+}
+
 std::optional<model::Target> MakeTarget(std::string_view name,
                                         const model::Config& config,
                                         std::string* error) {

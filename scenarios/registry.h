@@ -52,6 +52,10 @@ std::optional<model::Target> MakeTarget(std::string_view name,
                                         const model::Config& config,
                                         std::string* error);
 
+// True if `scenario` takes configuration key `key` (its own or a runtime
+// key).
+bool AcceptsKey(const Scenario& scenario, const std::string& key);
+
 // Reads a numeric configuration value within [lo, hi], or `fallback` if the
 // key is absent. Throws ConfigError.
 uint64_t ConfigNumber(const model::Config& config, const std::string& key,

@@ -80,6 +80,7 @@ check_usage "bad strategy" explore --strategy bogus
 check_usage "bad config" explore --config novalue
 check_usage "unknown config key" explore --scenario abba --config colour=red
 check_usage "bad shard" explore --shard 2/2
+check_usage "a key no scenario takes" explore --config colour=red
 check_usage "missing trace" replay "$TEST_TMPDIR/missing.json"
 echo '{"format":"fsim-trace","version":2}' > v2.json
 check_usage "future trace version" replay v2.json
@@ -104,6 +105,11 @@ grep -q '"A" -> "B"' f.dot || fail "lockgraph abba_fixed: no A -> B"
 expect_exit 0 $? "lockgraph TRACE"
 grep -q 'color=red' t.dot || fail "lockgraph of the abba trace shows no cycle"
 check_usage "lockgraph without input" lockgraph
+
+# A key the filesystem scenarios take reaches them over the default suite.
+"$FSIM" explore --config order=rfc --runs 20 --json --out "$OUT" > o.json 2>/dev/null
+expect_exit 0 $? "default suite with order=rfc"
+grep -q '"scenario":"fs_writers"' o.json || fail "order=rfc did not reach fs_writers"
 
 # list: one line per scenario, "name - description".
 "$FSIM" list > list.out

@@ -137,8 +137,27 @@ int Explore(const ExploreArgs& args) {
   std::vector<std::string> names =
       args.scenarios.empty() ? scenarios::DefaultSuite() : args.scenarios;
   std::vector<model::Target> targets;
+  // Over several scenarios (the default suite), a key applies to those
+  // that take it (--config order=rfc reaches the filesystem scenarios);
+  // a key no selected scenario takes is an error. One named scenario
+  // must take every key.
+  for (const auto& [key, value] : config) {
+    bool anyone = false;
+    for (const std::string& name : names) {
+      const scenarios::Scenario* sc = scenarios::FindScenario(name);
+      if (sc != nullptr && scenarios::AcceptsKey(*sc, key)) anyone = true;
+    }
+    if (!anyone && names.size() > 1) {
+      return UsageError("config key '" + key + "' is taken by none of the selected scenarios");
+    }
+  }
   for (const std::string& name : names) {
-    auto target = scenarios::MakeTarget(name, config, &error);
+    model::Config own = config;
+    const scenarios::Scenario* sc = scenarios::FindScenario(name);
+    if (sc != nullptr && names.size() > 1) {
+      std::erase_if(own, [&](const auto& kv) { return !scenarios::AcceptsKey(*sc, kv.first); });
+    }
+    auto target = scenarios::MakeTarget(name, own, &error);
     if (!target) return UsageError(error);
     targets.push_back(std::move(*target));
   }
