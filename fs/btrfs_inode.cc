@@ -144,6 +144,12 @@ void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t fr
 void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   if (data.empty()) return;
   i_rwsem_.DownWrite();
+  WriteLocked(pos, data);
+  i_rwsem_.UpWrite();
+  BalanceDirtyPages(mapping_);
+}
+
+void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
   if (fs_.config().order == LockOrder::kRfc) {
@@ -174,8 +180,55 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
     io_tree_.SetExtentBit(first * kPageSize, (last + 1) * kPageSize - 1, kExtentDelalloc);
     io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
   }
+}
+
+void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
+  i_rwsem_.DownWrite();
+  const uint64_t end = std::min(offset + len, i_size_);
+  if (offset >= end) {
+    i_rwsem_.UpWrite();
+    return;
+  }
+  // btrfs_wait_ordered_range(): written and settled before punching.
+  mapping_.FilemapWriteAndWaitRange(offset, end - 1);
+  while (OrderedExtent* oe = ordered_.LookupRange(offset, end - offset)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  const uint64_t lock_start = (offset + kPageSize - 1) / kPageSize * kPageSize;
+  const uint64_t lock_end = end / kPageSize * kPageSize;  // exclusive
+  // Partial pages: zeroes written through the write path
+  // (btrfs_truncate_block).
+  if (lock_start >= lock_end) {
+    WriteLocked(offset, std::vector<uint8_t>(end - offset, 0));
+  } else {
+    if (offset < lock_start) WriteLocked(offset, std::vector<uint8_t>(lock_start - offset, 0));
+    if (lock_end < end) WriteLocked(lock_end, std::vector<uint8_t>(end - lock_end, 0));
+    // btrfs_punch_hole_lock_range(): the page cache goes first, then the
+    // range is locked; pages or ordered extents that came back mean retry.
+    for (;;) {
+      mapping_.TruncateInodePagesRange(lock_start, lock_end - 1);
+      io_tree_.LockExtent(lock_start, lock_end - 1);
+      OrderedExtent* oe = ordered_.LookupRange(lock_start, lock_end - lock_start);
+      bool pages = false;
+      for (uint64_t i = lock_start / kPageSize; i < lock_end / kPageSize && !pages; ++i) {
+        pages = mapping_.Peek(i) != nullptr;
+      }
+      if (oe == nullptr && !pages) break;
+      io_tree_.UnlockExtent(lock_start, lock_end - 1);
+      if (oe != nullptr) {
+        ordered_.Wait(oe);
+        ordered_.Put(oe);
+      }
+    }
+    fs_.transaction_lock().Lock();
+    fs_.log().DropExtents(ino_, lock_start, lock_end);
+    fs_.transaction_lock().Unlock();
+    em_tree_.Drop(lock_start, lock_end, false);
+    io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc);
+    io_tree_.UnlockExtent(lock_start, lock_end - 1);
+  }
   i_rwsem_.UpWrite();
-  BalanceDirtyPages(mapping_);
 }
 
 std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {

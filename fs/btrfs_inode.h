@@ -100,6 +100,11 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // RFC: the range [round_down(new), round_up(old)) locked around
   // truncate_setsize.
   void Truncate(uint64_t newsize);
+  // fallocate(PUNCH_HOLE) (btrfs_punch_hole): [offset, offset+len) within
+  // EOF reads as zeroes; partial pages are zeroed through the write path,
+  // whole pages dropped from the page cache (before the extent lock, as
+  // btrfs does) and their file extent items removed.
+  void PunchHole(uint64_t offset, uint64_t len);
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
 
@@ -124,6 +129,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
   void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
+  // The write path with i_rwsem already held.
+  void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);

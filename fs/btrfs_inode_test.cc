@@ -223,6 +223,41 @@ TEST(BtrfsInodeTest, DataReadBackFromDiskAfterThePageCacheIsDropped) {
   }
 }
 
+TEST(BtrfsInodeTest, APunchedHoleReadsAsZeroesFromCacheAndFromDisk) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> inode;
+    std::vector<uint8_t> cached, from_disk;
+    std::vector<uint8_t> want(3 * kPageSize, 0x42);
+    std::fill(want.begin() + 1000, want.begin() + 9000, 0);
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      Configure(s);
+      array = std::make_unique<sim::BlockArray>(s, Disks());
+      FsConfig config;
+      config.order = order;
+      fs = std::make_unique<BtrfsFs>(s, *array, config);
+      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      s.Spawn("app", [&] {
+        inode->BufferedWrite(0, std::vector<uint8_t>(3 * kPageSize, 0x42));
+        ASSERT_EQ(inode->Fsync(), 0);
+        inode->PunchHole(1000, 8000);
+        cached = inode->Read(0, 3 * kPageSize);
+        ASSERT_EQ(inode->Fsync(), 0);
+        inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+        from_disk = inode->Read(0, 3 * kPageSize);
+        // The whole page in the middle is a hole: no extent item left.
+        EXPECT_EQ(fs->log().state().extents.at(257).count(kPageSize), 0u);
+      });
+    });
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_EQ(cached, want);
+    EXPECT_EQ(from_disk, want);
+  }
+}
+
 TEST(BtrfsInodeTest, WhatFsyncMadeDurableIsWhatAMountReadsBack) {
   for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
     sim::Scheduler s;

@@ -61,7 +61,10 @@ std::vector<uint8_t> ApplyFileOp(FileState& s, const FileOp& op) {
 }
 
 std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
-  if (op.kind != FileOpKind::kWrite && op.kind != FileOpKind::kRead) return {op};
+  if (op.kind != FileOpKind::kWrite && op.kind != FileOpKind::kRead &&
+      op.kind != FileOpKind::kPunchHole) {
+    return {op};
+  }
   uint64_t len = op.kind == FileOpKind::kWrite ? op.data.size() : op.length;
   std::vector<FileOp> out;
   for (uint64_t at = op.offset; at < op.offset + len;) {

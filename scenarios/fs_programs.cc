@@ -223,6 +223,38 @@ class Truncate final : public FsWorld {
   std::unique_ptr<sim::Completion> done_;
 };
 
+// A writer, a hole punched across its range (partial pages at both
+// ends), the flusher and a reader.
+class PunchHole final : public FsWorld {
+ public:
+  using FsWorld::FsWorld;
+  void Start(Scheduler& s) override {
+    Build(s, 16);
+    done_ = std::make_unique<sim::Completion>(s, "workers_done");
+    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x66)); done_->Complete(); });
+    s.Spawn("punch", [this] {
+      uint64_t invoke = ++clock_;
+      inode_->PunchHole(1000, 8000);
+      model::FileOp op;
+      op.kind = model::FileOpKind::kPunchHole;
+      op.offset = 1000;
+      op.length = 8000;
+      Record(op, invoke, {}, "punch");
+      done_->Complete();
+    });
+    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
+    s.Spawn("reader", [this] { ReadAll("reader", 0, 3 * kPageSize); done_->Complete(); });
+    s.Spawn("settle", [this, &s] {
+      for (int i = 0; i < 4; ++i) done_->Wait();
+      Settle(s);
+    });
+  }
+  void Finish(Scheduler& s) override { Judge(s); }
+
+ private:
+  std::unique_ptr<sim::Completion> done_;
+};
+
 // A writer rewriting more pages than memory holds, a reader behind it:
 // reclaim writes pages back from kswapd while writes go on.
 class WritePressure final : public FsWorld {
@@ -328,6 +360,8 @@ void RegisterFsPrograms(std::vector<Scenario>& out) {
       [](fs::FsConfig c) { return std::make_unique<WritePressure>(c); });
   add("fs_truncate", "btrfs/iomap: truncate down and up against a writer, flusher and reader",
       [](fs::FsConfig c) { return std::make_unique<Truncate>(c); });
+  add("fs_punch_hole", "btrfs/iomap: a hole punched across a writer's range, flusher, reader",
+      [](fs::FsConfig c) { return std::make_unique<PunchHole>(c); });
   add("fs_fsync_powercut", "btrfs/iomap: write+fsync twice, power cut, remount keeps fsync'd data",
       [](fs::FsConfig c) { return std::make_unique<FsyncPowerCut>(c); });
 }

@@ -29,7 +29,8 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
   for (const std::string order : {"legacy", "rfc"}) {
     std::vector<model::Target> targets;
     for (const char* name :
-         {"fs_writers", "fs_write_pressure", "fs_fsync_powercut", "fs_truncate"}) {
+         {"fs_writers", "fs_write_pressure", "fs_fsync_powercut", "fs_truncate",
+          "fs_punch_hole"}) {
       targets.push_back(Make(name, {{"order", order}}));
     }
     for (const std::string strategy : {"pct", "random"}) {
@@ -39,7 +40,7 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
       o.all = true;
       o.out_dir = OutDir();
       model::ExploreSummary s = model::Explore(targets, o);
-      EXPECT_EQ(s.runs, 1200u);
+      EXPECT_EQ(s.runs, 1500u);
       EXPECT_TRUE(s.findings.empty()) << order << "/" << strategy << ": "
                                       << s.findings[0].finding.report;
     }
