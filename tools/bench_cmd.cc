@@ -22,7 +22,9 @@
 #include "model/random_walk.h"
 #include "model/target.h"
 #include "scenarios/registry.h"
+#include "fs/btrfs_inode.h"
 #include "sim/block.h"
+#include "sim/memory.h"
 #include "sim/lockdep.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
@@ -185,6 +187,55 @@ void BM_Bios(benchmark::State& state) {
   state.SetItemsProcessed(bios);
 }
 
+// --- the filesystem model ------------------------------------------------
+
+// One fiber doing buffered 4 KiB writes and reads over 64 pages of one
+// file, fsync every 64 operations, under a 32-page memory budget (kswapd
+// writes back): simulated file operations per second.
+void BM_FileOps(benchmark::State& state) {
+  constexpr int kOps = 512;
+  sim::Scheduler sched;
+  model::RandomWalk walk;
+  sim::RunOptions options;
+  int64_t ops = 0;
+  for (auto _ : state) {
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<fs::BtrfsFs> filesystem;
+    std::unique_ptr<fs::BtrfsInode> inode;
+    sched.Run(walk, options, [&] {
+      sim::MemoryConfig m;
+      m.budget_pages = 32;
+      m.low_pages = 24;
+      m.high_pages = 16;
+      sim::Memory::Of(sched).Configure(m);
+      sim::DeviceConfig d;
+      d.capacity_sectors = 1 << 16;
+      d.latency_choices = 1;
+      array = std::make_unique<sim::BlockArray>(sched, std::vector<sim::DeviceConfig>{d});
+      filesystem = std::make_unique<fs::BtrfsFs>(sched, *array, fs::FsConfig{});
+      inode = std::make_unique<fs::BtrfsInode>(*filesystem, 257);
+      sched.Spawn("app", [&] {
+        std::vector<uint8_t> page(fs::kPageSize, 0x5a);
+        for (int i = 0; i < kOps; ++i) {
+          uint64_t off = static_cast<uint64_t>(i * 7 % 64) * fs::kPageSize;
+          if (i % 2 == 0) {
+            inode->BufferedWrite(off, page);
+          } else {
+            benchmark::DoNotOptimize(inode->Read(off, fs::kPageSize));
+          }
+          if (i % 64 == 63) inode->Fsync();
+        }
+      });
+    }, [] {}, [&] {
+      inode.reset();
+      filesystem.reset();
+      array.reset();
+    });
+    ops += kOps;
+  }
+  state.SetItemsProcessed(ops);
+}
+
 // --- runs per scenario -----------------------------------------------------
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
@@ -232,6 +283,7 @@ int Bench(const BenchArgs& args) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   });
   benchmark::RegisterBenchmark("block/bios", BM_Bios);
+  benchmark::RegisterBenchmark("fs/ops", BM_FileOps);
   RegisterMemoryBenchmarks();
   benchmark::RegisterBenchmark("lockdep/off", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kOff);
@@ -257,6 +309,7 @@ int Bench(const BenchArgs& args) {
   double switch_ns = 1e9 / figure("decision/switch").items_per_sec;
   double bios_per_sec = figure("block/bios").items_per_sec;
   double reclaim_per_sec = figure("reclaim/pass").items_per_sec;
+  double file_ops_per_sec = figure("fs/ops").items_per_sec;
   double lock_off_ns = 1e9 / figure("lockdep/off").items_per_sec;
   double lock_hit_ns = 1e9 / figure("lockdep/hit").items_per_sec;
   double lock_miss_ns = 1e9 / figure("lockdep/miss").items_per_sec;
@@ -280,6 +333,7 @@ int Bench(const BenchArgs& args) {
                                              {"chain_cache_miss", lock_miss_ns - lock_off_ns}}},
                         {"bios_per_sec", bios_per_sec},
                         {"reclaim_passes_per_sec", reclaim_per_sec},
+                        {"file_ops_per_sec", file_ops_per_sec},
                         {"runs_per_sec", runs}};
     std::printf("%s\n", j.dump().c_str());
     return kExitClean;
@@ -300,6 +354,8 @@ int Bench(const BenchArgs& args) {
   std::printf("\nblock layer: %.0f bios/s (4 KiB writes, queue depth 8, flush every 16)\n",
               bios_per_sec);
   std::printf("memory: %.0f reclaim passes/s (direct reclaim and kswapd)\n", reclaim_per_sec);
+  std::printf("filesystem: %.0f simulated file operations/s (4 KiB buffered writes and reads, "
+              "fsync every 64, kswapd writing back)\n", file_ops_per_sec);
   std::printf("\nruns per second (pct depth 3, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());
