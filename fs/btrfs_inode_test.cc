@@ -47,18 +47,7 @@ struct History {
   uint64_t clock = 0;
   std::vector<model::OpRecord> ops;
   void Add(const model::FileOp& op, uint64_t invoke, std::vector<uint8_t> result, std::string who) {
-    for (const model::FileOp& piece : model::SplitAtPages(op, kPageSize)) {
-      model::OpRecord rec{piece, invoke, ++clock, {}, who};
-      if (op.kind == model::FileOpKind::kRead) {
-        uint64_t from = piece.offset - op.offset;
-        if (from < result.size()) {
-          uint64_t n = std::min<uint64_t>(piece.length, result.size() - from);
-          rec.result.assign(result.begin() + static_cast<long>(from),
-                            result.begin() + static_cast<long>(from + n));
-        }
-      }
-      ops.push_back(std::move(rec));
-    }
+    model::RecordPerPage(ops, op, invoke, result, who, kPageSize, clock);
   }
 };
 

@@ -43,18 +43,7 @@ void Check(LockOrder order, const std::vector<std::vector<Op>>& fibers, uint64_t
   std::vector<uint8_t> final_bytes;
   auto record = [&](const model::FileOp& op, uint64_t invoke, const std::vector<uint8_t>& got,
                     const std::string& who) {
-    for (const model::FileOp& piece : model::SplitAtPages(op, kPageSize)) {
-      model::OpRecord rec{piece, invoke, ++clock, {}, who};
-      if (op.kind == model::FileOpKind::kRead) {
-        uint64_t from = piece.offset - op.offset;
-        if (from < got.size()) {
-          uint64_t n = std::min<uint64_t>(piece.length, got.size() - from);
-          rec.result.assign(got.begin() + static_cast<long>(from),
-                            got.begin() + static_cast<long>(from + n));
-        }
-      }
-      history.push_back(std::move(rec));
-    }
+    model::RecordPerPage(history, op, invoke, got, who, kPageSize, clock);
   };
   sim::RunOptions options;
   options.seed = seed;

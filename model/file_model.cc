@@ -83,6 +83,23 @@ std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
   return out;
 }
 
+void RecordPerPage(std::vector<OpRecord>& history, const FileOp& op, uint64_t invoke,
+                   const std::vector<uint8_t>& result, const std::string& who, uint64_t page,
+                   uint64_t& clock) {
+  for (const FileOp& piece : SplitAtPages(op, page)) {
+    OpRecord rec{piece, invoke, ++clock, {}, who};
+    if (op.kind == FileOpKind::kRead) {
+      uint64_t from = piece.offset - op.offset;
+      if (from < result.size()) {
+        uint64_t n = std::min<uint64_t>(piece.length, result.size() - from);
+        rec.result.assign(result.begin() + static_cast<long>(from),
+                          result.begin() + static_cast<long>(from + n));
+      }
+    }
+    history.push_back(std::move(rec));
+  }
+}
+
 namespace {
 
 struct Search {

@@ -59,6 +59,13 @@ struct OpRecord {
   std::string who;              // the fiber, for reports
 };
 
+// Appends `op`, completed now, to `history` split at `page` boundaries:
+// each piece gets `invoke` and its own response time from `clock`
+// (incremented), and a read piece the slice of `result` it returned.
+void RecordPerPage(std::vector<OpRecord>& history, const FileOp& op, uint64_t invoke,
+                   const std::vector<uint8_t>& result, const std::string& who, uint64_t page,
+                   uint64_t& clock);
+
 inline constexpr size_t kHistoryOpsMax = 62;
 
 struct Linearization {

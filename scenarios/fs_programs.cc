@@ -106,18 +106,7 @@ class FsWorld : public sim::Program {
   void Record(const model::FileOp& op, uint64_t invoke, const std::vector<uint8_t>& result,
               const std::string& who) {
     // Linux makes buffered I/O atomic per page only: check it per page.
-    for (const model::FileOp& piece : model::SplitAtPages(op, kPageSize)) {
-      model::OpRecord rec{piece, invoke, ++clock_, {}, who};
-      if (op.kind == model::FileOpKind::kRead) {
-        uint64_t from = piece.offset - op.offset;
-        if (from < result.size()) {
-          uint64_t n = std::min<uint64_t>(piece.length, result.size() - from);
-          rec.result.assign(result.begin() + static_cast<long>(from),
-                            result.begin() + static_cast<long>(from + n));
-        }
-      }
-      history_.push_back(std::move(rec));
-    }
+    model::RecordPerPage(history_, op, invoke, result, who, kPageSize, clock_);
   }
 
   // Runs in the last fiber: the file as read, invariants, nothing pending.
