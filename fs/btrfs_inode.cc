@@ -184,11 +184,13 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
   i_rwsem_.DownWrite();
+  PunchHoleLocked(offset, len);
+  i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
   const uint64_t end = std::min(offset + len, i_size_);
-  if (offset >= end) {
-    i_rwsem_.UpWrite();
-    return;
-  }
+  if (offset >= end) return;
   // btrfs_wait_ordered_range(): written and settled before punching.
   mapping_.FilemapWriteAndWaitRange(offset, end - 1);
   while (OrderedExtent* oe = ordered_.LookupRange(offset, end - offset)) {
@@ -228,7 +230,6 @@ void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
     io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc);
     io_tree_.UnlockExtent(lock_start, lock_end - 1);
   }
-  i_rwsem_.UpWrite();
 }
 
 std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
@@ -251,7 +252,8 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
     // the page locked, a writer's write_end for this page is all or none.
     const uint64_t end = std::min(pos + len, i_size_);
     uint64_t page_start = index * kPageSize;
-    bool stop = end <= page_start;
+    // A truncate may have moved EOF below this page, or below `pos`.
+    bool stop = end <= std::max(pos, page_start);
     if (!stop) {
       uint64_t from = std::max(pos, page_start) - page_start;
       uint64_t to = std::min(end, page_start + kPageSize) - page_start;
@@ -334,6 +336,21 @@ void BtrfsInode::Truncate(uint64_t newsize) {
     }
     PutPage(*page);
   }
+  i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
+  // One i_rwsem hold: the size test and the change are one step.
+  i_rwsem_.DownWrite();
+  PunchHoleLocked(offset, len);  // the part within EOF
+  // Past EOF the pages read as zeroes already: growing the size suffices.
+  if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
+  i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
+  i_rwsem_.DownWrite();
+  if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
   i_rwsem_.UpWrite();
 }
 

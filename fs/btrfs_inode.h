@@ -105,6 +105,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // whole pages dropped from the page cache (before the extent lock, as
   // btrfs does) and their file extent items removed.
   void PunchHole(uint64_t offset, uint64_t len);
+  // fallocate(ZERO_RANGE): [offset, offset+len) reads as zeroes; the size
+  // grows to cover it unless keep_size (modelled as a punch within EOF
+  // and an extension past it).
+  void ZeroRange(uint64_t offset, uint64_t len, bool keep_size);
+  // fallocate(0 or KEEP_SIZE): the size grows to offset+len unless
+  // keep_size; data is unchanged (preallocation reads as zeroes).
+  void Fallocate(uint64_t offset, uint64_t len, bool keep_size);
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
 
@@ -131,6 +138,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
   // The write path with i_rwsem already held.
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
+  // Punch hole with i_rwsem already held.
+  void PunchHoleLocked(uint64_t offset, uint64_t len);
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);

@@ -1,5 +1,5 @@
 // Property: for random operation sequences across fibers (write, read,
-// truncate, punch hole, fsync), under random schedules and memory
+// truncate, punch hole, zero range, fallocate, fsync), under random schedules and memory
 // pressure, in both lock orders, the btrfs model reports nothing and every
 // read and the final file are explained by a legal serial order of the
 // operations (per page, as Linux guarantees). RapidCheck generates and
@@ -20,13 +20,24 @@ struct Op {
   uint64_t offset;
   uint64_t length;
   uint8_t byte;
+  bool keep_size;
 };
+
+// How RapidCheck prints a counterexample.
+void showValue(const Op& op, std::ostream& os) {
+  os << model::FileOpName(op.kind) << "(" << op.offset << ", " << op.length;
+  if (op.kind == model::FileOpKind::kWrite) os << ", 0x" << std::hex << int(op.byte) << std::dec;
+  if (op.keep_size) os << ", keep_size";
+  os << ")";
+}
 
 rc::Gen<Op> GenOp() {
   using K = model::FileOpKind;
   return rc::gen::build<Op>(
       rc::gen::set(&Op::kind, rc::gen::element(K::kWrite, K::kWrite, K::kRead, K::kTruncate,
-                                                K::kPunchHole, K::kFsync)),
+                                                K::kPunchHole, K::kZeroRange, K::kFallocate,
+                                                K::kFsync)),
+      rc::gen::set(&Op::keep_size, rc::gen::arbitrary<bool>()),
       rc::gen::set(&Op::offset, rc::gen::inRange<uint64_t>(0, 3 * kPageSize)),
       rc::gen::set(&Op::length, rc::gen::inRange<uint64_t>(1, 2 * kPageSize)),
       rc::gen::set(&Op::byte, rc::gen::inRange<uint8_t>(1, 255)));
@@ -69,6 +80,7 @@ void Check(LockOrder order, const std::vector<std::vector<Op>>& fibers, uint64_t
           fop.kind = op.kind;
           fop.offset = op.offset;
           fop.length = op.length;
+          fop.keep_size = op.keep_size;
           uint64_t invoke = ++clock;
           std::vector<uint8_t> got;
           switch (op.kind) {
@@ -84,6 +96,12 @@ void Check(LockOrder order, const std::vector<std::vector<Op>>& fibers, uint64_t
               break;
             case model::FileOpKind::kPunchHole:
               inode->PunchHole(op.offset, op.length);
+              break;
+            case model::FileOpKind::kZeroRange:
+              inode->ZeroRange(op.offset, op.length, op.keep_size);
+              break;
+            case model::FileOpKind::kFallocate:
+              inode->Fallocate(op.offset, op.length, op.keep_size);
               break;
             default:
               inode->Fsync();

@@ -62,7 +62,7 @@ std::vector<uint8_t> ApplyFileOp(FileState& s, const FileOp& op) {
 
 std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
   if (op.kind != FileOpKind::kWrite && op.kind != FileOpKind::kRead &&
-      op.kind != FileOpKind::kPunchHole) {
+      op.kind != FileOpKind::kPunchHole && op.kind != FileOpKind::kZeroRange) {
     return {op};
   }
   uint64_t len = op.kind == FileOpKind::kWrite ? op.data.size() : op.length;

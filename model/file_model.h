@@ -45,8 +45,8 @@ struct FileOp {
 // Applies `op`; for a read returns the bytes read, otherwise nothing.
 std::vector<uint8_t> ApplyFileOp(FileState& state, const FileOp& op);
 
-// Splits a write, read or punch_hole at `page` boundaries (other kinds
-// are returned whole: they change the size at one point).
+// Splits a write, read, punch_hole or zero_range at `page` boundaries
+// (other kinds are returned whole: they change the size at one point).
 std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page);
 
 // One completed operation of a concurrent history. Times are positions in
