@@ -116,6 +116,13 @@ class FsWorld : public sim::Program {
     for (const std::string& v : inode_->mapping().CheckInvariants(inode_->i_size())) {
       Report(s, FindingKind::kWarn, "warn:page_cache_invariant", v);
     }
+    for (const fs::ExtentState& st : inode_->io_tree().States()) {
+      if (st.bits & fs::kExtentLocked) {
+        Report(s, FindingKind::kWarn, "warn:extent_left_locked",
+               "WARNING: extent range [" + std::to_string(st.start) + ", " +
+                   std::to_string(st.end) + "] of ino 257 left locked");
+      }
+    }
     if (!inode_->ordered().Pending().empty()) {
       Report(s, FindingKind::kWarn, "warn:ordered_extent_pending",
              "WARNING: ordered extents still pending after fsync");
