@@ -14,6 +14,7 @@ namespace {
 
 const sim::LockClassKey kIoTreeKey{"&BTRFS_I(inode)->io_tree"};
 const sim::LockClassKey kIRwsemKey{"&sb->s_type->i_mutex_key"};
+const sim::LockClassKey kIMmapKey{"&BTRFS_I(inode)->i_mmap_lock"};
 constexpr int kEagain = 11;
 
 uint32_t Csum(const uint8_t* data) {
@@ -67,7 +68,8 @@ BtrfsInode::BtrfsInode(BtrfsFs& fs, uint64_t ino)
       io_tree_(sched_, "io_tree", &kIoTreeKey),
       em_tree_(sched_, "em_tree"),
       ordered_(sched_, "ordered_tree"),
-      i_rwsem_(sched_, "i_rwsem", &kIRwsemKey) {}
+      i_rwsem_(sched_, "i_rwsem", &kIRwsemKey),
+      i_mmap_lock_(sched_, "i_mmap_lock", &kIMmapKey) {}
 
 BtrfsInode::~BtrfsInode() = default;
 
@@ -184,8 +186,63 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
   i_rwsem_.DownWrite();
+  i_mmap_lock_.DownWrite();
   PunchHoleLocked(offset, len);
+  i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
+}
+
+uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data) {
+  FSIM_CHECK(!data.empty() && pos / kPageSize == (pos + data.size() - 1) / kPageSize);
+  i_mmap_lock_.DownRead();
+  const uint64_t index = pos / kPageSize;
+  const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
+  // The RFC left page_mkwrite page-before-extent; extents-before-pages
+  // needs it to take the range first.
+  const bool rfc = fs_.config().order == LockOrder::kRfc &&
+                   !fs_.config().bug_rfc_page_mkwrite_page_before_extent;
+  uint64_t written = 0;
+  for (;;) {
+    if (rfc) LockAndFlushOrdered(start, end + 1);
+    // The fault: the page, read in if needed.
+    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
+    const uint64_t size = i_size_;
+    if (pos >= size) {
+      UnlockPage(*page);
+      PutPage(*page);
+      if (rfc) io_tree_.UnlockExtent(start, end);
+      break;
+    }
+    WaitOnPageWriteback(*page);
+    if (!rfc) {
+      io_tree_.LockExtent(start, end);  // page, then range
+      if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
+        io_tree_.UnlockExtent(start, end);
+        UnlockPage(*page);
+        PutPage(*page);
+        ordered_.Wait(oe);
+        ordered_.Put(oe);
+        continue;
+      }
+    }
+    if (!PageUptodate(*page)) {
+      FillPage(*page);
+      SetPageUptodate(*page);
+    }
+    io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+    io_tree_.UnlockExtent(start, end);
+    SetPageDirty(*page);
+    // The store itself, up to EOF; past it is not part of the file.
+    written = std::min<uint64_t>(data.size(), size - pos);
+    std::memcpy(page->data.data() + (pos - start), data.data(), written);
+    UnlockPage(*page);
+    PutPage(*page);
+    break;
+  }
+  i_mmap_lock_.UpRead();
+  return written;
 }
 
 void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
@@ -313,28 +370,38 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   fs_.transaction_lock().Unlock();
   em_tree_.Drop(keep_end, kLEndMax, false);
   // btrfs_truncate_block(): the partial page's tail must be zeroes on
-  // disk too, so the page is zeroed (truncate did) and written again.
+  // disk too, so the page is zeroed (truncate did) and written again. Like
+  // any dirtying, it waits out the page's ordered extent first, or
+  // writeback would stack a second one on the same range.
   if (newsize % kPageSize != 0) {
-    Page* page = mapping_.FindOrCreatePage(newsize / kPageSize, sim::kGfpNoFs);
-    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
-    WaitOnPageWriteback(*page);
-    const uint64_t start = page->offset(), end = start + kPageSize - 1;
-    if (!rfc) io_tree_.LockExtent(start, end);
-    if (!PageUptodate(*page)) FillPage(*page);
-    ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
-    SetPageUptodate(*page);
-    SetPageDirty(*page);
-    if (rfc) {
-      UnlockPage(*page);
-      LockAndFlushOrdered(start, end + 1);
+    const uint64_t index = newsize / kPageSize;
+    const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
+    for (;;) {
+      if (rfc) LockAndFlushOrdered(start, end + 1);  // range, then page
+      Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+      FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+      WaitOnPageWriteback(*page);
+      if (!rfc) {
+        io_tree_.LockExtent(start, end);  // page, then range
+        if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
+          io_tree_.UnlockExtent(start, end);
+          UnlockPage(*page);
+          PutPage(*page);
+          ordered_.Wait(oe);
+          ordered_.Put(oe);
+          continue;
+        }
+      }
+      if (!PageUptodate(*page)) FillPage(*page);
+      ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
+      SetPageUptodate(*page);
+      SetPageDirty(*page);
       io_tree_.SetExtentBit(start, end, kExtentDelalloc);
       io_tree_.UnlockExtent(start, end);
-    } else {
-      io_tree_.SetExtentBit(start, end, kExtentDelalloc);
-      io_tree_.UnlockExtent(start, end);
       UnlockPage(*page);
+      PutPage(*page);
+      break;
     }
-    PutPage(*page);
   }
   i_rwsem_.UpWrite();
 }
@@ -342,15 +409,19 @@ void BtrfsInode::Truncate(uint64_t newsize) {
 void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   // One i_rwsem hold: the size test and the change are one step.
   i_rwsem_.DownWrite();
+  i_mmap_lock_.DownWrite();
   PunchHoleLocked(offset, len);  // the part within EOF
   // Past EOF the pages read as zeroes already: growing the size suffices.
   if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
+  i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
 }
 
 void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.DownWrite();
+  i_mmap_lock_.DownWrite();
   if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
+  i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
 }
 

@@ -18,6 +18,8 @@
 // developer would really write):
 // - bug_rfc_writepage_blocking_extent_lock: under kRfc, map_blocks takes a
 //   blocking lock_extent with the page locked.
+// - bug_rfc_page_mkwrite_page_before_extent: under kRfc, page_mkwrite
+//   keeps the legacy order (page, then range), as the RFC left it.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -51,6 +53,7 @@ enum class LockOrder { kLegacy, kRfc };
 struct FsConfig {
   LockOrder order = LockOrder::kLegacy;
   bool bug_rfc_writepage_blocking_extent_lock = false;
+  bool bug_rfc_page_mkwrite_page_before_extent = false;
 };
 
 // fs_info: the mount.
@@ -112,6 +115,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // fallocate(0 or KEEP_SIZE): the size grows to offset+len unless
   // keep_size; data is unchanged (preallocation reads as zeroes).
   void Fallocate(uint64_t offset, uint64_t len, bool keep_size);
+  // A store through a shared mapping into one page: the page fault and
+  // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
+  // retrying around ordered extents; RFC: range, then page), then the
+  // store. Bytes at or past EOF cannot be written (SIGBUS): returns how
+  // many were, from `pos`. REQUIRES: [pos, pos+len) within one page.
+  uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data);
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
 
@@ -157,6 +166,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   ExtentMapTree em_tree_;
   OrderedTree ordered_;
   sim::RwSemaphore i_rwsem_;
+  sim::RwSemaphore i_mmap_lock_;  // read: page_mkwrite; write: fallocate
 };
 
 }  // namespace fsim::fs

@@ -1,5 +1,5 @@
 // Property: for random operation sequences across fibers (write, read,
-// truncate, punch hole, zero range, fallocate, fsync), under random schedules and memory
+// mmap write, truncate, punch hole, zero range, fallocate, fsync), under random schedules and memory
 // pressure, in both lock orders, the btrfs model reports nothing and every
 // read and the final file are explained by a legal serial order of the
 // operations (per page, as Linux guarantees). RapidCheck generates and
@@ -21,6 +21,7 @@ struct Op {
   uint64_t length;
   uint8_t byte;
   bool keep_size;
+  bool mmap;  // a write through a shared mapping (one page, within EOF)
 };
 
 // How RapidCheck prints a counterexample.
@@ -28,6 +29,7 @@ void showValue(const Op& op, std::ostream& os) {
   os << model::FileOpName(op.kind) << "(" << op.offset << ", " << op.length;
   if (op.kind == model::FileOpKind::kWrite) os << ", 0x" << std::hex << int(op.byte) << std::dec;
   if (op.keep_size) os << ", keep_size";
+  if (op.mmap && op.kind == model::FileOpKind::kWrite) os << ", mmap";
   os << ")";
 }
 
@@ -38,6 +40,7 @@ rc::Gen<Op> GenOp() {
                                                 K::kPunchHole, K::kZeroRange, K::kFallocate,
                                                 K::kFsync)),
       rc::gen::set(&Op::keep_size, rc::gen::arbitrary<bool>()),
+      rc::gen::set(&Op::mmap, rc::gen::arbitrary<bool>()),
       rc::gen::set(&Op::offset, rc::gen::inRange<uint64_t>(0, 3 * kPageSize)),
       rc::gen::set(&Op::length, rc::gen::inRange<uint64_t>(1, 2 * kPageSize)),
       rc::gen::set(&Op::byte, rc::gen::inRange<uint8_t>(1, 255)));
@@ -85,8 +88,18 @@ void Check(LockOrder order, const std::vector<std::vector<Op>>& fibers, uint64_t
           std::vector<uint8_t> got;
           switch (op.kind) {
             case model::FileOpKind::kWrite:
-              fop.data.assign(op.length, op.byte);
-              inode->BufferedWrite(op.offset, fop.data);
+              if (op.mmap) {
+                // One page, as a store through the mapping; only the bytes
+                // before EOF are written (past it: SIGBUS or not file).
+                uint64_t in_page = kPageSize - op.offset % kPageSize;
+                fop.data.assign(std::min(op.length, in_page), op.byte);
+                uint64_t written = inode->MmapWrite(op.offset, fop.data);
+                fop.data.resize(written);
+                if (written == 0) continue;  // SIGBUS: nothing happened
+              } else {
+                fop.data.assign(op.length, op.byte);
+                inode->BufferedWrite(op.offset, fop.data);
+              }
               break;
             case model::FileOpKind::kRead:
               got = inode->Read(op.offset, op.length);

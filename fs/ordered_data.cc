@@ -32,7 +32,15 @@ OrderedExtent* OrderedTree::Add(uint64_t file_offset, uint64_t num_bytes, uint64
                  (next != tree_.begin() && std::prev(next)->second->end() > file_offset);
   if (!overlap) tree_.emplace(file_offset, oe);
   lock_.UnlockIrqRestore();
-  FSIM_CHECK_MSG(!overlap, "inconsistency in ordered tree: overlapping ordered extents");
+  if (overlap) {
+    // btrfs_panic() in the kernel: a bug of the filesystem, not of fsim.
+    sim::Finding f;
+    f.kind = sim::FindingKind::kWarn;
+    f.signature = "warn:ordered_tree:overlap";
+    f.report = "BTRFS critical: panic in tree_insert: inconsistency in ordered tree at offset " +
+               std::to_string(file_offset) + " (" + name_ + ")";
+    sched_.Fail(std::move(f));
+  }
   return oe;
 }
 

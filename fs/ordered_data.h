@@ -69,9 +69,9 @@ class OrderedTree {
   OrderedTree(sim::Scheduler& sched, std::string name);
   ~OrderedTree();
 
-  // btrfs_add_ordered_extent(). REQUIRES: no overlap with another ordered
-  // extent (a harness check: btrfs BUG()s, "inconsistency in ordered
-  // tree").
+  // btrfs_add_ordered_extent(). An overlap with another ordered extent is
+  // the filesystem's bug (btrfs panics, "inconsistency in ordered tree"):
+  // a warn finding that ends the run.
   OrderedExtent* Add(uint64_t file_offset, uint64_t num_bytes, uint64_t disk_bytenr,
                      uint64_t disk_num_bytes, uint32_t flags);
   // See the file comment. Returns the extent, referenced, if this call

@@ -41,9 +41,12 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   if (bug != config.end()) {
     if (bug->second == "rfc_writepage_blocking_extent_lock") {
       c.bug_rfc_writepage_blocking_extent_lock = true;
+    } else if (bug->second == "rfc_page_mkwrite_page_before_extent") {
+      c.bug_rfc_page_mkwrite_page_before_extent = true;
     } else {
       throw ConfigError{"config bug=" + bug->second +
-                        ": unknown (known: rfc_writepage_blocking_extent_lock)"};
+                        ": unknown (known: rfc_writepage_blocking_extent_lock, "
+                        "rfc_page_mkwrite_page_before_extent)"};
     }
   }
   return c;
@@ -251,6 +254,52 @@ class PunchHole final : public FsWorld {
   std::unique_ptr<sim::Completion> done_;
 };
 
+// Stores through a shared mapping (page_mkwrite) against buffered writes,
+// a truncate down and back up, and the flusher.
+class MmapTruncate final : public FsWorld {
+ public:
+  using FsWorld::FsWorld;
+  void Start(Scheduler& s) override {
+    Build(s, 16);
+    done_ = std::make_unique<sim::Completion>(s, "workers_done");
+    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x31)); done_->Complete(); });
+    s.Spawn("mmap", [this] {
+      for (uint64_t page = 0; page < 3; ++page) {
+        uint64_t invoke = ++clock_;
+        std::vector<uint8_t> data(100, static_cast<uint8_t>(0x40 + page));
+        uint64_t written = inode_->MmapWrite(page * kPageSize + 50, data);
+        if (written == 0) continue;  // SIGBUS: past EOF
+        model::FileOp op;
+        op.kind = model::FileOpKind::kWrite;
+        op.offset = page * kPageSize + 50;
+        op.data.assign(data.begin(), data.begin() + static_cast<long>(written));
+        Record(op, invoke, {}, "mmap");
+      }
+      done_->Complete();
+    });
+    s.Spawn("truncate", [this] {
+      for (uint64_t size : {uint64_t{5000}, uint64_t{3 * kPageSize}}) {
+        uint64_t invoke = ++clock_;
+        inode_->Truncate(size);
+        model::FileOp op;
+        op.kind = model::FileOpKind::kTruncate;
+        op.offset = size;
+        Record(op, invoke, {}, "truncate");
+      }
+      done_->Complete();
+    });
+    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
+    s.Spawn("settle", [this, &s] {
+      for (int i = 0; i < 4; ++i) done_->Wait();
+      Settle(s);
+    });
+  }
+  void Finish(Scheduler& s) override { Judge(s); }
+
+ private:
+  std::unique_ptr<sim::Completion> done_;
+};
+
 // A writer rewriting more pages than memory holds, a reader behind it:
 // reclaim writes pages back from kswapd while writes go on.
 class WritePressure final : public FsWorld {
@@ -341,7 +390,8 @@ class FsyncPowerCut final : public FsWorld {
 void RegisterFsPrograms(std::vector<Scenario>& out) {
   const std::vector<std::pair<std::string, std::string>> keys = {
       {"order", "legacy | rfc: pages before extents (btrfs 5.13) or extents before pages"},
-      {"bug", "an injected mistake: rfc_writepage_blocking_extent_lock"},
+      {"bug", "an injected mistake: rfc_writepage_blocking_extent_lock, "
+              "rfc_page_mkwrite_page_before_extent"},
   };
   auto add = [&](std::string name, std::string description, auto make) {
     out.push_back({std::move(name), std::move(description), true, keys, {},
@@ -358,6 +408,8 @@ void RegisterFsPrograms(std::vector<Scenario>& out) {
       [](fs::FsConfig c) { return std::make_unique<Truncate>(c); });
   add("fs_punch_hole", "btrfs/iomap: a hole punched across a writer's range, flusher, reader",
       [](fs::FsConfig c) { return std::make_unique<PunchHole>(c); });
+  add("fs_mmap_truncate", "btrfs/iomap: stores through mmap (page_mkwrite) vs writes and truncate",
+      [](fs::FsConfig c) { return std::make_unique<MmapTruncate>(c); });
   add("fs_fsync_powercut", "btrfs/iomap: write+fsync twice, power cut, remount keeps fsync'd data",
       [](fs::FsConfig c) { return std::make_unique<FsyncPowerCut>(c); });
 }

@@ -30,7 +30,7 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
     std::vector<model::Target> targets;
     for (const char* name :
          {"fs_writers", "fs_write_pressure", "fs_fsync_powercut", "fs_truncate",
-          "fs_punch_hole"}) {
+          "fs_punch_hole", "fs_mmap_truncate"}) {
       targets.push_back(Make(name, {{"order", order}}));
     }
     for (const std::string strategy : {"pct", "random"}) {
@@ -40,7 +40,7 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
       o.all = true;
       o.out_dir = OutDir();
       model::ExploreSummary s = model::Explore(targets, o);
-      EXPECT_EQ(s.runs, 1500u);
+      EXPECT_EQ(s.runs, 1800u);
       EXPECT_TRUE(s.findings.empty()) << order << "/" << strategy << ": "
                                       << s.findings[0].finding.report;
     }
@@ -63,12 +63,26 @@ TEST(FsProgramsTest, TheBlockingExtentLockMistakeIsFoundAndReplays) {
   EXPECT_TRUE(model::Reproduce(*trace, target).reproduced());
 }
 
+TEST(FsProgramsTest, PageMkwriteLeftPageBeforeExtentIsFoundUnderTheRfcOrder) {
+  model::Target target =
+      Make("fs_mmap_truncate", {{"order", "rfc"}, {"bug", "rfc_page_mkwrite_page_before_extent"}});
+  model::ExploreOptions o;
+  o.runs = 1000;
+  o.out_dir = OutDir();
+  model::ExploreSummary s = model::Explore({target}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kLockOrder);
+  EXPECT_NE(s.findings[0].finding.signature.find("PG_locked"), std::string::npos);
+}
+
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string error;
   EXPECT_FALSE(MakeTarget("fs_writers", {{"order", "sideways"}}, &error));
   EXPECT_EQ(error, "config order=sideways: expected legacy or rfc");
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
-  EXPECT_EQ(error, "config bug=nope: unknown (known: rfc_writepage_blocking_extent_lock)");
+  EXPECT_EQ(error,
+            "config bug=nope: unknown (known: rfc_writepage_blocking_extent_lock, "
+            "rfc_page_mkwrite_page_before_extent)");
 }
 
 }  // namespace
