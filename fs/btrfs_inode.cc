@@ -113,34 +113,39 @@ int BtrfsInode::FillPage(Page& page) {
   return 0;  // a hole
 }
 
-void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len) {
+Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
+  const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
   for (;;) {
+    if (extents_first) LockAndFlushOrdered(start, end + 1);
     Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
     FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
     WaitOnPageWriteback(*page);  // stable pages: csums are taken at submit
-    const uint64_t start = page->offset(), end = start + kPageSize - 1;
+    if (extents_first) return page;
     io_tree_.LockExtent(start, end);
-    if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
-      // lock_and_cleanup_extent_if_need(): unlock all, wait, retry.
-      io_tree_.UnlockExtent(start, end);
-      UnlockPage(*page);
-      PutPage(*page);
-      ordered_.Wait(oe);
-      ordered_.Put(oe);
-      continue;
-    }
-    if (!PageUptodate(*page) && (from != 0 || len != kPageSize)) FillPage(*page);
-    std::memcpy(page->data.data() + from, src, len);
-    SetPageUptodate(*page);
-    SetPageDirty(*page);
-    // write_end(): i_size grows page by page, under the page lock.
-    i_size_ = std::max(i_size_, start + from + len);
-    io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+    OrderedExtent* oe = ordered_.LookupRange(start, kPageSize);
+    if (oe == nullptr) return page;
+    // lock_and_cleanup_extent_if_need(): unlock all, wait, retry.
     io_tree_.UnlockExtent(start, end);
     UnlockPage(*page);
     PutPage(*page);
-    return;
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
   }
+}
+
+void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len) {
+  Page* page = LockPageAndRange(index, false);
+  const uint64_t start = page->offset(), end = start + kPageSize - 1;
+  if (!PageUptodate(*page) && (from != 0 || len != kPageSize)) FillPage(*page);
+  std::memcpy(page->data.data() + from, src, len);
+  SetPageUptodate(*page);
+  SetPageDirty(*page);
+  // write_end(): i_size grows page by page, under the page lock.
+  i_size_ = std::max(i_size_, start + from + len);
+  io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+  io_tree_.UnlockExtent(start, end);
+  UnlockPage(*page);
+  PutPage(*page);
 }
 
 void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
@@ -202,45 +207,24 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   const bool rfc = fs_.config().order == LockOrder::kRfc &&
                    !fs_.config().bug_rfc_page_mkwrite_page_before_extent;
   uint64_t written = 0;
-  for (;;) {
-    if (rfc) LockAndFlushOrdered(start, end + 1);
-    // The fault: the page, read in if needed.
-    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
-    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
-    // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
-    const uint64_t size = i_size_;
-    if (pos >= size) {
-      UnlockPage(*page);
-      PutPage(*page);
-      if (rfc) io_tree_.UnlockExtent(start, end);
-      break;
-    }
-    WaitOnPageWriteback(*page);
-    if (!rfc) {
-      io_tree_.LockExtent(start, end);  // page, then range
-      if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
-        io_tree_.UnlockExtent(start, end);
-        UnlockPage(*page);
-        PutPage(*page);
-        ordered_.Wait(oe);
-        ordered_.Put(oe);
-        continue;
-      }
-    }
+  // The fault and page_mkwrite's locking.
+  Page* page = LockPageAndRange(index, rfc);
+  // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
+  const uint64_t size = i_size_;
+  if (pos < size) {
     if (!PageUptodate(*page)) {
       FillPage(*page);
       SetPageUptodate(*page);
     }
     io_tree_.SetExtentBit(start, end, kExtentDelalloc);
-    io_tree_.UnlockExtent(start, end);
     SetPageDirty(*page);
     // The store itself, up to EOF; past it is not part of the file.
     written = std::min<uint64_t>(data.size(), size - pos);
     std::memcpy(page->data.data() + (pos - start), data.data(), written);
-    UnlockPage(*page);
-    PutPage(*page);
-    break;
   }
+  io_tree_.UnlockExtent(start, end);
+  UnlockPage(*page);
+  PutPage(*page);
   i_mmap_lock_.UpRead();
   return written;
 }
@@ -374,34 +358,16 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   // any dirtying, it waits out the page's ordered extent first, or
   // writeback would stack a second one on the same range.
   if (newsize % kPageSize != 0) {
-    const uint64_t index = newsize / kPageSize;
-    const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
-    for (;;) {
-      if (rfc) LockAndFlushOrdered(start, end + 1);  // range, then page
-      Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
-      FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
-      WaitOnPageWriteback(*page);
-      if (!rfc) {
-        io_tree_.LockExtent(start, end);  // page, then range
-        if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
-          io_tree_.UnlockExtent(start, end);
-          UnlockPage(*page);
-          PutPage(*page);
-          ordered_.Wait(oe);
-          ordered_.Put(oe);
-          continue;
-        }
-      }
-      if (!PageUptodate(*page)) FillPage(*page);
-      ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
-      SetPageUptodate(*page);
-      SetPageDirty(*page);
-      io_tree_.SetExtentBit(start, end, kExtentDelalloc);
-      io_tree_.UnlockExtent(start, end);
-      UnlockPage(*page);
-      PutPage(*page);
-      break;
-    }
+    Page* page = LockPageAndRange(newsize / kPageSize, rfc);
+    const uint64_t start = page->offset(), end = start + kPageSize - 1;
+    if (!PageUptodate(*page)) FillPage(*page);
+    ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
+    SetPageUptodate(*page);
+    SetPageDirty(*page);
+    io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+    io_tree_.UnlockExtent(start, end);
+    UnlockPage(*page);
+    PutPage(*page);
   }
   i_rwsem_.UpWrite();
 }

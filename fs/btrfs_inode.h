@@ -145,6 +145,11 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
   void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
+  // The page at `index`, locked and out of writeback, with its range
+  // locked and no ordered extent over it: extents first (range, flushing
+  // ordered extents, then page) or pages first (page, then range; an
+  // ordered extent there means unlock both, wait, retry).
+  Page* LockPageAndRange(uint64_t index, bool extents_first);
   // The write path with i_rwsem already held.
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Punch hole with i_rwsem already held.
