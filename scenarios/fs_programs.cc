@@ -8,6 +8,7 @@
 // Configuration: order=legacy|rfc (default legacy), bug=NAME (an injected
 // mistake, see fs/btrfs_inode.h).
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,24 @@ class FsWorld : public sim::Program {
     inode_ = std::make_unique<fs::BtrfsInode>(*fs_, 257);
   }
 
+  // Spawns each worker; when all have returned, a last fiber settles the
+  // world (Settle) for Finish to judge.
+  void SpawnWorkers(Scheduler& s,
+                    std::vector<std::pair<std::string, std::function<void()>>> workers) {
+    done_ = std::make_unique<sim::Completion>(s, "workers_done");
+    const size_t n = workers.size();
+    for (auto& [name, body] : workers) {
+      s.Spawn(name, [this, body = std::move(body)] {
+        body();
+        done_->Complete();
+      });
+    }
+    s.Spawn("settle", [this, n, &s] {
+      for (size_t i = 0; i < n; ++i) done_->Wait();
+      Settle(s);
+    });
+  }
+
   void Write(const std::string& who, uint64_t off, std::vector<uint8_t> data) {
     uint64_t invoke = ++clock_;
     inode_->BufferedWrite(off, data);
@@ -110,6 +129,18 @@ class FsWorld : public sim::Program {
               const std::string& who) {
     // Linux makes buffered I/O atomic per page only: check it per page.
     model::RecordPerPage(history_, op, invoke, result, who, kPageSize, clock_);
+  }
+
+  // truncate(5000), then back to three pages, recorded.
+  void TruncateDownUp() {
+    for (uint64_t size : {uint64_t{5000}, uint64_t{3 * kPageSize}}) {
+      uint64_t invoke = ++clock_;
+      inode_->Truncate(size);
+      model::FileOp op;
+      op.kind = model::FileOpKind::kTruncate;
+      op.offset = size;
+      Record(op, invoke, {}, "truncate");
+    }
   }
 
   // Runs in the last fiber: the file as read, invariants, nothing pending.
@@ -163,6 +194,7 @@ class FsWorld : public sim::Program {
   std::vector<model::OpRecord> history_;
   std::vector<uint8_t> final_;
   uint64_t clock_ = 0;
+  std::unique_ptr<sim::Completion> done_;
 };
 
 // Two writers on overlapping ranges, a reader, the flusher and fsync,
@@ -172,21 +204,15 @@ class Writers final : public FsWorld {
   using FsWorld::FsWorld;
   void Start(Scheduler& s) override {
     Build(s, 12);
-    done_ = std::make_unique<sim::Completion>(s, "workers_done");
-    s.Spawn("writer_a", [this] { Write("writer_a", 1000, std::vector<uint8_t>(6000, 0xaa)); done_->Complete(); });
-    s.Spawn("writer_b", [this] { Write("writer_b", 3000, std::vector<uint8_t>(6000, 0xbb)); done_->Complete(); });
-    s.Spawn("reader", [this] { ReadAll("reader", 0, 3 * kPageSize); done_->Complete(); });
-    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
-    s.Spawn("fsync", [this] { inode_->Fsync(); done_->Complete(); });
-    s.Spawn("settle", [this, &s] {
-      for (int i = 0; i < 5; ++i) done_->Wait();
-      Settle(s);
+    SpawnWorkers(s, {
+        {"writer_a", [this] { Write("writer_a", 1000, std::vector<uint8_t>(6000, 0xaa)); }},
+        {"writer_b", [this] { Write("writer_b", 3000, std::vector<uint8_t>(6000, 0xbb)); }},
+        {"reader", [this] { ReadAll("reader", 0, 3 * kPageSize); }},
+        {"flusher", [this] { inode_->WritebackAll(); }},
+        {"fsync", [this] { inode_->Fsync(); }},
     });
   }
   void Finish(Scheduler& s) override { Judge(s); }
-
- private:
-  std::unique_ptr<sim::Completion> done_;
 };
 
 // Writers, a truncate down and back up, the flusher and a reader: the
@@ -196,30 +222,14 @@ class Truncate final : public FsWorld {
   using FsWorld::FsWorld;
   void Start(Scheduler& s) override {
     Build(s, 16);
-    done_ = std::make_unique<sim::Completion>(s, "workers_done");
-    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x77)); done_->Complete(); });
-    s.Spawn("truncate", [this] {
-      for (uint64_t size : {uint64_t{5000}, uint64_t{3 * kPageSize}}) {
-        uint64_t invoke = ++clock_;
-        inode_->Truncate(size);
-        model::FileOp op;
-        op.kind = model::FileOpKind::kTruncate;
-        op.offset = size;
-        Record(op, invoke, {}, "truncate");
-      }
-      done_->Complete();
-    });
-    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
-    s.Spawn("reader", [this] { ReadAll("reader", 0, 3 * kPageSize); done_->Complete(); });
-    s.Spawn("settle", [this, &s] {
-      for (int i = 0; i < 4; ++i) done_->Wait();
-      Settle(s);
+    SpawnWorkers(s, {
+        {"writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x77)); }},
+        {"truncate", [this] { TruncateDownUp(); }},
+        {"flusher", [this] { inode_->WritebackAll(); }},
+        {"reader", [this] { ReadAll("reader", 0, 3 * kPageSize); }},
     });
   }
   void Finish(Scheduler& s) override { Judge(s); }
-
- private:
-  std::unique_ptr<sim::Completion> done_;
 };
 
 // A writer, a hole punched across its range (partial pages at both
@@ -229,29 +239,23 @@ class PunchHole final : public FsWorld {
   using FsWorld::FsWorld;
   void Start(Scheduler& s) override {
     Build(s, 16);
-    done_ = std::make_unique<sim::Completion>(s, "workers_done");
-    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x66)); done_->Complete(); });
-    s.Spawn("punch", [this] {
-      uint64_t invoke = ++clock_;
-      inode_->PunchHole(1000, 8000);
-      model::FileOp op;
-      op.kind = model::FileOpKind::kPunchHole;
-      op.offset = 1000;
-      op.length = 8000;
-      Record(op, invoke, {}, "punch");
-      done_->Complete();
-    });
-    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
-    s.Spawn("reader", [this] { ReadAll("reader", 0, 3 * kPageSize); done_->Complete(); });
-    s.Spawn("settle", [this, &s] {
-      for (int i = 0; i < 4; ++i) done_->Wait();
-      Settle(s);
+    SpawnWorkers(s, {
+        {"writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x66)); }},
+        {"punch",
+         [this] {
+           uint64_t invoke = ++clock_;
+           inode_->PunchHole(1000, 8000);
+           model::FileOp op;
+           op.kind = model::FileOpKind::kPunchHole;
+           op.offset = 1000;
+           op.length = 8000;
+           Record(op, invoke, {}, "punch");
+         }},
+        {"flusher", [this] { inode_->WritebackAll(); }},
+        {"reader", [this] { ReadAll("reader", 0, 3 * kPageSize); }},
     });
   }
   void Finish(Scheduler& s) override { Judge(s); }
-
- private:
-  std::unique_ptr<sim::Completion> done_;
 };
 
 // Stores through a shared mapping (page_mkwrite) against buffered writes,
@@ -261,43 +265,31 @@ class MmapTruncate final : public FsWorld {
   using FsWorld::FsWorld;
   void Start(Scheduler& s) override {
     Build(s, 16);
-    done_ = std::make_unique<sim::Completion>(s, "workers_done");
-    s.Spawn("writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x31)); done_->Complete(); });
-    s.Spawn("mmap", [this] {
-      for (uint64_t page = 0; page < 3; ++page) {
-        uint64_t invoke = ++clock_;
-        std::vector<uint8_t> data(100, static_cast<uint8_t>(0x40 + page));
-        uint64_t written = inode_->MmapWrite(page * kPageSize + 50, data);
-        if (written == 0) continue;  // SIGBUS: past EOF
-        model::FileOp op;
-        op.kind = model::FileOpKind::kWrite;
-        op.offset = page * kPageSize + 50;
-        op.data.assign(data.begin(), data.begin() + static_cast<long>(written));
-        Record(op, invoke, {}, "mmap");
-      }
-      done_->Complete();
-    });
-    s.Spawn("truncate", [this] {
-      for (uint64_t size : {uint64_t{5000}, uint64_t{3 * kPageSize}}) {
-        uint64_t invoke = ++clock_;
-        inode_->Truncate(size);
-        model::FileOp op;
-        op.kind = model::FileOpKind::kTruncate;
-        op.offset = size;
-        Record(op, invoke, {}, "truncate");
-      }
-      done_->Complete();
-    });
-    s.Spawn("flusher", [this] { inode_->WritebackAll(); done_->Complete(); });
-    s.Spawn("settle", [this, &s] {
-      for (int i = 0; i < 4; ++i) done_->Wait();
-      Settle(s);
+    SpawnWorkers(s, {
+        {"writer", [this] { Write("writer", 0, std::vector<uint8_t>(3 * kPageSize, 0x31)); }},
+        {"mmap", [this] { MmapStores(); }},
+        {"truncate", [this] { TruncateDownUp(); }},
+        {"flusher", [this] { inode_->WritebackAll(); }},
     });
   }
-  void Finish(Scheduler& s) override { Judge(s); }
 
  private:
-  std::unique_ptr<sim::Completion> done_;
+  void MmapStores() {
+    for (uint64_t page = 0; page < 3; ++page) {
+      uint64_t invoke = ++clock_;
+      std::vector<uint8_t> data(100, static_cast<uint8_t>(0x40 + page));
+      uint64_t written = inode_->MmapWrite(page * kPageSize + 50, data);
+      if (written == 0) continue;  // SIGBUS: past EOF
+      model::FileOp op;
+      op.kind = model::FileOpKind::kWrite;
+      op.offset = page * kPageSize + 50;
+      op.data.assign(data.begin(), data.begin() + static_cast<long>(written));
+      Record(op, invoke, {}, "mmap");
+    }
+  }
+
+ public:
+  void Finish(Scheduler& s) override { Judge(s); }
 };
 
 // A writer rewriting more pages than memory holds, a reader behind it:
@@ -307,23 +299,17 @@ class WritePressure final : public FsWorld {
   using FsWorld::FsWorld;
   void Start(Scheduler& s) override {
     Build(s, 8);
-    done_ = std::make_unique<sim::Completion>(s, "workers_done");
-    s.Spawn("writer", [this] {
-      for (uint8_t round = 1; round <= 2; ++round) {
-        Write("writer", 0, std::vector<uint8_t>(6 * kPageSize, round));
-      }
-      done_->Complete();
-    });
-    s.Spawn("reader", [this] { ReadAll("reader", 2 * kPageSize, 2 * kPageSize); done_->Complete(); });
-    s.Spawn("settle", [this, &s] {
-      for (int i = 0; i < 2; ++i) done_->Wait();
-      Settle(s);
+    SpawnWorkers(s, {
+        {"writer",
+         [this] {
+           for (uint8_t round = 1; round <= 2; ++round) {
+             Write("writer", 0, std::vector<uint8_t>(6 * kPageSize, round));
+           }
+         }},
+        {"reader", [this] { ReadAll("reader", 2 * kPageSize, 2 * kPageSize); }},
     });
   }
   void Finish(Scheduler& s) override { Judge(s); }
-
- private:
-  std::unique_ptr<sim::Completion> done_;
 };
 
 // Write, fsync, write, fsync, with the power cut at a time the Chooser
