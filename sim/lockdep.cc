@@ -377,7 +377,11 @@ int Lockdep::Bfs(int root, bool root_only_xr, bool forward, Match match) {
       // A strong arrival (1) subsumes a recursive-only one (2).
       if ((bfs_seen_[to] & 1) || (only_xr && (bfs_seen_[to] & 2))) continue;
       bfs_seen_[to] |= only_xr ? 2 : 1;
-      if (bfs_.size() >= kLockBfsQueueMax) return -2;
+      if (bfs_.size() >= kLockBfsQueueMax) {
+        // Every search reports the limit the same way: here, once.
+        ReportLimit("MAX_CIRCULAR_QUEUE_SIZE");
+        return -2;
+      }
       bfs_.push_back({to, only_xr, static_cast<int>(head), e});
       if (match(bfs_.back())) return static_cast<int>(bfs_.size() - 1);
     }
@@ -394,10 +398,7 @@ bool Lockdep::CheckPrevAdd(FiberLocks& fl, const HeldLock& prev, const HeldLock&
                      return n.cls == prev.cls &&
                             (prev.read == LockRead::kExclusive || !n.only_xr);
                    });
-  if (target == -2) {
-    ReportLimit("MAX_CIRCULAR_QUEUE_SIZE");
-    return false;
-  }
+  if (target == -2) return false;
   if (target >= 0) {
     cycle_edges_.push_back({prev.cls, next.cls, CalcDep(prev.read, next.read),
                             CalcDepBackward(prev.read, next.read), WhereText(next.where),
@@ -510,9 +511,7 @@ void Lockdep::MarkUsage(const HeldLock& h) {
   int found = Bfs(h.cls, false, safe, [&](const BfsNode& n) {
     return n.cls != h.cls && (classes_[n.cls].usage & want);
   });
-  if (found == -2) {
-    ReportLimit("MAX_CIRCULAR_QUEUE_SIZE");
-  } else if (found >= 0) {
+  if (found >= 0) {
     int other = bfs_[found].cls;
     int safe_cls = safe ? h.cls : other, unsafe_cls = safe ? other : h.cls;
     std::string report =
@@ -573,19 +572,13 @@ bool Lockdep::CheckIrqDependency(const FiberLocks& fl, const HeldLock& prev,
   int safe = Bfs(prev.cls, false, false, [&](const BfsNode& n) {
     return (classes_[n.cls].usage & kSafeMask) != 0;
   });
-  if (safe == -2) {
-    ReportLimit("MAX_CIRCULAR_QUEUE_SIZE");
-    return false;
-  }
+  if (safe == -2) return false;
   if (safe < 0) return true;
   int safe_cls = bfs_[safe].cls;
   int unsafe = Bfs(next.cls, false, true, [&](const BfsNode& n) {
     return (classes_[n.cls].usage & kUnsafeMask) != 0;
   });
-  if (unsafe == -2) {
-    ReportLimit("MAX_CIRCULAR_QUEUE_SIZE");
-    return false;
-  }
+  if (unsafe == -2) return false;
   if (unsafe < 0) return true;
   int unsafe_cls = bfs_[unsafe].cls;
   const Class& s = classes_[safe_cls];

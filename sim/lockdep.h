@@ -159,6 +159,9 @@ class Lockdep final : public RunService {
   bool CheckDeadlock(FiberLocks& fl, int index);
   bool CheckPrevAdd(FiberLocks& fl, const HeldLock& prev,
                     const HeldLock& next);
+  // Breadth-first search along strong paths from `root`: the index in
+  // bfs_ of the first node `match` accepts, -1 if none, -2 if the queue
+  // limit was hit (then reported, and lockdep is off for the run).
   template <typename Match>
   int Bfs(int root, bool root_only_xr, bool forward, Match match);
   bool CheckIrqDependency(const FiberLocks& fl, const HeldLock& prev,
