@@ -43,6 +43,17 @@ void Configure(sim::Scheduler& s) {
   sim::Memory::Of(s).Configure(m);
 }
 
+// Memory pressure, one disk, the filesystem and inode 257, for one run.
+// REQUIRES: called from the run's `start`; the pointers are declared after
+// the scheduler, so that they go first.
+void BuildWorld(sim::Scheduler& s, FsConfig config, std::unique_ptr<sim::BlockArray>& array,
+                std::unique_ptr<BtrfsFs>& fs, std::unique_ptr<BtrfsInode>& inode) {
+  Configure(s);
+  array = std::make_unique<sim::BlockArray>(s, Disks());
+  fs = std::make_unique<BtrfsFs>(s, *array, config);
+  inode = std::make_unique<BtrfsInode>(*fs, 257);
+}
+
 struct History {
   uint64_t clock = 0;
   std::vector<model::OpRecord> ops;
@@ -79,12 +90,9 @@ void RunWorkload(LockOrder order, uint64_t seeds) {
     sim::RunOptions o;
     o.seed = seed;
     sim::RunResult r = RunFunctions(s, strategy, [&] {
-      Configure(s);
-      array = std::make_unique<sim::BlockArray>(s, Disks());
       FsConfig config;
       config.order = order;
-      fs = std::make_unique<BtrfsFs>(s, *array, config);
-      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      BuildWorld(s, config, array, fs, inode);
       auto done = std::make_shared<sim::Completion>(s, "workers_done");
       auto writer = [&, done](std::string name, uint64_t off, uint64_t len, uint8_t byte) {
         s.Spawn(name, [&, done, name, off, len, byte] {
@@ -144,13 +152,10 @@ TEST(BtrfsInodeTest, RfcWritepageTakingABlockingExtentLockIsALockOrderInversion)
   std::unique_ptr<BtrfsFs> fs;
   std::unique_ptr<BtrfsInode> inode;
   sim::RunResult r = RunFunctions(s, strategy, [&] {
-    Configure(s);
-    array = std::make_unique<sim::BlockArray>(s, Disks());
     FsConfig config;
     config.order = LockOrder::kRfc;
     config.bug_rfc_writepage_blocking_extent_lock = true;
-    fs = std::make_unique<BtrfsFs>(s, *array, config);
-    inode = std::make_unique<BtrfsInode>(*fs, 257);
+    BuildWorld(s, config, array, fs, inode);
     s.Spawn("writer", [&] {
       inode->BufferedWrite(0, std::vector<uint8_t>(kPageSize, 1));  // creates the page
       inode->WritebackAll();  // lock_page, then a blocking lock_extent
@@ -164,12 +169,9 @@ TEST(BtrfsInodeTest, RfcWritepageTakingABlockingExtentLockIsALockOrderInversion)
   std::unique_ptr<BtrfsFs> fs2;
   std::unique_ptr<BtrfsInode> inode2;
   sim::RunResult ok = RunFunctions(s2, strategy, [&] {
-    Configure(s2);
-    array2 = std::make_unique<sim::BlockArray>(s2, Disks());
     FsConfig config;
     config.order = LockOrder::kRfc;
-    fs2 = std::make_unique<BtrfsFs>(s2, *array2, config);
-    inode2 = std::make_unique<BtrfsInode>(*fs2, 257);
+    BuildWorld(s2, config, array2, fs2, inode2);
     s2.Spawn("writer", [&] {
       inode2->BufferedWrite(0, std::vector<uint8_t>(kPageSize, 1));
       inode2->WritebackAll();
@@ -193,12 +195,9 @@ TEST(BtrfsInodeTest, DataReadBackFromDiskAfterThePageCacheIsDropped) {
     std::vector<uint8_t> want(3 * kPageSize);
     for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<uint8_t>(i * 7);
     sim::RunResult r = RunFunctions(s, strategy, [&] {
-      Configure(s);
-      array = std::make_unique<sim::BlockArray>(s, Disks());
       FsConfig config;
       config.order = order;
-      fs = std::make_unique<BtrfsFs>(s, *array, config);
-      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      BuildWorld(s, config, array, fs, inode);
       s.Spawn("app", [&] {
         inode->BufferedWrite(0, want);
         ASSERT_EQ(inode->Fsync(), 0);
@@ -223,12 +222,9 @@ TEST(BtrfsInodeTest, APunchedHoleReadsAsZeroesFromCacheAndFromDisk) {
     std::vector<uint8_t> want(3 * kPageSize, 0x42);
     std::fill(want.begin() + 1000, want.begin() + 9000, 0);
     sim::RunResult r = RunFunctions(s, strategy, [&] {
-      Configure(s);
-      array = std::make_unique<sim::BlockArray>(s, Disks());
       FsConfig config;
       config.order = order;
-      fs = std::make_unique<BtrfsFs>(s, *array, config);
-      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      BuildWorld(s, config, array, fs, inode);
       s.Spawn("app", [&] {
         inode->BufferedWrite(0, std::vector<uint8_t>(3 * kPageSize, 0x42));
         ASSERT_EQ(inode->Fsync(), 0);
@@ -257,12 +253,9 @@ TEST(BtrfsInodeTest, WhatFsyncMadeDurableIsWhatAMountReadsBack) {
     PersistentState mounted;
     std::vector<uint8_t> on_disk(kPageSize);
     sim::RunResult r = RunFunctions(s, strategy, [&] {
-      Configure(s);
-      array = std::make_unique<sim::BlockArray>(s, Disks());
       FsConfig config;
       config.order = order;
-      fs = std::make_unique<BtrfsFs>(s, *array, config);
-      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      BuildWorld(s, config, array, fs, inode);
       s.Spawn("app", [&] {
         inode->BufferedWrite(100, std::vector<uint8_t>(5000, 0x5c));
         ASSERT_EQ(inode->Fsync(), 0);
