@@ -399,6 +399,7 @@ void BtrfsInode::WritebackAll() {
 
 int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
   IomapWritepageCtx wpc(sched_, *this);
+  wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
   int ret = wpc.DoWritepage(page, wbc, i_size_);
   wpc.SubmitPending();
   return ret;
@@ -410,6 +411,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   // reader that holds that page and waits for the ordered extent (btrfs's
   // extent_write_cache_pages flushes its bio before lock_page for this).
   IomapWritepageCtx wpc(sched_, *this);
+  wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
   return mapping.WriteCachePages(wbc, [&](Page& page, WritebackControl& w) {
     int ret = wpc.DoWritepage(page, w, i_size_);
     wpc.SubmitPending();

@@ -20,6 +20,9 @@
 //   blocking lock_extent with the page locked.
 // - bug_rfc_page_mkwrite_page_before_extent: under kRfc, page_mkwrite
 //   keeps the legacy order (page, then range), as the RFC left it.
+// - bug_writeback_past_eof_after_truncate: writeback of a page that
+//   truncate moved wholly past i_size submits it (and so finishes an
+//   ordered extent for it) instead of redirtying it for truncate to drop.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -54,6 +57,7 @@ struct FsConfig {
   LockOrder order = LockOrder::kLegacy;
   bool bug_rfc_writepage_blocking_extent_lock = false;
   bool bug_rfc_page_mkwrite_page_before_extent = false;
+  bool bug_writeback_past_eof_after_truncate = false;
 };
 
 // fs_info: the mount.

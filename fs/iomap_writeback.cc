@@ -58,11 +58,15 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
     end_offset = page.offset() + kPageSize;
   } else {
     uint64_t into_page = i_size & (kPageSize - 1);
-    // Wholly past EOF: truncate will take it; do not write it.
-    if (page.index() > end_index || into_page == 0) return redirty();
-    // Straddling EOF: what lies past EOF must be zeroes on disk.
-    ZeroUserSegment(page, into_page, kPageSize);
-    end_offset = i_size;
+    if (page.index() > end_index || into_page == 0) {
+      // Wholly past EOF: truncate will take it; do not write it.
+      if (!write_past_eof) return redirty();
+      end_offset = page.offset() + kPageSize;
+    } else {
+      // Straddling EOF: what lies past EOF must be zeroes on disk.
+      ZeroUserSegment(page, into_page, kPageSize);
+      end_offset = i_size;
+    }
   }
   // iomap_writepage_map(): one block per page (blocksize == PAGE_SIZE).
   std::vector<Ioend*> submit;

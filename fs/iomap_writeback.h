@@ -96,6 +96,9 @@ class IomapWritepageCtx {
   ~IomapWritepageCtx();
 
   Iomap iomap;
+  // An injectable mistake (FsConfig::bug_writeback_past_eof_after_truncate):
+  // a page wholly past EOF is written like any other instead of redirtied.
+  bool write_past_eof = false;
 
   // iomap_do_writepage(). REQUIRES: `page` locked, its dirty bit cleared
   // for I/O (write_cache_pages does both). Unlocks it.

@@ -190,6 +190,34 @@ TEST(IomapWritebackTest, PagesPastEofAreRedirtiedAndTheStraddlingPageIsZeroedPas
   EXPECT_EQ(on_disk[kPageSize - 1], 0);
 }
 
+// The injectable mistake bug=writeback_past_eof_after_truncate: the page
+// wholly past EOF is written instead of left dirty for truncate.
+TEST(IomapWritebackTest, TheWritePastEofMistakeWritesThePageTruncateWasToDrop) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  std::vector<uint8_t> on_disk(kPageSize);
+  bool page2_dirty = true;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    BuildWorld(s, w, true);
+    s.Spawn("flusher", [&] {
+      Dirty(*w.mapping, 3);
+      w.fs->i_size = kPageSize + 100;
+      WritebackControl wbc;
+      wbc.sync_mode = WbSyncMode::kNone;
+      IomapWritepageCtx wpc(s, *w.fs);
+      wpc.write_past_eof = true;
+      wpc.Writepages(*w.mapping, wbc, w.fs->i_size);
+      w.mapping->FilemapFdatawaitRange(0, 3 * kPageSize - 1);
+      page2_dirty = PageDirty(*w.mapping->Peek(2));
+    });
+  }, [&] { w.array->device(0).ReadSectors(16, 8, on_disk.data(), false); });
+  EXPECT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_FALSE(page2_dirty);
+  EXPECT_EQ(on_disk[0], 3);  // page 2's bytes reached the disk
+  EXPECT_EQ(on_disk[kPageSize - 1], 3);
+}
+
 TEST(IomapWritebackTest, WritepageFromDirectReclaimWarnsAndRedirties) {
   sim::Scheduler s;
   NonPreemptive strategy;
