@@ -34,6 +34,13 @@ sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t dis
   return bio.status;
 }
 
+// set_page_extent_mapped(): every btrfs data page in use carries
+// EXTENT_PAGE_PRIVATE, so truncate and reclaim ask the fs about it.
+char kExtentPagePrivate;
+void SetPageExtentMapped(Page& page) {
+  if (!PagePrivate(page)) AttachPagePrivate(page, &kExtentPagePrivate);
+}
+
 }  // namespace
 
 // --- BtrfsFs -----------------------------------------------------------------
@@ -119,6 +126,7 @@ Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
     if (extents_first) LockAndFlushOrdered(start, end + 1);
     Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
     FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    SetPageExtentMapped(*page);
     WaitOnPageWriteback(*page);  // stable pages: csums are taken at submit
     if (extents_first) return page;
     io_tree_.LockExtent(start, end);
@@ -174,6 +182,7 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
     }
     Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
     FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    SetPageExtentMapped(*page);
     WaitOnPageWriteback(*page);
     if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
     std::memcpy(page->data.data() + from, src, to - from);
@@ -283,6 +292,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   for (uint64_t index = first; index <= last; ++index) {
     Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
     FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    SetPageExtentMapped(*page);
     if (!PageUptodate(*page)) {
       uint64_t start = page->offset();
       if (!rfc) LockAndFlushOrdered(start, start + kPageSize);  // page, then range
@@ -421,6 +431,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
 
 int BtrfsInode::Readpage(Page& page) {
   uint64_t start = page.offset();
+  SetPageExtentMapped(page);
   LockAndFlushOrdered(start, start + kPageSize);
   int ret = FillPage(page);
   if (ret == 0) SetPageUptodate(page);
@@ -430,10 +441,43 @@ int BtrfsInode::Readpage(Page& page) {
 }
 
 bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
-  return !PageDirty(page) && !PageWriteback(page);
+  // __btrfs_releasepage() -> try_release_extent_state(): not while the
+  // page's range is locked (someone is between the extent lock and this
+  // page). Legacy tests the LOCKED bit; the RFC takes a best-effort
+  // try_lock_extent, as reclaim holds the page lock.
+  if (PageDirty(page) || PageWriteback(page)) return false;
+  const uint64_t start = page.offset(), end = start + kPageSize - 1;
+  if (fs_.config().order == LockOrder::kRfc) {
+    if (!io_tree_.TryLockExtent(start, end)) return false;
+    io_tree_.UnlockExtent(start, end);
+  } else if (io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
+    return false;
+  }
+  DetachPagePrivate(page);
+  return true;
 }
 
-void BtrfsInode::Invalidatepage(Page&, uint64_t, uint64_t) {}
+void BtrfsInode::Invalidatepage(Page& page, uint64_t offset, uint64_t length) {
+  // btrfs_invalidatepage(): part of a page only releases what it can.
+  if (offset != 0 || length != kPageSize) {
+    Releasepage(page, sim::kGfpNoFs);
+    return;
+  }
+  // No bio may still be writing this page's blocks.
+  WaitOnPageWriteback(page);
+  const uint64_t start = page.offset(), end = start + kPageSize - 1;
+  // Legacy locks the range under the page lock (pages before extents);
+  // the RFC does not (truncate holds the range already; punch hole does
+  // not, so there it runs with no extent lock at all).
+  const bool lock = fs_.config().order == LockOrder::kLegacy;
+  if (lock) io_tree_.LockExtent(start, end);
+  // The page's delalloc will never be written. An ordered extent here has
+  // its I/O submitted already (writeback creates them page by page, with
+  // the page locked), so there is no ordered accounting to finish.
+  io_tree_.ClearExtentBit(start, end, kExtentDelalloc);
+  if (lock) io_tree_.UnlockExtent(start, end);
+  DetachPagePrivate(page);
+}
 
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   const uint64_t start = offset / kPageSize * kPageSize, end = start + kPageSize - 1;

@@ -82,7 +82,7 @@ TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
   EXPECT_EQ(error,
             "config bug=nope: unknown (known: rfc_writepage_blocking_extent_lock, "
-            "rfc_page_mkwrite_page_before_extent)");
+            "rfc_page_mkwrite_page_before_extent, writeback_past_eof_after_truncate)");
 }
 
 }  // namespace
