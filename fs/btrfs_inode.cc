@@ -282,11 +282,72 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
   }
 }
 
+void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
+  // The mm allocates the pages and hands them to ->readahead locked; it
+  // stops at a cached page and gives up, not waits, on a busy one.
+  std::vector<Page*> pages;
+  for (uint64_t i = first; i <= last && i < first + kReadaheadPages; ++i) {
+    if (mapping_.Peek(i) != nullptr) break;
+    Page* page = mapping_.FindOrCreatePage(i, sim::kGfpNoFs, /*lock=*/false);
+    if (page == nullptr) break;
+    if (!TryLockPage(*page)) {
+      PutPage(*page);
+      break;
+    }
+    if (PageUptodate(*page) || page->mapping() != &mapping_) {
+      UnlockPage(*page);
+      PutPage(*page);
+      break;
+    }
+    SetPageExtentMapped(*page);
+    pages.push_back(page);
+  }
+  if (pages.empty()) return;
+  const uint64_t start = pages.front()->offset();
+  const uint64_t end = pages.back()->offset() + kPageSize - 1;
+  // extent_readahead(): the range locked and its ordered extents flushed,
+  // with the pages already locked. Pages before extents is the legacy
+  // order; under extents-before-pages it can only be best effort (the RFC
+  // left it blocking): failing, the pages stay !uptodate and the read
+  // fills them under its own locks.
+  bool locked = true;
+  if (fs_.config().order == LockOrder::kRfc) {
+    locked = io_tree_.TryLockExtent(start, end);
+    if (locked) {
+      if (OrderedExtent* oe = ordered_.LookupRange(start, end + 1 - start)) {
+        ordered_.Put(oe);
+        io_tree_.UnlockExtent(start, end);
+        locked = false;
+      }
+    }
+  } else {
+    LockAndFlushOrdered(start, end + 1);
+  }
+  if (locked) {
+    for (Page* page : pages) {
+      if (FillPage(*page) == 0) SetPageUptodate(*page);
+    }
+    io_tree_.UnlockExtent(start, end);
+  }
+  for (Page* page : pages) {
+    UnlockPage(*page);
+    PutPage(*page);
+  }
+}
+
 std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   if (pos >= i_size_ || len == 0) return {};
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
   const bool rfc = fs_.config().order == LockOrder::kRfc;
+  // filemap_get_pages(): a missing page starts synchronous readahead
+  // before anything of the fs is locked.
+  for (uint64_t index = first; index <= last; ++index) {
+    if (mapping_.Peek(index) == nullptr) {
+      Readahead(index, last);
+      break;
+    }
+  }
   if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
   std::vector<uint8_t> out;
   for (uint64_t index = first; index <= last; ++index) {

@@ -158,6 +158,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Punch hole with i_rwsem already held.
   void PunchHoleLocked(uint64_t offset, uint64_t len);
+  // page_cache_sync_readahead() and btrfs_readahead() for the absent pages
+  // from `first` (at most kReadaheadPages, up to `last`).
+  void Readahead(uint64_t first, uint64_t last);
+  static constexpr uint64_t kReadaheadPages = 4;
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
