@@ -311,7 +311,8 @@ void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
   // left it blocking): failing, the pages stay !uptodate and the read
   // fills them under its own locks.
   bool locked = true;
-  if (fs_.config().order == LockOrder::kRfc) {
+  if (fs_.config().order == LockOrder::kRfc &&
+      !fs_.config().bug_rfc_readahead_blocking_extent_lock) {
     locked = io_tree_.TryLockExtent(start, end);
     if (locked) {
       if (OrderedExtent* oe = ordered_.LookupRange(start, end + 1 - start)) {
@@ -344,7 +345,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   // before anything of the fs is locked.
   for (uint64_t index = first; index <= last; ++index) {
     if (mapping_.Peek(index) == nullptr) {
-      Readahead(index, last);
+      Readahead(index, (i_size_ - 1) / kPageSize);  // the window may pass the read
       break;
     }
   }

@@ -20,6 +20,9 @@
 //   blocking lock_extent with the page locked.
 // - bug_rfc_page_mkwrite_page_before_extent: under kRfc, page_mkwrite
 //   keeps the legacy order (page, then range), as the RFC left it.
+// - bug_rfc_readahead_blocking_extent_lock: under kRfc, readahead, handed
+//   locked pages, takes the range with a blocking lock and flushes ordered
+//   extents (the read iomap_begin of RFC patches 27-31).
 // - bug_writeback_past_eof_after_truncate: writeback of a page that
 //   truncate moved wholly past i_size submits it (and so finishes an
 //   ordered extent for it) instead of redirtying it for truncate to drop.
@@ -58,6 +61,7 @@ struct FsConfig {
   bool bug_rfc_writepage_blocking_extent_lock = false;
   bool bug_rfc_page_mkwrite_page_before_extent = false;
   bool bug_writeback_past_eof_after_truncate = false;
+  bool bug_rfc_readahead_blocking_extent_lock = false;
 };
 
 // fs_info: the mount.
@@ -125,6 +129,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // store. Bytes at or past EOF cannot be written (SIGBUS): returns how
   // many were, from `pos`. REQUIRES: [pos, pos+len) within one page.
   uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // page_cache_sync_readahead() and btrfs_readahead(): the absent pages
+  // from `first` on (at most kReadaheadPages, up to `last`) are created,
+  // locked, read and unlocked. Legacy: the range locked (and ordered
+  // extents flushed) with the pages locked; RFC: only if try_lock_extent
+  // succeeds and no ordered extent is there, else they stay !uptodate.
+  void Readahead(uint64_t first, uint64_t last);
+  static constexpr uint64_t kReadaheadPages = 4;
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
 
@@ -158,10 +169,6 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Punch hole with i_rwsem already held.
   void PunchHoleLocked(uint64_t offset, uint64_t len);
-  // page_cache_sync_readahead() and btrfs_readahead() for the absent pages
-  // from `first` (at most kReadaheadPages, up to `last`).
-  void Readahead(uint64_t first, uint64_t last);
-  static constexpr uint64_t kReadaheadPages = 4;
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);

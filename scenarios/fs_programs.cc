@@ -44,12 +44,15 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
       c.bug_rfc_writepage_blocking_extent_lock = true;
     } else if (bug->second == "rfc_page_mkwrite_page_before_extent") {
       c.bug_rfc_page_mkwrite_page_before_extent = true;
+    } else if (bug->second == "rfc_readahead_blocking_extent_lock") {
+      c.bug_rfc_readahead_blocking_extent_lock = true;
     } else if (bug->second == "writeback_past_eof_after_truncate") {
       c.bug_writeback_past_eof_after_truncate = true;
     } else {
       throw ConfigError{"config bug=" + bug->second +
                         ": unknown (known: rfc_writepage_blocking_extent_lock, "
-                        "rfc_page_mkwrite_page_before_extent, writeback_past_eof_after_truncate)"};
+                        "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
+                        "writeback_past_eof_after_truncate)"};
     }
   }
   return c;
@@ -379,7 +382,8 @@ void RegisterFsPrograms(std::vector<Scenario>& out) {
   const std::vector<std::pair<std::string, std::string>> keys = {
       {"order", "legacy | rfc: pages before extents (btrfs 5.13) or extents before pages"},
       {"bug", "an injected mistake: rfc_writepage_blocking_extent_lock, "
-              "rfc_page_mkwrite_page_before_extent, writeback_past_eof_after_truncate"},
+              "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
+              "writeback_past_eof_after_truncate"},
   };
   auto add = [&](std::string name, std::string description, auto make) {
     out.push_back({std::move(name), std::move(description), true, keys, {},

@@ -75,6 +75,26 @@ TEST(FsProgramsTest, PageMkwriteLeftPageBeforeExtentIsFoundUnderTheRfcOrder) {
   EXPECT_NE(s.findings[0].finding.signature.find("PG_locked"), std::string::npos);
 }
 
+// The RFC's read path: readahead hands iomap locked pages, and read's
+// iomap_begin then takes the range with a blocking lock: page before
+// extent, against the write path's extent before page.
+TEST(FsProgramsTest, RfcReadaheadTakingABlockingExtentLockIsFoundAndReplays) {
+  model::Target target =
+      Make("fs_truncate", {{"order", "rfc"}, {"bug", "rfc_readahead_blocking_extent_lock"}});
+  model::ExploreOptions o;
+  o.runs = 2000;
+  o.out_dir = OutDir();
+  model::ExploreSummary s = model::Explore({target}, o);
+  ASSERT_FALSE(s.findings.empty());
+  const auto& found = s.findings[0];
+  EXPECT_EQ(found.finding.kind, sim::FindingKind::kLockOrder);
+  EXPECT_NE(found.finding.report.find("BtrfsInode::Readahead"), std::string::npos);
+  std::string error;
+  auto trace = model::ReadTrace(found.trace_path, &error);
+  ASSERT_TRUE(trace.has_value()) << error;
+  EXPECT_TRUE(model::Reproduce(*trace, target).reproduced());
+}
+
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string error;
   EXPECT_FALSE(MakeTarget("fs_writers", {{"order", "sideways"}}, &error));
@@ -82,7 +102,8 @@ TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
   EXPECT_EQ(error,
             "config bug=nope: unknown (known: rfc_writepage_blocking_extent_lock, "
-            "rfc_page_mkwrite_page_before_extent, writeback_past_eof_after_truncate)");
+            "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
+            "writeback_past_eof_after_truncate)");
 }
 
 }  // namespace

@@ -1,0 +1,244 @@
+// The contracts of single btrfs/iomap functions of the model, each in both
+// lock orders where the order matters: readahead, releasepage,
+// invalidatepage (whole and partial page), and truncate's promise about
+// what lies past the new size. Schedules are non-preemptive: these are
+// statements about one call, not about races (the explorers own those).
+#include <gtest/gtest.h>
+
+#include "fs/btrfs_inode.h"
+#include "sim/memory.h"
+#include "sim/testing.h"
+
+namespace fsim::fs {
+namespace {
+
+using sim::testing::NonPreemptive;
+using sim::testing::RunFunctions;
+
+std::string All(const sim::RunResult& r) {
+  std::string s;
+  for (const auto& f : r.findings) s += f.signature + "\n";
+  return s;
+}
+
+// One disk, plenty of memory, the filesystem and inode 257.
+struct World {
+  std::unique_ptr<sim::BlockArray> array;
+  std::unique_ptr<BtrfsFs> fs;
+  std::unique_ptr<BtrfsInode> inode;
+
+  void Build(sim::Scheduler& s, LockOrder order) {
+    sim::MemoryConfig m;
+    m.budget_pages = 256;
+    sim::Memory::Of(s).Configure(m);
+    sim::DeviceConfig d;
+    d.name = "vda";
+    d.capacity_sectors = 16384;
+    array = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{d});
+    FsConfig config;
+    config.order = order;
+    fs = std::make_unique<BtrfsFs>(s, *array, config);
+    inode = std::make_unique<BtrfsInode>(*fs, 257);
+  }
+};
+
+std::vector<uint8_t> Pattern(uint64_t len) {
+  std::vector<uint8_t> v(len);
+  for (uint64_t i = 0; i < len; ++i) v[i] = static_cast<uint8_t>(i * 13 + 1);
+  return v;
+}
+
+class ContractTest : public ::testing::TestWithParam<LockOrder> {};
+
+INSTANTIATE_TEST_SUITE_P(BothOrders, ContractTest,
+                         ::testing::Values(LockOrder::kLegacy, LockOrder::kRfc),
+                         [](const auto& info) {
+                           return info.param == LockOrder::kLegacy ? "legacy" : "rfc";
+                         });
+
+// A read of one byte of an uncached file brings in the readahead window
+// (not past EOF), every page uptodate, and returns the byte.
+TEST_P(ContractTest, ReadaheadBringsInTheWindowFromDisk) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  const std::vector<uint8_t> want = Pattern(6 * kPageSize);
+  std::vector<uint8_t> got;
+  uint64_t cached = 0, uptodate = 0;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, want);
+      ASSERT_EQ(w.inode->Fsync(), 0);
+      w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);  // drop_caches
+      got = w.inode->Read(kPageSize + 5, 1);
+      cached = w.inode->mapping().nrpages();
+      for (uint64_t i = 0; i < 6; ++i) {
+        Page* page = w.inode->mapping().Peek(i);
+        if (page != nullptr && PageUptodate(*page)) ++uptodate;
+      }
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], want[kPageSize + 5]);
+  EXPECT_EQ(cached, BtrfsInode::kReadaheadPages);  // pages 1..4
+  EXPECT_EQ(uptodate, BtrfsInode::kReadaheadPages);
+}
+
+// Under extents-before-pages, readahead (handed locked pages) cannot wait
+// for the range: with the range held elsewhere it leaves the pages
+// !uptodate and unlocked, and the read fills them under its own locks.
+TEST(ContractRfcTest, ReadaheadGivesUpOnALockedRangeAndTheReadStillReturnsTheData) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  const std::vector<uint8_t> want = Pattern(2 * kPageSize);
+  std::vector<uint8_t> got;
+  bool uptodate_after_readahead = true, locked_after_readahead = true;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, LockOrder::kRfc);
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, want);
+      ASSERT_EQ(w.inode->Fsync(), 0);
+      w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+      w.inode->io_tree().LockExtent(0, 2 * kPageSize - 1);
+      w.inode->Readahead(0, 1);
+      Page* page = w.inode->mapping().Peek(0);
+      ASSERT_NE(page, nullptr);
+      uptodate_after_readahead = PageUptodate(*page);
+      locked_after_readahead = PageLocked(*page);
+      w.inode->io_tree().UnlockExtent(0, 2 * kPageSize - 1);
+      got = w.inode->Read(0, want.size());
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_FALSE(uptodate_after_readahead);
+  EXPECT_FALSE(locked_after_readahead);
+  EXPECT_EQ(got, want);
+}
+
+// releasepage: a clean page's private state goes, unless its range is
+// locked (legacy: the LOCKED bit; RFC: try_lock_extent fails); a dirty
+// page is never released.
+TEST_P(ContractTest, ReleasepageRefusesDirtyPagesAndLockedRanges) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  bool dirty_released = true, locked_released = true, clean_released = false;
+  bool private_after = true;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, Pattern(kPageSize));
+      Page* page = w.inode->mapping().FindLockPage(0);
+      ASSERT_NE(page, nullptr);
+      ASSERT_TRUE(PagePrivate(*page));
+      dirty_released = w.inode->Releasepage(*page, sim::kGfpNoFs);
+      UnlockPage(*page);
+      ASSERT_EQ(w.inode->Fsync(), 0);  // now clean
+      LockPage(*page);
+      w.inode->io_tree().LockExtent(0, kPageSize - 1);
+      locked_released = w.inode->Releasepage(*page, sim::kGfpNoFs);
+      w.inode->io_tree().UnlockExtent(0, kPageSize - 1);
+      clean_released = w.inode->Releasepage(*page, sim::kGfpNoFs);
+      private_after = PagePrivate(*page);
+      UnlockPage(*page);
+      PutPage(*page);
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_FALSE(dirty_released);
+  EXPECT_FALSE(locked_released);
+  EXPECT_TRUE(clean_released);
+  EXPECT_FALSE(private_after);
+}
+
+// invalidatepage of part of a dirty page (truncate's partial page) keeps
+// the page's state; of the whole page, clears its delalloc and releases
+// its private state.
+TEST_P(ContractTest, InvalidatepageOfAPartialPageKeepsItOfAWholePageReleasesIt) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  bool private_after_partial = false, private_after_whole = true;
+  bool delalloc_before = false, delalloc_after = true;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, Pattern(kPageSize));
+      Page* page = w.inode->mapping().FindLockPage(0);
+      ASSERT_NE(page, nullptr);
+      delalloc_before = w.inode->io_tree().TestRangeBit(0, kPageSize - 1, kExtentDelalloc, true);
+      w.inode->Invalidatepage(*page, 100, kPageSize - 100);
+      private_after_partial = PagePrivate(*page);
+      w.inode->Invalidatepage(*page, 0, kPageSize);
+      private_after_whole = PagePrivate(*page);
+      delalloc_after = w.inode->io_tree().TestRangeBit(0, kPageSize - 1, kExtentDelalloc, false);
+      // As truncate_cleanup_page() would go on: the dirty bit is cancelled
+      // and the page leaves the cache.
+      CancelDirtyPage(*page);
+      w.inode->mapping().DeleteFromPageCache(*page);
+      UnlockPage(*page);
+      PutPage(*page);
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_TRUE(delalloc_before);
+  EXPECT_TRUE(private_after_partial);
+  EXPECT_FALSE(private_after_whole);
+  EXPECT_FALSE(delalloc_after);
+}
+
+// truncate: past the new size nothing survives, in the page cache or on
+// disk: growing the file again reads zeroes there, cached or not, and the
+// partial page keeps its head.
+TEST_P(ContractTest, TruncateDownThenUpReadsZeroesPastTheCutFromCacheAndDisk) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  const uint64_t cut = kPageSize + 1000;
+  std::vector<uint8_t> want = Pattern(3 * kPageSize);
+  std::fill(want.begin() + cut, want.end(), 0);
+  std::vector<uint8_t> cached, from_disk;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, Pattern(3 * kPageSize));
+      ASSERT_EQ(w.inode->Fsync(), 0);  // the old data is on disk
+      w.inode->Truncate(cut);
+      w.inode->Truncate(3 * kPageSize);
+      cached = w.inode->Read(0, 3 * kPageSize);
+      ASSERT_EQ(w.inode->Fsync(), 0);
+      w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+      from_disk = w.inode->Read(0, 3 * kPageSize);
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(cached, want);
+  EXPECT_EQ(from_disk, want);
+}
+
+// truncate waits for writeback of the pages it drops: none is left under
+// writeback, dirty or cached past the new size when it returns.
+TEST_P(ContractTest, TruncateLeavesNothingCachedPastTheNewSize) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  uint64_t past = 99;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, Pattern(4 * kPageSize));
+      w.inode->WritebackAll();  // pages under writeback as truncate starts
+      w.inode->Truncate(kPageSize);
+      past = 0;
+      for (uint64_t i = 1; i < 4; ++i) past += w.inode->mapping().Peek(i) != nullptr;
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(past, 0u);
+}
+
+}  // namespace
+}  // namespace fsim::fs
