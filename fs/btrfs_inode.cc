@@ -474,6 +474,7 @@ int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
   int ret = wpc.DoWritepage(page, wbc, i_size_);
   wpc.SubmitPending();
+  pages_written_past_eof_ += wpc.past_eof_pages();
   return ret;
 }
 
@@ -484,11 +485,13 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   // extent_write_cache_pages flushes its bio before lock_page for this).
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
-  return mapping.WriteCachePages(wbc, [&](Page& page, WritebackControl& w) {
+  int ret = mapping.WriteCachePages(wbc, [&](Page& page, WritebackControl& w) {
     int ret = wpc.DoWritepage(page, w, i_size_);
     wpc.SubmitPending();
     return ret;
   });
+  pages_written_past_eof_ += wpc.past_eof_pages();
+  return ret;
 }
 
 int BtrfsInode::Readpage(Page& page) {

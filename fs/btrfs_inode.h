@@ -140,6 +140,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   void WritebackAll();
 
   uint64_t i_size() const { return i_size_; }
+  // Pages writeback wrote wholly past EOF (bug_writeback_past_eof_after_truncate).
+  uint64_t pages_written_past_eof() const { return pages_written_past_eof_; }
   AddressSpace& mapping() { return mapping_; }
   ExtentIoTree& io_tree() { return io_tree_; }
   OrderedTree& ordered() { return ordered_; }
@@ -176,6 +178,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // Checksums of data as submitted, by disk address, until its ordered
   // extent finishes.
   std::map<uint64_t, uint32_t> submitted_csums_;
+  uint64_t pages_written_past_eof_ = 0;
 
   BtrfsFs& fs_;
   sim::Scheduler& sched_;

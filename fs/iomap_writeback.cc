@@ -61,6 +61,7 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
     if (page.index() > end_index || into_page == 0) {
       // Wholly past EOF: truncate will take it; do not write it.
       if (!write_past_eof) return redirty();
+      ++past_eof_pages_;
       end_offset = page.offset() + kPageSize;
     } else {
       // Straddling EOF: what lies past EOF must be zeroes on disk.

@@ -111,6 +111,8 @@ class IomapWritepageCtx {
 
   // Ioends built so far (for tests).
   uint64_t ioends() const { return ioends_; }
+  // Pages written although wholly past EOF (only with write_past_eof).
+  uint64_t past_eof_pages() const { return past_eof_pages_; }
 
  private:
   void AddToIoend(Page& page, uint64_t offset, uint64_t len, std::vector<Ioend*>* submit);
@@ -125,6 +127,7 @@ class IomapWritepageCtx {
   // last bio completes, so a completion through a stale pointer is seen.
   Ioend* ioend_ = nullptr;
   uint64_t ioends_ = 0;
+  uint64_t past_eof_pages_ = 0;
 };
 
 }  // namespace fsim::fs
