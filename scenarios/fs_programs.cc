@@ -81,13 +81,15 @@ class FsWorld : public sim::Program {
   explicit FsWorld(fs::FsConfig config) : config_(config) {}
 
  protected:
-  void Build(Scheduler& s, uint64_t budget_pages) {
+  void Build(Scheduler& s, uint64_t budget_pages, uint32_t latency_choices = 2) {
     sim::MemoryConfig m;
     m.budget_pages = budget_pages;
     m.low_pages = budget_pages * 2 / 3;
     m.high_pages = budget_pages / 2;
     sim::Memory::Of(s).Configure(m);
-    array_ = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{Disk("vda")});
+    sim::DeviceConfig disk = Disk("vda");
+    disk.latency_choices = latency_choices;
+    array_ = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{disk});
     fs_ = std::make_unique<fs::BtrfsFs>(s, *array_, config_);
     inode_ = std::make_unique<fs::BtrfsInode>(*fs_, 257);
   }
@@ -232,6 +234,33 @@ class Truncate final : public FsWorld {
         {"truncate", [this] { TruncateDownUp(); }},
         {"flusher", [this] { inode_->WritebackAll(); }},
         {"reader", [this] { ReadAll("reader", 0, 3 * kPageSize); }},
+    });
+  }
+  void Finish(Scheduler& s) override { Judge(s); }
+};
+
+// The smallest race of the suite, small enough for bounded exhaustive
+// search: a two-page write, a truncate into its second page and back, and
+// one writeback pass, on a disk with one latency and memory to spare.
+class SmallTruncate final : public FsWorld {
+ public:
+  using FsWorld::FsWorld;
+  void Start(Scheduler& s) override {
+    Build(s, 64, 1);
+    SpawnWorkers(s, {
+        {"writer", [this] { Write("writer", 0, std::vector<uint8_t>(2 * kPageSize, 0x55)); }},
+        {"truncate",
+         [this] {
+           for (uint64_t size : {uint64_t{5000}, uint64_t{2 * kPageSize}}) {
+             uint64_t invoke = ++clock_;
+             inode_->Truncate(size);
+             model::FileOp op;
+             op.kind = model::FileOpKind::kTruncate;
+             op.offset = size;
+             Record(op, invoke, {}, "truncate");
+           }
+         }},
+        {"flusher", [this] { inode_->WritebackAll(); }},
     });
   }
   void Finish(Scheduler& s) override { Judge(s); }
@@ -398,6 +427,8 @@ void RegisterFsPrograms(std::vector<Scenario>& out) {
       [](fs::FsConfig c) { return std::make_unique<WritePressure>(c); });
   add("fs_truncate", "btrfs/iomap: truncate down and up against a writer, flusher and reader",
       [](fs::FsConfig c) { return std::make_unique<Truncate>(c); });
+  add("fs_small_truncate", "btrfs/iomap: a two-page write, truncate into it and back, one writeback",
+      [](fs::FsConfig c) { return std::make_unique<SmallTruncate>(c); });
   add("fs_punch_hole", "btrfs/iomap: a hole punched across a writer's range, flusher, reader",
       [](fs::FsConfig c) { return std::make_unique<PunchHole>(c); });
   add("fs_mmap_truncate", "btrfs/iomap: stores through mmap (page_mkwrite) vs writes and truncate",

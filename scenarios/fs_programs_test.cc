@@ -30,7 +30,7 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
     std::vector<model::Target> targets;
     for (const char* name :
          {"fs_writers", "fs_write_pressure", "fs_fsync_powercut", "fs_truncate",
-          "fs_punch_hole", "fs_mmap_truncate"}) {
+          "fs_punch_hole", "fs_mmap_truncate", "fs_small_truncate"}) {
       targets.push_back(Make(name, {{"order", order}}));
     }
     for (const std::string strategy : {"pct", "random"}) {
@@ -40,10 +40,28 @@ TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
       o.all = true;
       o.out_dir = OutDir();
       model::ExploreSummary s = model::Explore(targets, o);
-      EXPECT_EQ(s.runs, 1800u);
+      EXPECT_EQ(s.runs, 2100u);
       EXPECT_TRUE(s.findings.empty()) << order << "/" << strategy << ": "
                                       << s.findings[0].finding.report;
     }
+  }
+}
+
+// Bounded exhaustive search: every schedule of the smallest scenario with
+// at most one preemption, in both orders, is clean, and the space is
+// finite (`fsim explore --strategy dfs --preemptions 2` covers bound 2).
+TEST(FsProgramsTest, DfsExhaustsTheSmallestScenarioCleanInBothOrders) {
+  for (const std::string order : {"legacy", "rfc"}) {
+    model::ExploreOptions o;
+    o.strategy.name = "dfs";
+    o.strategy.preemptions = 1;
+    o.runs = 1000000;
+    o.out_dir = OutDir();
+    model::ExploreSummary s = model::Explore({Make("fs_small_truncate", {{"order", order}})}, o);
+    ASSERT_EQ(s.targets.size(), 1u);
+    EXPECT_TRUE(s.targets[0].exhausted) << order << ": " << s.runs << " schedules";
+    EXPECT_GT(s.runs, 1000u);
+    EXPECT_TRUE(s.findings.empty()) << order << ": " << s.findings[0].finding.report;
   }
 }
 
