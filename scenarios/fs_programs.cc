@@ -5,8 +5,8 @@
 // extents left pending (warn), and, after a power cut and a remount from
 // the durable image, what fsync promised (crash_inconsistency).
 //
-// Configuration: order=legacy|rfc (default legacy), bug=NAME (an injected
-// mistake, see fs/btrfs_inode.h).
+// Configuration: order=NAME (a lock-order variant, scenarios/orders/;
+// default legacy), bug=NAME (an injected mistake, fs/btrfs_inode.h).
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -15,6 +15,7 @@
 
 #include "fs/btrfs_inode.h"
 #include "model/file_model.h"
+#include "scenarios/fs_config.h"
 #include "scenarios/registry.h"
 #include "sim/memory.h"
 
@@ -25,38 +26,6 @@ using fs::kPageSize;
 using sim::Finding;
 using sim::FindingKind;
 using sim::Scheduler;
-
-fs::FsConfig ParseFsConfig(const model::Config& config) {
-  fs::FsConfig c;
-  auto order = config.find("order");
-  if (order != config.end()) {
-    if (order->second == "legacy") {
-      c.order = fs::LockOrder::kLegacy;
-    } else if (order->second == "rfc") {
-      c.order = fs::LockOrder::kRfc;
-    } else {
-      throw ConfigError{"config order=" + order->second + ": expected legacy or rfc"};
-    }
-  }
-  auto bug = config.find("bug");
-  if (bug != config.end()) {
-    if (bug->second == "rfc_writepage_blocking_extent_lock") {
-      c.bug_rfc_writepage_blocking_extent_lock = true;
-    } else if (bug->second == "rfc_page_mkwrite_page_before_extent") {
-      c.bug_rfc_page_mkwrite_page_before_extent = true;
-    } else if (bug->second == "rfc_readahead_blocking_extent_lock") {
-      c.bug_rfc_readahead_blocking_extent_lock = true;
-    } else if (bug->second == "writeback_past_eof_after_truncate") {
-      c.bug_writeback_past_eof_after_truncate = true;
-    } else {
-      throw ConfigError{"config bug=" + bug->second +
-                        ": unknown (known: rfc_writepage_blocking_extent_lock, "
-                        "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
-                        "writeback_past_eof_after_truncate)"};
-    }
-  }
-  return c;
-}
 
 sim::DeviceConfig Disk(const std::string& name) {
   sim::DeviceConfig d;
@@ -408,12 +377,8 @@ class FsyncPowerCut final : public FsWorld {
 }  // namespace
 
 void RegisterFsPrograms(std::vector<Scenario>& out) {
-  const std::vector<std::pair<std::string, std::string>> keys = {
-      {"order", "legacy | rfc: pages before extents (btrfs 5.13) or extents before pages"},
-      {"bug", "an injected mistake: rfc_writepage_blocking_extent_lock, "
-              "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
-              "writeback_past_eof_after_truncate"},
-  };
+  const std::vector<std::pair<std::string, std::string>> keys = FsConfigKeys();
+
   auto add = [&](std::string name, std::string description, auto make) {
     out.push_back({std::move(name), std::move(description), true, keys, {},
                    [make](const model::Config& config) -> ProgramFactory {

@@ -8,6 +8,7 @@
 
 #include "model/explorer.h"
 #include "model/trace.h"
+#include "scenarios/orders/order_variant.h"
 #include "scenarios/registry.h"
 
 namespace fsim::scenarios {
@@ -113,14 +114,30 @@ TEST(FsProgramsTest, RfcReadaheadTakingABlockingExtentLockIsFoundAndReplays) {
   EXPECT_TRUE(model::Reproduce(*trace, target).reproduced());
 }
 
+// The lock-order variants register from their own files, are listed by
+// name, and the RFC as posted is found wanting where the completed RFC
+// order is clean.
+TEST(FsProgramsTest, OrderVariantsAreRegisteredAndTheRfcAsPostedIsFound) {
+  std::vector<std::string> names;
+  for (const OrderVariant& v : OrderVariants()) names.push_back(v.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"legacy", "rfc", "rfc_as_posted"}));
+  model::ExploreOptions o;
+  o.runs = 200;
+  o.out_dir = OutDir();
+  model::ExploreSummary s =
+      model::Explore({Make("fs_writers", {{"order", "rfc_as_posted"}})}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kLockOrder);
+}
+
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string error;
   EXPECT_FALSE(MakeTarget("fs_writers", {{"order", "sideways"}}, &error));
-  EXPECT_EQ(error, "config order=sideways: expected legacy or rfc");
+  EXPECT_EQ(error, "config order=sideways: expected one of legacy, rfc, rfc_as_posted");
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
   EXPECT_EQ(error,
-            "config bug=nope: unknown (known: rfc_writepage_blocking_extent_lock, "
-            "rfc_page_mkwrite_page_before_extent, rfc_readahead_blocking_extent_lock, "
+            "config bug=nope: unknown (known: rfc_page_mkwrite_page_before_extent, "
+            "rfc_readahead_blocking_extent_lock, rfc_writepage_blocking_extent_lock, "
             "writeback_past_eof_after_truncate)");
 }
 

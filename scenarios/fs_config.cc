@@ -1,0 +1,75 @@
+#include "scenarios/fs_config.h"
+
+#include "scenarios/orders/order_variant.h"
+#include "scenarios/registry.h"
+
+namespace fsim::scenarios {
+namespace {
+
+struct Bug {
+  const char* name;
+  bool fs::FsConfig::*flag;
+};
+
+// Sorted by name.
+constexpr Bug kBugs[] = {
+    {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent},
+    {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock},
+    {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock},
+    {"writeback_past_eof_after_truncate", &fs::FsConfig::bug_writeback_past_eof_after_truncate},
+};
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+std::vector<std::string> OrderNames() {
+  std::vector<std::string> names;
+  for (const OrderVariant& v : OrderVariants()) names.push_back(v.name);
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> BugNames() {
+  std::vector<std::string> names;
+  for (const Bug& b : kBugs) names.push_back(b.name);
+  return names;
+}
+
+std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
+  return {
+      {"order", "the lock-order variant: " + Join(OrderNames())},
+      {"bug", "an injected mistake: " + Join(BugNames())},
+  };
+}
+
+fs::FsConfig ParseFsConfig(const model::Config& config) {
+  fs::FsConfig c;
+  auto order = config.find("order");
+  if (order != config.end()) {
+    const OrderVariant* v = FindOrderVariant(order->second);
+    if (v == nullptr) {
+      throw ConfigError{"config order=" + order->second + ": expected one of " +
+                        Join(OrderNames())};
+    }
+    v->apply(c);
+  }
+  auto bug = config.find("bug");
+  if (bug != config.end()) {
+    const Bug* found = nullptr;
+    for (const Bug& b : kBugs) {
+      if (bug->second == b.name) found = &b;
+    }
+    if (found == nullptr) {
+      throw ConfigError{"config bug=" + bug->second + ": unknown (known: " + Join(BugNames()) +
+                        ")"};
+    }
+    c.*(found->flag) = true;
+  }
+  return c;
+}
+
+}  // namespace fsim::scenarios

@@ -1,0 +1,27 @@
+// The filesystem configuration of a scenario from its K=V configuration:
+// `order=NAME` (a lock-order variant, scenarios/orders/) and `bug=NAME` (an
+// injectable mistake, fs/btrfs_inode.h).
+#ifndef FSIM_SCENARIOS_FS_CONFIG_H_
+#define FSIM_SCENARIOS_FS_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "fs/btrfs_inode.h"
+#include "model/target.h"
+
+namespace fsim::scenarios {
+
+// Throws ConfigError (scenarios/registry.h) with one line naming the bad
+// key and value and what is accepted.
+fs::FsConfig ParseFsConfig(const model::Config& config);
+
+// The names `bug=` accepts, sorted.
+std::vector<std::string> BugNames();
+
+// The configuration keys the fs scenarios take, with one line each.
+std::vector<std::pair<std::string, std::string>> FsConfigKeys();
+
+}  // namespace fsim::scenarios
+
+#endif  // FSIM_SCENARIOS_FS_CONFIG_H_

@@ -1,0 +1,48 @@
+// Lock-order variants: named ways of setting up the filesystem model's
+// locking, selected with `--config order=NAME` and compared side by side by
+// `fsim compare-orders`. A variant is one file under scenarios/orders/
+// that registers itself:
+//
+//   #include "scenarios/orders/order_variant.h"
+//   FSIM_ORDER_VARIANT(my_order, "one line: what it changes", [](fs::FsConfig& c) {
+//     c.order = fs::LockOrder::kRfc;
+//     c.bug_rfc_page_mkwrite_page_before_extent = true;
+//   });
+//
+// and is listed in the `orders` library's srcs in scenarios/BUILD.bazel.
+#ifndef FSIM_SCENARIOS_ORDERS_ORDER_VARIANT_H_
+#define FSIM_SCENARIOS_ORDERS_ORDER_VARIANT_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fs/btrfs_inode.h"
+
+namespace fsim::scenarios {
+
+struct OrderVariant {
+  std::string name;
+  std::string description;
+  // Sets the lock order and any knobs of the variant on a default config.
+  std::function<void(fs::FsConfig&)> apply;
+};
+
+// Every registered variant, sorted by name (registration order is static
+// initialisation order, which is not ours to rely on).
+std::vector<OrderVariant> OrderVariants();
+// The variant called `name`, or nullptr.
+const OrderVariant* FindOrderVariant(std::string_view name);
+
+struct OrderVariantRegistrar {
+  explicit OrderVariantRegistrar(OrderVariant variant);
+};
+
+}  // namespace fsim::scenarios
+
+#define FSIM_ORDER_VARIANT(name, description, ...)                                \
+  static const ::fsim::scenarios::OrderVariantRegistrar fsim_order_variant_##name{ \
+      ::fsim::scenarios::OrderVariant{#name, description, __VA_ARGS__}}
+
+#endif  // FSIM_SCENARIOS_ORDERS_ORDER_VARIANT_H_

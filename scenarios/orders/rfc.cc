@@ -1,0 +1,7 @@
+// The RFC's extents-before-pages order, completed: every path that is
+// handed a locked page (writepage, readahead) only tries the extent lock,
+// and page_mkwrite takes the range first.
+#include "scenarios/orders/order_variant.h"
+
+FSIM_ORDER_VARIANT(rfc, "extents before pages, every path converted (best effort where a page comes locked)",
+                   [](fsim::fs::FsConfig& c) { c.order = fsim::fs::LockOrder::kRfc; });
