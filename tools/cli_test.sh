@@ -117,6 +117,53 @@ expect_exit 0 $? "list"
 grep -qx "abba - two fibers take mutexes A and B in opposite orders (deadlock)" list.out \
   || fail "list line for abba"
 
+# compare-orders: the same seeds under every lock-order variant. The
+# completed orders are clean; the RFC as posted is found; JSON rows have
+# the documented shape and name a trace that replays.
+"$FSIM" compare-orders --scenario fs_small_truncate --runs 100 --json --out "$OUT/cmp" \
+  > cmp.json 2> cmp.err
+expect_exit 1 $? "compare-orders (rfc_as_posted finds)"
+grep -q '^{.*"fsim_compare":1' cmp.json || fail "compare-orders JSON tag"
+grep -q '"order":"legacy","runs":100,"scenario":"fs_small_truncate"' cmp.json \
+  || grep -q '"findings":\[\],"order":"legacy","runs":100,"scenario":"fs_small_truncate"' cmp.json \
+  || fail "compare-orders legacy row"
+grep -q '"findings":\[\],"order":"rfc","runs":100' cmp.json || fail "compare-orders: rfc not clean"
+cmp_trace=$(grep -o '"trace":"[^"]*rfc_as_posted[^"]*"' cmp.json | head -1 | sed 's/.*:"\(.*\)"/\1/')
+[ -f "$cmp_trace" ] || fail "compare-orders trace $cmp_trace not on disk"
+"$FSIM" replay "$cmp_trace" > /dev/null 2>&1
+expect_exit 1 $? "replay of a compare-orders trace"
+"$FSIM" compare-orders --scenario fs_small_truncate --order legacy --order rfc --runs 50 \
+  --out "$OUT/cmp" > cmp.txt 2>&1
+expect_exit 0 $? "compare-orders legacy vs rfc"
+grep -q '^fs_small_truncate *legacy *50  -$' cmp.txt || fail "compare-orders table row"
+check_usage "compare-orders with an unknown order" compare-orders --order sideways
+check_usage "compare-orders with --config order=" compare-orders --config order=rfc
+
+# Ctrl-C: the exploration stops after the run in progress, prints its
+# summary (findings so far, traces on disk) and exits 1 (findings) or 130.
+# Not a terminal here: progress comes as plain periodic lines.
+FSIM_PROGRESS_SECONDS=0.2 "$FSIM" explore --scenario abba_fixed --scenario abba --all \
+  --runs 1000000000 --out "$OUT/int" > int.out 2> int.err &
+pid=$!
+for _ in $(seq 100); do grep -q 'progress' int.err 2>/dev/null && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+expect_exit 1 $? "explore interrupted with a finding"
+grep -q 'interrupted after' int.err || fail "no interruption notice"
+grep -q '^fsim: progress: explore: [0-9]* runs, [0-9]* runs/s, [0-9]* finding(s)' int.err \
+  || fail "no plain progress line"
+grep -q '^abba  ' int.out || fail "no summary table after Ctrl-C"
+int_trace=$(grep -o 'trace: [^ ]*' int.out | head -1 | cut -d' ' -f2)
+[ -f "$int_trace" ] || fail "the trace found before Ctrl-C is not on disk"
+FSIM_PROGRESS_SECONDS=0.2 "$FSIM" explore --scenario abba_fixed --runs 1000000000 \
+  --out "$OUT/int" > int2.out 2> int2.err &
+pid=$!
+for _ in $(seq 100); do grep -q 'progress' int2.err 2>/dev/null && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+expect_exit 130 $? "explore interrupted without a finding"
+grep -q 'no findings' int2.out || fail "no summary after a clean Ctrl-C"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -55,7 +55,19 @@ struct LockGraphArgs {
   bool svg = false;
 };
 
+struct CompareArgs {
+  std::vector<std::string> scenarios;  // default: the suite's fs scenarios
+  std::vector<std::string> orders;     // default: every registered variant
+  std::vector<std::string> config;     // K=V, applied under every order
+  std::string strategy = "pct";
+  uint64_t seed = 1;
+  std::optional<uint64_t> runs;
+  std::string out = "fsim-out";
+  bool json = false;
+};
+
 int List();
+int CompareOrders(const CompareArgs& args);
 int LockGraph(const LockGraphArgs& args);
 int Explore(const ExploreArgs& args);
 int Replay(const ReplayArgs& args);

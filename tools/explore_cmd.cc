@@ -4,48 +4,18 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "model/explorer.h"
 #include "scenarios/registry.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
-                 std::string* error) {
-  for (const std::string& kv : pairs) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      *error = "--config " + kv + ": expected KEY=VALUE";
-      return false;
-    }
-    (*config)[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return true;
-}
-
-bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count,
-                std::string* error) {
-  *index = 0;
-  *count = 1;
-  if (s.empty()) return true;
-  size_t slash = s.find('/');
-  auto number = [](std::string_view t, uint32_t* out) {
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
-    return ec == std::errc() && end == t.data() + t.size() && !t.empty();
-  };
-  if (slash == std::string::npos || !number(std::string_view(s).substr(0, slash), index) ||
-      !number(std::string_view(s).substr(slash + 1), count) || *count == 0 ||
-      *index >= *count) {
-    *error = "--shard " + s + ": expected I/N with 0 <= I < N";
-    return false;
-  }
-  return true;
-}
 
 void PrintTable(const model::ExploreSummary& summary, double seconds,
                 const model::ExploreOptions& options) {
@@ -88,7 +58,7 @@ void PrintTable(const model::ExploreSummary& summary, double seconds,
   }
 }
 
-void PrintJson(const model::ExploreSummary& summary, double seconds) {
+void PrintJson(const model::ExploreSummary& summary, double seconds, bool interrupted) {
   nlohmann::json findings = nlohmann::json::array();
   for (const model::FindingRecord& f : summary.findings) {
     findings.push_back({{"kind", sim::FindingKindName(f.finding.kind)},
@@ -113,7 +83,8 @@ void PrintJson(const model::ExploreSummary& summary, double seconds) {
                       {"runs_per_sec", seconds > 0 ? summary.runs / seconds : 0.0},
                       {"digest", model::DigestHex(summary.digest)},
                       {"findings", std::move(findings)},
-                      {"targets", std::move(targets)}};
+                      {"targets", std::move(targets)},
+                      {"interrupted", interrupted}};
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -170,12 +141,20 @@ int Explore(const ExploreArgs& args) {
   options.all = args.all;
   options.out_dir = args.out;
   Clock::time_point start = Clock::now();
+  InterruptScope interrupt;
+  std::optional<Clock::time_point> deadline;
   if (args.time_sec > 0) {
-    auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(args.time_sec));
-    options.out_of_time = [deadline] { return Clock::now() >= deadline; };
+    deadline = start + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(args.time_sec));
   }
-  options.on_finding = [](const model::FindingRecord& f) {
+  // Checked between runs: the budget, or Ctrl-C.
+  options.out_of_time = [deadline] {
+    return InterruptScope::Interrupted() || (deadline && Clock::now() >= *deadline);
+  };
+  Progress progress("explore");
+  options.on_run = [&progress](const model::RunRecord& r) { progress.OnRun(r); };
+  options.on_finding = [&progress](const model::FindingRecord& f) {
+    progress.OnFinding();
     spdlog::warn("{} in {} (seed {}): {} -> {}", sim::FindingKindName(f.finding.kind),
                  f.scenario, f.seed, f.finding.message(), f.trace_path);
   };
@@ -183,13 +162,20 @@ int Explore(const ExploreArgs& args) {
                args.strategy, args.seed,
                options.shard_count > 1 ? ", shard " + args.shard : std::string());
   model::ExploreSummary summary = model::Explore(targets, options);
+  progress.Done();
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const bool interrupted = InterruptScope::Interrupted();
+  if (interrupted) {
+    spdlog::warn("interrupted after {} runs; the findings so far are below, their traces on disk",
+                 summary.runs);
+  }
   if (args.json) {
-    PrintJson(summary, seconds);
+    PrintJson(summary, seconds, interrupted);
   } else {
     PrintTable(summary, seconds, options);
   }
-  return summary.findings.empty() ? kExitClean : kExitFindings;
+  if (!summary.findings.empty()) return kExitFindings;
+  return interrupted ? kExitInterrupted : kExitClean;
 }
 
 }  // namespace fsim::tools

@@ -74,6 +74,22 @@ int Main(int argc, char** argv) {
   lockgraph->add_option("-o,--out", lg.out, "Output .dot file (default: stdout)");
   lockgraph->add_flag("--svg", lg.svg, "Also render FILE.svg with graphviz's dot");
 
+  CompareArgs co;
+  CLI::App* compare = app.add_subcommand(
+      "compare-orders",
+      "Run the same scenarios and seeds under each lock-order variant; print the matrix");
+  compare->add_option("--scenario", co.scenarios,
+                      "Scenario (repeatable; default: the suite's scenarios that take an order)");
+  compare->add_option("--order", co.orders,
+                      "Lock-order variant (repeatable; default: all, see scenarios/orders/)");
+  compare->add_option("--runs", co.runs, "Runs per scenario and order (default 1000)");
+  compare->add_option("--strategy", co.strategy, "random | pct | dfs")
+      ->check(CLI::IsMember({"random", "pct", "dfs"}));
+  compare->add_option("--seed", co.seed, "Base seed (the same under every order)");
+  compare->add_option("--config", co.config, "Configuration K=V under every order (repeatable)");
+  compare->add_option("--out", co.out, "Directory for traces (one subdirectory per order)");
+  compare->add_flag("--json", co.json, "Print one JSON object on stdout");
+
   BenchArgs be;
   CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
   bench->add_flag("--json", be.json, "Print one JSON object on stdout");
@@ -97,6 +113,7 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand(explore)) return Explore(ex);
   if (app.got_subcommand(replay)) return Replay(re);
   if (app.got_subcommand(bench)) return Bench(be);
+  if (app.got_subcommand(compare)) return CompareOrders(co);
   if (app.got_subcommand(lockgraph)) {
     if (lg.trace.empty() == lg.scenario.empty()) {
       return UsageError("lockgraph: give either a TRACE or --scenario NAME");

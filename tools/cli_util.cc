@@ -1,0 +1,114 @@
+#include "tools/cli_util.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+namespace fsim::tools {
+
+bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
+                 std::string* error) {
+  for (const std::string& kv : pairs) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--config " + kv + ": expected KEY=VALUE";
+      return false;
+    }
+    (*config)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return true;
+}
+
+bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error) {
+  *index = 0;
+  *count = 1;
+  if (s.empty()) return true;
+  size_t slash = s.find('/');
+  auto number = [](std::string_view t, uint32_t* out) {
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
+    return ec == std::errc() && end == t.data() + t.size() && !t.empty();
+  };
+  if (slash == std::string::npos || !number(std::string_view(s).substr(0, slash), index) ||
+      !number(std::string_view(s).substr(slash + 1), count) || *count == 0 || *index >= *count) {
+    *error = "--shard " + s + ": expected I/N with 0 <= I < N";
+    return false;
+  }
+  return true;
+}
+
+// --- Ctrl-C ---------------------------------------------------------------------
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+struct sigaction g_previous;
+
+void OnSigint(int) {
+  g_interrupted = 1;
+  // The next Ctrl-C is the default action: a stuck run can still be killed.
+  std::signal(SIGINT, SIG_DFL);
+}
+
+}  // namespace
+
+InterruptScope::InterruptScope() {
+  g_interrupted = 0;
+  struct sigaction sa = {};
+  sa.sa_handler = OnSigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &g_previous);
+}
+
+InterruptScope::~InterruptScope() { sigaction(SIGINT, &g_previous, nullptr); }
+
+bool InterruptScope::Interrupted() { return g_interrupted != 0; }
+
+// --- Progress -------------------------------------------------------------------
+
+Progress::Progress(std::string what, std::chrono::milliseconds interval)
+    : what_(std::move(what)), tty_(isatty(STDERR_FILENO) == 1) {
+  if (interval.count() == 0) {
+    // FSIM_PROGRESS_SECONDS overrides the pace of the plain lines (tests).
+    const char* env = std::getenv("FSIM_PROGRESS_SECONDS");
+    double seconds = env != nullptr ? std::atof(env) : 0;
+    interval = tty_ ? std::chrono::milliseconds(200)
+                    : std::chrono::milliseconds(seconds > 0 ? static_cast<long>(seconds * 1000)
+                                                            : 10000);
+  }
+  interval_ = interval;
+  start_ = last_ = Clock::now();
+}
+
+void Progress::OnRun(const model::RunRecord& run) {
+  runs_ = run.runs_done;
+  // Reading the clock every run costs about 20 ns against runs of 50 us.
+  Clock::time_point now = Clock::now();
+  if (now - last_ < interval_) return;
+  last_ = now;
+  Print(false);
+}
+
+void Progress::Print(bool final) {
+  double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+  double rate = elapsed > 0 ? runs_ / elapsed : 0;
+  if (tty_) {
+    std::fprintf(stderr, "\r\033[K%s: %llu runs  %.0f runs/s  %llu finding(s)  %.0fs%s",
+                 what_.c_str(), static_cast<unsigned long long>(runs_), rate,
+                 static_cast<unsigned long long>(findings_), elapsed, final ? "\n" : "");
+  } else {
+    std::fprintf(stderr, "fsim: progress: %s: %llu runs, %.0f runs/s, %llu finding(s), %.0fs\n",
+                 what_.c_str(), static_cast<unsigned long long>(runs_), rate,
+                 static_cast<unsigned long long>(findings_), elapsed);
+  }
+  std::fflush(stderr);
+  printed_ = true;
+}
+
+void Progress::Done() {
+  if (printed_ && tty_) Print(true);
+}
+
+}  // namespace fsim::tools

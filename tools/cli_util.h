@@ -1,0 +1,67 @@
+// What several subcommands share: K=V and I/N parsing, Ctrl-C, and the
+// progress line of long explorations. The wall clock read here only paces
+// the progress display; it never reaches a run.
+#ifndef FSIM_TOOLS_CLI_UTIL_H_
+#define FSIM_TOOLS_CLI_UTIL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/explorer.h"
+
+namespace fsim::tools {
+
+// --config K=V pairs into `config`; false and one line in `error` if not.
+bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
+                 std::string* error);
+
+// --shard I/N; empty means 0/1.
+bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error);
+
+// Ctrl-C (SIGINT) during an exploration: the first one asks the explorer to
+// stop after the run in progress (traces already found are on disk; the
+// summary is printed); a second one kills the process as usual.
+class InterruptScope {
+ public:
+  InterruptScope();
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+  static bool Interrupted();
+};
+
+// The exit code of an exploration stopped by Ctrl-C with no finding (as a
+// shell reports a command killed by SIGINT).
+inline constexpr int kExitInterrupted = 130;
+
+// Progress of a long exploration on stderr: on a terminal, one line
+// rewritten in place (runs, runs per second, findings so far, elapsed);
+// otherwise a plain line every `interval` (for CI logs). Silent for runs
+// shorter than one interval.
+class Progress {
+ public:
+  explicit Progress(std::string what,
+                    std::chrono::milliseconds interval = std::chrono::milliseconds(0));
+  void OnRun(const model::RunRecord& run);
+  void OnFinding() { ++findings_; }
+  // Ends the line on a terminal.
+  void Done();
+
+ private:
+  void Print(bool final);
+  using Clock = std::chrono::steady_clock;
+  std::string what_;
+  bool tty_;
+  std::chrono::milliseconds interval_;
+  Clock::time_point start_;
+  Clock::time_point last_;
+  uint64_t runs_ = 0;
+  uint64_t findings_ = 0;
+  bool printed_ = false;
+};
+
+}  // namespace fsim::tools
+
+#endif  // FSIM_TOOLS_CLI_UTIL_H_
