@@ -302,6 +302,13 @@ class Shrinker {
       }
       std::vector<Decision> candidate = current_.decisions;
       candidate[i] = kTakeDefault;
+      if (TryAccept(candidate)) {
+        progress = true;
+        continue;
+      }
+      // The later decisions were made for the schedule this pick led to;
+      // without it, defaults from here on may fit better.
+      candidate.resize(i + 1);
       progress |= TryAccept(candidate);
     }
     return progress;

@@ -164,6 +164,37 @@ wait "$pid"
 expect_exit 130 $? "explore interrupted without a finding"
 grep -q 'no findings' int2.out || fail "no summary after a clean Ctrl-C"
 
+# shrink: a found trace shrinks to a trace that replays (exit 1) with the
+# same finding; two shrinks write the same bytes; the default output name;
+# a trace with no finding or garbage is one line with exit 2; a trace that
+# does not reproduce exits 4.
+"$FSIM" shrink "$trace" -o shrunk.trace.json > shrink.out
+expect_exit 1 $? "shrink"
+grep -q "^decisions [0-9]* -> [0-9]*, preemptions .*runs tried [0-9]*" shrink.out \
+  || fail "shrink said: $(cat shrink.out)"
+grep -q "^replay: fsim replay shrunk.trace.json" shrink.out || fail "shrink: no replay line"
+shrunk_replay=$("$FSIM" replay shrunk.trace.json)
+expect_exit 1 $? "replay of the shrunk trace"
+[ "$shrunk_replay" = "$replay" ] || fail "shrunk trace replays as: $shrunk_replay"
+"$FSIM" shrink "$trace" -o shrunk2.trace.json > /dev/null
+cmp -s shrunk.trace.json shrunk2.trace.json || fail "two shrinks differ"
+cp "$trace" copy.trace.json
+"$FSIM" shrink copy.trace.json --max-runs 3 > /dev/null
+expect_exit 1 $? "shrink with the default output"
+[ -f copy.shrunk.trace.json ] || fail "shrink did not write copy.shrunk.trace.json"
+"$FSIM" replay copy.shrunk.trace.json > /dev/null
+expect_exit 1 $? "replay of a shrink cut short by --max-runs"
+echo 'not json at all' > garbage.trace.json
+check_usage "shrink of garbage" shrink garbage.trace.json
+sed '/"finding": {/,/^ },/c\ "finding": null,' "$trace" > clean.trace.json
+grep -q '"finding": null' clean.trace.json || fail "could not make a clean trace"
+check_usage "shrink of a trace with no finding" shrink clean.trace.json
+grep -q "no finding" u.err || fail "no-finding error: $(cat u.err)"
+"$FSIM" shrink tampered.json -o t.out.json > shrink4.out
+expect_exit 4 $? "shrink of a trace that does not reproduce"
+grep -q "^not reproduced" shrink4.out || fail "shrink of tampered: $(cat shrink4.out)"
+[ ! -f t.out.json ] || fail "shrink wrote a trace that does not reproduce"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -39,6 +39,12 @@ struct ReplayArgs {
   bool report = false;
 };
 
+struct ShrinkArgs {
+  std::string trace;
+  std::string out;  // -o; empty: TRACE with .shrunk.trace.json
+  uint64_t max_runs = 2000;  // model::kShrinkRunsDefault
+};
+
 struct BenchArgs {
   bool json = false;
   double min_time_sec = 0.3;
@@ -71,6 +77,7 @@ int CompareOrders(const CompareArgs& args);
 int LockGraph(const LockGraphArgs& args);
 int Explore(const ExploreArgs& args);
 int Replay(const ReplayArgs& args);
+int Shrink(const ShrinkArgs& args);
 int Bench(const BenchArgs& args);
 
 // Prints "fsim: <message>" as one line on stderr; returns kExitUsage.

@@ -63,6 +63,16 @@ int Main(int argc, char** argv) {
   replay->add_option("trace", re.trace, "Trace file")->required();
   replay->add_flag("--report", re.report, "Print the finding's full report");
 
+  ShrinkArgs sh;
+  CLI::App* shrink = app.add_subcommand(
+      "shrink", "Minimise a trace keeping its finding; exit 1 when written, 4 if it does not reproduce");
+  shrink->add_option("trace", sh.trace, "Trace file")->required();
+  shrink->add_option("-o,--out", sh.out,
+                     "Output trace (default: TRACE as .shrunk.trace.json)");
+  shrink->add_option("--max-runs", sh.max_runs,
+                     "Candidate runs at most (default 2000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+
   LockGraphArgs lg;
   CLI::App* lockgraph = app.add_subcommand(
       "lockgraph", "Write the lock-class dependency graph (Graphviz DOT), cycles in red");
@@ -112,6 +122,7 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand("list")) return List();
   if (app.got_subcommand(explore)) return Explore(ex);
   if (app.got_subcommand(replay)) return Replay(re);
+  if (app.got_subcommand(shrink)) return Shrink(sh);
   if (app.got_subcommand(bench)) return Bench(be);
   if (app.got_subcommand(compare)) return CompareOrders(co);
   if (app.got_subcommand(lockgraph)) {
