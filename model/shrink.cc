@@ -170,6 +170,9 @@ class Shrinker {
       progress |= CanonicalFibers();
       progress |= ShrinkValues();
       progress |= RemoveChunks();
+      // The cheap passes are at a fixpoint: spend budget on wider moves.
+      if (!progress) progress |= MovePicks();
+      if (!progress) progress |= DefaultPairs();
     }
     // A round that changed nothing is a fixpoint; otherwise the budget
     // ended the search (a round cut short may have had more to find).
@@ -343,6 +346,56 @@ class Shrinker {
       }
     }
     return progress;
+  }
+
+  // Each non-default fiber pick happens one choice later, or one earlier,
+  // instead (the same fiber, the pick it moves off taking the default),
+  // with the rest of the stream kept or else all defaults: a context
+  // switch moved may need fewer steps or switches around it.
+  bool MovePicks() {
+    bool progress = false;
+    for (size_t i = 0; i < current_.decisions.size() && !OutOfRuns(); ++i) {
+      const Decision d = current_.decisions[i];
+      if (d.kind != DecisionKind::kFiber || !current_.taken[i].non_default) {
+        continue;
+      }
+      for (size_t j : {i + 1, i - 1}) {  // i - 1 wraps past 0: skipped
+        if (j >= current_.decisions.size() ||
+            current_.decisions[j].kind != DecisionKind::kFiber) {
+          continue;
+        }
+        std::vector<Decision> candidate = current_.decisions;
+        candidate[i] = kTakeDefault;
+        candidate[j] = {DecisionKind::kFiber, candidate[j].n, d.value};
+        if (TryAccept(candidate)) {
+          progress = true;
+          break;
+        }
+        // As for a removed pick: defaults after the moved one may fit.
+        candidate.resize(std::max(i, j) + 1);
+        if (TryAccept(candidate)) {
+          progress = true;
+          break;
+        }
+      }
+    }
+    return progress;
+  }
+
+  // Every pair of non-default decisions, not only neighbours, becomes the
+  // default: two preemptions that only matter together go together.
+  bool DefaultPairs() {
+    std::vector<size_t> indices = NonDefaultIndices();
+    for (size_t a = 0; a < indices.size() && !OutOfRuns(); ++a) {
+      for (size_t b = a + 1; b < indices.size() && !OutOfRuns(); ++b) {
+        std::vector<Decision> candidate = current_.decisions;
+        candidate[indices[a]] = kTakeDefault;
+        candidate[indices[b]] = kTakeDefault;
+        // The stream changed: the next round starts over from it.
+        if (TryAccept(candidate)) return true;
+      }
+    }
+    return false;
   }
 
   // ddmin over the whole stream: remove chunks of decisions, halving the
