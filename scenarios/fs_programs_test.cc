@@ -1,5 +1,5 @@
-// Checks the built-in filesystem scenarios end to end through the
-// explorer: both lock orders stay clean under PCT and random schedules
+// Checks the built-in filesystem scenarios (scenarios/fs/*.json, run by
+// the interpreter in fs_programs.cc) end to end through the explorer: both lock orders stay clean under PCT and random schedules
 // (the oracles: linearizability, invariants, crash consistency), the
 // injected blocking-extent-lock mistake is found as a lock-order inversion
 // and its trace replays with the same digest, and bad fs configuration is
@@ -128,6 +128,21 @@ TEST(FsProgramsTest, OrderVariantsAreRegisteredAndTheRfcAsPostedIsFound) {
       model::Explore({Make("fs_writers", {{"order", "rfc_as_posted"}})}, o);
   ASSERT_FALSE(s.findings.empty());
   EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kLockOrder);
+}
+
+// The fs scenarios are data: each comes from its file under scenarios/fs/
+// and its targets carry the whole scenario for traces.
+TEST(FsProgramsTest, TheFsScenariosAreTheirJsonFiles) {
+  for (const Scenario& s : Scenarios()) {
+    if (s.name.rfind("fs_", 0) != 0) {
+      EXPECT_TRUE(s.source.empty()) << s.name;
+      continue;
+    }
+    EXPECT_EQ(s.source, "scenarios/fs/" + s.name + ".json");
+    model::Target t = Make(s.name, {});
+    EXPECT_EQ(t.scenario_json, s.json);
+    EXPECT_NE(t.scenario_json.find("\"fibers\""), std::string::npos) << s.name;
+  }
 }
 
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "scenarios/fs_config.h"
+#include "sim/check.h"
 #include "sim/limits.h"
 
 namespace fsim::scenarios {
@@ -27,8 +31,49 @@ std::vector<Scenario> BuildRegistry() {
   RegisterFsPrograms(all);
   std::sort(all.begin(), all.end(),
             [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
+  for (size_t i = 1; i < all.size(); ++i) {
+    FSIM_CHECK_MSG(all[i - 1].name != all[i].name, "two built-in scenarios share a name");
+  }
   return all;
 }
+
+// A data scenario from its text; `source` names it in errors. The
+// scenario's own configuration defaults must be acceptable.
+std::optional<Scenario> ScenarioFromText(std::string_view text, const std::string& source,
+                                         std::string* error) {
+  std::optional<ScenarioSpec> spec = ParseScenario(text, error);
+  if (!spec) {
+    *error = source + ": " + *error;
+    return std::nullopt;
+  }
+  try {
+    ParseFsConfig(spec->config);
+  } catch (const ConfigError& e) {
+    *error = source + ": /config: " + e.message;
+    return std::nullopt;
+  }
+  return FsScenarioFromSpec(std::move(*spec), source);
+}
+
+// Scenario files named by path, loaded once per process (so that every
+// run of an exploration interprets the same text).
+const Scenario* LoadFileScenario(const std::string& path, std::string* error) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<Scenario>> loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = loaded.find(path);
+  if (it != loaded.end()) return it->second.get();
+  std::string ignored;
+  if (error == nullptr) error = &ignored;
+  std::optional<ScenarioSpec> spec = LoadScenarioFile(path, error);
+  if (!spec) return nullptr;
+  std::optional<Scenario> scenario = ScenarioFromText(spec->json, path, error);
+  if (!scenario) return nullptr;
+  return (loaded[path] = std::make_unique<Scenario>(std::move(*scenario))).get();
+}
+
+std::optional<model::Target> MakeTargetFor(const Scenario& scenario, const model::Config& config,
+                                           std::string* error);
 
 }  // namespace
 
@@ -38,6 +83,7 @@ const std::vector<Scenario>& Scenarios() {
 }
 
 const Scenario* FindScenario(std::string_view name) {
+  if (IsScenarioPath(name)) return LoadFileScenario(std::string(name), nullptr);
   for (const Scenario& s : Scenarios()) {
     if (s.name == name) return &s;
   }
@@ -79,11 +125,35 @@ bool AcceptsKey(const Scenario& scenario, const std::string& key) {
 std::optional<model::Target> MakeTarget(std::string_view name,
                                         const model::Config& config,
                                         std::string* error) {
+  if (IsScenarioPath(name)) {
+    const Scenario* scenario = LoadFileScenario(std::string(name), error);
+    if (scenario == nullptr) return std::nullopt;
+    return MakeTargetFor(*scenario, config, error);
+  }
   const Scenario* scenario = FindScenario(name);
   if (scenario == nullptr) {
     *error = "unknown scenario '" + std::string(name) + "' (see 'fsim list')";
     return std::nullopt;
   }
+  return MakeTargetFor(*scenario, config, error);
+}
+
+std::optional<model::Target> MakeTargetForTrace(const std::string& name,
+                                                const std::string& scenario_json,
+                                                const model::Config& config,
+                                                std::string* error) {
+  nlohmann::json j = nlohmann::json::parse(scenario_json, nullptr, false);
+  if (!j.is_object() || j.contains("builtin")) return MakeTarget(name, config, error);
+  std::optional<Scenario> scenario = ScenarioFromText(scenario_json, "scenario", error);
+  if (!scenario) return std::nullopt;
+  return MakeTargetFor(*scenario, config, error);
+}
+
+namespace {
+
+std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
+                                           const model::Config& config, std::string* error) {
+  const Scenario* scenario = &scenario_ref;
   for (const auto& [key, value] : config) {
     auto known = [&](const auto& keys) {
       return std::any_of(keys.begin(), keys.end(),
@@ -119,15 +189,21 @@ std::optional<model::Target> MakeTarget(std::string_view name,
       target.run_options.lockdep = lockdep->second == "on";
     }
     target.make = scenario->bind(config);
-    nlohmann::json j = {{"name", scenario->name},
-                        {"builtin", true},
-                        {"description", scenario->description}};
-    target.scenario_json = j.dump();
+    if (scenario->json.empty()) {
+      nlohmann::json j = {{"name", scenario->name},
+                          {"builtin", true},
+                          {"description", scenario->description}};
+      target.scenario_json = j.dump();
+    } else {
+      target.scenario_json = scenario->json;
+    }
     return target;
   } catch (const ConfigError& e) {
     *error = e.message;
     return std::nullopt;
   }
 }
+
+}  // namespace
 
 }  // namespace fsim::scenarios

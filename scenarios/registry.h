@@ -1,7 +1,10 @@
-// The scenario registry: every scenario fsim can run, by name. Until
-// scenarios become data files (a later issue), built-in programs register
-// here in code. A scenario turns a configuration into a model::Target, or
-// refuses the configuration with a one-line reason.
+// The scenario registry: every scenario fsim can run, by name. Programs
+// written in C++ (abba, disk_*, mem_*, ...) register here in code; the
+// filesystem scenarios are data files (scenarios/FORMAT.md): the built-in
+// ones compiled in from scenarios/fs/*.json, and any other named by its
+// path (anything ending in .json), loaded on first use. A scenario turns a
+// configuration into a model::Target, or refuses the configuration with a
+// one-line reason.
 #ifndef FSIM_SCENARIOS_REGISTRY_H_
 #define FSIM_SCENARIOS_REGISTRY_H_
 
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "model/target.h"
+#include "scenarios/json_scenario.h"
 #include "sim/program.h"
 
 namespace fsim::scenarios {
@@ -38,19 +42,41 @@ struct Scenario {
   // Validates the scenario-specific keys of `config` and returns a factory
   // of fresh programs. Throws ConfigError.
   std::function<ProgramFactory(const model::Config& config)> bind;
+  // Where a data scenario came from (its file, or "trace"); empty for a
+  // program written in C++.
+  std::string source;
+  // A data scenario as canonical JSON (what traces store); empty for a
+  // program written in C++.
+  std::string json;
 };
 
-// All scenarios, sorted by name.
+// All built-in scenarios (code and compiled-in files), sorted by name.
 const std::vector<Scenario>& Scenarios();
+// A built-in scenario by name, or a scenario file by its path (loaded
+// once, then kept). Null if there is none, or the file does not load
+// (MakeTarget says why).
 const Scenario* FindScenario(std::string_view name);
 // Names of the default suite, in registry order.
 std::vector<std::string> DefaultSuite();
 
-// Builds a target. On error returns nullopt and sets `error` to one line
-// (an unknown scenario, an unknown key, a bad value).
+// Builds a target. `name` is a built-in scenario's name or a scenario
+// file's path. On error returns nullopt and sets `error` to one line (an
+// unknown scenario, a malformed file: "PATH: /json/pointer: what", an
+// unknown key, a bad value).
 std::optional<model::Target> MakeTarget(std::string_view name,
                                         const model::Config& config,
                                         std::string* error);
+
+// Builds the target a trace ran: from the scenario JSON the trace
+// recorded if it is a data scenario (so that it replays without its file,
+// as it was when recorded), else the built-in program `name`.
+std::optional<model::Target> MakeTargetForTrace(const std::string& name,
+                                                const std::string& scenario_json,
+                                                const model::Config& config,
+                                                std::string* error);
+
+// A data scenario, interpreted by scenarios/fs_programs.cc.
+Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source);
 
 // True if `scenario` takes configuration key `key` (its own or a runtime
 // key).

@@ -1,11 +1,14 @@
-// Checks that the registry lists every built-in program, that the default
-// suite holds only correct programs, and that bad configuration is refused
-// with one line naming the problem.
+// Checks that the registry lists every built-in program (code and data
+// files), that the default suite holds only correct programs, that a
+// scenario file is found by its path, and that bad configuration is
+// refused with one line naming the problem.
 #include "scenarios/registry.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 
 namespace fsim::scenarios {
 namespace {
@@ -45,6 +48,27 @@ TEST(RegistryTest, BadConfigurationIsRefusedWithOneLine) {
   EXPECT_FALSE(MakeTarget("abba", {{"stack_kib", "lots"}}, &error));
   EXPECT_EQ(error, "config stack_kib=lots: not a number");
   EXPECT_EQ(error.find('\n'), std::string::npos);
+}
+
+// A scenario file is found by its path, takes the fs keys, and is kept
+// once loaded; a built-in's name never reads a file.
+TEST(RegistryTest, AScenarioFileIsFoundByItsPath) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/mine.json";
+  std::ofstream(path) << R"({"name": "mine", "description": "one writer",
+      "fibers": [{"name": "w", "ops": [{"op": "write", "offset": 0, "length": 10}]}]})";
+  const Scenario* s = FindScenario(path);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->name, "mine");
+  EXPECT_EQ(s->source, path);
+  EXPECT_TRUE(AcceptsKey(*s, "order"));
+  EXPECT_EQ(FindScenario(path), s);
+  EXPECT_EQ(FindScenario("mine"), nullptr);
+  std::string error;
+  auto t = MakeTarget(path, {{"order", "rfc"}}, &error);
+  ASSERT_TRUE(t.has_value()) << error;
+  EXPECT_EQ(t->scenario, "mine");
+  EXPECT_EQ(t->scenario_json, s->json);
 }
 
 TEST(RegistryTest, ConfigShapesTheTarget) {

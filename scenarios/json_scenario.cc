@@ -1,0 +1,563 @@
+// The scenario file parser: JSON text to ScenarioSpec, every value
+// checked, every error one line naming the JSON pointer of the culprit.
+#include "scenarios/json_scenario.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "fs/page_cache.h"
+#include "model/file_model.h"
+#include "sim/limits.h"
+
+namespace fsim::scenarios {
+namespace {
+
+using json = nlohmann::json;
+using fs::kPageSize;
+
+struct SchemaError {
+  std::string path;
+  std::string what;
+};
+
+[[noreturn]] void Fail(const std::string& path, std::string what) {
+  throw SchemaError{path.empty() ? "/" : path, std::move(what)};
+}
+
+// A key as a JSON pointer token (RFC 6901).
+std::string Token(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// One JSON object of the file: refuses keys it does not expect, finds the
+// ones it does.
+class Object {
+ public:
+  Object(const json& j, std::string path, std::vector<std::string> keys, const std::string& what = "")
+      : j_(j), path_(std::move(path)) {
+    if (!j.is_object()) Fail(path_, "expected an object");
+    for (const auto& [key, value] : j.items()) {
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        Fail(At(key), "unknown key" + what + " (expected one of: " + Join(keys) + ")");
+      }
+    }
+  }
+  const json* Find(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  const json& Require(const char* key) const {
+    const json* v = Find(key);
+    if (v == nullptr) Fail(path_, std::string("missing required key '") + key + "'");
+    return *v;
+  }
+  std::string At(std::string_view key) const { return path_ + "/" + Token(key); }
+  const std::string& path() const { return path_; }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+uint64_t Uint(const json& v, const std::string& path, uint64_t lo, uint64_t hi) {
+  if (!v.is_number_unsigned()) Fail(path, "expected an unsigned integer");
+  uint64_t x = v.get<uint64_t>();
+  if (x < lo || x > hi) {
+    Fail(path, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                   std::to_string(hi) + "]");
+  }
+  return x;
+}
+
+bool Bool(const json& v, const std::string& path) {
+  if (!v.is_boolean()) Fail(path, "expected true or false");
+  return v.get<bool>();
+}
+
+std::string String(const json& v, const std::string& path) {
+  if (!v.is_string()) Fail(path, "expected a string");
+  return v.get<std::string>();
+}
+
+// An unsigned integer, or an open range {"min", "max", "step"}.
+Choice ReadChoice(const json& v, const std::string& path, uint64_t lo, uint64_t hi) {
+  Choice c;
+  c.site = path;
+  if (!v.is_object()) {
+    c.min = c.max = Uint(v, path, lo, hi);
+    return c;
+  }
+  Object o(v, path, {"min", "max", "step"});
+  c.min = Uint(o.Require("min"), o.At("min"), lo, hi);
+  c.max = Uint(o.Require("max"), o.At("max"), lo, hi);
+  if (const json* step = o.Find("step")) c.step = Uint(*step, o.At("step"), 1, hi);
+  if (c.min > c.max) {
+    Fail(path, "min " + std::to_string(c.min) + " is greater than max " + std::to_string(c.max));
+  }
+  if (c.options() > UINT32_MAX) {
+    Fail(path, "more than " + std::to_string(UINT32_MAX) + " options: use a larger step");
+  }
+  return c;
+}
+
+struct OpInfo {
+  const char* name;
+  OpKind kind;
+  std::vector<std::string> keys;  // besides op, repeat and (but for sleep) file
+};
+
+const std::vector<OpInfo>& Ops() {
+  static const std::vector<OpInfo> ops = {
+      {"write", OpKind::kWrite, {"offset", "length", "byte"}},
+      {"read", OpKind::kRead, {"offset", "length"}},
+      {"truncate", OpKind::kTruncate, {"size"}},
+      {"fallocate", OpKind::kFallocate, {"offset", "length", "keep_size"}},
+      {"punch_hole", OpKind::kPunchHole, {"offset", "length"}},
+      {"zero_range", OpKind::kZeroRange, {"offset", "length", "keep_size"}},
+      {"fsync", OpKind::kFsync, {}},
+      {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte"}},
+      {"sleep", OpKind::kSleep, {"ns"}},
+      {"writeback", OpKind::kWriteback, {}},
+  };
+  return ops;
+}
+
+bool TakesRange(OpKind k) {
+  return k == OpKind::kWrite || k == OpKind::kRead || k == OpKind::kFallocate ||
+         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite;
+}
+
+bool ChangesFile(OpKind k) {
+  return k == OpKind::kWrite || k == OpKind::kTruncate || k == OpKind::kFallocate ||
+         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite;
+}
+
+OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::string>& files,
+              size_t index) {
+  if (!j.is_object()) Fail(path, "expected an object");
+  auto op_it = j.find("op");
+  if (op_it == j.end()) Fail(path, "missing required key 'op'");
+  std::string name = String(*op_it, path + "/op");
+  const OpInfo* info = nullptr;
+  std::vector<std::string> names;
+  for (const OpInfo& o : Ops()) {
+    names.push_back(o.name);
+    if (name == o.name) info = &o;
+  }
+  if (info == nullptr) {
+    Fail(path + "/op", "unknown operation '" + name + "' (expected one of: " + Join(names) + ")");
+  }
+  std::vector<std::string> keys = {"op", "repeat"};
+  if (info->kind != OpKind::kSleep) keys.push_back("file");
+  keys.insert(keys.end(), info->keys.begin(), info->keys.end());
+  Object o(j, path, keys, " for " + name);
+  OpSpec op;
+  op.kind = info->kind;
+  if (const json* r = o.Find("repeat")) op.repeat = ReadChoice(*r, o.At("repeat"), 0, kScenarioRepeatMax);
+  if (const json* f = o.Find("file")) {
+    std::string file = String(*f, o.At("file"));
+    auto it = std::find(files.begin(), files.end(), file);
+    if (it == files.end()) Fail(o.At("file"), "unknown file '" + file + "' (files: " + Join(files) + ")");
+    op.file = static_cast<size_t>(it - files.begin());
+  }
+  if (TakesRange(op.kind)) {
+    op.offset = ReadChoice(o.Require("offset"), o.At("offset"), 0, kScenarioFileBytesMax - 1);
+    op.length = ReadChoice(o.Require("length"), o.At("length"), 1, kScenarioFileBytesMax);
+    if (op.offset.top() + op.length.top() > kScenarioFileBytesMax) {
+      Fail(path, "offset + length reaches " + std::to_string(op.offset.top() + op.length.top()) +
+                     ", past the largest file size " + std::to_string(kScenarioFileBytesMax));
+    }
+  }
+  if (op.kind == OpKind::kWrite || op.kind == OpKind::kMmapWrite) {
+    // Each operation writes its own byte unless told otherwise, so that
+    // the linearizability check can tell the writers apart.
+    op.byte.min = op.byte.max = 1 + index % 255;
+    if (const json* b = o.Find("byte")) op.byte = ReadChoice(*b, o.At("byte"), 0, 255);
+  }
+  if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
+  if (op.kind == OpKind::kTruncate) {
+    op.size = ReadChoice(o.Require("size"), o.At("size"), 0, kScenarioFileBytesMax);
+  }
+  if (op.kind == OpKind::kSleep) op.ns = ReadChoice(o.Require("ns"), o.At("ns"), 0, kScenarioSleepNsMax);
+  return op;
+}
+
+// Pages an operation may split into (the linearizability check's unit)
+// and pages it may dirty (each written back once into fresh data space).
+uint64_t PagesSpanned(const OpSpec& op) {
+  uint64_t len = op.length.top();
+  if (op.kind == OpKind::kMmapWrite) return 1;  // a store is cut at its page's end
+  if (op.offset.fixed()) {
+    uint64_t o = op.offset.min;
+    return (o + len - 1) / kPageSize - o / kPageSize + 1;
+  }
+  return (len + kPageSize - 2) / kPageSize + 1;
+}
+
+uint64_t HistoryPieces(const OpSpec& op) {
+  switch (op.kind) {
+    case OpKind::kWrite:
+    case OpKind::kRead:
+    case OpKind::kPunchHole:
+    case OpKind::kZeroRange:
+    case OpKind::kMmapWrite:
+      return PagesSpanned(op);
+    case OpKind::kTruncate:
+    case OpKind::kFallocate:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+uint64_t PagesDirtied(const OpSpec& op) {
+  switch (op.kind) {
+    case OpKind::kWrite:
+    case OpKind::kMmapWrite:
+      return PagesSpanned(op);
+    case OpKind::kTruncate:
+      return 1;  // the partial page's tail, zeroed and written
+    case OpKind::kPunchHole:
+    case OpKind::kZeroRange:
+      return 2;  // the partial pages at both ends
+    default:
+      return 0;
+  }
+}
+
+sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
+  Object o(j, path,
+           {"name", "size_mib", "profile", "queue_depth", "max_sectors", "latency_ns_min",
+            "latency_ns_max", "latency_choices", "write_cache", "faults", "latency_spike_ns"});
+  sim::DeviceConfig d;
+  d.name = "vda";
+  d.capacity_sectors = 16384;  // 8 MiB
+  d.latency_choices = 2;
+  if (const json* v = o.Find("name")) {
+    d.name = String(*v, o.At("name"));
+    if (d.name.empty() || d.name.size() > 31) Fail(o.At("name"), "expected 1 to 31 characters");
+  }
+  if (const json* v = o.Find("size_mib")) {
+    d.capacity_sectors =
+        Uint(*v, o.At("size_mib"), kScenarioDeviceMibMin, kScenarioDeviceMibMax) * 2048;
+  }
+  if (const json* v = o.Find("profile")) {
+    if (String(*v, o.At("profile")) != "single") {
+      Fail(o.At("profile"), "only \"single\" is modelled by the filesystem");
+    }
+  }
+  if (const json* v = o.Find("queue_depth")) d.queue_depth = Uint(*v, o.At("queue_depth"), 1, 64);
+  if (const json* v = o.Find("max_sectors")) d.max_sectors = Uint(*v, o.At("max_sectors"), 1, 65536);
+  if (const json* v = o.Find("latency_ns_min")) {
+    d.latency_ns_min = Uint(*v, o.At("latency_ns_min"), 0, kScenarioSleepNsMax);
+  }
+  if (const json* v = o.Find("latency_ns_max")) {
+    d.latency_ns_max = Uint(*v, o.At("latency_ns_max"), 0, kScenarioSleepNsMax);
+  }
+  if (d.latency_ns_min > d.latency_ns_max) {
+    Fail(path, "latency_ns_min " + std::to_string(d.latency_ns_min) +
+                   " is greater than latency_ns_max " + std::to_string(d.latency_ns_max));
+  }
+  if (const json* v = o.Find("latency_choices")) {
+    d.latency_choices = Uint(*v, o.At("latency_choices"), 1, 64);
+  }
+  if (const json* v = o.Find("write_cache")) d.write_cache = Bool(*v, o.At("write_cache"));
+  if (const json* v = o.Find("latency_spike_ns")) {
+    d.latency_spike_ns = Uint(*v, o.At("latency_spike_ns"), 0, kScenarioSleepNsMax);
+  }
+  if (const json* v = o.Find("faults")) {
+    if (!v->is_array()) Fail(o.At("faults"), "expected an array");
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string at = o.At("faults") + "/" + std::to_string(i);
+      std::string f = String((*v)[i], at);
+      if (f == "io_errors") {
+        d.fault_io_errors = true;
+      } else if (f == "device_failure") {
+        d.fault_device_failure = true;
+      } else if (f == "latency_spikes") {
+        d.fault_latency_spikes = true;
+      } else {
+        Fail(at, "unknown fault '" + f + "' (expected one of: io_errors, device_failure, latency_spikes)");
+      }
+    }
+  }
+  return d;
+}
+
+sim::MemoryConfig ReadMemory(const json& j, const std::string& path) {
+  Object o(j, path, {"budget_pages", "low_pages", "high_pages", "kswapd"});
+  sim::MemoryConfig m;
+  m.budget_pages = Uint(o.Require("budget_pages"), o.At("budget_pages"), 1, kScenarioMemoryPagesMax);
+  m.low_pages = m.budget_pages * 2 / 3;
+  m.high_pages = m.budget_pages / 2;
+  if (const json* v = o.Find("low_pages")) m.low_pages = Uint(*v, o.At("low_pages"), 0, kScenarioMemoryPagesMax);
+  if (const json* v = o.Find("high_pages")) m.high_pages = Uint(*v, o.At("high_pages"), 0, kScenarioMemoryPagesMax);
+  if (const json* v = o.Find("kswapd")) m.kswapd = Bool(*v, o.At("kswapd"));
+  if (!(m.high_pages <= m.low_pages && m.low_pages <= m.budget_pages)) {
+    Fail(path, "expected high_pages <= low_pages <= budget_pages (got " +
+                   std::to_string(m.high_pages) + ", " + std::to_string(m.low_pages) + ", " +
+                   std::to_string(m.budget_pages) + ")");
+  }
+  return m;
+}
+
+std::vector<FiberSpec> ReadFibers(const json& j, const std::string& path,
+                                  const std::vector<std::string>& files) {
+  if (!j.is_array()) Fail(path, "expected an array");
+  if (j.empty() || j.size() > kScenarioFibersMax) {
+    Fail(path, "expected 1 to " + std::to_string(kScenarioFibersMax) + " fibers");
+  }
+  std::vector<FiberSpec> fibers;
+  size_t op_index = 0;
+  for (size_t i = 0; i < j.size(); ++i) {
+    Object o(j[i], path + "/" + std::to_string(i), {"name", "ops"});
+    FiberSpec f;
+    f.name = String(o.Require("name"), o.At("name"));
+    if (f.name.empty() || f.name.size() >= sim::kFiberNameMax) {
+      Fail(o.At("name"), "expected 1 to " + std::to_string(sim::kFiberNameMax - 1) + " characters");
+    }
+    if (f.name == "settle" || f.name == "power") {
+      Fail(o.At("name"), "'" + f.name + "' is the name of fsim's own fiber");
+    }
+    for (const FiberSpec& other : fibers) {
+      if (other.name == f.name) Fail(o.At("name"), "a second fiber named '" + f.name + "'");
+    }
+    const json& ops = o.Require("ops");
+    if (!ops.is_array()) Fail(o.At("ops"), "expected an array");
+    if (ops.size() > kScenarioOpsMax) {
+      Fail(o.At("ops"), "more than " + std::to_string(kScenarioOpsMax) + " operations");
+    }
+    for (size_t k = 0; k < ops.size(); ++k) {
+      f.ops.push_back(ReadOp(ops[k], o.At("ops") + "/" + std::to_string(k), files, op_index++));
+    }
+    fibers.push_back(std::move(f));
+  }
+  return fibers;
+}
+
+void ReadChecks(const json& j, const std::string& path, ScenarioSpec& spec) {
+  Object o(j, path, {"linearizable", "invariants", "crash_consistency"});
+  if (const json* v = o.Find("linearizable")) spec.check_linearizable = Bool(*v, o.At("linearizable"));
+  if (const json* v = o.Find("invariants")) spec.check_invariants = Bool(*v, o.At("invariants"));
+  if (const json* v = o.Find("crash_consistency")) {
+    spec.check_crash_consistency = Bool(*v, o.At("crash_consistency"));
+  }
+}
+
+// What the whole scenario must satisfy beyond each value's own range.
+void CheckWhole(const ScenarioSpec& spec) {
+  if (spec.check_crash_consistency) {
+    if (!spec.power_cut_ns) Fail("/checks/crash_consistency", "needs a power_cut");
+    std::vector<std::string> changers;
+    for (const FiberSpec& f : spec.fibers) {
+      if (std::any_of(f.ops.begin(), f.ops.end(), [](const OpSpec& op) { return ChangesFile(op.kind); })) {
+        changers.push_back("'" + f.name + "'");
+      }
+    }
+    if (changers.size() > 1) {
+      Fail("/checks/crash_consistency",
+           "needs every operation that changes a file in one fiber (" + Join(changers) + " do)");
+    }
+  }
+  if (spec.check_linearizable) {
+    for (size_t file = 0; file < spec.files.size(); ++file) {
+      uint64_t pieces = 0;
+      for (const FiberSpec& f : spec.fibers) {
+        for (const OpSpec& op : f.ops) {
+          if (op.file == file) pieces += HistoryPieces(op) * op.repeat.top();
+        }
+      }
+      if (pieces > model::kHistoryOpsMax) {
+        Fail("/fibers", "up to " + std::to_string(pieces) + " operations (per page) on file '" +
+                            spec.files[file] + "', more than the linearizability check's " +
+                            std::to_string(model::kHistoryOpsMax) +
+                            ": fewer or shorter operations, or checks.linearizable false");
+      }
+    }
+  }
+  uint64_t dirtied = 0;
+  for (const FiberSpec& f : spec.fibers) {
+    for (const OpSpec& op : f.ops) dirtied += PagesDirtied(op) * op.repeat.top();
+  }
+  uint64_t space = spec.device.capacity_sectors * spec.device.sector_size - (1 << 20);
+  if (dirtied * kPageSize > space) {
+    Fail("/fibers", "may write back up to " + std::to_string(dirtied * kPageSize) +
+                        " bytes, more than the device's data space of " + std::to_string(space));
+  }
+}
+
+ScenarioSpec ReadScenario(const json& j) {
+  Object o(j, "", {"name", "description", "default_suite", "config", "devices", "memory", "files",
+                   "fibers", "power_cut", "checks"});
+  ScenarioSpec spec;
+  spec.name = String(o.Require("name"), "/name");
+  if (spec.name.empty() || spec.name.size() > 64 || IsScenarioPath(spec.name) ||
+      !std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      })) {
+    Fail("/name", "expected 1 to 64 letters, digits, '_' or '-'");
+  }
+  spec.description = String(o.Require("description"), "/description");
+  if (spec.description.empty() || spec.description.find('\n') != std::string::npos) {
+    Fail("/description", "expected one non-empty line");
+  }
+  if (const json* v = o.Find("default_suite")) spec.default_suite = Bool(*v, "/default_suite");
+  if (const json* v = o.Find("config")) {
+    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep"}, " in config");
+    for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
+  }
+  spec.device = ReadDevice(json::object(), "/devices/0");
+  if (const json* v = o.Find("devices")) {
+    if (!v->is_array() || v->size() != 1) {
+      Fail("/devices", "expected an array of one device (the filesystem model uses one, profile single)");
+    }
+    spec.device = ReadDevice((*v)[0], "/devices/0");
+  }
+  spec.memory.budget_pages = 64;
+  spec.memory.low_pages = 64 * 2 / 3;
+  spec.memory.high_pages = 64 / 2;
+  if (const json* v = o.Find("memory")) spec.memory = ReadMemory(*v, "/memory");
+  spec.files = {"file"};
+  if (const json* v = o.Find("files")) {
+    if (!v->is_array() || v->empty() || v->size() > kScenarioFilesMax) {
+      Fail("/files", "expected an array of 1 to " + std::to_string(kScenarioFilesMax) + " names");
+    }
+    spec.files.clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string at = "/files/" + std::to_string(i);
+      std::string name = String((*v)[i], at);
+      if (name.empty()) Fail(at, "expected a non-empty name");
+      if (std::count(spec.files.begin(), spec.files.end(), name)) Fail(at, "a second file named '" + name + "'");
+      spec.files.push_back(name);
+    }
+  }
+  spec.fibers = ReadFibers(o.Require("fibers"), "/fibers", spec.files);
+  if (const json* v = o.Find("power_cut")) {
+    Object p(*v, "/power_cut", {"at_ns"});
+    spec.power_cut_ns = ReadChoice(p.Require("at_ns"), "/power_cut/at_ns", 0, kScenarioSleepNsMax);
+    // The Chooser site of fs_fsync_powercut as it was written in C++, so
+    // that its runs (and their digests) carried over to the data file.
+    spec.power_cut_ns->site = "power_cut_time";
+  }
+  if (const json* v = o.Find("checks")) ReadChecks(*v, "/checks", spec);
+  CheckWhole(spec);
+  spec.json = j.dump();
+  return spec;
+}
+
+// Refuses a key given twice in one object (nlohmann keeps the last one
+// silently): tracks the JSON pointer of the value being parsed.
+class DuplicateKeys {
+ public:
+  struct Frame {
+    bool array = false;
+    size_t index = 0;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames;
+  std::optional<SchemaError> error;
+
+  std::string Path() const {
+    std::string p;
+    for (const Frame& f : frames) p += "/" + (f.array ? std::to_string(f.index) : Token(f.key));
+    return p;
+  }
+  void Event(json::parse_event_t event, const json& parsed) {
+    using E = json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        frames.push_back({event == E::array_start, 0, {}, {}});
+        return;
+      case E::key: {
+        Frame& f = frames.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second && !error) error = SchemaError{Path(), "duplicate key"};
+        return;
+      }
+      case E::object_end:
+      case E::array_end:
+        frames.pop_back();
+        break;
+      case E::value:
+        break;
+    }
+    if (!frames.empty() && frames.back().array) ++frames.back().index;
+  }
+};
+
+}  // namespace
+
+const char* OpKindName(OpKind kind) {
+  for (const OpInfo& o : Ops()) {
+    if (o.kind == kind) return o.name;
+  }
+  return "?";
+}
+
+bool IsScenarioPath(std::string_view name) { return name.ends_with(".json"); }
+
+std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* error) {
+  DuplicateKeys dup;
+  json j;
+  try {
+    j = json::parse(
+        text,
+        [&dup](int, json::parse_event_t event, json& parsed) {
+          dup.Event(event, parsed);
+          return true;
+        },
+        /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 3, column 1: ..."
+    std::string what = e.what();
+    size_t at = what.find(" at line ");
+    *error = at == std::string::npos ? what : what.substr(at + 4);
+    return std::nullopt;
+  }
+  try {
+    if (dup.error) throw *dup.error;
+    return ReadScenario(j);
+  } catch (const SchemaError& e) {
+    *error = e.path + ": " + e.what;
+    return std::nullopt;
+  }
+}
+
+std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = path + ": cannot read: " + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::optional<ScenarioSpec> spec = ParseScenario(text.str(), error);
+  if (!spec) *error = path + ": " + *error;
+  return spec;
+}
+
+}  // namespace fsim::scenarios

@@ -1,0 +1,128 @@
+// Scenarios as data: a filesystem scenario is a JSON file (format in
+// scenarios/FORMAT.md). This header holds the parsed form, the parser and
+// its limits; scenarios/fs_programs.cc interprets the parsed form as a
+// program, and the built-in files under scenarios/fs/ are compiled into the
+// binary (EmbeddedScenarioFiles) so that `fsim` runs from any directory.
+//
+// Errors are one line: "/json/pointer: what is wrong" (a schema error) or
+// "line L, column C: ..." (a JSON syntax error); the caller prefixes the
+// file's path. Unknown and duplicate keys are errors: a typo is never
+// silently ignored.
+//
+// Open values ({"min": A, "max": B, "step": S}) are not drawn here: the
+// interpreter draws each through the scheduler's Chooser when the
+// operation runs, as min + k * step for k in [0, options), so that k = 0
+// is the smallest choice and they replay and shrink like any decision.
+#ifndef FSIM_SCENARIOS_JSON_SCENARIO_H_
+#define FSIM_SCENARIOS_JSON_SCENARIO_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/target.h"
+#include "sim/block.h"
+#include "sim/memory.h"
+
+namespace fsim::scenarios {
+
+// Limits of a scenario file (each refused with a one-line error when
+// exceeded, never truncated). Fibers leave room under sim::kFibersMax for
+// kswapd, I/O completions, the ordered-extent worker, settle and power.
+inline constexpr size_t kScenarioFibersMax = 16;
+inline constexpr size_t kScenarioFilesMax = 8;
+inline constexpr size_t kScenarioOpsMax = 64;        // per fiber
+inline constexpr uint64_t kScenarioRepeatMax = 64;   // per operation
+inline constexpr uint64_t kScenarioFileBytesMax = 1 << 20;  // offsets, sizes, ends
+inline constexpr uint64_t kScenarioSleepNsMax = 10'000'000'000;  // 10 s of virtual time
+inline constexpr uint64_t kScenarioDeviceMibMin = 4;  // the metadata log plus data
+inline constexpr uint64_t kScenarioDeviceMibMax = 1024;
+inline constexpr uint64_t kScenarioMemoryPagesMax = 1 << 20;
+
+// A value: fixed (min == max) or open, drawn through the Chooser at `site`.
+struct Choice {
+  uint64_t min = 0;
+  uint64_t max = 0;
+  uint64_t step = 1;
+  std::string site;  // the value's JSON pointer (the Chooser site's name)
+
+  bool fixed() const { return min == max; }
+  uint64_t options() const { return (max - min) / step + 1; }
+  // The largest value that can be drawn (max rounded down to the step).
+  uint64_t top() const { return min + (options() - 1) * step; }
+};
+
+enum class OpKind {
+  kWrite,
+  kRead,
+  kTruncate,
+  kFallocate,
+  kPunchHole,
+  kZeroRange,
+  kFsync,
+  kMmapWrite,
+  kSleep,
+  kWriteback,
+};
+const char* OpKindName(OpKind kind);
+
+// One operation of a fiber. Fields an operation does not take stay fixed 0.
+struct OpSpec {
+  OpKind kind = OpKind::kFsync;
+  size_t file = 0;  // index into ScenarioSpec::files
+  Choice repeat{1, 1, 1, {}};
+  Choice offset;
+  Choice length;
+  Choice size;  // truncate
+  Choice byte;  // write, mmap_write
+  Choice ns;    // sleep
+  bool keep_size = false;  // fallocate, zero_range
+};
+
+struct FiberSpec {
+  std::string name;
+  std::vector<OpSpec> ops;
+};
+
+struct ScenarioSpec {
+  std::string name;
+  std::string description;
+  bool default_suite = false;
+  model::Config config;  // defaults of the scenario's configuration
+  sim::DeviceConfig device;
+  sim::MemoryConfig memory;
+  std::vector<std::string> files;  // inode numbers 257, 258, ... in order
+  std::vector<FiberSpec> fibers;
+  std::optional<Choice> power_cut_ns;  // when the power fails
+  bool check_linearizable = true;
+  bool check_invariants = true;
+  bool check_crash_consistency = false;
+  // The scenario as canonical JSON (keys sorted, comments dropped): what a
+  // trace stores, and what ParseScenario accepts back.
+  std::string json;
+};
+
+// Parses a scenario. On failure returns nullopt and sets `error` to one
+// line (without the file's name).
+std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* error);
+
+// Reads and parses a file. On failure sets `error` to one line starting
+// with `path`.
+std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::string* error);
+
+// True for a scenario named by its path rather than its name.
+bool IsScenarioPath(std::string_view name);
+
+// The built-in scenario files, compiled in (generated from scenarios/fs/).
+struct EmbeddedScenarioFile {
+  const char* path;  // e.g. "scenarios/fs/fs_writers.json"
+  const char* text;
+};
+std::span<const EmbeddedScenarioFile> EmbeddedScenarioFiles();
+
+}  // namespace fsim::scenarios
+
+#endif  // FSIM_SCENARIOS_JSON_SCENARIO_H_

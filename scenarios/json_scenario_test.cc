@@ -1,0 +1,223 @@
+// Checks scenario files: every built-in file loads and is the scenario of
+// its name; a malformed file is refused with exactly one line naming the
+// JSON pointer and the problem (syntax, types, unknown keys and
+// operations, missing fields, bad ranges, duplicate keys, whole-scenario
+// limits); open values are drawn through the Chooser at their sites, so
+// the same seed gives the same run, different seeds different operations,
+// and value 0 the smallest choice; a file scenario's trace replays from
+// the JSON it recorded after the file is gone.
+#include "scenarios/json_scenario.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "model/explorer.h"
+#include "model/random_walk.h"
+#include "model/trace.h"
+#include "scenarios/registry.h"
+
+namespace fsim::scenarios {
+namespace {
+
+std::string TmpDir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return tmp ? tmp : "/tmp";
+}
+
+std::string Error(const std::string& text) {
+  std::string error;
+  EXPECT_FALSE(ParseScenario(text, &error).has_value()) << text;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  return error;
+}
+
+// A scenario with one fiber whose first operation is `op`.
+std::string WithOp(const std::string& op) {
+  return R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": [)" + op + "]}]}";
+}
+
+TEST(JsonScenarioTest, EveryBuiltInFileLoadsAsTheScenarioOfItsName) {
+  ASSERT_EQ(EmbeddedScenarioFiles().size(), 7u);
+  for (const EmbeddedScenarioFile& file : EmbeddedScenarioFiles()) {
+    std::string error;
+    auto spec = ParseScenario(file.text, &error);
+    ASSERT_TRUE(spec.has_value()) << file.path << ": " << error;
+    EXPECT_EQ(std::string(file.path), "scenarios/fs/" + spec->name + ".json");
+    EXPECT_TRUE(spec->default_suite) << spec->name;
+    const Scenario* s = FindScenario(spec->name);
+    ASSERT_NE(s, nullptr) << spec->name;
+    EXPECT_EQ(s->source, file.path);
+    // The canonical form parses back to itself.
+    auto again = ParseScenario(spec->json, &error);
+    ASSERT_TRUE(again.has_value()) << error;
+    EXPECT_EQ(again->json, spec->json);
+  }
+}
+
+TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
+  EXPECT_EQ(Error("{\"name\": \"t\",\n  \"description\": \"d\",\n}"),
+            "line 3, column 1: syntax error while parsing object key - unexpected '}'; "
+            "expected string literal");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": "12", "length": 1})")),
+            "/fibers/0/ops/0/offset: expected an unsigned integer");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": -1, "length": 1})")),
+            "/fibers/0/ops/0/offset: expected an unsigned integer");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "ofset": 0, "length": 1})")),
+            "/fibers/0/ops/0/ofset: unknown key for write (expected one of: op, repeat, file, "
+            "offset, length, byte)");
+  EXPECT_EQ(Error(WithOp(R"({"op": "wrte"})")),
+            "/fibers/0/ops/0/op: unknown operation 'wrte' (expected one of: write, read, "
+            "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback)");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": 0})")),
+            "/fibers/0/ops/0: missing required key 'length'");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": {"min": 9, "max": 3}, "length": 1})")),
+            "/fibers/0/ops/0/offset: min 9 is greater than max 3");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": {"min": 0}, "length": 1})")),
+            "/fibers/0/ops/0/offset: missing required key 'max'");
+  EXPECT_EQ(Error(WithOp(R"({"op": "read", "offset": 0, "length": 0})")),
+            "/fibers/0/ops/0/length: 0 is out of range [1, 1048576]");
+  EXPECT_EQ(Error(WithOp(R"({"op": "fsync", "offset": 0, "op": "fsync"})")),
+            "/fibers/0/ops/0/op: duplicate key");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fiber": []})"),
+            "/fiber: unknown key (expected one of: name, description, default_suite, config, "
+            "devices, memory, files, fibers, power_cut, checks)");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d"})"), "/: missing required key 'fibers'");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": []}],
+                      "checks": {"crash_consistency": true}})"),
+            "/checks/crash_consistency: needs a power_cut");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "memory": {"budget_pages": 8, "low_pages": 9},
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/memory: expected high_pages <= low_pages <= budget_pages (got 4, 9, 8)");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "file": "b", "offset": 0, "length": 1})")),
+            "/fibers/0/ops/0/file: unknown file 'b' (files: file)");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "repeat": 64, "offset": 0, "length": 8192})")),
+            "/fibers: up to 128 operations (per page) on file 'file', more than the "
+            "linearizability check's 62: fewer or shorter operations, or checks.linearizable "
+            "false");
+}
+
+TEST(JsonScenarioTest, AFileIsNamedInItsErrorsAndMakeTargetRefusesIt) {
+  std::string path = TmpDir() + "/bad.json";
+  std::ofstream(path) << WithOp(R"({"op": "write", "offset": 0, "length": true})");
+  std::string error;
+  EXPECT_FALSE(MakeTarget(path, {}, &error).has_value());
+  EXPECT_EQ(error, path + ": /fibers/0/ops/0/length: expected an unsigned integer");
+  EXPECT_FALSE(MakeTarget(TmpDir() + "/absent.json", {}, &error).has_value());
+  EXPECT_EQ(error, TmpDir() + "/absent.json: cannot read: No such file or directory");
+}
+
+// Records each value decision's site and answers the smallest (or the
+// largest) option; fibers in id order.
+class Extreme final : public sim::Strategy {
+ public:
+  explicit Extreme(bool largest) : largest_(largest) {}
+  void BeginRun(uint64_t) override { sites.clear(); }
+  sim::FiberId PickFiber(const sim::SchedulePoint& p) override { return p.runnable[0]; }
+  uint64_t PickValue(uint64_t n, sim::Site site) override {
+    sites.emplace_back(site.name());
+    return largest_ ? n - 1 : 0;
+  }
+  std::vector<std::string> sites;
+
+ private:
+  bool largest_;
+};
+
+constexpr const char* kOpen = R"({
+  "name": "open_writes", "description": "open choices",
+  "devices": [{"latency_choices": 1}],
+  "fibers": [
+    {"name": "w", "ops": [{"op": "write", "repeat": {"min": 1, "max": 8},
+                           "offset": {"min": 0, "max": 12287}, "length": {"min": 1, "max": 8192}}]},
+    {"name": "r", "ops": [{"op": "read", "offset": 0, "length": 12288}]}
+  ]
+})";
+
+model::Target OpenTarget() {
+  std::string path = TmpDir() + "/open_writes.json";
+  std::ofstream(path) << kOpen;
+  std::string error;
+  auto t = MakeTarget(path, {}, &error);
+  EXPECT_TRUE(t.has_value()) << error;
+  return *t;
+}
+
+TEST(JsonScenarioTest, OpenValuesAreDecisionsAndZeroIsTheSmallestChoice) {
+  model::Target target = OpenTarget();
+  EXPECT_EQ(target.scenario, "open_writes");
+  sim::Scheduler sched;
+  Extreme low(false);
+  EXPECT_FALSE(model::RunOnce(target, sched, low, 1).finding.has_value());
+  EXPECT_EQ(low.sites, (std::vector<std::string>{"/fibers/0/ops/0/repeat",
+                                                 "/fibers/0/ops/0/offset",
+                                                 "/fibers/0/ops/0/length"}));
+  Extreme high(true);
+  EXPECT_FALSE(model::RunOnce(target, sched, high, 1).finding.has_value());
+  EXPECT_EQ(high.sites.size(), 1u + 8 * 2);
+}
+
+TEST(JsonScenarioTest, SameSeedSameRunDifferentSeedsDifferentOperations) {
+  model::Target target = OpenTarget();
+  std::set<uint64_t> digests;
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    sim::Scheduler sched;
+    model::RandomWalk walk;
+    sim::RunResult a = model::RunOnce(target, sched, walk, seed);
+    sim::RunResult b = model::RunOnce(target, sched, walk, seed);
+    EXPECT_FALSE(a.finding.has_value()) << a.finding->report;
+    EXPECT_EQ(a.digest, b.digest);
+    digests.insert(a.digest);
+  }
+  EXPECT_EQ(digests.size(), 4u);
+  model::ExploreOptions o;
+  o.runs = 200;
+  o.out_dir = TmpDir() + "/open-out";
+  model::ExploreSummary s1 = model::Explore({target}, o);
+  model::ExploreSummary s2 = model::Explore({target}, o);
+  EXPECT_TRUE(s1.findings.empty());
+  EXPECT_EQ(s1.digest, s2.digest);
+  o.seed = 7;
+  EXPECT_NE(model::Explore({target}, o).digest, s1.digest);
+}
+
+TEST(JsonScenarioTest, AFileScenarioTraceReplaysWithoutTheFile) {
+  std::string path = TmpDir() + "/race.json";
+  std::ofstream(path) << R"({
+    "name": "race", "description": "writers against the flusher, the RFC's writepage mistake",
+    "config": {"order": "rfc", "bug": "rfc_writepage_blocking_extent_lock"},
+    "memory": {"budget_pages": 12},
+    "fibers": [
+      {"name": "writer_a", "ops": [{"op": "write", "offset": 1000, "length": 6000}]},
+      {"name": "writer_b", "ops": [{"op": "write", "offset": 3000, "length": 6000}]},
+      {"name": "flusher", "ops": [{"op": "writeback"}]}
+    ]
+  })";
+  std::string error;
+  auto target = MakeTarget(path, {}, &error);
+  ASSERT_TRUE(target.has_value()) << error;
+  EXPECT_EQ(target->config.at("order"), "rfc");
+  model::ExploreOptions o;
+  o.runs = 200;
+  o.out_dir = TmpDir() + "/race-out";
+  model::ExploreSummary s = model::Explore({*target}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kLockOrder);
+  std::remove(path.c_str());
+  auto trace = model::ReadTrace(s.findings[0].trace_path, &error);
+  ASSERT_TRUE(trace.has_value()) << error;
+  EXPECT_EQ(trace->scenario, "race");
+  auto again = MakeTargetForTrace(trace->scenario, trace->scenario_json, trace->config, &error);
+  ASSERT_TRUE(again.has_value()) << error;
+  EXPECT_TRUE(model::Reproduce(*trace, *again).reproduced());
+  // Built-in programs written in C++ still replay by name.
+  auto abba = MakeTarget("abba", {}, &error);
+  ASSERT_TRUE(abba.has_value());
+  EXPECT_TRUE(MakeTargetForTrace("abba", abba->scenario_json, abba->config, &error).has_value())
+      << error;
+}
+
+}  // namespace
+}  // namespace fsim::scenarios
