@@ -1,0 +1,97 @@
+// Writes the regression corpus: `bazel run //traces:make_corpus -- DIR`.
+// Deterministic: the same fsim writes the same files. Regenerate after a
+// change that alters runs on purpose (a model change moves digests), and
+// review the diff: a bug trace that no longer finds its bug is news.
+//
+// Bug traces: the first finding of a PCT exploration (seed 1) of a
+// scenario under a buggy configuration. Clean traces: run 0 of a correct
+// configuration, recorded whole.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "model/explorer.h"
+#include "model/random_walk.h"
+#include "model/trace.h"
+#include "scenarios/registry.h"
+
+namespace {
+
+struct Entry {
+  std::string file;
+  std::string scenario;
+  fsim::model::Config config;
+  bool bug;
+};
+
+const std::vector<Entry>& Entries() {
+  static const std::vector<Entry> entries = {
+      {"abba-deadlock", "abba", {}, true},
+      {"abba-lock_order", "abba", {{"lockdep", "on"}}, true},
+      {"fs_writers-rfc_writepage_blocking_extent_lock", "fs_writers",
+       {{"order", "rfc"}, {"bug", "rfc_writepage_blocking_extent_lock"}}, true},
+      {"fs_mmap_truncate-rfc_page_mkwrite_page_before_extent", "fs_mmap_truncate",
+       {{"order", "rfc"}, {"bug", "rfc_page_mkwrite_page_before_extent"}}, true},
+      {"fs_truncate-rfc_readahead_blocking_extent_lock", "fs_truncate",
+       {{"order", "rfc"}, {"bug", "rfc_readahead_blocking_extent_lock"}}, true},
+      {"fs_small_truncate-rfc_as_posted", "fs_small_truncate", {{"order", "rfc_as_posted"}}, true},
+      {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
+      {"fs_truncate-rfc-clean", "fs_truncate", {{"order", "rfc"}}, false},
+      {"fs_fsync_powercut-rfc-clean", "fs_fsync_powercut", {{"order", "rfc"}}, false},
+  };
+  return entries;
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "make_corpus: %s\n", what.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace fsim;
+  if (argc != 2) return Fail("usage: make_corpus DIR");
+  const std::filesystem::path dir = argv[1];
+  std::filesystem::create_directories(dir);
+  for (const Entry& e : Entries()) {
+    std::string error;
+    auto target = scenarios::MakeTarget(e.scenario, e.config, &error);
+    if (!target) return Fail(e.file + ": " + error);
+    model::Trace trace;
+    if (e.bug) {
+      model::ExploreOptions o;
+      o.runs = 5000;
+      o.out_dir = (dir / ".work").string();
+      model::ExploreSummary s = model::Explore({*target}, o);
+      if (s.findings.empty()) return Fail(e.file + ": no finding in 5000 runs");
+      auto found = model::ReadTrace(s.findings[0].trace_path, &error);
+      if (!found) return Fail(error);
+      trace = *found;
+    } else {
+      sim::Scheduler sched;
+      model::RandomWalk walk;
+      const uint64_t seed = model::RunSeed(1, e.scenario, 0);
+      sim::RunResult r = model::RunOnce(*target, sched, walk, seed);
+      if (!r.findings.empty()) return Fail(e.file + ": the clean run found something");
+      trace.scenario = target->scenario;
+      trace.scenario_json = target->scenario_json;
+      trace.config = target->config;
+      trace.strategy.name = "random";
+      trace.seed = seed;
+      trace.digest = r.digest;
+      trace.steps = r.steps;
+      trace.virtual_ns = r.virtual_ns;
+      trace.decisions = sched.chooser().decisions();
+    }
+    const std::string path = (dir / (e.file + ".trace.json")).string();
+    error = model::WriteTrace(path, trace);
+    if (!error.empty()) return Fail(error);
+    std::printf("%s: %s, %zu decisions\n", path.c_str(),
+                trace.finding ? trace.finding->signature.c_str() : "clean",
+                trace.decisions.size());
+  }
+  std::filesystem::remove_all(dir / ".work");
+  return 0;
+}
