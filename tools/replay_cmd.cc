@@ -13,7 +13,9 @@ int Replay(const ReplayArgs& args) {
   std::string error;
   std::optional<model::Trace> trace = model::ReadTrace(args.trace, &error);
   if (!trace) return UsageError(error);
-  auto target = scenarios::MakeTarget(trace->scenario, trace->config, &error);
+  // A data scenario replays from the JSON the trace recorded, not its file.
+  auto target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json,
+                                              trace->config, &error);
   if (!target) return UsageError(args.trace + ": " + error);
   model::Reproduction rep = model::Reproduce(*trace, *target);
   // The finding the trace is about, as the replay reported it.
