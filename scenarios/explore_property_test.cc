@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <tuple>
 
@@ -54,17 +55,24 @@ TEST(ExplorePropertyTest, TheDefaultSuiteIsCleanInBothOrdersOnThisShard) {
     o.all = true;
     o.out_dir = OutDir();
     o.on_finding = [&](const model::FindingRecord& f) {
+      // The sandbox path is gone after the test: Bazel zips undeclared
+      // outputs into bazel-testlogs/<target>/[shard_K_of_N/]test.outputs/
+      // outputs.zip (unzip comes with Debian's bazel-bootstrap).
+      const std::string zip =
+          "bazel-testlogs/scenarios/explore_property_test/" +
+          (shard.count > 1 ? "shard_" + std::to_string(shard.index + 1) + "_of_" +
+                                 std::to_string(shard.count) + "/"
+                           : std::string()) +
+          "test.outputs/outputs.zip";
+      const std::string name = std::filesystem::path(f.trace_path).filename().string();
       std::printf(
-          "FINDING %s in %s (order=%s, seed %llu, run %llu, shard %u/%u)\n  trace: %s\n"
-          "  replay: fsim replay %s --report\n  (bazel keeps the trace in "
-          "bazel-testlogs/scenarios/explore_property_test/%stest.outputs/)\n",
+          "FINDING %s in %s (order=%s, seed %llu, run %llu, shard %u/%u)\n"
+          "  trace: %s in %s\n"
+          "  replay: unzip -o %s %s -d fsim-out && ./fsim replay fsim-out/%s --report\n",
           f.finding.signature.c_str(), f.scenario.c_str(), order.c_str(),
           static_cast<unsigned long long>(f.seed), static_cast<unsigned long long>(f.run),
-          shard.index, shard.count, f.trace_path.c_str(), f.trace_path.c_str(),
-          shard.count > 1 ? ("shard_" + std::to_string(shard.index + 1) + "_of_" +
-                             std::to_string(shard.count) + "/")
-                                .c_str()
-                          : "");
+          shard.index, shard.count, name.c_str(), zip.c_str(), zip.c_str(), name.c_str(),
+          name.c_str());
     };
     model::ExploreSummary s = model::Explore(Suite(order), o);
     // This shard's share: the runs r < budget with r mod N == I.
