@@ -173,11 +173,15 @@ void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int sub
   if (sched_.unwinding()) return;
   // lockdep first: an inversion is reported even if the wait never ends.
   lockdep_.Acquire(map_, subclass, false, sim::LockRead::kExclusive, where);
+  if (sim::Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockRange(map_, start, end);
   acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true});
   uint64_t from = start;
   for (;;) {
     uint64_t failed = 0;
-    if (SetExtentBit(from, end, kExtentLocked, kExtentLocked, &failed)) return;
+    if (SetExtentBit(from, end, kExtentLocked, kExtentLocked, &failed)) {
+      lockdep_.Acquired(map_);
+      return;
+    }
     // Holding [start, failed), wait for the state at `failed` to unlock
     // (wait_extent_bit), then go on from there.
     from = failed;
@@ -195,6 +199,7 @@ bool ExtentIoTree::TryLockExtent(uint64_t start, uint64_t end, Where where) {
     return false;
   }
   lockdep_.Acquire(map_, 0, true, sim::LockRead::kExclusive, where);
+  if (sim::Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockRange(map_, start, end);
   acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true});
   return true;
 }

@@ -80,6 +80,7 @@ struct PageOps {
     page.lock_owner_ = s.in_fiber() ? s.current() : sim::kNoFiber;
     if (!s.in_fiber()) return;
     sim::Lockdep::Of(s).Acquire(page.map_, 0, trylock, sim::LockRead::kExclusive, where, nest);
+    if (sim::Tracer* t = s.tracer(); t != nullptr) [[unlikely]] t->LockInstance(page.map_, page.name());
     page.lock_in_lockdep_ = true;
   }
 
@@ -139,11 +140,13 @@ struct PageOps {
     // lockdep first, as the kernel's acquire precedes the wait: an inversion
     // is reported even if the wait never ends.
     sim::Lockdep::Of(s).Acquire(page.map_, 0, false, sim::LockRead::kExclusive, where, nest);
+    if (sim::Tracer* t = s.tracer(); t != nullptr) [[unlikely]] t->LockInstance(page.map_, page.name());
     while (PageLocked(page) && !s.unwinding()) s.Block(page);
     if (s.unwinding()) return;
     page.flags_ |= kPgLocked;
     page.lock_owner_ = s.current();
     page.lock_in_lockdep_ = true;
+    sim::Lockdep::Of(s).Acquired(page.map_);
   }
 
   static bool TryLockPage(Page& page, sim::Where where) {

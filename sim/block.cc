@@ -73,8 +73,11 @@ void BlockDevice::Warn(const std::string& signature, const std::string& report) 
 
 void BlockDevice::CompleteNow(Bio* bio, BlkStatus status) {
   ++stats_.errors;
-  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [bio, status] {
+  // Captures no `this`: the device may be gone when the timer fires.
+  Scheduler* sched = &sched_;
+  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status] {
     bio->status = status;
+    if (Tracer* t = sched->tracer(); t != nullptr) [[unlikely]] t->BioComplete(name, *bio);
     if (bio->end_io) bio->end_io(*bio);
   });
 }
@@ -83,6 +86,7 @@ void BlockDevice::SubmitBio(Bio* bio, Where where) {
   sched_.MightSleep("submit_bio");
   sched_.Yield("submit_bio");
   if (sched_.unwinding()) return;
+  if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioSubmit(config_.name, *bio);
   ++stats_.bios;
   stats_.bytes += bio->size();
   const uint64_t ss = config_.sector_size;
@@ -173,6 +177,7 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
     if (req->write >= 0) writes_[req->write].fate = WriteFate::kFailed;
   }
   bio.status = status;
+  if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioComplete(config_.name, bio);
   if (bio.end_io) bio.end_io(bio);
 }
 

@@ -251,6 +251,11 @@ int Lockdep::ClassOf(LockMap& map, int subclass) {
 
 void Lockdep::Acquire(LockMap& map, int subclass, bool trylock, LockRead read,
                       Where where, const LockMap* nest) {
+  if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] {
+    if (sched_.in_fiber() && !sched_.unwinding()) {
+      t->LockRequest({&map, subclass, trylock, read != LockRead::kExclusive, where});
+    }
+  }
   if (!Enabled()) return;
   ++acquisitions_;
   if (subclass < 0 || subclass >= kLockSubclassesMax) {
@@ -618,6 +623,9 @@ bool Lockdep::CheckIrqDependency(const FiberLocks& fl, const HeldLock& prev,
 }
 
 void Lockdep::Release(LockMap& map, Where where) {
+  if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] {
+    if (sched_.in_fiber() && !sched_.unwinding()) t->LockRelease(sched_.current(), map, where);
+  }
   if (!Enabled()) return;
   FiberLocks& fl = fibers_[sched_.current()];
   int i = fl.depth - 1;
@@ -641,8 +649,12 @@ void Lockdep::Release(LockMap& map, Where where) {
 }
 
 void Lockdep::ReleaseFor(FiberId owner, LockMap& map, Where where) {
-  if (!Enabled()) return;
+  // (Release() does nothing either when lockdep is not enabled.)
   if (owner == sched_.current()) return Release(map, where);
+  if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] {
+    if (!sched_.unwinding()) t->LockRelease(owner, map, where);
+  }
+  if (!Enabled()) return;
   FiberLocks& fl = fibers_[owner];
   int i = fl.depth - 1;
   while (i >= 0 && fl.held[i].map != &map) --i;

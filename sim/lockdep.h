@@ -118,6 +118,12 @@ class Lockdep final : public RunService {
   // completion), as the kernel's *_release annotations at a hand-off.
   // Reports misuse if `owner` does not hold it.
   void ReleaseFor(FiberId owner, LockMap& map, Where where);
+  // The current fiber now holds the lock it requested with Acquire() (after
+  // any wait). Only tells the tracer (sim/tracer.h): lock primitives call
+  // it where the wait ends; a trylock needs no call.
+  void Acquired(const LockMap& map) {
+    if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockAcquired(map);
+  }
   // True if the current fiber holds `map`.
   bool Held(const LockMap& map) const;
   // debug_check_no_locks_freed(): reports a held lock inside [begin,
@@ -204,10 +210,12 @@ class PseudoLock {
       : lockdep_(Lockdep::Of(sched)), map_(name, key) {}
   void Acquire(Lockdep::Where where = Lockdep::Where::current()) {
     lockdep_.Acquire(map_, 0, false, LockRead::kExclusive, where);
+    lockdep_.Acquired(map_);
   }
   // lock_map_acquire_read(): a recursive read.
   void AcquireRead(Lockdep::Where where = Lockdep::Where::current()) {
     lockdep_.Acquire(map_, 0, false, LockRead::kRecursive, where);
+    lockdep_.Acquired(map_);
   }
   void Release(Lockdep::Where where = Lockdep::Where::current()) {
     lockdep_.Release(map_, where);

@@ -193,6 +193,8 @@ void Memory::UnregisterShrinker(Shrinker* shrinker) {
 
 uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   FSIM_CHECK(target > 0);
+  Tracer* tracer = sched_.tracer();
+  if (tracer != nullptr) [[unlikely]] tracer->ReclaimBegin(gfp, target, kswapd);
   ReclaimScope scope(sched_, gfp, Where::current());
   if (kswapd) {
     ++stats_.kswapd_reclaims;
@@ -218,6 +220,7 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
     freed += shrinker->Scan(nr_to_scan, gfp);
   }
   stats_.pages_reclaimed += freed;
+  if (tracer != nullptr) [[unlikely]] tracer->ReclaimEnd(freed);
   return freed;
 }
 

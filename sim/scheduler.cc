@@ -60,10 +60,16 @@ Scheduler* Scheduler::Running() { return g_running; }
 
 void Scheduler::SwitchTo(Fiber* next) {
   Fiber* prev = current_;
+  if (tracer_ != nullptr) [[unlikely]] TraceSwitch(*prev, *next);
   current_ = next;
   ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
   // Resumed: whoever jumped here passed itself; remember where it stopped.
   static_cast<Fiber*>(t.data)->ctx = t.fctx;
+}
+
+// Out of line and cold: SwitchTo() is the hottest path of a run.
+[[gnu::noinline, gnu::cold]] void Scheduler::TraceSwitch(const Fiber& from, const Fiber& to) {
+  if (!unwinding_) tracer_->Switch(from, to);
 }
 
 void Scheduler::Entry(ctx::transfer_t t) {
@@ -87,6 +93,7 @@ void Scheduler::ExitCurrent() {
   Fiber* self = current_;
   if (!unwinding_ && !harness_error_) {
     for (auto& [tag, service] : services_) service->OnFiberExit(*self);
+    if (tracer_ != nullptr) [[unlikely]] tracer_->Exit(*self);
   }
   chooser_.Event(EventTag::kExit, self->id);
   self->state = FiberState::kDone;
@@ -135,6 +142,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   chooser_.Begin(&strategy);
   strategy.BeginRun(options.seed);
   for (auto& [tag, service] : services_) service->OnRunBegin();
+  if (tracer_ != nullptr) tracer_->RunBegin(*this);
 
   g_running = this;
   OverflowTrap::Arm(&InAnyGuard, this, &overflow_jump_);
@@ -160,6 +168,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
       harness_error_ = std::current_exception();
     }
   }
+  if (tracer_ != nullptr) tracer_->RunEnd();
   strategy.EndRun();
   // Teardown reports nothing: the run's verdict is already in.
   unwinding_ = true;
@@ -205,6 +214,7 @@ void Scheduler::OnStackOverflow() {
   --live_;
   if (!f->daemon) --workers_;
   ended_ = true;
+  if (tracer_ != nullptr) tracer_->Exit(*f);
   Finding finding;
   finding.kind = FindingKind::kStackOverflow;
   finding.signature = std::string("stack_overflow:") + f->name;
@@ -289,6 +299,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   if (!f.daemon) ++workers_;
   chooser_.Event(EventTag::kSpawn, id);
   strategy_->OnSpawn(id);
+  if (tracer_ != nullptr) [[unlikely]] tracer_->Spawn(f);
   return id;
 }
 
@@ -309,6 +320,7 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   on.waiters_mask_ |= Bit(self->id);
   runnable_mask_ &= ~Bit(self->id);
   chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
+  if (tracer_ != nullptr) [[unlikely]] tracer_->Block(*self, on, deadline_ns);
   if (deadline_ns != kNever) {
     PushTimer({deadline_ns, ++timer_seq_, self->id, self->wait_seq, {}, {}});
   }
@@ -325,6 +337,7 @@ void Scheduler::Wake(FiberId id) {
   f.state = FiberState::kRunnable;
   runnable_mask_ |= Bit(id);
   chooser_.Event(EventTag::kWake, id);
+  if (tracer_ != nullptr) [[unlikely]] tracer_->Wake(f);
 }
 
 void Scheduler::SleepFor(uint64_t ns) {
@@ -382,10 +395,12 @@ bool Scheduler::FireTimers() {
       now_ns_ = std::max(now_ns_, deadline);
       f.timed_out = true;
       chooser_.Event(EventTag::kTimeout, f.id);
+      if (tracer_ != nullptr) tracer_->Timeout(f);
       Wake(f.id);
     } else {
       now_ns_ = std::max(now_ns_, deadline);
       chooser_.Event(EventTag::kTimer, NameHash(t.name));
+      if (tracer_ != nullptr) tracer_->Timer(t.name);
       Spawn(t.name, std::move(t.fn), {.in_irq = true});
     }
     fired = true;
@@ -448,7 +463,10 @@ void Scheduler::Report(Finding finding) {
   for (const Finding& f : findings_) {
     if (f.signature == finding.signature) return;
   }
-  if (findings_.size() < kFindingsMax) findings_.push_back(std::move(finding));
+  if (findings_.size() < kFindingsMax) {
+    findings_.push_back(std::move(finding));
+    if (tracer_ != nullptr) tracer_->FindingReported(findings_.back());
+  }
 }
 
 void Scheduler::Fail(Finding finding) {

@@ -37,6 +37,7 @@
 #include "sim/site.h"
 #include "sim/stack.h"
 #include "sim/strategy.h"
+#include "sim/tracer.h"
 
 namespace fsim::sim {
 
@@ -166,7 +167,11 @@ class Scheduler {
   void AddTimer(uint64_t deadline_ns, std::string_view name,
                 std::function<void()> fn);
   // A value in [0, n) through the Chooser.
-  uint64_t Choose(uint64_t n, Site site) { return chooser_.Choose(n, site); }
+  uint64_t Choose(uint64_t n, Site site) {
+    uint64_t value = chooser_.Choose(n, site);
+    if (tracer_ != nullptr && n > 1) [[unlikely]] tracer_->Choice(site, n, value);
+    return value;
+  }
   // Reports a finding and lets the run go on, as the kernel goes on after
   // a lockdep splat or a WARN. A signature already reported in this run is
   // ignored; past kFindingsMax findings, further ones are dropped.
@@ -208,6 +213,14 @@ class Scheduler {
   uint64_t steps() const { return steps_; }
   uint64_t next_wait_seq() { return ++wait_seq_; }
 
+  // --- Tracing (sim/tracer.h) ----------------------------------------------
+  // Installs an observer for the following runs (null: none, the default).
+  // REQUIRES: not during a run; `tracer` outlives its runs.
+  void set_tracer(Tracer* tracer) { tracer_ = tracer; }
+  // The observer, or null. Instrumentation points test this pointer and
+  // nothing else: a run without a tracer pays one predictable branch.
+  Tracer* tracer() const { return tracer_; }
+
  private:
   struct Timer {
     uint64_t deadline_ns;
@@ -222,6 +235,7 @@ class Scheduler {
   static bool InAnyGuard(void* self, const void* addr);
 
   void SwitchTo(Fiber* next);
+  void TraceSwitch(const Fiber& from, const Fiber& to);
   void Schedule(bool current_runnable);
   bool FireTimers();
   [[noreturn]] void ExitCurrent();
@@ -251,6 +265,7 @@ class Scheduler {
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;
+  Tracer* tracer_ = nullptr;
   friend class Waitable;
   std::unique_ptr<Waitable> sleep_;   // what SleepFor() blocks on
   std::unique_ptr<Waitable> orphan_;  // what waiters of a freed object wait on

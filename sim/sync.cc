@@ -59,6 +59,7 @@ void Mutex::DoLock(int subclass, const LockMap* nest, Where where) {
   // kernel.
   while (owner_ != kNoFiber && !sched_.unwinding()) sched_.Block(*this);
   owner_ = self;
+  Acquired();
 }
 
 bool Mutex::TryLock(Where where) {
@@ -95,6 +96,7 @@ void SpinLock::LockNested(int subclass, Where where) {
   while (owner_ != kNoFiber && !sched_.unwinding()) sched_.Block(*this);
   owner_ = self;
   ++sched_.fiber(self).atomic_depth;
+  Acquired();
 }
 
 void SpinLock::LockIrqSave(Where where) {
@@ -149,6 +151,7 @@ void RwSemaphore::DownReadNested(int subclass, Where where) {
   }
   ++readers_;
   ++read_holds_[self];
+  Acquired();
 }
 
 bool RwSemaphore::TryDownRead(Where where) {
@@ -186,6 +189,7 @@ void RwSemaphore::DownWriteNested(int subclass, Where where) {
   }
   --writers_waiting_;
   writer_ = self;
+  Acquired();
 }
 
 bool RwSemaphore::TryDownWrite(Where where) {

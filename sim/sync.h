@@ -57,6 +57,8 @@ class LockBase : public Waitable {
     lockdep_.Acquire(map_, subclass, trylock, read, where, nest);
   }
   void Release(Where where) { lockdep_.Release(map_, where); }
+  // The wait for the lock requested with Acquire() is over (the tracer).
+  void Acquired() { lockdep_.Acquired(map_); }
   void ReportUnheld(std::string_view what, Where where);
   bool lockdep_on() const { return sched_.options().lockdep; }
 

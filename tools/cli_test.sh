@@ -164,6 +164,23 @@ wait "$pid"
 expect_exit 130 $? "explore interrupted without a finding"
 grep -q 'no findings' int2.out || fail "no summary after a clean Ctrl-C"
 
+# replay --chrome-trace and --log only observe: same verdict and exit code,
+# a JSON timeline on disk, one event per line on stdout.
+"$FSIM" replay "$trace" --chrome-trace chrome.json > chrome.out
+expect_exit 1 $? "replay --chrome-trace"
+grep -q "^reproduced: deadlock" chrome.out || fail "replay --chrome-trace said: $(cat chrome.out)"
+grep -q '"traceEvents":\[' chrome.json || fail "--chrome-trace: no traceEvents"
+if command -v python3 > /dev/null; then
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["traceEvents"]' chrome.json \
+    || fail "--chrome-trace: not valid JSON"
+fi
+"$FSIM" replay "$trace" --log > log.out
+expect_exit 1 $? "replay --log"
+grep -q "^step [0-9]*  t=[0-9]*ns  T[12]  lock [AB]  scenarios/" log.out || fail "--log: no lock line"
+grep -q "^reproduced: deadlock" log.out || fail "--log: no verdict"
+[ "$(grep -c '^step ' log.out)" -gt 5 ] || fail "--log printed too few lines"
+check_usage "chrome trace to an unwritable path" replay "$trace" --chrome-trace /nonexistent/x.json
+
 # shrink: a found trace shrinks to a trace that replays (exit 1) with the
 # same finding; two shrinks write the same bytes; the default output name;
 # a trace with no finding or garbage is one line with exit 2; a trace that

@@ -37,6 +37,8 @@ struct ExploreArgs {
 struct ReplayArgs {
   std::string trace;
   bool report = false;
+  std::string chrome_trace;  // --chrome-trace OUT.json; empty: none
+  bool log = false;          // --log: the event log on stdout
 };
 
 struct ShrinkArgs {

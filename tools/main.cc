@@ -62,6 +62,9 @@ int Main(int argc, char** argv) {
       "replay", "Re-execute a trace; exit 1 if its finding recurs, 4 if not");
   replay->add_option("trace", re.trace, "Trace file")->required();
   replay->add_flag("--report", re.report, "Print the finding's full report");
+  replay->add_option("--chrome-trace", re.chrome_trace,
+                     "Write the run as a Chrome trace (Perfetto, chrome://tracing) to this file");
+  replay->add_flag("--log", re.log, "Print the run's events on stdout, one line each");
 
   ShrinkArgs sh;
   CLI::App* shrink = app.add_subcommand(

@@ -1,13 +1,43 @@
-// fsim replay TRACE [--report]: re-executes a trace and says whether its
-// finding recurs with the same digest.
+// fsim replay TRACE [--report] [--log] [--chrome-trace OUT.json]:
+// re-executes a trace and says whether its finding recurs with the same
+// digest. --log prints the run's events as they happen (model/event_log.h);
+// --chrome-trace writes the run as a timeline (model/chrome_trace.h). Both
+// only observe: the verdict and the exit code are those of a plain replay.
 #include <cstdio>
+#include <fstream>
 
+#include "model/chrome_trace.h"
+#include "model/event_log.h"
 #include "model/explorer.h"
 #include "model/trace.h"
+#include "model/tracing.h"
 #include "scenarios/registry.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
+namespace {
+
+nlohmann::json RunInfo(const ReplayArgs& args, const model::Trace& trace,
+                       const model::Reproduction& rep) {
+  nlohmann::json info = {{"trace", args.trace},
+                         {"scenario", trace.scenario},
+                         {"seed", trace.seed},
+                         {"run", trace.run},
+                         {"config", trace.config},
+                         {"digest", model::DigestHex(rep.result.digest)},
+                         {"reproduced", rep.reproduced()},
+                         {"steps", rep.result.steps},
+                         {"virtual_ns", rep.result.virtual_ns},
+                         {"decisions", rep.result.decisions}};
+  if (trace.finding) {
+    info["finding"] = {{"kind", sim::FindingKindName(trace.finding->kind)},
+                       {"signature", trace.finding->signature},
+                       {"message", trace.finding->message()}};
+  }
+  return info;
+}
+
+}  // namespace
 
 int Replay(const ReplayArgs& args) {
   std::string error;
@@ -17,7 +47,26 @@ int Replay(const ReplayArgs& args) {
   auto target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json,
                                               trace->config, &error);
   if (!target) return UsageError(args.trace + ": " + error);
-  model::Reproduction rep = model::Reproduce(*trace, *target);
+  std::ofstream chrome_out;
+  if (!args.chrome_trace.empty()) {
+    // Opened before the run, so that a bad path costs no replay.
+    chrome_out.open(args.chrome_trace, std::ios::binary | std::ios::trunc);
+    if (!chrome_out) return UsageError(args.chrome_trace + ": cannot open for writing");
+  }
+  model::EventLog log(stdout);
+  model::ChromeTrace chrome;
+  model::TeeTracer tee;
+  if (args.log) tee.Add(&log);
+  if (!args.chrome_trace.empty()) tee.Add(&chrome);
+  model::Reproduction rep = args.log || !args.chrome_trace.empty()
+                                ? model::ReproduceTraced(*trace, *target, &tee)
+                                : model::Reproduce(*trace, *target);
+  if (!args.chrome_trace.empty()) {
+    chrome_out << chrome.Json(RunInfo(args, *trace, rep)).dump() << "\n";
+    chrome_out.close();
+    if (!chrome_out) return UsageError(args.chrome_trace + ": write failed");
+  }
+  if (args.log) std::printf("\n");
   // The finding the trace is about, as the replay reported it.
   std::optional<sim::Finding> finding = rep.result.finding;
   if (trace->finding) {
