@@ -174,11 +174,21 @@ void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int sub
   // lockdep first: an inversion is reported even if the wait never ends.
   lockdep_.Acquire(map_, subclass, false, sim::LockRead::kExclusive, where);
   if (sim::Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockRange(map_, start, end);
-  acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true});
+  acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true, true});
+  const size_t mine = acquisitions_.size() - 1;
   uint64_t from = start;
   for (;;) {
     uint64_t failed = 0;
     if (SetExtentBit(from, end, kExtentLocked, kExtentLocked, &failed)) {
+      // Others' acquisitions may have come and gone meanwhile: find ours.
+      for (size_t i = std::min(mine, acquisitions_.size() - 1);; --i) {
+        Acquisition& a = acquisitions_[i];
+        if (a.waiting && a.owner == sched_.current() && a.start == start && a.end == end) {
+          a.waiting = false;
+          break;
+        }
+        if (i == 0) break;
+      }
       lockdep_.Acquired(map_);
       return;
     }
@@ -200,7 +210,7 @@ bool ExtentIoTree::TryLockExtent(uint64_t start, uint64_t end, Where where) {
   }
   lockdep_.Acquire(map_, 0, true, sim::LockRead::kExclusive, where);
   if (sim::Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockRange(map_, start, end);
-  acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true});
+  acquisitions_.push_back({sched_.current(), start, end, end - start + 1, true, false});
   return true;
 }
 
@@ -209,7 +219,7 @@ void ExtentIoTree::Account(uint64_t start, uint64_t end, Where where) {
   // acquisition fully unlocked leaves its owner's lockdep stack.
   for (auto it = acquisitions_.begin(); it != acquisitions_.end();) {
     uint64_t lo = std::max(start, it->start), hi = std::min(end, it->end);
-    if (lo <= hi) {
+    if (lo <= hi && !it->waiting) {
       it->remaining -= std::min(it->remaining, hi - lo + 1);
       if (it->remaining == 0) {
         if (it->held) lockdep_.ReleaseFor(it->owner, map_, where);

@@ -110,6 +110,9 @@ class ExtentIoTree {
     uint64_t start, end;
     uint64_t remaining;  // bytes still locked
     bool held;           // still on the owner's lockdep stack
+    // Still in lock_extent's wait: the range is not the owner's yet, so
+    // another fiber's unlock of it does not count against this one.
+    bool waiting;
   };
 
   void SplitAt(uint64_t pos);

@@ -167,6 +167,41 @@ TEST(ExtentIoTreeTest, LockdepSeesRangeLocksInversions) {
   EXPECT_EQ(r.findings[0].signature, "lock_order:PG_locked->btrfs_inode::io_tree->PG_locked");
 }
 
+// A fiber waiting in lock_extent does not own the range yet: another
+// fiber's unlock of an overlapping range must not take the waiter's lock
+// off its lockdep stack (it did: the waiter then held the range unseen,
+// and the inversion below went unreported).
+TEST(ExtentIoTreeTest, AnotherFibersUnlockDoesNotEndAWaitersLock) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<ExtentIoTree> tree;
+  std::unique_ptr<sim::Mutex> page;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    tree = std::make_unique<ExtentIoTree>(s, "io_tree", &kIoTreeKey);
+    page = std::make_unique<sim::Mutex>(s, "PG_locked");
+    s.Spawn("writer", [&] {
+      tree->LockExtent(0, 12287);
+      s.SleepFor(10);  // the flusher starts waiting for [0, 4095]
+      tree->UnlockExtent(0, 12287);
+    });
+    s.Spawn("flusher", [&] {
+      tree->LockExtent(0, 4095);
+      page->Lock();  // extents, then the page
+      page->Unlock();
+      tree->UnlockExtent(0, 4095);
+    });
+    s.Spawn("writepage", [&] {
+      s.SleepFor(100);
+      page->Lock();  // the page, then extents
+      tree->LockExtent(0, 4095);
+      tree->UnlockExtent(0, 4095);
+      page->Unlock();
+    });
+  });
+  ASSERT_EQ(r.findings.size(), 1u) << All(r);
+  EXPECT_EQ(r.findings[0].signature, "lock_order:PG_locked->btrfs_inode::io_tree->PG_locked");
+}
+
 TEST(ExtentIoTreeTest, UnlockByAnotherContextIsNoFalseReport) {
   sim::Scheduler s;
   NonPreemptive strategy;

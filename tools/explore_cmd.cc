@@ -92,7 +92,9 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
 
 int List() {
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
-    std::printf("%s - %s\n", s.name.c_str(), s.description.c_str());
+    // Data scenarios say where they come from; programs in C++ do not.
+    std::printf("%s - %s%s\n", s.name.c_str(), s.description.c_str(),
+                s.source.empty() ? "" : (" [" + s.source + "]").c_str());
   }
   return kExitClean;
 }

@@ -134,7 +134,7 @@ int LockGraph(const LockGraphArgs& args) {
     if (!trace) return UsageError(error);
     model::Config config = trace->config;
     config["lockdep"] = "on";
-    auto target = scenarios::MakeTarget(trace->scenario, config, &error);
+    auto target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json, config, &error);
     if (!target) return UsageError(args.trace + ": " + error);
     sim::Scheduler sched;
     model::Replay replay(trace->decisions);

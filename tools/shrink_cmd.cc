@@ -40,7 +40,7 @@ int Shrink(const ShrinkArgs& args) {
   if (!trace->finding) {
     return UsageError(args.trace + ": the trace records no finding; nothing to shrink");
   }
-  auto target = scenarios::MakeTarget(trace->scenario, trace->config, &error);
+  auto target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json, trace->config, &error);
   if (!target) return UsageError(args.trace + ": " + error);
   std::string out = args.out.empty() ? DefaultOut(args.trace) : args.out;
 

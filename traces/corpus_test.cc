@@ -39,7 +39,7 @@ TEST(CorpusTest, EveryTraceReproducesItsRecordedOutcome) {
     std::string error;
     auto trace = model::ReadTrace(path, &error);
     ASSERT_TRUE(trace.has_value()) << error;
-    auto target = scenarios::MakeTarget(trace->scenario, trace->config, &error);
+    auto target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json, trace->config, &error);
     ASSERT_TRUE(target.has_value()) << error;
     model::Reproduction rep = model::Reproduce(*trace, *target);
     EXPECT_TRUE(rep.reproduced())
@@ -54,7 +54,7 @@ TEST(CorpusTest, EveryTraceReproducesItsRecordedOutcome) {
     ++bugs;
     auto fixed = FixedConfig(trace->config);
     if (!fixed) continue;
-    auto fixed_target = scenarios::MakeTarget(trace->scenario, *fixed, &error);
+    auto fixed_target = scenarios::MakeTargetForTrace(trace->scenario, trace->scenario_json, *fixed, &error);
     ASSERT_TRUE(fixed_target.has_value()) << error;
     // The same decisions, as far as the fixed code asks the same
     // questions; past a divergence the replay takes first options.
