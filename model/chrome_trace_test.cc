@@ -89,7 +89,7 @@ void CheckChromeTrace(const Found& found, bool expect_io) {
   SCOPED_TRACE(found.trace.scenario);
   Reproduction plain = Reproduce(found.trace, found.target);
   ChromeTrace chrome;
-  Reproduction traced = ReproduceTraced(found.trace, found.target, &chrome);
+  Reproduction traced = Reproduce(found.trace, found.target, &chrome);
   ASSERT_TRUE(plain.reproduced()) << plain.divergence;
   ASSERT_TRUE(traced.reproduced()) << traced.divergence;
   EXPECT_EQ(traced.result.digest, plain.result.digest);
@@ -158,7 +158,7 @@ void CheckEventLog(const Found& found) {
   TeeTracer tee;
   tee.Add(&log);
   tee.Add(&recorder);
-  Reproduction rep = ReproduceTraced(found.trace, found.target, &tee);
+  Reproduction rep = Reproduce(found.trace, found.target, &tee);
   EXPECT_TRUE(rep.reproduced()) << rep.divergence;
   std::rewind(out);
   std::vector<std::string> acquired;
@@ -215,7 +215,7 @@ TEST(ChromeTraceTest, AbbaLogShowsTheTwoAcquisitionsInOrder) {
   std::FILE* out = std::tmpfile();
   ASSERT_NE(out, nullptr);
   EventLog log(out);
-  ReproduceTraced(abba.trace, abba.target, &log);
+  Reproduce(abba.trace, abba.target, &log);
   std::rewind(out);
   std::string text;
   char buf[4096];

@@ -54,8 +54,9 @@ uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run) {
   return sim::Mix64(sim::Mix64(seed) ^ sim::NameHash(scenario)) + run;
 }
 
-Reproduction Reproduce(const Trace& trace, const Target& target) {
+Reproduction Reproduce(const Trace& trace, const Target& target, sim::Tracer* tracer) {
   sim::Scheduler sched;
+  sched.set_tracer(tracer);
   Replay replay(trace.decisions);
   Reproduction out;
   out.result = RunOnce(target, sched, replay, trace.seed);

@@ -21,6 +21,7 @@
 #include "model/target.h"
 #include "model/trace.h"
 #include "sim/finding.h"
+#include "sim/tracer.h"
 
 namespace fsim::model {
 
@@ -93,8 +94,9 @@ struct Reproduction {
 };
 
 // Re-executes `trace` on `target` (built from the trace's scenario and
-// config) with its recorded decisions.
-Reproduction Reproduce(const Trace& trace, const Target& target);
+// config) with its recorded decisions; `tracer` (may be null) observes the
+// run (sim/tracer.h) without changing it.
+Reproduction Reproduce(const Trace& trace, const Target& target, sim::Tracer* tracer = nullptr);
 
 // Explores. Throws std::runtime_error on a harness error (including a
 // trace that cannot be written).

@@ -128,26 +128,4 @@ void TeeTracer::ReclaimEnd(uint64_t freed_pages) { FSIM_TEE(ReclaimEnd(freed_pag
 
 #undef FSIM_TEE
 
-// --- Replay with a tracer --------------------------------------------------------
-
-Reproduction ReproduceTraced(const Trace& trace, const Target& target, sim::Tracer* tracer) {
-  // As Reproduce() (model/explorer.cc), on a scheduler with `tracer` set.
-  sim::Scheduler sched;
-  sched.set_tracer(tracer);
-  Replay replay(trace.decisions);
-  Reproduction out;
-  out.result = RunOnce(target, sched, replay, trace.seed);
-  out.divergence = replay.divergence();
-  const auto& want = trace.finding;
-  const auto& got = out.result.findings;
-  out.same_finding = want ? std::any_of(got.begin(), got.end(),
-                                        [&](const sim::Finding& f) {
-                                          return f.kind == want->kind &&
-                                                 f.signature == want->signature;
-                                        })
-                          : got.empty();
-  out.same_digest = out.result.digest == trace.digest;
-  return out;
-}
-
 }  // namespace fsim::model

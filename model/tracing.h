@@ -120,8 +120,6 @@ class TeeTracer final : public sim::Tracer {
   std::vector<sim::Tracer*> sinks_;
 };
 
-// As Reproduce(), with `tracer` (may be null) observing the run.
-Reproduction ReproduceTraced(const Trace& trace, const Target& target, sim::Tracer* tracer);
 
 }  // namespace fsim::model
 

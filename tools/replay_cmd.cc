@@ -59,7 +59,7 @@ int Replay(const ReplayArgs& args) {
   if (args.log) tee.Add(&log);
   if (!args.chrome_trace.empty()) tee.Add(&chrome);
   model::Reproduction rep = args.log || !args.chrome_trace.empty()
-                                ? model::ReproduceTraced(*trace, *target, &tee)
+                                ? model::Reproduce(*trace, *target, &tee)
                                 : model::Reproduce(*trace, *target);
   if (!args.chrome_trace.empty()) {
     chrome_out << chrome.Json(RunInfo(args, *trace, rep)).dump() << "\n";
