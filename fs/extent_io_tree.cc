@@ -25,7 +25,22 @@ ExtentIoTree::ExtentIoTree(sim::Scheduler& sched, std::string name, const sim::L
       name_(std::move(name)),
       map_(name_ + "->lock_range", key),
       lockdep_(sim::Lockdep::Of(sched)),
-      waiters_(std::make_unique<sim::WaitQueue>(sched, name_ + "_wait")) {}
+      waiters_(std::make_unique<sim::WaitQueue>(sched, name_ + "_wait")) {
+  // For deadlock reports: a fiber waiting in lock_extent waits for the
+  // owners of the held acquisitions overlapping its range.
+  waiters_->SetHolders([this](sim::FiberId waiter) {
+    uint64_t mask = 0;
+    for (const Acquisition& w : acquisitions_) {
+      if (!w.waiting || w.owner != waiter) continue;
+      for (const Acquisition& a : acquisitions_) {
+        if (!a.waiting && a.held && a.owner != waiter && a.start <= w.end && w.start <= a.end) {
+          mask |= uint64_t{1} << a.owner;
+        }
+      }
+    }
+    return mask;
+  });
+}
 
 ExtentIoTree::~ExtentIoTree() = default;
 

@@ -55,6 +55,14 @@ Page::Page(sim::Scheduler& sched, AddressSpace* mapping, uint64_t index, std::st
       mapping_(mapping),
       map_("PG_locked", &kPageLockKey) {}
 
+uint64_t Page::Holders(sim::FiberId) const {
+  return PageLocked(*this) && lock_owner_ != sim::kNoFiber ? uint64_t{1} << lock_owner_ : 0;
+}
+
+std::string Page::SignatureName() const {
+  return mapping_ != nullptr ? mapping_->name() : std::string("(truncated)");
+}
+
 std::string Page::DescribeHolders() const {
   std::string s;
   if (PageLocked(*this)) {

@@ -93,6 +93,12 @@ class Page final : public sim::Waitable {
   // The fiber that locked the page, or kNoFiber.
   sim::FiberId lock_owner() const { return lock_owner_; }
   std::string DescribeHolders() const override;
+  // The page lock's owner (a waiter for writeback waits on I/O, not on it,
+  // but I/O holds no page lock then).
+  uint64_t Holders(sim::FiberId) const override;
+  // The mapping, not the index: the same deadlock on another page is the
+  // same deadlock.
+  std::string SignatureName() const override;
 
   std::array<uint8_t, kPageSize> data{};
   // page->private (iomap_page, btrfs's extent buffer/subpage state).

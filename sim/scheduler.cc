@@ -480,6 +480,32 @@ void Scheduler::Fail(Finding finding) {
 }
 
 void Scheduler::ReportDeadlock() {
+  // The wait-for graph: a blocked fiber -> the fibers holding what it
+  // waits for (where the object knows). The fibers on a cycle of it are
+  // the deadlock; the others blocked behind them are bystanders, left out
+  // of the signature so one deadlock has one signature whoever else was
+  // waiting. With no cycle known (waits on completions, queues without
+  // holders), every blocked fiber is in the signature.
+  uint64_t blocked = 0;
+  uint64_t edges[kFibersMax] = {};
+  for (const Fiber& f : fibers_) {
+    if (f.state != FiberState::kBlocked) continue;
+    blocked |= uint64_t{1} << f.id;
+    edges[f.id] = f.waiting_on->Holders(f.id);
+  }
+  uint64_t on_cycle = 0;
+  for (const Fiber& f : fibers_) {
+    if (f.state != FiberState::kBlocked) continue;
+    // Fibers reachable from f's successors; f is on a cycle if among them.
+    uint64_t seen = 0, frontier = edges[f.id] & blocked;
+    while (frontier != 0) {
+      seen |= frontier;
+      uint64_t next = 0;
+      for (uint64_t m = frontier; m != 0; m &= m - 1) next |= edges[std::countr_zero(m)];
+      frontier = next & blocked & ~seen;
+    }
+    if (seen & (uint64_t{1} << f.id)) on_cycle |= uint64_t{1} << f.id;
+  }
   std::vector<std::string> lines;
   std::vector<std::string> keys;
   for (const Fiber& f : fibers_) {
@@ -487,12 +513,16 @@ void Scheduler::ReportDeadlock() {
     const Waitable* w = f.waiting_on;
     std::string what = std::string(w->type()) + " '" + w->name() + "'";
     std::string holders = w->DescribeHolders();
+    const bool cycle = (on_cycle >> f.id) & 1;
     char head[96];
     std::snprintf(head, sizeof head, "  fiber '%s' (id %u) waits for ", f.name,
                   f.id);
-    lines.push_back(head + what + (holders.empty() ? "" : " " + holders));
-    keys.push_back(std::string(f.name) + ">" + std::string(w->type()) + ":" +
-                   w->name());
+    lines.push_back(head + what + (holders.empty() ? "" : " " + holders) +
+                    (on_cycle != 0 && !cycle ? " (behind the cycle)" : ""));
+    if (on_cycle == 0 || cycle) {
+      keys.push_back(std::string(f.name) + ">" + std::string(w->type()) + ":" +
+                     w->SignatureName());
+    }
   }
   std::sort(keys.begin(), keys.end());
   Finding finding;

@@ -289,6 +289,15 @@ class Waitable {
   // For deadlock reports: who holds this object, e.g. "held by 'T1'", or
   // empty when that is not a meaningful question (a completion).
   virtual std::string DescribeHolders() const { return {}; }
+  // For deadlock signatures: the fibers (a mask of ids) whose release
+  // `waiter` waits for here; 0 if none or not known.
+  virtual uint64_t Holders(FiberId waiter) const {
+    (void)waiter;
+    return 0;
+  }
+  // The name in finding signatures: what varies from run to run (a page's
+  // index) left out, so the same deadlock has one signature.
+  virtual std::string SignatureName() const { return name_; }
   uint64_t waiters_mask() const { return waiters_mask_; }
   Scheduler& sched() const { return sched_; }
 

@@ -76,6 +76,29 @@ TEST(SchedulerTest, FibersSpawnFibers) {
   EXPECT_EQ(children, static_cast<int>(2 * kFibersMax));
 }
 
+// Fibers blocked behind a deadlock (here T3 on A) are in the report but
+// not in the signature: the same cycle is one finding whoever queued
+// behind it.
+TEST(SchedulerTest, DeadlockSignatureIsTheCycleWithoutBystanders) {
+  Scheduler s;
+  ScriptStrategy strategy({0, 1, 2, 0, 1});
+  std::unique_ptr<Mutex> a, b;
+  RunOptions no_lockdep;
+  no_lockdep.lockdep = false;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    a = std::make_unique<Mutex>(s, "A");
+    b = std::make_unique<Mutex>(s, "B");
+    s.Spawn("T1", [&] { a->Lock(); s.Yield("between"); b->Lock(); b->Unlock(); a->Unlock(); });
+    s.Spawn("T2", [&] { b->Lock(); s.Yield("between"); a->Lock(); a->Unlock(); b->Unlock(); });
+    s.Spawn("T3", [&] { a->Lock(); a->Unlock(); });
+  }, [] {}, no_lockdep);
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->signature, "deadlock:T1>mutex:B,T2>mutex:A");
+  EXPECT_NE(r.finding->report.find("fiber 'T3' (id 2) waits for mutex 'A' held by 'T1' "
+                                   "(behind the cycle)"),
+            std::string::npos) << r.finding->report;
+}
+
 TEST(SchedulerTest, DeadlockNamesEveryBlockedFiberAndHolder) {
   Scheduler s;
   // T1 takes A, then T2 takes B, then each wants the other's lock.

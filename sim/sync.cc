@@ -222,6 +222,15 @@ std::string RwSemaphore::DescribeHolders() const {
   return s;
 }
 
+uint64_t RwSemaphore::Holders(FiberId) const {
+  if (writer_ != kNoFiber) return uint64_t{1} << writer_;
+  uint64_t mask = 0;
+  for (FiberId i = 0; i < kFibersMax; ++i) {
+    if (read_holds_[i] > 0) mask |= uint64_t{1} << i;
+  }
+  return mask;
+}
+
 // --- Completion ------------------------------------------------------------
 
 void Completion::Wait() {

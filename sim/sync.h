@@ -19,6 +19,7 @@
 #define FSIM_SIM_SYNC_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -84,6 +85,9 @@ class Mutex : public LockBase {
 
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
+  uint64_t Holders(FiberId) const override {
+    return owner_ == kNoFiber ? 0 : uint64_t{1} << owner_;
+  }
 
  private:
   void DoLock(int subclass, const LockMap* nest, Where where);
@@ -108,6 +112,9 @@ class SpinLock : public LockBase {
 
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
+  uint64_t Holders(FiberId) const override {
+    return owner_ == kNoFiber ? 0 : uint64_t{1} << owner_;
+  }
 
  private:
   FiberId owner_ = kNoFiber;
@@ -133,6 +140,7 @@ class RwSemaphore : public LockBase {
   FiberId writer() const { return writer_; }
   uint32_t readers() const { return readers_; }
   std::string DescribeHolders() const override;
+  uint64_t Holders(FiberId) const override;
 
  private:
   FiberId writer_ = kNoFiber;
@@ -194,6 +202,14 @@ class WaitQueue : public Waitable {
   void Sleep();
   void WakeUp() { WakeAll(); }
   bool WakeUpOne() { return WakeOne(); }
+
+  // Who a waiter waits for, when the owner of the queue knows (e.g. the
+  // holders of the byte range an extent lock waits for).
+  void SetHolders(std::function<uint64_t(FiberId)> holders) { holders_ = std::move(holders); }
+  uint64_t Holders(FiberId waiter) const override { return holders_ ? holders_(waiter) : 0; }
+
+ private:
+  std::function<uint64_t(FiberId)> holders_;
 };
 
 // Scoped holders, as guard(mutex) in the kernel.
