@@ -4,6 +4,7 @@
 // configuration), so a row's difference is the order's doing.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -149,10 +150,15 @@ int CompareOrders(const CompareArgs& args) {
                         {"rows", std::move(out_rows)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%-20s %-15s %8s  %s\n", "scenario", "order", "runs", "findings by kind");
+    int sw = 8, ow = 5;  // column widths: the longest name
+    for (const Row& r : rows) {
+      sw = std::max(sw, static_cast<int>(r.scenario.size()));
+      ow = std::max(ow, static_cast<int>(r.order.size()));
+    }
+    std::printf("%-*s  %-*s %8s  %s\n", sw, "scenario", ow, "order", "runs", "findings by kind");
     std::string last;
     for (const Row& r : rows) {
-      std::printf("%-20s %-15s %8llu  %s\n", r.scenario == last ? "" : r.scenario.c_str(),
+      std::printf("%-*s  %-*s %8llu  %s\n", sw, r.scenario == last ? "" : r.scenario.c_str(), ow,
                   r.order.c_str(), static_cast<unsigned long long>(r.runs),
                   KindCounts(r.findings).c_str());
       last = r.scenario;

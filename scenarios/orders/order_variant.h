@@ -9,7 +9,8 @@
 //     c.bug_rfc_page_mkwrite_page_before_extent = true;
 //   });
 //
-// and is listed in the `orders` library's srcs in scenarios/BUILD.bazel.
+// and nothing else: the `orders` library in scenarios/BUILD.bazel globs
+// orders/*.cc.
 #ifndef FSIM_SCENARIOS_ORDERS_ORDER_VARIANT_H_
 #define FSIM_SCENARIOS_ORDERS_ORDER_VARIANT_H_
 
