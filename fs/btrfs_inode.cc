@@ -50,12 +50,53 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
       config_(config),
       volumes_(sched, array),
       log_(sched, array.device(0), 0, kLogLen),
-      transaction_lock_(sched, "fs_info->trans_lock") {
-  const sim::DeviceConfig& d = array.device(0).config();
-  uint64_t bytes = d.capacity_sectors * d.sector_size;
-  FSIM_CHECK_MSG(bytes >= 4 * kLogLen, "device 0 too small for the filesystem");
-  data_end_ = bytes;
-  volumes_.AddChunk({kDataStart, bytes - kDataStart, Profile::kSingle, {{0, kDataStart}}});
+      transaction_lock_(sched, "fs_info->trans_lock"),
+      array_(array) {
+  uint64_t smallest = ~uint64_t{0};
+  for (size_t i = 0; i < array.size(); ++i) {
+    const sim::DeviceConfig& d = array.device(i).config();
+    smallest = std::min<uint64_t>(smallest, d.capacity_sectors * d.sector_size);
+  }
+  FSIM_CHECK_MSG(smallest >= 4 * kLogLen, "a device too small for the filesystem");
+  // The data stripes start after the log area, at the same offset on each
+  // device, rounded to whole stripes.
+  const uint64_t per_device = (smallest - kDataStart) / kStripeLen * kStripeLen;
+  Chunk chunk;
+  chunk.logical = kDataStart;
+  chunk.profile = config.data_profile;
+  switch (config.data_profile) {
+    case Profile::kSingle:
+      chunk.length = per_device;
+      chunk.stripes = {{0, kDataStart}};
+      break;
+    case Profile::kDup:
+      chunk.length = per_device / 2 / kStripeLen * kStripeLen;
+      chunk.stripes = {{0, kDataStart}, {0, kDataStart + chunk.length}};
+      break;
+    case Profile::kRaid0:
+      FSIM_CHECK_MSG(array.size() >= 2, "RAID0 needs two devices or more");
+      chunk.length = per_device * array.size();
+      for (size_t i = 0; i < array.size(); ++i) chunk.stripes.push_back({i, kDataStart});
+      break;
+    case Profile::kRaid1:
+      FSIM_CHECK_MSG(array.size() >= 2, "RAID1 needs two devices");
+      chunk.length = per_device;
+      chunk.stripes = {{0, kDataStart}, {1, kDataStart}};
+      break;
+  }
+  data_end_ = kDataStart + chunk.length;
+  volumes_.AddChunk(std::move(chunk));
+}
+
+bool BtrfsFs::CommitLog() {
+  bool ok = true;
+  const size_t others = config_.bug_commit_without_barrier_all_devices ? 0 : array_.size() - 1;
+  for (size_t i = 1; i <= others; ++i) {
+    sim::Bio flush;
+    flush.op = sim::BioOp::kFlush;
+    ok = array_.device(i).SubmitBioWait(flush) == sim::BlkStatus::kOk && ok;
+  }
+  return log_.Commit() && ok;
 }
 
 uint64_t BtrfsFs::AllocData(uint64_t len) {
@@ -391,7 +432,7 @@ int BtrfsInode::Fsync() {
   }
   fs_.transaction_lock().Lock();
   fs_.log().UpdateInode({ino_, i_size_, 0});
-  bool ok = fs_.log().Commit();
+  bool ok = fs_.CommitLog();
   fs_.transaction_lock().Unlock();
   i_rwsem_.UpWrite();
   return ret != 0 ? ret : (ok ? 0 : -5);

@@ -23,6 +23,10 @@
 // - bug_rfc_readahead_blocking_extent_lock: under kRfc, readahead, handed
 //   locked pages, takes the range with a blocking lock and flushes ordered
 //   extents (the read iomap_begin of RFC patches 27-31).
+// - bug_commit_without_barrier_all_devices: the log commit flushes only
+//   the device it lives on, not the other data devices (write_all_supers
+//   without barrier_all_devices): fsync'd data on another disk can still
+//   be in its volatile cache when the log pointing at it is durable.
 // - bug_writeback_past_eof_after_truncate: writeback of a page that
 //   truncate moved wholly past i_size submits it (and so finishes an
 //   ordered extent for it) instead of redirtying it for truncate to drop.
@@ -62,18 +66,30 @@ struct FsConfig {
   bool bug_rfc_page_mkwrite_page_before_extent = false;
   bool bug_writeback_past_eof_after_truncate = false;
   bool bug_rfc_readahead_blocking_extent_lock = false;
+  bool bug_commit_without_barrier_all_devices = false;
+  // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
+  // 0, RAID0 over every device, RAID1 over devices 0 and 1.
+  Profile data_profile = Profile::kSingle;
 };
 
 // fs_info: the mount.
 class BtrfsFs {
  public:
-  // Device 0 holds the metadata log (first 1 MiB) and a SINGLE data chunk
-  // after it. REQUIRES: device 0 of at least 4 MiB.
+  // Device 0 holds the metadata log (first 1 MiB); one data chunk of
+  // config.data_profile follows it, on the devices that profile uses, at
+  // the same physical offset on each. REQUIRES: devices of at least 4 MiB;
+  // RAID0 and RAID1 at least two devices.
   BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config);
 
   // Allocates `len` bytes of data space (never reused within a mount, so a
   // stale read cannot see another file's newer data by accident).
   uint64_t AllocData(uint64_t len);
+  // Commits the metadata log, durable on return. First every data device
+  // other than device 0 is flushed (barrier_all_devices(): data written
+  // before the commit must not sit in a volatile cache of another disk
+  // while the log that points at it is durable); device 0's flush is the
+  // superblock's PREFLUSH. Returns false on an I/O error.
+  bool CommitLog();
 
   sim::Scheduler& sched() { return sched_; }
   Volumes& volumes() { return volumes_; }
@@ -82,7 +98,7 @@ class BtrfsFs {
   const FsConfig& config() const { return config_; }
 
   static constexpr uint64_t kLogLen = 1 << 20;
-  static constexpr uint64_t kDataStart = 1 << 20;  // logical == physical on dev 0
+  static constexpr uint64_t kDataStart = 1 << 20;  // logical start of the data chunk
 
  private:
   sim::Scheduler& sched_;
@@ -90,6 +106,7 @@ class BtrfsFs {
   Volumes volumes_;
   MetadataLog log_;
   sim::Mutex transaction_lock_;
+  sim::BlockArray& array_;
   uint64_t data_next_ = kDataStart;
   uint64_t data_end_;
 };

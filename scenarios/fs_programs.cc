@@ -66,7 +66,8 @@ class FsWorld final : public sim::Program {
   void Start(Scheduler& s) override {
     const ScenarioSpec& spec = *spec_;
     sim::Memory::Of(s).Configure(spec.memory);
-    array_ = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{spec.device});
+    array_ = std::make_unique<sim::BlockArray>(s, spec.devices);
+    config_.data_profile = spec.data_profile;
     fs_ = std::make_unique<fs::BtrfsFs>(s, *array_, config_);
     files_.resize(spec.files.size());
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -291,7 +292,10 @@ class FsWorld final : public sim::Program {
   // After the power cut: mount the durable image, read each file through
   // its extents, and compare with the states fsync allows.
   void Remount(Scheduler& s) {
-    sim::BlockDevice image(s, spec_->device);
+    // The log is mounted from device 0's durable image; file data is read
+    // from each disk's durable contents through the chunk mapping (mirror
+    // 0 of a copy profile, one of the copies a read may pick).
+    sim::BlockDevice image(s, spec_->devices[0]);
     image.LoadDurableImage(array_->device(0));
     std::string problem;
     fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
@@ -307,8 +311,20 @@ class FsWorld final : public sim::Program {
       if (!p.extents.count(ino)) continue;
       for (const auto& [off, item] : p.extents.at(ino)) {
         std::vector<uint8_t> block(item.num_bytes);
-        image.ReadSectors((item.disk_bytenr + item.offset) / 512, item.num_bytes / 512,
-                          block.data(), true);
+        for (uint64_t k = 0; k < item.num_bytes; k += kPageSize) {
+          fs::Mapping m;
+          const uint64_t logical = item.disk_bytenr + item.offset + k;
+          if (!fs_->volumes().MapBlock(false, logical, kPageSize, 0, &m) || m.stripes.empty()) {
+            Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped",
+                   "a file extent points at logical " + std::to_string(logical) +
+                       ", outside every chunk");
+            return;
+          }
+          const fs::Stripe& st = m.stripes[0];
+          array_->device(st.device).ReadSectors(st.physical / 512,
+                                         std::min<uint64_t>(kPageSize, item.num_bytes - k) / 512,
+                                         block.data() + k, true);
+        }
         for (uint64_t k = 0; k < item.num_bytes && off + k < file.size(); ++k) file[off + k] = block[k];
       }
     }

@@ -145,13 +145,34 @@ TEST(FsProgramsTest, TheFsScenariosAreTheirJsonFiles) {
   }
 }
 
+// Two disks, data RAID0: fsync must flush every data device before the
+// log commit makes the extents pointing at them durable; without that
+// barrier a power cut loses fsync'd data on the second disk.
+TEST(FsProgramsTest, CommitWithoutBarrierAllDevicesLosesFsyncedDataOnTheOtherDisk) {
+  model::ExploreOptions o;
+  o.runs = 2000;
+  o.out_dir = OutDir();
+  model::ExploreSummary clean = model::Explore({Make("fs_raid0_fsync_powercut", {})}, o);
+  EXPECT_TRUE(clean.findings.empty()) << clean.findings[0].finding.report;
+  model::Target buggy =
+      Make("fs_raid0_fsync_powercut", {{"bug", "commit_without_barrier_all_devices"}});
+  model::ExploreSummary s = model::Explore({buggy}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kCrashInconsistency);
+  std::string error;
+  auto trace = model::ReadTrace(s.findings[0].trace_path, &error);
+  ASSERT_TRUE(trace.has_value()) << error;
+  EXPECT_TRUE(model::Reproduce(*trace, buggy).reproduced());
+}
+
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string error;
   EXPECT_FALSE(MakeTarget("fs_writers", {{"order", "sideways"}}, &error));
   EXPECT_EQ(error, "config order=sideways: expected one of legacy, rfc, rfc_as_posted");
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
   EXPECT_EQ(error,
-            "config bug=nope: unknown (known: rfc_page_mkwrite_page_before_extent, "
+            "config bug=nope: unknown (known: commit_without_barrier_all_devices, "
+            "rfc_page_mkwrite_page_before_extent, "
             "rfc_readahead_blocking_extent_lock, rfc_writepage_blocking_extent_lock, "
             "writeback_past_eof_after_truncate)");
 }

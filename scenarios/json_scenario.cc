@@ -264,9 +264,7 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
         Uint(*v, o.At("size_mib"), kScenarioDeviceMibMin, kScenarioDeviceMibMax) * 2048;
   }
   if (const json* v = o.Find("profile")) {
-    if (String(*v, o.At("profile")) != "single") {
-      Fail(o.At("profile"), "only \"single\" is modelled by the filesystem");
-    }
+    Fail(o.At("profile"), "the profile is the filesystem's: \"data_profile\" at the top level");
   }
   if (const json* v = o.Find("queue_depth")) d.queue_depth = Uint(*v, o.At("queue_depth"), 1, 64);
   if (const json* v = o.Find("max_sectors")) d.max_sectors = Uint(*v, o.At("max_sectors"), 1, 65536);
@@ -401,7 +399,15 @@ void CheckWhole(const ScenarioSpec& spec) {
   for (const FiberSpec& f : spec.fibers) {
     for (const OpSpec& op : f.ops) dirtied += PagesDirtied(op) * op.repeat.top();
   }
-  uint64_t space = spec.device.capacity_sectors * spec.device.sector_size - (1 << 20);
+  // Data space of the chunk (fs::BtrfsFs): the smallest device after the
+  // log area, times the devices RAID0 stripes over, halved by DUP.
+  uint64_t smallest = ~uint64_t{0};
+  for (const sim::DeviceConfig& d : spec.devices) {
+    smallest = std::min<uint64_t>(smallest, d.capacity_sectors * d.sector_size);
+  }
+  uint64_t space = (smallest - (1 << 20)) / fs::kStripeLen * fs::kStripeLen;
+  if (spec.data_profile == fs::Profile::kRaid0) space *= spec.devices.size();
+  if (spec.data_profile == fs::Profile::kDup) space /= 2;
   if (dirtied * kPageSize > space) {
     Fail("/fibers", "may write back up to " + std::to_string(dirtied * kPageSize) +
                         " bytes, more than the device's data space of " + std::to_string(space));
@@ -409,7 +415,7 @@ void CheckWhole(const ScenarioSpec& spec) {
 }
 
 ScenarioSpec ReadScenario(const json& j) {
-  Object o(j, "", {"name", "description", "default_suite", "config", "devices", "memory", "files",
+  Object o(j, "", {"name", "description", "default_suite", "config", "devices", "data_profile", "memory", "files",
                    "fibers", "power_cut", "checks"});
   ScenarioSpec spec;
   spec.name = String(o.Require("name"), "/name");
@@ -428,12 +434,35 @@ ScenarioSpec ReadScenario(const json& j) {
     Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep"}, " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
   }
-  spec.device = ReadDevice(json::object(), "/devices/0");
+  spec.devices = {ReadDevice(json::object(), "/devices/0")};
   if (const json* v = o.Find("devices")) {
-    if (!v->is_array() || v->size() != 1) {
-      Fail("/devices", "expected an array of one device (the filesystem model uses one, profile single)");
+    if (!v->is_array() || v->empty() || v->size() > 4) {
+      Fail("/devices", "expected an array of 1 to 4 devices");
     }
-    spec.device = ReadDevice((*v)[0], "/devices/0");
+    spec.devices.clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      spec.devices.push_back(ReadDevice((*v)[i], "/devices/" + std::to_string(i)));
+      if (!o.Find("devices")->at(i).contains("name")) {
+        spec.devices.back().name = "vd" + std::string(1, static_cast<char>('a' + i));
+      }
+    }
+  }
+  if (const json* v = o.Find("data_profile")) {
+    const std::string p = String(*v, "/data_profile");
+    const size_t n = spec.devices.size();
+    if (p == "single") {
+      spec.data_profile = fs::Profile::kSingle;
+    } else if (p == "dup") {
+      spec.data_profile = fs::Profile::kDup;
+    } else if (p == "raid0") {
+      spec.data_profile = fs::Profile::kRaid0;
+      if (n < 2) Fail("/data_profile", "raid0 needs at least 2 devices, /devices has " + std::to_string(n));
+    } else if (p == "raid1") {
+      spec.data_profile = fs::Profile::kRaid1;
+      if (n != 2) Fail("/data_profile", "raid1 needs exactly 2 devices, /devices has " + std::to_string(n));
+    } else {
+      Fail("/data_profile", "expected \"single\", \"dup\", \"raid0\" or \"raid1\", not \"" + p + "\"");
+    }
   }
   spec.memory.budget_pages = 64;
   spec.memory.low_pages = 64 * 2 / 3;

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/volumes.h"
 #include "model/target.h"
 #include "sim/block.h"
 #include "sim/memory.h"
@@ -92,7 +93,10 @@ struct ScenarioSpec {
   std::string description;
   bool default_suite = false;
   model::Config config;  // defaults of the scenario's configuration
-  sim::DeviceConfig device;
+  // The disks (1 to 4); device 0 also holds the metadata log.
+  std::vector<sim::DeviceConfig> devices;
+  // The data chunk's profile over them (mkfs.btrfs -d).
+  fs::Profile data_profile = fs::Profile::kSingle;
   sim::MemoryConfig memory;
   std::vector<std::string> files;  // inode numbers 257, 258, ... in order
   std::vector<FiberSpec> fibers;

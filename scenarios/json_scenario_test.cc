@@ -40,7 +40,7 @@ std::string WithOp(const std::string& op) {
 }
 
 TEST(JsonScenarioTest, EveryBuiltInFileLoadsAsTheScenarioOfItsName) {
-  ASSERT_EQ(EmbeddedScenarioFiles().size(), 7u);
+  ASSERT_EQ(EmbeddedScenarioFiles().size(), 9u);
   for (const EmbeddedScenarioFile& file : EmbeddedScenarioFiles()) {
     std::string error;
     auto spec = ParseScenario(file.text, &error);
@@ -83,7 +83,17 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "/fibers/0/ops/0/op: duplicate key");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fiber": []})"),
             "/fiber: unknown key (expected one of: name, description, default_suite, config, "
-            "devices, memory, files, fibers, power_cut, checks)");
+            "devices, data_profile, memory, files, fibers, power_cut, checks)");
+  const std::string two_disks = R"("devices": [{"name": "vda"}, {"name": "vdb"}], )";
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/data_profile: raid1 needs exactly 2 devices, /devices has 1");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", )" + two_disks +
+                  R"("data_profile": "raid5", "fibers": [{"name": "f", "ops": []}]})"),
+            "/data_profile: expected \"single\", \"dup\", \"raid0\" or \"raid1\", not \"raid5\"");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"profile": "raid0"}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices/0/profile: the profile is the filesystem's: \"data_profile\" at the top level");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d"})"), "/: missing required key 'fibers'");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": []}],
                       "checks": {"crash_consistency": true}})"),

@@ -27,7 +27,8 @@ TEST(RegistryTest, DefaultSuiteIsTheCorrectPrograms) {
   EXPECT_EQ(suite, (std::vector<std::string>{
                        "abba_fixed", "disk_flush_durable", "disk_io_error_retry", "disk_mirror",
                        "disk_overwrite_ordered", "fs_fsync_powercut", "fs_mmap_truncate",
-                       "fs_punch_hole", "fs_small_truncate", "fs_truncate", "fs_write_pressure",
+                       "fs_punch_hole", "fs_raid0_fsync_powercut", "fs_raid1_writers",
+                       "fs_small_truncate", "fs_truncate", "fs_write_pressure",
                        "fs_writers", "lost_update_fixed", "mem_pressure", "mem_reclaim_nofs",
                        "philosophers_fixed", "wait_notify_fixed"}));
   // Every member is a scenario that expects no finding; their buggy twins
