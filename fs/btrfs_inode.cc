@@ -205,7 +205,29 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   BalanceDirtyPages(mapping_);
 }
 
+void BtrfsInode::TruncateBlockForExpand(uint64_t oldsize) {
+  if (fs_.config().bug_cont_expand_without_truncate_block) return;
+  if (oldsize % kPageSize == 0) return;
+  const uint64_t index = oldsize / kPageSize;
+  // Not cached: on disk the tail is zeroes already (writeback zeroes the
+  // tail of the page straddling EOF before it submits it).
+  if (mapping_.Peek(index) == nullptr) return;
+  Page* page = LockPageAndRange(index, fs_.config().order == LockOrder::kRfc);
+  const uint64_t start = page->offset(), end = start + kPageSize - 1;
+  if (!PageUptodate(*page)) FillPage(*page);
+  ZeroUserSegment(*page, oldsize % kPageSize, kPageSize);
+  SetPageUptodate(*page);
+  SetPageDirty(*page);
+  io_tree_.SetExtentBit(start, end, kExtentDelalloc);
+  io_tree_.UnlockExtent(start, end);
+  UnlockPage(*page);
+  PutPage(*page);
+}
+
 void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
+  // btrfs_write_check(): a write starting past EOF grows the file over a
+  // gap first (btrfs_cont_expand).
+  if (pos > i_size_) TruncateBlockForExpand(i_size_);
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
   if (fs_.config().order == LockOrder::kRfc) {
@@ -247,7 +269,7 @@ void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
   i_rwsem_.UpWrite();
 }
 
-uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data) {
+uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof) {
   FSIM_CHECK(!data.empty() && pos / kPageSize == (pos + data.size() - 1) / kPageSize);
   i_mmap_lock_.DownRead();
   const uint64_t index = pos / kPageSize;
@@ -261,16 +283,19 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   Page* page = LockPageAndRange(index, rfc);
   // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
   const uint64_t size = i_size_;
-  if (pos < size) {
+  if (start < size) {
     if (!PageUptodate(*page)) {
       FillPage(*page);
       SetPageUptodate(*page);
     }
     io_tree_.SetExtentBit(start, end, kExtentDelalloc);
     SetPageDirty(*page);
-    // The store itself, up to EOF; past it is not part of the file.
-    written = std::min<uint64_t>(data.size(), size - pos);
-    std::memcpy(page->data.data() + (pos - start), data.data(), written);
+    // The store; what lands past EOF is not file data (writeback zeroes
+    // it, growing the file zeroes it first). A growth racing the store
+    // may reveal it, in Linux too: only a program that stores past EOF
+    // (`past_eof`) can see that, so the others store up to EOF.
+    written = pos < size ? std::min<uint64_t>(data.size(), size - pos) : 0;
+    std::memcpy(page->data.data() + (pos - start), data.data(), past_eof ? data.size() : written);
   }
   io_tree_.UnlockExtent(start, end);
   UnlockPage(*page);
@@ -442,7 +467,10 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   i_rwsem_.DownWrite();
   const uint64_t oldsize = i_size_;
   if (newsize >= oldsize) {
-    i_size_ = newsize;  // the pages past the old size read as zeroes already
+    // btrfs_setsize() growing: btrfs_cont_expand(), then the size; the
+    // page cache past the old size then reads as zeroes.
+    if (newsize > oldsize) TruncateBlockForExpand(oldsize);
+    i_size_ = newsize;
     i_rwsem_.UpWrite();
     return;
   }
@@ -490,8 +518,11 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
   PunchHoleLocked(offset, len);  // the part within EOF
-  // Past EOF the pages read as zeroes already: growing the size suffices.
-  if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
+  // Past EOF: btrfs_cont_expand(), then the size.
+  if (!keep_size && offset + len > i_size_) {
+    TruncateBlockForExpand(i_size_);
+    i_size_ = offset + len;
+  }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
 }
@@ -499,7 +530,10 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
 void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
-  if (!keep_size && offset + len > i_size_) i_size_ = offset + len;
+  if (!keep_size && offset + len > i_size_) {
+    TruncateBlockForExpand(i_size_);
+    i_size_ = offset + len;
+  }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
 }

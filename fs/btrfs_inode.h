@@ -27,6 +27,10 @@
 //   the device it lives on, not the other data devices (write_all_supers
 //   without barrier_all_devices): fsync'd data on another disk can still
 //   be in its volatile cache when the log pointing at it is durable.
+// - bug_cont_expand_without_truncate_block: growing the file (truncate
+//   up, a write or fallocate past EOF) skips btrfs_truncate_block() on the
+//   old EOF page, so bytes a store through mmap left past EOF in that page
+//   become file data.
 // - bug_writeback_past_eof_after_truncate: writeback of a page that
 //   truncate moved wholly past i_size submits it (and so finishes an
 //   ordered extent for it) instead of redirtying it for truncate to drop.
@@ -67,6 +71,7 @@ struct FsConfig {
   bool bug_writeback_past_eof_after_truncate = false;
   bool bug_rfc_readahead_blocking_extent_lock = false;
   bool bug_commit_without_barrier_all_devices = false;
+  bool bug_cont_expand_without_truncate_block = false;
   // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
   // 0, RAID0 over every device, RAID1 over devices 0 and 1.
   Profile data_profile = Profile::kSingle;
@@ -143,9 +148,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // A store through a shared mapping into one page: the page fault and
   // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
   // retrying around ordered extents; RFC: range, then page), then the
-  // store. Bytes at or past EOF cannot be written (SIGBUS): returns how
-  // many were, from `pos`. REQUIRES: [pos, pos+len) within one page.
-  uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // store. A page wholly past EOF is SIGBUS. In the page holding EOF a
+  // program that stores `past_eof` puts the whole store in the page (as
+  // Linux lets it), but only the bytes before EOF are file data; one that
+  // does not stores only up to EOF as it is under the page lock. Returns
+  // how many bytes of the file were written, from `pos`.
+  // REQUIRES: [pos, pos+len) within one page.
+  uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof = false);
   // page_cache_sync_readahead() and btrfs_readahead(): the absent pages
   // from `first` on (at most kReadaheadPages, up to `last`) are created,
   // locked, read and unlocked. Legacy: the range locked (and ordered
@@ -184,6 +193,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // ordered extents, then page) or pages first (page, then range; an
   // ordered extent there means unlock both, wait, retry).
   Page* LockPageAndRange(uint64_t index, bool extents_first);
+  // btrfs_cont_expand()'s btrfs_truncate_block(oldsize): before the size
+  // grows past `oldsize`, the rest of the page holding it is zeroed (in
+  // the page cache, dirtied so the disk gets it too). REQUIRES: i_rwsem.
+  void TruncateBlockForExpand(uint64_t oldsize);
   // The write path with i_rwsem already held.
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Punch hole with i_rwsem already held.

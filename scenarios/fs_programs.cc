@@ -143,7 +143,7 @@ class FsWorld final : public sim::Program {
         uint64_t len = std::min(Draw(s, spec.length), kPageSize - op.offset % kPageSize);
         op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
         uint64_t invoke = Begin(spec.file, op);
-        uint64_t written = inode.MmapWrite(op.offset, op.data);
+        uint64_t written = inode.MmapWrite(op.offset, op.data, spec.past_eof);
         if (written < len) {
           // SIGBUS at EOF: only the bytes before it were stored.
           if (!states_.empty()) states_.pop_back();

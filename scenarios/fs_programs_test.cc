@@ -165,6 +165,29 @@ TEST(FsProgramsTest, CommitWithoutBarrierAllDevicesLosesFsyncedDataOnTheOtherDis
   EXPECT_TRUE(model::Reproduce(*trace, buggy).reproduced());
 }
 
+// A store through mmap that runs past EOF in the EOF page, then the file
+// grows: btrfs_cont_expand's btrfs_truncate_block zeroes the old EOF
+// page's tail first. Without it the stored bytes become file data.
+TEST(FsProgramsTest, GrowingWithoutTruncateBlockRevealsBytesStoredPastEof) {
+  for (const std::string order : {"legacy", "rfc"}) {
+    model::ExploreOptions o;
+    o.runs = 3000;
+    o.out_dir = OutDir();
+    model::ExploreSummary clean =
+        model::Explore({Make("fs_mmap_eof_extend", {{"order", order}})}, o);
+    EXPECT_TRUE(clean.findings.empty()) << order << ": " << clean.findings[0].finding.report;
+    model::Target buggy = Make("fs_mmap_eof_extend",
+                               {{"order", order}, {"bug", "cont_expand_without_truncate_block"}});
+    model::ExploreSummary s = model::Explore({buggy}, o);
+    ASSERT_FALSE(s.findings.empty()) << order;
+    EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kDataMismatch);
+    std::string error;
+    auto trace = model::ReadTrace(s.findings[0].trace_path, &error);
+    ASSERT_TRUE(trace.has_value()) << error;
+    EXPECT_TRUE(model::Reproduce(*trace, buggy).reproduced());
+  }
+}
+
 TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string error;
   EXPECT_FALSE(MakeTarget("fs_writers", {{"order", "sideways"}}, &error));
@@ -172,6 +195,7 @@ TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "nope"}}, &error));
   EXPECT_EQ(error,
             "config bug=nope: unknown (known: commit_without_barrier_all_devices, "
+            "cont_expand_without_truncate_block, "
             "rfc_page_mkwrite_page_before_extent, "
             "rfc_readahead_blocking_extent_lock, rfc_writepage_blocking_extent_lock, "
             "writeback_past_eof_after_truncate)");

@@ -137,7 +137,7 @@ const std::vector<OpInfo>& Ops() {
       {"punch_hole", OpKind::kPunchHole, {"offset", "length"}},
       {"zero_range", OpKind::kZeroRange, {"offset", "length", "keep_size"}},
       {"fsync", OpKind::kFsync, {}},
-      {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte"}},
+      {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof"}},
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
   };
@@ -197,6 +197,7 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
     if (const json* b = o.Find("byte")) op.byte = ReadChoice(*b, o.At("byte"), 0, 255);
   }
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
+  if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
   if (op.kind == OpKind::kTruncate) {
     op.size = ReadChoice(o.Require("size"), o.At("size"), 0, kScenarioFileBytesMax);
   }

@@ -81,6 +81,7 @@ struct OpSpec {
   Choice byte;  // write, mmap_write
   Choice ns;    // sleep
   bool keep_size = false;  // fallocate, zero_range
+  bool past_eof = false;   // mmap_write: the store may run past EOF in its page
 };
 
 struct FiberSpec {

@@ -40,7 +40,7 @@ std::string WithOp(const std::string& op) {
 }
 
 TEST(JsonScenarioTest, EveryBuiltInFileLoadsAsTheScenarioOfItsName) {
-  ASSERT_EQ(EmbeddedScenarioFiles().size(), 9u);
+  ASSERT_EQ(EmbeddedScenarioFiles().size(), 10u);
   for (const EmbeddedScenarioFile& file : EmbeddedScenarioFiles()) {
     std::string error;
     auto spec = ParseScenario(file.text, &error);

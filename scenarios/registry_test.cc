@@ -26,7 +26,8 @@ TEST(RegistryTest, DefaultSuiteIsTheCorrectPrograms) {
   auto suite = DefaultSuite();
   EXPECT_EQ(suite, (std::vector<std::string>{
                        "abba_fixed", "disk_flush_durable", "disk_io_error_retry", "disk_mirror",
-                       "disk_overwrite_ordered", "fs_fsync_powercut", "fs_mmap_truncate",
+                       "disk_overwrite_ordered", "fs_fsync_powercut", "fs_mmap_eof_extend",
+                       "fs_mmap_truncate",
                        "fs_punch_hole", "fs_raid0_fsync_powercut", "fs_raid1_writers",
                        "fs_small_truncate", "fs_truncate", "fs_write_pressure",
                        "fs_writers", "lost_update_fixed", "mem_pressure", "mem_reclaim_nofs",
