@@ -28,15 +28,19 @@ struct World {
   std::unique_ptr<BtrfsInode> inode;
 
   void Build(sim::Scheduler& s, LockOrder order) {
+    FsConfig config;
+    config.order = order;
+    Build(s, config, 3);  // DeviceConfig's default
+  }
+  void Build(sim::Scheduler& s, FsConfig config, uint32_t latency_choices) {
     sim::MemoryConfig m;
     m.budget_pages = 256;
     sim::Memory::Of(s).Configure(m);
     sim::DeviceConfig d;
     d.name = "vda";
     d.capacity_sectors = 16384;
+    d.latency_choices = latency_choices;
     array = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{d});
-    FsConfig config;
-    config.order = order;
     fs = std::make_unique<BtrfsFs>(s, *array, config);
     inode = std::make_unique<BtrfsInode>(*fs, 257);
   }
@@ -254,34 +258,24 @@ TEST(ContractLegacyTest, BtrfsTruncateCoversWritebackPastEofByWaitingOrderedExte
   for (uint64_t seed = 1; seed <= 3000; ++seed) {
     sim::Scheduler s;
     sim::testing::RandomStrategy strategy;
-    std::unique_ptr<sim::BlockArray> array;
-    std::unique_ptr<BtrfsFs> fs;
-    std::unique_ptr<BtrfsInode> inode;
+    World w;
     std::vector<uint8_t> got;
     sim::RunOptions options;
     options.seed = seed;
     sim::RunResult r = RunFunctions(s, strategy, [&] {
-      sim::MemoryConfig m;
-      m.budget_pages = 256;
-      sim::Memory::Of(s).Configure(m);
-      sim::DeviceConfig d;
-      d.name = "vda";
-      d.capacity_sectors = 16384;
-      d.latency_choices = 2;
-      array = std::make_unique<sim::BlockArray>(s, std::vector<sim::DeviceConfig>{d});
       FsConfig config;
       config.bug_writeback_past_eof_after_truncate = true;
-      fs = std::make_unique<BtrfsFs>(s, *array, config);
-      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      w.Build(s, config, 2);
+      BtrfsInode* inode = w.inode.get();
       auto written = std::make_shared<sim::Completion>(s, "written");
-      s.Spawn("writer", [&, written] {
+      s.Spawn("writer", [inode, written] {
         inode->BufferedWrite(0, Pattern(4 * kPageSize));
         written->Complete();
       });
-      s.Spawn("flusher", [&] {
+      s.Spawn("flusher", [inode] {
         for (int i = 0; i < 3; ++i) inode->WritebackAll();
       });
-      s.Spawn("truncate", [&, written] {
+      s.Spawn("truncate", [&got, inode, written] {
         written->Wait();
         inode->Truncate(kPageSize);
         inode->Truncate(4 * kPageSize);
@@ -295,7 +289,7 @@ TEST(ContractLegacyTest, BtrfsTruncateCoversWritebackPastEofByWaitingOrderedExte
     for (uint64_t i = kPageSize; i < got.size(); ++i) {
       ASSERT_EQ(got[i], 0) << "seed " << seed << " offset " << i;
     }
-    written_past_eof += inode->pages_written_past_eof();
+    written_past_eof += w.inode->pages_written_past_eof();
   }
   EXPECT_GT(written_past_eof, 0u);  // the mistake was made, and covered
 }

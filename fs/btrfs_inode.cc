@@ -212,10 +212,14 @@ void BtrfsInode::TruncateBlockForExpand(uint64_t oldsize) {
   // Not cached: on disk the tail is zeroes already (writeback zeroes the
   // tail of the page straddling EOF before it submits it).
   if (mapping_.Peek(index) == nullptr) return;
-  Page* page = LockPageAndRange(index, fs_.config().order == LockOrder::kRfc);
+  TruncateBlock(oldsize);
+}
+
+void BtrfsInode::TruncateBlock(uint64_t from) {
+  Page* page = LockPageAndRange(from / kPageSize, fs_.config().order == LockOrder::kRfc);
   const uint64_t start = page->offset(), end = start + kPageSize - 1;
   if (!PageUptodate(*page)) FillPage(*page);
-  ZeroUserSegment(*page, oldsize % kPageSize, kPageSize);
+  ZeroUserSegment(*page, from % kPageSize, kPageSize);
   SetPageUptodate(*page);
   SetPageDirty(*page);
   io_tree_.SetExtentBit(start, end, kExtentDelalloc);
@@ -498,18 +502,7 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   // disk too, so the page is zeroed (truncate did) and written again. Like
   // any dirtying, it waits out the page's ordered extent first, or
   // writeback would stack a second one on the same range.
-  if (newsize % kPageSize != 0) {
-    Page* page = LockPageAndRange(newsize / kPageSize, rfc);
-    const uint64_t start = page->offset(), end = start + kPageSize - 1;
-    if (!PageUptodate(*page)) FillPage(*page);
-    ZeroUserSegment(*page, newsize % kPageSize, kPageSize);
-    SetPageUptodate(*page);
-    SetPageDirty(*page);
-    io_tree_.SetExtentBit(start, end, kExtentDelalloc);
-    io_tree_.UnlockExtent(start, end);
-    UnlockPage(*page);
-    PutPage(*page);
-  }
+  if (newsize % kPageSize != 0) TruncateBlock(newsize);
   i_rwsem_.UpWrite();
 }
 

@@ -197,6 +197,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // grows past `oldsize`, the rest of the page holding it is zeroed (in
   // the page cache, dirtied so the disk gets it too). REQUIRES: i_rwsem.
   void TruncateBlockForExpand(uint64_t oldsize);
+  // btrfs_truncate_block(from): the page holding `from`, locked with its
+  // range (in the configured order), read if needed, zeroed from `from` to
+  // its end and dirtied, so the zeroes reach the disk too.
+  void TruncateBlock(uint64_t from);
   // The write path with i_rwsem already held.
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // Punch hole with i_rwsem already held.
