@@ -264,7 +264,7 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
     d.capacity_sectors =
         Uint(*v, o.At("size_mib"), kScenarioDeviceMibMin, kScenarioDeviceMibMax) * 2048;
   }
-  if (const json* v = o.Find("profile")) {
+  if (o.Find("profile") != nullptr) {
     Fail(o.At("profile"), "the profile is the filesystem's: \"data_profile\" at the top level");
   }
   if (const json* v = o.Find("queue_depth")) d.queue_depth = Uint(*v, o.At("queue_depth"), 1, 64);
