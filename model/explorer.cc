@@ -50,6 +50,22 @@ std::string TracePath(const std::string& dir, const Target& target,
 
 }  // namespace
 
+Trace TraceOfRun(const Target& target, const StrategyInfo& strategy, uint64_t seed, uint64_t run,
+                 const sim::RunResult& result, const std::vector<sim::Decision>& decisions) {
+  Trace trace;
+  trace.scenario = target.scenario;
+  trace.scenario_json = target.scenario_json;
+  trace.config = target.config;
+  trace.strategy = strategy;
+  trace.seed = seed;
+  trace.run = run;
+  trace.digest = result.digest;
+  trace.steps = result.steps;
+  trace.virtual_ns = result.virtual_ns;
+  trace.decisions = decisions;
+  return trace;
+}
+
 uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run) {
   return sim::Mix64(sim::Mix64(seed) ^ sim::NameHash(scenario)) + run;
 }
@@ -145,17 +161,7 @@ ExploreSummary Explore(const std::vector<Target>& targets,
           std::filesystem::create_directories(options.out_dir);
           dir_made = true;
         }
-        Trace trace;
-        trace.scenario = target.scenario;
-        trace.scenario_json = target.scenario_json;
-        trace.config = target.config;
-        trace.strategy = options.strategy;
-        trace.seed = seed;
-        trace.run = r;
-        trace.digest = result.digest;
-        trace.steps = result.steps;
-        trace.virtual_ns = result.virtual_ns;
-        trace.decisions = sched.chooser().decisions();
+        Trace trace = TraceOfRun(target, options.strategy, seed, r, result, sched.chooser().decisions());
         trace.finding = finding;
         std::string path = TracePath(options.out_dir, target, finding, seed);
         std::string error = WriteTrace(path, trace);

@@ -79,6 +79,12 @@ struct ExploreSummary {
   bool stopped_by_time = false;
 };
 
+// The trace of a run of `target` with the `decisions` it took
+// and outcome figures), without a finding: the caller names the one the
+// trace is for.
+Trace TraceOfRun(const Target& target, const StrategyInfo& strategy, uint64_t seed, uint64_t run,
+                 const sim::RunResult& result, const std::vector<sim::Decision>& decisions);
+
 // The seed of run `run` of `scenario` under base seed `seed`.
 uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run);
 

@@ -22,6 +22,15 @@ bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
   return true;
 }
 
+nlohmann::json FindingJson(const model::FindingRecord& f) {
+  return {{"kind", sim::FindingKindName(f.finding.kind)},
+          {"signature", f.finding.signature},
+          {"seed", f.seed},
+          {"run", f.run},
+          {"trace", f.trace_path},
+          {"message", std::string(f.finding.message())}};
+}
+
 bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error) {
   *index = 0;
   *count = 1;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model/explorer.h"
 
 namespace fsim::tools {
@@ -16,6 +18,10 @@ namespace fsim::tools {
 // --config K=V pairs into `config`; false and one line in `error` if not.
 bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
                  std::string* error);
+
+// A finding as JSON summaries list it: kind, signature, seed, run, trace,
+// message (callers add what their rows do not already say).
+nlohmann::json FindingJson(const model::FindingRecord& f);
 
 // --shard I/N; empty means 0/1.
 bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error);

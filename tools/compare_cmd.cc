@@ -126,14 +126,7 @@ int CompareOrders(const CompareArgs& args) {
     nlohmann::json out_rows = nlohmann::json::array();
     for (const Row& r : rows) {
       nlohmann::json findings = nlohmann::json::array();
-      for (const model::FindingRecord& f : r.findings) {
-        findings.push_back({{"kind", sim::FindingKindName(f.finding.kind)},
-                            {"signature", f.finding.signature},
-                            {"seed", f.seed},
-                            {"run", f.run},
-                            {"trace", f.trace_path},
-                            {"message", std::string(f.finding.message())}});
-      }
+      for (const model::FindingRecord& f : r.findings) findings.push_back(FindingJson(f));
       out_rows.push_back({{"scenario", r.scenario},
                           {"order", r.order},
                           {"runs", r.runs},

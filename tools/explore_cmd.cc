@@ -61,14 +61,10 @@ void PrintTable(const model::ExploreSummary& summary, double seconds,
 void PrintJson(const model::ExploreSummary& summary, double seconds, bool interrupted) {
   nlohmann::json findings = nlohmann::json::array();
   for (const model::FindingRecord& f : summary.findings) {
-    findings.push_back({{"kind", sim::FindingKindName(f.finding.kind)},
-                        {"signature", f.finding.signature},
-                        {"scenario", f.scenario},
-                        {"config", f.config},
-                        {"seed", f.seed},
-                        {"run", f.run},
-                        {"trace", f.trace_path},
-                        {"message", std::string(f.finding.message())}});
+    nlohmann::json finding = FindingJson(f);
+    finding["scenario"] = f.scenario;
+    finding["config"] = f.config;
+    findings.push_back(std::move(finding));
   }
   nlohmann::json targets = nlohmann::json::array();
   for (const model::TargetStats& t : summary.targets) {

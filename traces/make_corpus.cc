@@ -79,15 +79,9 @@ int main(int argc, char** argv) {
       const uint64_t seed = model::RunSeed(1, e.scenario, 0);
       sim::RunResult r = model::RunOnce(*target, sched, walk, seed);
       if (!r.findings.empty()) return Fail(e.file + ": the clean run found something");
-      trace.scenario = target->scenario;
-      trace.scenario_json = target->scenario_json;
-      trace.config = target->config;
-      trace.strategy.name = "random";
-      trace.seed = seed;
-      trace.digest = r.digest;
-      trace.steps = r.steps;
-      trace.virtual_ns = r.virtual_ns;
-      trace.decisions = sched.chooser().decisions();
+      model::StrategyInfo random;
+      random.name = "random";
+      trace = model::TraceOfRun(*target, random, seed, 0, r, sched.chooser().decisions());
     }
     const std::string path = (dir / (e.file + ".trace.json")).string();
     error = model::WriteTrace(path, trace);
