@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <unordered_set>
 #include <stdexcept>
 
 #include "model/dfs.h"
@@ -27,6 +28,8 @@ struct Lane {
   std::unique_ptr<sim::Strategy> strategy;
   Dfs* dfs = nullptr;  // == strategy.get() for dfs
   std::set<std::string> signatures;
+  // NameHash of each signature: reports of these need not be built again.
+  std::unordered_set<uint64_t> known;
   TargetStats stats;
   bool done = false;
 };
@@ -143,7 +146,9 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       }
       const Target& target = *lane.target;
       uint64_t seed = lane.dfs ? 0 : RunSeed(options.seed, target.scenario, r);
+      sched.set_known_signatures(&lane.known);
       sim::RunResult result = RunOnce(target, sched, *lane.strategy, seed);
+      sched.set_known_signatures(nullptr);
       if (lane.dfs && lane.dfs->exhausted()) {
         lane.done = true;
         lane.stats.exhausted = true;
@@ -156,6 +161,7 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       virtual_ns += result.virtual_ns;
       for (const sim::Finding& finding : result.findings) {
         if (!lane.signatures.insert(finding.signature).second) continue;
+        lane.known.insert(sim::NameHash(finding.signature));
         // A new finding: its trace goes to disk before anything else.
         if (!dir_made) {
           std::filesystem::create_directories(options.out_dir);

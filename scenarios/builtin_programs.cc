@@ -18,6 +18,10 @@ using sim::Mutex;
 using sim::Program;
 using sim::Scheduler;
 
+// These programs' fiber bodies are plain calls into sync primitives: no
+// local owns anything, so a run that deadlocks abandons them, not unwinds.
+constexpr sim::SpawnOptions kPlainFiber{.abandon_on_kill = true};
+
 ProgramFactory NoConfig(std::function<std::unique_ptr<Program>()> make) {
   return make;
 }
@@ -29,8 +33,8 @@ class Abba final : public Program {
   void Start(Scheduler& s) override {
     a_ = std::make_unique<Mutex>(s, "A");
     b_ = std::make_unique<Mutex>(s, "B");
-    s.Spawn("T1", [this] { Both(*a_, *b_); });
-    s.Spawn("T2", [this] { fixed_ ? Both(*a_, *b_) : Both(*b_, *a_); });
+    s.Spawn("T1", [this] { Both(*a_, *b_); }, kPlainFiber);
+    s.Spawn("T2", [this] { fixed_ ? Both(*a_, *b_) : Both(*b_, *a_); }, kPlainFiber);
   }
 
  private:
@@ -58,7 +62,7 @@ class LostUpdate final : public Program {
         s.Yield("counter_load");
         counter_ = loaded + 1;
         if (fixed_) lock_->Unlock();
-      });
+      }, kPlainFiber);
     }
   }
   void Finish(Scheduler& s) override {
@@ -96,7 +100,7 @@ class Philosophers final : public Program {
         s.Yield("eat");
         forks_[second]->Unlock();
         forks_[first]->Unlock();
-      });
+      }, kPlainFiber);
     }
   }
 

@@ -47,11 +47,6 @@ struct BlockDevice::Request {
   int64_t write = -1;      // index in writes_
 };
 
-struct BlockDevice::Version {
-  uint64_t completion;
-  size_t write;                // index in writes_
-  const uint8_t* data;         // sector_size bytes inside writes_[write].data
-};
 
 BlockDevice::BlockDevice(Scheduler& sched, DeviceConfig config)
     : sched_(sched),
@@ -181,9 +176,29 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   if (bio.end_io) bio.end_io(bio);
 }
 
+BlockDevice::Sector* BlockDevice::Find(uint64_t sector) const {
+  const uint64_t leaf = sector / kLeafSectors;
+  if (leaf >= leaves_.size() || !leaves_[leaf]) return nullptr;
+  return &leaves_[leaf]->sectors[sector % kLeafSectors];
+}
+
+BlockDevice::Sector& BlockDevice::Slot(uint64_t sector) {
+  const uint64_t leaf = sector / kLeafSectors;
+  if (leaf >= leaves_.size()) leaves_.resize(leaf + 1);
+  if (!leaves_[leaf]) leaves_[leaf] = std::make_unique<Leaf>();
+  return leaves_[leaf]->sectors[sector % kLeafSectors];
+}
+
+const uint8_t* BlockDevice::Data(int32_t write, uint64_t sector) const {
+  const WriteRecord& w = writes_[write];
+  FSIM_CHECK(sector >= w.sector && sector < w.sector + w.sectors);
+  return w.data.data() + (sector - w.sector) * config_.sector_size;
+}
+
 void BlockDevice::ApplyWrite(Request& req, bool durable) {
   const uint64_t ss = config_.sector_size;
-  WriteRecord& w = writes_[req.write];
+  const auto index = static_cast<int32_t>(req.write);
+  WriteRecord& w = writes_[index];
   // The device takes the pages' contents now, at completion: a page
   // changed while under I/O is written as it is at this moment.
   w.data.resize(w.sectors * ss);
@@ -196,41 +211,43 @@ void BlockDevice::ApplyWrite(Request& req, bool durable) {
   }
   w.completion = ++completions_;
   w.fate = durable ? WriteFate::kDurable : WriteFate::kCached;
+  if (!durable) cached_writes_.push_back(index);
   for (uint64_t k = 0; k < w.sectors; ++k) {
-    auto v = std::make_shared<Version>(Version{w.completion, static_cast<size_t>(req.write),
-                                               w.data.data() + k * ss});
     if (durable) {
-      MakeDurable(w.sector + k, *v);
+      MakeDurable(w.sector + k, index);
     } else {
-      cache_[w.sector + k].push_back(std::move(v));
+      Slot(w.sector + k).cached = index;  // the newest completion here
     }
   }
 }
 
-void BlockDevice::MakeDurable(uint64_t sector, const Version& v) {
-  auto& slot = media_[sector];
-  if (!slot || slot->completion < v.completion) slot = std::make_shared<Version>(v);
-  // Coherent cache: cached versions older than the durable one are gone.
-  auto it = cache_.find(sector);
-  if (it == cache_.end()) return;
-  auto& versions = it->second;
-  versions.erase(std::remove_if(versions.begin(), versions.end(),
-                                [&](const auto& c) { return c->completion <= v.completion; }),
-                 versions.end());
-  if (versions.empty()) cache_.erase(it);
+void BlockDevice::MakeDurable(uint64_t sector, int32_t write) {
+  // Coherent cache: cached versions older than the durable one are gone,
+  // which InCache() derives from the media's completion.
+  Sector& s = Slot(sector);
+  if (s.media < 0) ++media_sectors_;
+  if (s.media < 0 || writes_[s.media].completion < writes_[write].completion) s.media = write;
 }
 
 void BlockDevice::PersistUpTo(uint64_t barrier) {
-  std::vector<std::pair<uint64_t, Version>> persist;
-  for (const auto& [sector, versions] : cache_) {
-    for (const auto& v : versions) {
-      if (v->completion <= barrier) persist.push_back({sector, *v});
+  // Cached writes in completion order: the newest persisted one wins.
+  size_t kept = 0;
+  for (int32_t index : cached_writes_) {
+    WriteRecord& w = writes_[index];
+    if (w.completion > barrier) {
+      cached_writes_[kept++] = index;
+      continue;
     }
+    bool persisted = false;
+    for (uint64_t k = 0; k < w.sectors; ++k) {
+      Sector& s = Slot(w.sector + k);
+      if (!InCache(s, index)) continue;
+      MakeDurable(w.sector + k, index);
+      persisted = true;
+    }
+    if (persisted) w.fate = WriteFate::kDurable;
   }
-  for (const auto& [sector, v] : persist) {
-    MakeDurable(sector, v);
-    writes_[v.write].fate = WriteFate::kDurable;
-  }
+  cached_writes_.resize(kept);
 }
 
 void BlockDevice::PowerCut() {
@@ -260,23 +277,26 @@ void BlockDevice::PowerCut() {
     if (req.write >= 0) ApplyWrite(req, (req.bio->flags & kBioFua) || !config_.write_cache);
     reached.erase(reached.begin() + static_cast<long>(i));
   }
-  // Each write with versions still in the cache: lost, whole, or torn.
-  std::map<size_t, std::vector<uint64_t>> cached;  // write -> its cached sectors
-  for (const auto& [sector, versions] : cache_) {
-    for (const auto& v : versions) cached[v->write].push_back(sector);
-  }
-  std::map<uint64_t, Version> winner;  // sector -> newest surviving version
-  for (auto& [index, sectors] : cached) {
+  // Each write with versions still in the cache: lost, whole, or torn,
+  // decided in submission order, its sectors in ascending order.
+  std::vector<int32_t> order = cached_writes_;
+  std::sort(order.begin(), order.end());
+  std::vector<std::pair<uint64_t, int32_t>> winners;  // sector, surviving write
+  std::vector<uint64_t> sectors;
+  for (int32_t index : order) {
     WriteRecord& w = writes_[index];
+    sectors.clear();
+    for (uint64_t k = 0; k < w.sectors; ++k) {
+      if (InCache(*Find(w.sector + k), index)) sectors.push_back(w.sector + k);
+    }
+    if (sectors.empty()) continue;
     uint64_t fate = sched_.Choose(3, "power_cut_fate");  // 0 lost, 1 whole, 2 torn
     w.survived.assign(w.sectors, false);
     for (uint64_t sector : sectors) {
       bool keep = fate == 1 || (fate == 2 && sched_.Choose(2, "torn_sector") == 1);
       if (!keep) continue;
       w.survived[sector - w.sector] = true;
-      Version v{w.completion, index, w.data.data() + (sector - w.sector) * config_.sector_size};
-      auto it = winner.find(sector);
-      if (it == winner.end() || it->second.completion < v.completion) winner[sector] = v;
+      winners.push_back({sector, index});
     }
     bool all = std::all_of(sectors.begin(), sectors.end(),
                            [&](uint64_t s) { return w.survived[s - w.sector]; });
@@ -284,8 +304,14 @@ void BlockDevice::PowerCut() {
                              [&](uint64_t s) { return w.survived[s - w.sector]; });
     w.fate = none ? WriteFate::kLost : all ? WriteFate::kDurable : WriteFate::kTorn;
   }
-  for (const auto& [sector, v] : winner) MakeDurable(sector, v);
-  cache_.clear();
+  // Per sector the newest surviving version wins (MakeDurable keeps the
+  // newest completion whatever the order).
+  for (const auto& [sector, index] : winners) MakeDurable(sector, index);
+  for (int32_t index : cached_writes_) {
+    const WriteRecord& w = writes_[index];
+    for (uint64_t k = 0; k < w.sectors; ++k) Slot(w.sector + k).cached = -1;
+  }
+  cached_writes_.clear();
   for (WriteRecord& w : writes_) {
     if (w.fate == WriteFate::kCached) w.fate = WriteFate::kSuperseded;
   }
@@ -303,24 +329,38 @@ void BlockDevice::Restart() {
 }
 
 void BlockDevice::LoadDurableImage(const BlockDevice& from) {
-  FSIM_CHECK(writes_.empty() && media_.empty() && cache_.empty());
+  FSIM_CHECK(writes_.empty() && media_sectors_ == 0 && cached_writes_.empty());
   FSIM_CHECK(from.config_.sector_size == config_.sector_size &&
              from.config_.capacity_sectors == config_.capacity_sectors);
-  // One synthetic durable write carries the image (accounting stays
-  // whole: VerifyImage replays it like any other).
-  WriteRecord record;
-  record.seq = ++next_seq_;
-  record.completion = ++completions_;
-  record.fate = WriteFate::kDurable;
-  record.sector = 0;
-  record.sectors = config_.capacity_sectors;
-  record.data.resize(config_.capacity_sectors * config_.sector_size);
-  from.ReadSectors(0, config_.capacity_sectors, record.data.data(), true);
-  writes_.push_back(std::move(record));
-  const WriteRecord& w = writes_.back();
-  for (const auto& [sector, v] : from.media_) {
-    media_[sector] = std::make_shared<Version>(
-        Version{w.completion, 0, w.data.data() + sector * config_.sector_size});
+  // One synthetic durable write per run of durable sectors carries the
+  // image (accounting stays whole: VerifyImage replays them like any
+  // other), so a remount costs what was written, not the device's size.
+  const uint64_t ss = config_.sector_size;
+  const uint64_t end = from.leaves_.size() * kLeafSectors;
+  for (uint64_t sector = 0; sector < end;) {
+    const Sector* s = from.Find(sector);
+    if (s == nullptr) {
+      sector = (sector / kLeafSectors + 1) * kLeafSectors;
+      continue;
+    }
+    if (s->media < 0) {
+      ++sector;
+      continue;
+    }
+    uint64_t run = sector;
+    for (const Sector* t; run < end && (t = from.Find(run)) != nullptr && t->media >= 0;) ++run;
+    WriteRecord record;
+    record.seq = ++next_seq_;
+    record.completion = ++completions_;
+    record.fate = WriteFate::kDurable;
+    record.sector = sector;
+    record.sectors = run - sector;
+    record.data.resize(record.sectors * ss);
+    from.ReadSectors(sector, record.sectors, record.data.data(), true);
+    const auto index = static_cast<int32_t>(writes_.size());
+    writes_.push_back(std::move(record));
+    for (uint64_t k = sector; k < run; ++k) MakeDurable(k, index);
+    sector = run;
   }
 }
 
@@ -328,13 +368,12 @@ void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, boo
   const uint64_t ss = config_.sector_size;
   for (uint64_t k = 0; k < count; ++k) {
     const uint8_t* src = nullptr;
-    if (!durable) {
-      auto c = cache_.find(sector + k);
-      if (c != cache_.end() && !c->second.empty()) src = c->second.back()->data;
-    }
-    if (src == nullptr) {
-      auto m = media_.find(sector + k);
-      if (m != media_.end()) src = m->second->data;
+    if (const Sector* s = Find(sector + k); s != nullptr) {
+      if (!durable && s->cached >= 0 && InCache(*s, s->cached)) {
+        src = Data(s->cached, sector + k);
+      } else if (s->media >= 0) {
+        src = Data(s->media, sector + k);
+      }
     }
     if (src) {
       std::memcpy(out + k * ss, src, ss);
@@ -367,8 +406,9 @@ bool BlockDevice::VerifyImage(std::string* why) const {
   }
   std::vector<uint8_t> got(ss);
   std::vector<uint8_t> zero(ss, 0);
-  for (const auto& [sector, v] : media_) {
-    if (!expected.count(sector)) expected[sector] = zero.data();
+  for (uint64_t sector = 0; sector < leaves_.size() * kLeafSectors; ++sector) {
+    const Sector* s = Find(sector);
+    if (s != nullptr && s->media >= 0 && !expected.count(sector)) expected[sector] = zero.data();
   }
   for (const auto& [sector, want] : expected) {
     ReadSectors(sector, 1, got.data(), true);

@@ -171,13 +171,35 @@ class BlockDevice {
 
  private:
   struct Request;
-  struct Version;  // one sector's content as written by one write
+  // One sector's state: the write whose data is durable on the media, and
+  // the newest completed write still in the volatile cache (valid only if
+  // it completed after the durable one: the cache is coherent).
+  struct Sector {
+    int32_t media = -1;   // index in writes_, -1: never written (zeros)
+    int32_t cached = -1;  // index in writes_, -1: none
+  };
+  static constexpr uint64_t kLeafSectors = 64;
+  struct Leaf {
+    Sector sectors[kLeafSectors];
+  };
 
   void Complete(const std::shared_ptr<Request>& req);
   void CompleteNow(Bio* bio, BlkStatus status);
   void ApplyWrite(Request& req, bool durable);
   void PersistUpTo(uint64_t completion);
-  void MakeDurable(uint64_t sector, const Version& v);
+  // The sector's state, allocated on first write (nullptr: never written).
+  Sector* Find(uint64_t sector) const;
+  Sector& Slot(uint64_t sector);
+  uint64_t MediaCompletion(const Sector& s) const {
+    return s.media < 0 ? 0 : writes_[s.media].completion;
+  }
+  // True if `write` is still in the cache at `s`.
+  bool InCache(const Sector& s, int32_t write) const {
+    return writes_[write].completion > MediaCompletion(s);
+  }
+  const uint8_t* Data(int32_t write, uint64_t sector) const;
+  // Makes `write`'s copy of `sector` durable, if newer than the media's.
+  void MakeDurable(uint64_t sector, int32_t write);
   void Warn(const std::string& signature, const std::string& report);
 
   Scheduler& sched_;
@@ -191,10 +213,13 @@ class BlockDevice {
   bool dead_ = false;
   bool failed_ = false;
   std::vector<std::shared_ptr<Request>> pending_;  // in flight, submission order
-  // Per sector: the durable version, and the cached ones newer than it in
-  // completion order.
-  std::map<uint64_t, std::shared_ptr<Version>> media_;
-  std::map<uint64_t, std::vector<std::shared_ptr<Version>>> cache_;
+  // Per sector state, sparse: leaves of kLeafSectors sectors allocated on
+  // first write, so a run costs what it writes, not the device's size.
+  std::vector<std::unique_ptr<Leaf>> leaves_;
+  uint64_t media_sectors_ = 0;  // sectors with a durable version
+  // Writes completed into the volatile cache since the last power cut, in
+  // completion order; a sector of one is cached while InCache() holds.
+  std::vector<int32_t> cached_writes_;
   std::vector<WriteRecord> writes_;
 };
 

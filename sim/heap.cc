@@ -7,6 +7,12 @@
 
 namespace fsim::sim {
 
+namespace {
+std::string FreedByText(const FiberSite& site) {
+  return std::string("by fiber '") + site.fiber_name() + "' at " + WhereText(site.where);
+}
+}  // namespace
+
 Heap::~Heap() { Release(); }
 
 void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*)) {
@@ -27,7 +33,7 @@ void Heap::Free(void* p, Where where) {
     f.kind = FindingKind::kUseAfterFree;
     f.signature = "use_after_free:double_free";
     f.report = "BUG: KASAN: double-free in kfree at " + WhereText(where) +
-               "\n  the object was freed " + block->freed_by;
+               "\n  the object was freed " + FreedByText(block->freed_by);
     sched_.Report(std::move(f));
     return;
   }
@@ -35,14 +41,13 @@ void Heap::Free(void* p, Where where) {
   block->destroy(p);
   std::memset(block->p, 0x6b, block->size);
   block->freed = true;
-  const char* fiber = sched_.in_fiber() ? sched_.fiber(sched_.current()).name : "main";
-  block->freed_by = std::string("by fiber '") + fiber + "' at " + WhereText(where);
+  block->freed_by = FiberSite::Here(sched_, where);
 }
 
 std::string Heap::FreedBy(const void* addr) const {
   auto a = reinterpret_cast<const char*>(addr);
   for (const Block& b : blocks_) {
-    if (b.freed && a >= b.p && a < b.p + b.size) return b.freed_by;
+    if (b.freed && a >= b.p && a < b.p + b.size) return FreedByText(b.freed_by);
   }
   return {};
 }

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/lockdep.h"
 #include "sim/scheduler.h"
 
 namespace fsim::sim {
@@ -68,7 +69,7 @@ class Heap final : public RunService {
     size_t align;
     void (*destroy)(void*);
     bool freed = false;
-    std::string freed_by;
+    FiberSite freed_by;  // formatted only if a report needs it
   };
   template <typename T>
   static void Destroy(void* p) {

@@ -66,16 +66,16 @@ struct Lockdep::Class {
   std::vector<int> after;   // edges from this class
   std::vector<int> before;  // edges into this class
   uint8_t usage = 0;
-  std::string usage_where[4];  // where each usage bit was first set
+  FiberSite usage_where[4];  // where each usage bit was first set
 };
 
 struct Lockdep::EdgeRec {
   int from, to;
   uint8_t dep;   // forward dependency kinds
   uint8_t depb;  // the same, for backward searches
-  std::string where;       // where `to` was taken
-  std::string prev_where;  // where `from` had been taken
-  std::string fiber;
+  Lockdep::Where where;       // where `to` was taken
+  Lockdep::Where prev_where;  // where `from` had been taken
+  std::array<char, kFiberNameMax> fiber;
 };
 
 struct Lockdep::HeldLock {
@@ -121,6 +121,20 @@ std::string WhereText(const std::source_location& where) {
   std::string file = where.file_name();
   return f + " (" + file + ":" + std::to_string(where.line()) + ")";
 }
+
+FiberSite FiberSite::Here(const Scheduler& sched, const std::source_location& where) {
+  FiberSite site;
+  site.where = where;
+  const char* name = sched.in_fiber() ? sched.fiber(sched.current()).name : "main";
+  std::strncpy(site.fiber.data(), name, site.fiber.size() - 1);
+  return site;
+}
+
+namespace {
+std::string UsageText(const FiberSite& site) {
+  return WhereText(site.where) + " by fiber '" + site.fiber_name() + "'";
+}
+}  // namespace
 
 Lockdep::Lockdep(Scheduler& sched) : sched_(sched), fibers_(kFibersMax) {}
 Lockdep::~Lockdep() = default;
@@ -406,8 +420,8 @@ bool Lockdep::CheckPrevAdd(FiberLocks& fl, const HeldLock& prev, const HeldLock&
   if (target == -2) return false;
   if (target >= 0) {
     cycle_edges_.push_back({prev.cls, next.cls, CalcDep(prev.read, next.read),
-                            CalcDepBackward(prev.read, next.read), WhereText(next.where),
-                            WhereText(prev.where), sched_.fiber(sched_.current()).name});
+                            CalcDepBackward(prev.read, next.read), next.where, prev.where,
+                            FiberSite::Here(sched_, next.where).fiber});
     ReportCircular(fl, prev, next, target);
     return false;
   }
@@ -425,8 +439,8 @@ bool Lockdep::CheckPrevAdd(FiberLocks& fl, const HeldLock& prev, const HeldLock&
   }
   int e = static_cast<int>(edges_.size());
   edges_.push_back({prev.cls, next.cls, CalcDep(prev.read, next.read),
-                    CalcDepBackward(prev.read, next.read), WhereText(next.where),
-                    WhereText(prev.where), sched_.fiber(sched_.current()).name});
+                    CalcDepBackward(prev.read, next.read), next.where, prev.where,
+                    FiberSite::Here(sched_, next.where).fiber});
   classes_[prev.cls].after.push_back(e);
   classes_[next.cls].before.push_back(e);
   return true;
@@ -437,6 +451,18 @@ void Lockdep::ReportCircular(const FiberLocks& fl, const HeldLock& prev,
   // The path next -> ... -> prev, from the BFS tree, target first.
   std::vector<int> path;
   for (int n = target; n >= 0; n = bfs_[n].parent) path.push_back(n);
+  // Signature: the cycle's classes, rotated to start at the smallest name.
+  std::vector<std::string> cycle;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) cycle.push_back(classes_[bfs_[*it].cls].name);
+  auto smallest = std::min_element(cycle.begin(), cycle.end());
+  std::rotate(cycle.begin(), smallest, cycle.end());
+  std::string signature = "lock_order:";
+  for (const std::string& c : cycle) signature += c + "->";
+  signature += cycle.front();
+  // The report is built once per signature: the explorer already has it.
+  if (sched_.KnownSignature(signature)) {
+    return Emit(FindingKind::kLockOrder, std::move(signature), std::string());
+  }
   std::string report =
       "======================================================\n"
       "WARNING: possible circular locking dependency detected\n"
@@ -451,8 +477,9 @@ void Lockdep::ReportCircular(const FiberLocks& fl, const HeldLock& prev,
     report += "\n-> #" + std::to_string(depth--) + " " + ClassText(node.cls) + ":\n";
     if (node.edge >= 0) {
       const EdgeRec& e = edges_[node.edge];
-      report += "       " + e.where + "\n       fiber '" + e.fiber + "', holding " +
-                classes_[e.from].name + " taken at " + e.prev_where + "\n";
+      report += "       " + WhereText(e.where) + "\n       fiber '" + e.fiber.data() +
+                "', holding " + classes_[e.from].name + " taken at " + WhereText(e.prev_where) +
+                "\n";
     } else {
       report += "       " + WhereText(next.where) + "\n       fiber '" +
                 sched_.fiber(sched_.current()).name + "', now\n";
@@ -478,14 +505,6 @@ void Lockdep::ReportCircular(const FiberLocks& fl, const HeldLock& prev,
       " *** DEADLOCK ***\n\n";
   report += HeldLocksText(sched_.current());
   (void)fl;
-  // Signature: the cycle's classes, rotated to start at the smallest name.
-  std::vector<std::string> cycle;
-  for (auto it = path.rbegin(); it != path.rend(); ++it) cycle.push_back(classes_[bfs_[*it].cls].name);
-  auto smallest = std::min_element(cycle.begin(), cycle.end());
-  std::rotate(cycle.begin(), smallest, cycle.end());
-  std::string signature = "lock_order:";
-  for (const std::string& c : cycle) signature += c + "->";
-  signature += cycle.front();
   Emit(FindingKind::kLockOrder, std::move(signature), std::move(report));
 }
 
@@ -503,8 +522,7 @@ void Lockdep::MarkUsage(const HeldLock& h) {
   if (c.usage & bit) return;
   uint8_t conflict = c.usage & Conflicting(bit);
   c.usage |= bit;
-  c.usage_where[UsageIndex(bit)] = WhereText(h.where) + " by fiber '" +
-                                   sched_.fiber(sched_.current()).name + "'";
+  c.usage_where[UsageIndex(bit)] = FiberSite::Here(sched_, h.where);
   if (conflict) {
     ReportUsage(h, bit, static_cast<uint8_t>(1u << std::countr_zero(conflict)));
     return;
@@ -558,7 +576,7 @@ void Lockdep::ReportUsage(const HeldLock& h, uint8_t new_bit, uint8_t old_bit) {
       "inconsistent {" + std::string(UsageName(old_bit)) + "} -> {" + UsageName(new_bit) +
       "} usage.\n" + FiberText() + " " + state + " takes:\n " + LockText(h) + "\n{" +
       UsageName(old_bit) + "} state was registered at:\n  " +
-      c.usage_where[UsageIndex(old_bit)] +
+      UsageText(c.usage_where[UsageIndex(old_bit)]) +
       "\n\nother info that might help us debug this:\n"
       " Possible unsafe locking scenario:\n\n"
       "       CPU0\n"
@@ -590,7 +608,7 @@ bool Lockdep::CheckIrqDependency(const FiberLocks& fl, const HeldLock& prev,
   const Class& u = classes_[unsafe_cls];
   auto first_where = [](const Class& c, uint8_t mask) {
     for (int i = 0; i < 4; ++i) {
-      if ((c.usage & mask & (1u << i)) && !c.usage_where[i].empty()) return c.usage_where[i];
+      if (c.usage & mask & (1u << i)) return UsageText(c.usage_where[i]);
     }
     return std::string();
   };
@@ -741,10 +759,12 @@ void Lockdep::OnFiberExit(Fiber& fiber) {
 std::vector<Lockdep::Edge> Lockdep::Edges() const {
   std::vector<Edge> out;
   for (const EdgeRec& e : edges_) {
-    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, e.where, e.fiber, false});
+    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, WhereText(e.where),
+                   e.fiber.data(), false});
   }
   for (const EdgeRec& e : cycle_edges_) {
-    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, e.where, e.fiber, true});
+    out.push_back({classes_[e.from].name, classes_[e.to].name, e.dep, WhereText(e.where),
+                   e.fiber.data(), true});
   }
   return out;
 }

@@ -40,6 +40,7 @@
 #ifndef FSIM_SIM_LOCKDEP_H_
 #define FSIM_SIM_LOCKDEP_H_
 
+#include <array>
 #include <cstdint>
 #include <source_location>
 #include <string>
@@ -247,6 +248,18 @@ class FsReclaim final : public RunService {
 
 // "function (file:line)" of a source location, for reports.
 std::string WhereText(const std::source_location& where);
+
+// Where something happened and which fiber did it, kept as it is during a
+// run and turned into text only when a report is printed: a run that
+// finds nothing formats nothing.
+struct FiberSite {
+  std::source_location where;
+  std::array<char, kFiberNameMax> fiber{};  // "main" outside a fiber
+
+  // The current fiber (or "main") at `where`.
+  static FiberSite Here(const Scheduler& sched, const std::source_location& where);
+  const char* fiber_name() const { return fiber.data(); }
+};
 
 }  // namespace fsim::sim
 

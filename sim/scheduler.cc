@@ -248,6 +248,17 @@ void Scheduler::UnwindAll() {
         f.waiting_on->waiters_mask_ &= ~Bit(f.id);
         f.waiting_on = nullptr;
       }
+      if (f.abandon_on_kill) {
+        // Its frames own nothing: record the exit it would have made and
+        // leave its stack as it is (the next Spawn makes a new context).
+        chooser_.Event(EventTag::kExit, f.id);
+        f.state = FiberState::kDone;
+        f.body = nullptr;
+        runnable_mask_ &= ~Bit(f.id);
+        --live_;
+        if (!f.daemon) --workers_;
+        continue;
+      }
       SwitchTo(&f);  // it unwinds, exits and switches back here
       FSIM_CHECK(f.state == FiberState::kDone);
     }
@@ -291,6 +302,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.in_irq = options.in_irq;
   f.irqs_disabled = 0;
   f.daemon = options.daemon;
+  f.abandon_on_kill = options.abandon_on_kill;
   f.memalloc = false;
   f.kswapd = false;
   runnable_mask_ |= Bit(id);
@@ -506,20 +518,11 @@ void Scheduler::ReportDeadlock() {
     }
     if (seen & (uint64_t{1} << f.id)) on_cycle |= uint64_t{1} << f.id;
   }
-  std::vector<std::string> lines;
   std::vector<std::string> keys;
   for (const Fiber& f : fibers_) {
     if (f.state != FiberState::kBlocked) continue;
-    const Waitable* w = f.waiting_on;
-    std::string what = std::string(w->type()) + " '" + w->name() + "'";
-    std::string holders = w->DescribeHolders();
-    const bool cycle = (on_cycle >> f.id) & 1;
-    char head[96];
-    std::snprintf(head, sizeof head, "  fiber '%s' (id %u) waits for ", f.name,
-                  f.id);
-    lines.push_back(head + what + (holders.empty() ? "" : " " + holders) +
-                    (on_cycle != 0 && !cycle ? " (behind the cycle)" : ""));
-    if (on_cycle == 0 || cycle) {
+    if (on_cycle == 0 || ((on_cycle >> f.id) & 1)) {
+      const Waitable* w = f.waiting_on;
       keys.push_back(std::string(f.name) + ">" + std::string(w->type()) + ":" +
                      w->SignatureName());
     }
@@ -531,11 +534,30 @@ void Scheduler::ReportDeadlock() {
   for (size_t i = 0; i < keys.size(); ++i) {
     finding.signature += (i ? "," : "") + keys[i];
   }
+  // The report is built once per signature: the explorer already has it.
+  if (KnownSignature(finding.signature)) return Report(std::move(finding));
+  std::vector<std::string> lines;
+  for (const Fiber& f : fibers_) {
+    if (f.state != FiberState::kBlocked) continue;
+    const Waitable* w = f.waiting_on;
+    std::string what = std::string(w->type()) + " '" + w->name() + "'";
+    std::string holders = w->DescribeHolders();
+    const bool cycle = (on_cycle >> f.id) & 1;
+    char head[96];
+    std::snprintf(head, sizeof head, "  fiber '%s' (id %u) waits for ", f.name,
+                  f.id);
+    lines.push_back(head + what + (holders.empty() ? "" : " " + holders) +
+                    (on_cycle != 0 && !cycle ? " (behind the cycle)" : ""));
+  }
   finding.report = "deadlock: " + std::to_string(lines.size()) +
                    " fiber(s) blocked forever, none runnable, no timer "
                    "pending";
   for (const std::string& l : lines) finding.report += "\n" + l;
   Report(std::move(finding));
+}
+
+bool Scheduler::KnownSignature(std::string_view signature) const {
+  return known_signatures_ != nullptr && known_signatures_->count(NameHash(signature)) != 0;
 }
 
 Waitable::~Waitable() {

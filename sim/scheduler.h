@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "sim/chooser.h"
@@ -69,6 +70,7 @@ struct Fiber {
   // interrupt context, depth 0) is "irq-unsafe" for lockdep.
   int irqs_disabled = 0;
   bool daemon = false;
+  bool abandon_on_kill = false;  // SpawnOptions::abandon_on_kill
   // PF_MEMALLOC: the fiber is reclaiming memory (writepage must not
   // recurse into the filesystem's heavy paths).
   bool memalloc = false;
@@ -82,6 +84,13 @@ struct SpawnOptions {
   // when every non-daemon fiber has exited; daemons still blocked then are
   // unwound, not reported as a deadlock.
   bool daemon = false;
+  // The fiber's frames own nothing that needs destruction (no RAII object,
+  // no heap memory held by a local): when a run ends early (a deadlock, a
+  // failure), the fiber is abandoned where it stands instead of being
+  // unwound with an exception, which costs about as much as a whole run of
+  // a small program. Its stack is reused as is by the next spawn. Only for
+  // bodies that are plain calls into sync primitives; never for fs/ code.
+  bool abandon_on_kill = false;
 };
 
 struct RunOptions {
@@ -179,6 +188,15 @@ class Scheduler {
   // Reports a finding and ends the run. From a fiber it does not return
   // (the fiber is unwound); from `finish` it records and returns.
   void Fail(Finding finding);
+  // Signatures (NameHash) whose report the caller already holds, e.g. the
+  // explorer's findings so far: a report for one of them may be left
+  // empty, so that its text is built once per distinct signature. Null:
+  // every report is built. The set must outlive the runs it is set for.
+  void set_known_signatures(const std::unordered_set<uint64_t>* known) {
+    known_signatures_ = known;
+  }
+  // True if a report with this signature need not be built.
+  bool KnownSignature(std::string_view signature) const;
 
   // The scheduler whose Run() is executing on this thread, or null. For
   // code that cannot trust its own members (a use after free).
@@ -262,6 +280,7 @@ class Scheduler {
   uint64_t timer_seq_ = 0;
   std::vector<Timer> timers_;  // a min-heap on (deadline_ns, seq)
   std::vector<Finding> findings_;
+  const std::unordered_set<uint64_t>* known_signatures_ = nullptr;  // lookup only
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;
