@@ -18,6 +18,7 @@
 // Configuration: order=NAME (a lock-order variant, scenarios/orders/;
 // default legacy), bug=NAME (an injected mistake, fs/btrfs_inode.h).
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -325,7 +326,10 @@ class FsWorld final : public sim::Program {
                                          std::min<uint64_t>(kPageSize, item.num_bytes - k) / 512,
                                          block.data() + k, true);
         }
-        for (uint64_t k = 0; k < item.num_bytes && off + k < file.size(); ++k) file[off + k] = block[k];
+        if (off < file.size()) {
+          const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);
+          std::memcpy(file.data() + off, block.data(), n);
+        }
       }
     }
     for (size_t st = promised_; st < states_.size(); ++st) {
