@@ -17,9 +17,7 @@ const sim::LockClassKey kIRwsemKey{"&sb->s_type->i_mutex_key"};
 const sim::LockClassKey kIMmapKey{"&BTRFS_I(inode)->i_mmap_lock"};
 constexpr int kEagain = 11;
 
-uint32_t Csum(const uint8_t* data) {
-  return static_cast<uint32_t>(XXH3_64bits(data, kPageSize));  // btrfs's xxhash64 csum
-}
+uint32_t Csum(const uint8_t* data) { return BtrfsDataCsum(data); }
 
 // Reads or writes one page of disk through the volume layer and waits.
 sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t disk, uint8_t* data) {
@@ -42,6 +40,10 @@ void SetPageExtentMapped(Page& page) {
 }
 
 }  // namespace
+
+uint32_t BtrfsDataCsum(const uint8_t* block) {
+  return static_cast<uint32_t>(XXH3_64bits(block, kPageSize));  // btrfs's xxhash64 csum
+}
 
 // --- BtrfsFs -----------------------------------------------------------------
 
@@ -547,17 +549,21 @@ int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
 }
 
 int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
-  // One ioend per page, submitted before the next page is locked: an
-  // ioend left open while writeback waits for a page lock would block a
-  // reader that holds that page and waits for the ordered extent (btrfs's
-  // extent_write_cache_pages flushes its bio before lock_page for this).
+  // iomap_writepages(): one writepage context for the whole pass, its
+  // ioend open across pages and merged while contiguous. Before the pass
+  // sleeps on a page lock (or a page's writeback) the open ioend is
+  // submitted: the page's holder may be a reader waiting for an ordered
+  // extent whose pages sit in that ioend (btrfs's extent_write_cache_pages
+  // flushes its bio before lock_page for this reason).
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
-  int ret = mapping.WriteCachePages(wbc, [&](Page& page, WritebackControl& w) {
-    int ret = wpc.DoWritepage(page, w, i_size_);
-    wpc.SubmitPending();
-    return ret;
-  });
+  const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
+  const std::function<void()>* saved = wbc.submit_pending;
+  wbc.submit_pending = &submit;
+  int ret = mapping.WriteCachePages(
+      wbc, [&](Page& page, WritebackControl& w) { return wpc.DoWritepage(page, w, i_size_); });
+  wbc.submit_pending = saved;
+  wpc.SubmitPending();
   pages_written_past_eof_ += wpc.past_eof_pages();
   return ret;
 }

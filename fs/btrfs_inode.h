@@ -78,6 +78,10 @@ struct FsConfig {
 };
 
 // fs_info: the mount.
+// The data checksum btrfs keeps per 4 KiB block (xxhash64, truncated as
+// the csum tree stores it here).
+uint32_t BtrfsDataCsum(const uint8_t* block);
+
 class BtrfsFs {
  public:
   // Device 0 holds the metadata log (first 1 MiB); one data chunk of

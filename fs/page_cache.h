@@ -205,6 +205,12 @@ struct WritebackControl {
   uint64_t range_start = 0;         // bytes, inclusive
   uint64_t range_end = kLEndMax;    // bytes, inclusive
   bool for_reclaim = false;         // from pageout() in reclaim
+  // What the writer holds open and not yet submitted (an ioend, a bio),
+  // submitted by write_cache_pages before it sleeps on a page lock or on a
+  // page's writeback: the holder of that page may be waiting for the very
+  // I/O kept open (btrfs's extent_write_cache_pages flushes its bio before
+  // lock_page for this reason). Null: nothing to submit.
+  const std::function<void()>* submit_pending = nullptr;
 };
 
 // redirty_page_for_writepage(): ->writepage declines (e.g. under

@@ -210,11 +210,15 @@ int AddressSpace::WriteCachePages(WritebackControl& wbc, const WritepageFn& writ
         continue;
       }
       index = page->index_ + 1;
-      LockPage(*page);
+      if (!TryLockPage(*page)) {
+        if (wbc.submit_pending != nullptr) (*wbc.submit_pending)();
+        LockPage(*page);
+      }
       // Truncated, or someone wrote it for us.
       bool skip = page->mapping_ != this || !PageDirty(*page);
       if (!skip && PageWriteback(*page)) {
         if (sync) {
+          if (wbc.submit_pending != nullptr) (*wbc.submit_pending)();
           WaitOnPageWriteback(*page);
         } else {
           skip = true;

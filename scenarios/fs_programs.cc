@@ -237,10 +237,11 @@ class FsWorld final : public sim::Program {
 
   // Runs in the last fiber: each file as read, invariants, nothing pending.
   void Settle(Scheduler& s) {
+    bool synced = true;
     for (File& file : files_) {
       fs::BtrfsInode& inode = *file.inode;
       file.final = inode.Read(0, kReadAllBytes);
-      inode.Fsync();
+      synced = inode.Fsync() == 0 && synced;
       if (!spec_->check_invariants) continue;
       for (const std::string& v : inode.mapping().CheckInvariants(inode.i_size())) {
         Report(s, FindingKind::kWarn, "warn:page_cache_invariant", v);
@@ -258,6 +259,7 @@ class FsWorld final : public sim::Program {
                "WARNING: ordered extents still pending after fsync");
       }
     }
+    if (synced) CheckDisk(s);
   }
 
   void Judge(Scheduler& s, size_t index) {
@@ -290,6 +292,118 @@ class FsWorld final : public sim::Program {
     Report(s, FindingKind::kDataMismatch, "data_mismatch:" + name, report);
   }
 
+  // Reads file `i` as a remount would: its size and file extent items
+  // from `p`, its data from the durable media through copy `mirror` of the
+  // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
+  // With `csum_bad` set, also lists the blocks whose data does not match
+  // the checksum `p` holds for them. False (with `why`) if an extent points
+  // outside every chunk.
+  bool ReadFromDisk(const fs::PersistentState& p, size_t i, int mirror, std::vector<uint8_t>* out,
+                    std::string* why, std::vector<uint64_t>* csum_bad = nullptr) {
+    const uint64_t ino = kFirstIno + i;
+    std::vector<uint8_t>& file = *out;
+    file.assign(p.inodes.count(ino) ? p.inodes.at(ino).size : 0, 0);
+    if (!p.extents.count(ino)) return true;
+    std::vector<uint8_t> block;
+    for (const auto& [off, item] : p.extents.at(ino)) {
+      block.assign(item.num_bytes, 0);
+      for (uint64_t k = 0; k < item.num_bytes; k += kPageSize) {
+        fs::Mapping m;
+        const uint64_t logical = item.disk_bytenr + item.offset + k;
+        const int copies = fs_->volumes().NumCopies(logical);
+        if (!fs_->volumes().MapBlock(false, logical, kPageSize, mirror < copies ? mirror : 0, &m) ||
+            m.stripes.empty()) {
+          *why = "a file extent of ino " + std::to_string(ino) + " points at logical " +
+                 std::to_string(logical) + ", outside every chunk";
+          return false;
+        }
+        const fs::Stripe& st = m.stripes[0];
+        const uint64_t n = std::min<uint64_t>(kPageSize, item.num_bytes - k);
+        array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
+        if (csum_bad != nullptr && n == kPageSize) {
+          auto c = p.csums.find(logical);
+          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + k)) {
+            csum_bad->push_back(off + k);
+          }
+        }
+      }
+      if (off < file.size()) {
+        const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);
+        std::memcpy(file.data() + off, block.data(), n);
+      }
+    }
+    return true;
+  }
+
+  // The end-of-run disk check. Settle has written back and fsync'd every
+  // file, and fsync returned 0 for each, so the media must now hold what
+  // the page cache showed: a power cut at this moment would leave exactly
+  // the durable images read here. For each file, the metadata is mounted
+  // from device 0's durable image and every copy of every extent is read
+  // from its device's media and compared with the file as read at the end
+  // (which the linearizability check judged). Data right in memory but
+  // wrong or missing on disk is seen here: a page never written back, a
+  // mirror that missed a write, a device not flushed before the commit,
+  // an i_size made durable before its data, a stale extent item.
+  void CheckDisk(Scheduler& s) {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      const sim::DeviceConfig& c = array_->device(d).config();
+      // After a power cut or with injected faults fsync may fail, and
+      // the crash check, not this one, judges what survives.
+      if (array_->device(d).dead() || c.fault_io_errors || c.fault_device_failure) return;
+    }
+    sim::BlockDevice image(s, spec_->devices[0]);
+    image.LoadDurableImage(array_->device(0));
+    std::string problem;
+    fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
+    if (!problem.empty()) {
+      Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:mount",
+             "mount after the final fsync: " + problem);
+      return;
+    }
+    int copies = 1;
+    for (const fs::Chunk& c : fs_->volumes().chunks()) copies = std::max(copies, fs_->volumes().NumCopies(c.logical));
+    for (size_t i = 0; i < files_.size(); ++i) {
+      const std::vector<uint8_t>& want = files_[i].final;
+      for (int mirror = 0; mirror < copies; ++mirror) {
+        std::vector<uint8_t> got;
+        std::string why;
+        std::vector<uint64_t> csum_bad;
+        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) {
+          Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped", why);
+          return;
+        }
+        const std::string& name = spec_->files[i];
+        if (!csum_bad.empty()) {
+          Report(s, FindingKind::kChecksum, "checksum:on_disk",
+                 "BTRFS warning: after the final fsync, file '" + name + "' copy " +
+                     std::to_string(mirror) + " fails its checksum at file offset " +
+                     std::to_string(csum_bad.front()) + " (" + std::to_string(csum_bad.size()) +
+                     " block(s))");
+        }
+        if (got == want) continue;
+        std::string report = "data on disk differs from the page cache after the final fsync: file '" +
+                             name + "', copy " + std::to_string(mirror) + " of " +
+                             std::to_string(copies) + ": disk has " + std::to_string(got.size()) +
+                             " bytes, the page cache " + std::to_string(want.size());
+        const size_t n = std::min(got.size(), want.size());
+        size_t at = 0;
+        while (at < n && got[at] == want[at]) ++at;
+        if (at < n) {
+          char where[160];
+          std::snprintf(where, sizeof where,
+                        "; first difference at byte %zu (page %zu): disk 0x%02x, page cache 0x%02x",
+                        at, at / kPageSize, got[at], want[at]);
+          report += where;
+        }
+        Report(s, FindingKind::kDataMismatch,
+               std::string("data_mismatch:on_disk") + (copies > 1 ? ":copy" + std::to_string(mirror) : ""),
+               report);
+        break;
+      }
+    }
+  }
+
   // After the power cut: mount the durable image, read each file through
   // its extents, and compare with the states fsync allows.
   void Remount(Scheduler& s) {
@@ -306,30 +420,10 @@ class FsWorld final : public sim::Program {
     }
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
-      const uint64_t ino = kFirstIno + i;
-      std::vector<uint8_t>& file = found[i].bytes;
-      file.assign(p.inodes.count(ino) ? p.inodes.at(ino).size : 0, 0);
-      if (!p.extents.count(ino)) continue;
-      for (const auto& [off, item] : p.extents.at(ino)) {
-        std::vector<uint8_t> block(item.num_bytes);
-        for (uint64_t k = 0; k < item.num_bytes; k += kPageSize) {
-          fs::Mapping m;
-          const uint64_t logical = item.disk_bytenr + item.offset + k;
-          if (!fs_->volumes().MapBlock(false, logical, kPageSize, 0, &m) || m.stripes.empty()) {
-            Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped",
-                   "a file extent points at logical " + std::to_string(logical) +
-                       ", outside every chunk");
-            return;
-          }
-          const fs::Stripe& st = m.stripes[0];
-          array_->device(st.device).ReadSectors(st.physical / 512,
-                                         std::min<uint64_t>(kPageSize, item.num_bytes - k) / 512,
-                                         block.data() + k, true);
-        }
-        if (off < file.size()) {
-          const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);
-          std::memcpy(file.data() + off, block.data(), n);
-        }
+      std::string why;
+      if (!ReadFromDisk(p, i, 0, &found[i].bytes, &why)) {
+        Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped", why);
+        return;
       }
     }
     for (size_t st = promised_; st < states_.size(); ++st) {

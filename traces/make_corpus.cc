@@ -38,6 +38,8 @@ const std::vector<Entry>& Entries() {
       {"fs_small_truncate-rfc_as_posted", "fs_small_truncate", {{"order", "rfc_as_posted"}}, true},
       {"fs_raid0_fsync_powercut-commit_without_barrier_all_devices", "fs_raid0_fsync_powercut",
        {{"bug", "commit_without_barrier_all_devices"}}, true},
+      {"fs_raid1_writers-commit_without_barrier_all_devices", "fs_raid1_writers",
+       {{"bug", "commit_without_barrier_all_devices"}}, true},
       {"fs_mmap_eof_extend-cont_expand_without_truncate_block", "fs_mmap_eof_extend",
        {{"bug", "cont_expand_without_truncate_block"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
