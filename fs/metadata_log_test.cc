@@ -287,9 +287,45 @@ TEST(MetadataLogTest, ATornCheckpointTheSuperblockNamesIsReported) {
   EXPECT_EQ(problem, "checkpoint in slot 1 is torn or corrupt although the superblock names it");
 }
 
+TEST(MetadataLogTest, ACheckpointDropsTheChecksumsOfExtentsNoItemReferences) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<sim::BlockDevice> d;
+  PersistentState before, after, mounted;
+  std::string problem;
+  RunFunctions(s, strategy, [&] {
+    d = std::make_unique<sim::BlockDevice>(s, Disk());
+    s.Spawn("fs", [&] {
+      MetadataLog log(s, *d, 0, kSmallArea);
+      // One page rewritten (COW: a new extent each time) and one extent
+      // of two pages, half of it punched (the extent stays referenced).
+      log.InsertExtent(Extent(258, 0, 8192, 100 << 12));
+      log.SetCsum(100 << 12, 1);
+      log.SetCsum(101 << 12, 2);
+      log.DropExtents(258, 4096, 8192);
+      for (uint64_t i = 1; i <= kSmallLogRecords; ++i) {
+        log.InsertExtent(Extent(257, 0, 4096, i << 12));
+        log.SetCsum(i << 12, static_cast<uint32_t>(i));
+        ASSERT_TRUE(log.Commit());
+      }
+      before = log.state();
+      log.UpdateInode({257, 4096, 0});
+      ASSERT_TRUE(log.Commit());  // the checkpoint
+      ASSERT_EQ(log.checkpoints(), 1u);
+      after = log.state();
+      mounted = MetadataLog::Mount(s, *d, 0, kSmallArea, &problem);
+    });
+  });
+  EXPECT_EQ(before.csums.size(), 9u);
+  EXPECT_EQ(after.csums, (std::map<uint64_t, uint32_t>{
+                             {100 << 12, 1}, {101 << 12, 2}, {uint64_t{kSmallLogRecords} << 12, 7}}));
+  EXPECT_EQ(problem, "");
+  EXPECT_TRUE(SameItems(mounted, after));
+}
+
 TEST(MetadataLogDeathTest, AStateLargerThanACheckpointSlotIsAHarnessError) {
-  // 2,000 checksums (34 KB of items) fit neither the 28 KiB log nor a
-  // 16 KiB slot.
+  // 600 extent items with their checksums (46 KB) fit neither the 28 KiB
+  // log nor a 16 KiB slot.
   auto run = [] {
     sim::Scheduler s;
     NonPreemptive strategy;
@@ -298,7 +334,10 @@ TEST(MetadataLogDeathTest, AStateLargerThanACheckpointSlotIsAHarnessError) {
       d = std::make_unique<sim::BlockDevice>(s, Disk());
       s.Spawn("fs", [&] {
         MetadataLog log(s, *d, 0, kSmallArea);
-        for (uint64_t i = 0; i < 2000; ++i) log.SetCsum(i << 12, 1);
+        for (uint64_t i = 0; i < 600; ++i) {
+          log.InsertExtent(Extent(257, i << 12, 4096, (i + 1) << 12));
+          log.SetCsum((i + 1) << 12, 1);
+        }
         log.Commit();
       });
     });
