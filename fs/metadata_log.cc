@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sim/check.h"
 #include "sim/sync.h"
@@ -281,7 +283,6 @@ void MetadataLog::DropCsums(uint64_t disk_bytenr, uint64_t len) {
   state_.csums.erase(state_.csums.lower_bound(disk_bytenr),
                      state_.csums.lower_bound(disk_bytenr + len));
 }
-
 
 bool MetadataLog::Commit() {
   if (batch_.empty()) return true;
