@@ -2,23 +2,50 @@
 // the filesystem, written through the simulated devices so that a remount
 // after a power cut reads the on-disk state, not memory.
 //
-// Model (a simple redo log, standing in for btrfs's COW trees and the
-// tree-log of fsync; it keeps what crash consistency depends on: nothing
-// is durable before a flush, and a commit is atomic):
+// Model (a redo log with checkpoints, standing in for btrfs's COW trees
+// and the tree-log of fsync; it keeps what crash consistency depends on:
+// nothing is durable before a flush, a commit is atomic, and the space of
+// the log is reclaimed as a transaction commit reclaims the tree-log's):
 // - Items are appended to an in-memory batch; Commit() writes the batch as
-//   one record (header + payload + checksum) after the log's tail, then a
-//   flush, then the superblock (FUA) naming the new tail and generation.
-//   A record is durable exactly when the superblock that names it is.
-// - Mount() reads the superblock and replays every record up to its tail,
-//   checking each record's checksum (a torn record stops the replay and is
-//   reported by the caller as crash_inconsistency).
+//   one record (header + payload + checksum) after the log's tail, then
+//   the superblock with PREFLUSH and FUA naming the new tail and
+//   generation. A record is durable exactly when the superblock that
+//   names it is.
+// - When the next record would not fit before the end of the log,
+//   Commit() checkpoints instead: the whole state (the batch included, the
+//   checksums of extents no item references any more dropped) is
+//   written to the checkpoint slot the superblock does not name (two
+//   slots, used in turn), then the superblock (PREFLUSH + FUA) names that
+//   slot, the new generation and an empty log. Until that superblock is
+//   durable the old one names the old slot and the old log, which nothing
+//   has overwritten; once it is, the log restarts at its first block. A
+//   power cut at any moment leaves the old state or the new one whole.
+// - Mount() reads the superblock, loads the checkpoint it names (checking
+//   its checksum against the superblock's) and replays every record up to
+//   the tail, checking each record's checksum and that generations follow
+//   on from the checkpoint's (a torn or stale record stops the replay and
+//   is reported by the caller as crash_inconsistency).
 // - The replayed state: inode items (size), file extent items (file range
 //   -> disk extent, with drops for truncate and punch hole), data
 //   checksums per 4 KiB of disk.
 //
+// Layout of the area [area_start, area_start + area_len) on one device,
+// from area_len alone (so that Mount needs nothing else): the superblock
+// (4 KiB), the log, then the two checkpoint slots of area_len / 4 each
+// (rounded down to 4 KiB). For the filesystem's 1 MiB: the log is
+// [4 KiB, 512 KiB), 127 one-block records between checkpoints, and each
+// slot 256 KiB, about 3,400 extent items with their checksums (the
+// scenarios' largest state, 8 files of 1 MiB in 4 KiB extents, is 156 KB).
+// A state larger than a slot is a limit of the model: FSIM_CHECK aborts
+// with the numbers, never a silent loss.
+//
+// Invariants: superblock_ is what the device's durable superblock says
+// once the last Commit() returned true; state_ is the state it names plus
+// the items of batch_ (a failed commit keeps the batch for the next one),
+// less, after a failed checkpoint, csums that no item references.
+//
 // Locking rules: Commit() sleeps (bio waits); callers serialise commits
-// (a transaction mutex). The device area is [area_start, area_start +
-// area_len) bytes on one device; its first 4 KiB is the superblock.
+// (a transaction mutex).
 #ifndef FSIM_FS_METADATA_LOG_H_
 #define FSIM_FS_METADATA_LOG_H_
 
@@ -66,6 +93,10 @@ struct PersistentState {
   // the ones that straddle the edges.
   void DropExtents(uint64_t ino, uint64_t start, uint64_t end);
   void InsertExtent(const FileExtentItem& item);  // drops the range first
+  // Drops the checksums of disk bytes no file extent item references: an
+  // extent whose last item went is freed, and its csums deleted, when the
+  // transaction commits (btrfs_free_extent -> btrfs_del_csums).
+  void DropUnreferencedCsums();
 };
 
 class MetadataLog {
@@ -80,9 +111,11 @@ class MetadataLog {
   void SetCsum(uint64_t disk_bytenr, uint32_t crc);
   void DropCsums(uint64_t disk_bytenr, uint64_t len);
 
-  // Writes the batch as a record, flushes, writes the superblock with FUA.
-  // Returns false if an I/O failed or the area is full (then nothing of
-  // the batch is durable; the transaction is aborted, as btrfs would).
+  // Writes the batch as a record (or, when the log is full, the whole state
+  // as a checkpoint), flushes, writes the superblock with FUA. Returns
+  // false if an I/O failed (then nothing of the batch is durable; the
+  // transaction is aborted, as btrfs would, and the batch kept). Aborts
+  // (FSIM_CHECK) if the state outgrows a checkpoint slot.
   bool Commit();
 
   // Reads the durable log of `device` (through bios). On a bad record,
@@ -91,15 +124,29 @@ class MetadataLog {
                                uint64_t area_start, uint64_t area_len, std::string* problem);
 
   const PersistentState& state() const { return state_; }  // in memory, committed or not
-  uint64_t generation() const { return generation_; }
+  uint64_t generation() const { return superblock_.generation; }
+  uint64_t checkpoints() const { return checkpoints_; }  // written by this mount
+
+  // What the superblock says (in memory: as last written successfully).
+  struct Superblock {
+    uint64_t generation = 0;       // of the last commit
+    uint64_t tail = 4096;          // end of the log's records, from area_start
+    uint64_t checkpoint_slot = 0;  // 0: none yet; else 1 or 2
+    uint64_t checkpoint_generation = 0;
+    uint64_t checkpoint_len = 0;   // payload bytes
+    uint64_t checkpoint_csum = 0;  // of the payload
+  };
 
  private:
+  bool Checkpoint();
+  bool WriteSuperblock(const Superblock& next);
+
   sim::Scheduler& sched_;
   sim::BlockDevice& device_;
   uint64_t area_start_;
   uint64_t area_len_;
-  uint64_t tail_ = 4096;  // bytes used in the area (superblock first)
-  uint64_t generation_ = 0;
+  Superblock superblock_;
+  uint64_t checkpoints_ = 0;
   std::vector<uint8_t> batch_;  // serialized items since the last commit
   PersistentState state_;
 };

@@ -135,7 +135,7 @@ class FsWorld final : public sim::Program {
         uint64_t invoke = Begin(spec.file, op);
         inode.BufferedWrite(op.offset, op.data);
         End(file, op, invoke, {}, who);
-        return true;
+        return !spec.sync || Fsync(inode);  // generic_write_sync()
       }
       case OpKind::kMmapWrite: {
         op.kind = model::FileOpKind::kWrite;
@@ -192,12 +192,8 @@ class FsWorld final : public sim::Program {
         End(file, op, invoke, {}, who);
         return true;
       }
-      case OpKind::kFsync: {
-        const uint64_t changed = changes_done_;
-        if (inode.Fsync() != 0) return false;
-        promised_ = std::max(promised_, changed);
-        return true;
-      }
+      case OpKind::kFsync:
+        return Fsync(inode);
       case OpKind::kSleep:
         s.SleepFor(Draw(s, spec.ns));
         return true;
@@ -205,6 +201,15 @@ class FsWorld final : public sim::Program {
         inode.WritebackAll();
         return true;
     }
+    return true;
+  }
+
+  // fsync(2): on success, every change done before it is promised to
+  // survive a power cut. Returns false if it failed.
+  bool Fsync(fs::BtrfsInode& inode) {
+    const uint64_t changed = changes_done_;
+    if (inode.Fsync() != 0) return false;
+    promised_ = std::max(promised_, changed);
     return true;
   }
 

@@ -130,7 +130,7 @@ struct OpInfo {
 
 const std::vector<OpInfo>& Ops() {
   static const std::vector<OpInfo> ops = {
-      {"write", OpKind::kWrite, {"offset", "length", "byte"}},
+      {"write", OpKind::kWrite, {"offset", "length", "byte", "sync"}},
       {"read", OpKind::kRead, {"offset", "length"}},
       {"truncate", OpKind::kTruncate, {"size"}},
       {"fallocate", OpKind::kFallocate, {"offset", "length", "keep_size"}},
@@ -198,6 +198,7 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
   }
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
+  if (const json* k = o.Find("sync")) op.sync = Bool(*k, o.At("sync"));
   if (op.kind == OpKind::kTruncate) {
     op.size = ReadChoice(o.Require("size"), o.At("size"), 0, kScenarioFileBytesMax);
   }

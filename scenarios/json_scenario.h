@@ -82,6 +82,7 @@ struct OpSpec {
   Choice ns;    // sleep
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
+  bool sync = false;       // write: RWF_SYNC, an fsync after the write
 };
 
 struct FiberSpec {
