@@ -68,8 +68,9 @@ Volumes::Volumes(sim::Scheduler& sched, sim::BlockArray& array) : sched_(sched),
 void Volumes::AddChunk(Chunk chunk) {
   FSIM_CHECK(chunk.length > 0 && !chunk.stripes.empty());
   for (const Chunk& c : chunks_) {
-    FSIM_CHECK_MSG(chunk.logical + chunk.length <= c.logical || c.logical + c.length <= chunk.logical,
-                   "overlapping chunks");
+    FSIM_CHECK_MSG(
+        chunk.logical + chunk.length <= c.logical || c.logical + c.length <= chunk.logical,
+        "overlapping chunks");
   }
   const size_t n = chunk.stripes.size();
   uint64_t data_stripes = 1;  // how many stripes the data is spread over
@@ -85,7 +86,8 @@ void Volumes::AddChunk(Chunk chunk) {
       break;
     case Profile::kRaid1: FSIM_CHECK_MSG(n == 2, "RAID1 has two stripes"); break;
     case Profile::kRaid10:
-      FSIM_CHECK_MSG(n >= 4 && n % kRaid10SubStripes == 0, "RAID10 has an even number of stripes, 4 or more");
+      FSIM_CHECK_MSG(n >= 4 && n % kRaid10SubStripes == 0,
+                     "RAID10 has an even number of stripes, 4 or more");
       data_stripes = n / kRaid10SubStripes;
       break;
   }
@@ -195,8 +197,9 @@ void Volumes::Warn(std::string signature, std::string report) {
   sched_.Report(std::move(f));
 }
 
-// The bio fails, asynchronously and in interrupt context, as bbio_error()
-// ends a bio that could not be submitted.
+// The bio ends with an I/O error, asynchronously and in interrupt
+// context: btrfs_map_bio() returned an error and its caller
+// (btrfs_submit_data_bio()) set bi_status and called bio_endio().
 void Volumes::FailBio(sim::Bio* bio) {
   sched_.AddTimer(sched_.now_ns(), "btrfs_end_bio", [bio] {
     bio->status = sim::BlkStatus::kIoError;
@@ -209,7 +212,8 @@ void Volumes::MapBio(sim::Bio* bio, Where where) {
   const uint64_t logical = bio->sector * kSector;
   const uint64_t length = bio->size();
   const int copies = NumCopies(logical);
-  const int mirror = copies > 1 && !write ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
+  const int mirror =
+      copies > 1 && !write ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
   Mapping map;
   if (!MapBlock(write, logical, length, mirror, &map)) {
     Warn("warn:btrfs_map_bio:unmapped",
@@ -283,7 +287,8 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
   std::vector<uint64_t> lens = {first.map_length};
   uint64_t done = first.map_length;
   while (done < length) {
-    FSIM_CHECK_MSG(maps.size() < kBioSplitsMax, "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");
+    FSIM_CHECK_MSG(maps.size() < kBioSplitsMax,
+                   "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");
     const uint64_t at = logical + done;
     const int copies = NumCopies(at);
     Mapping map;

@@ -157,7 +157,8 @@ std::vector<sim::DeviceConfig> Devices() {
   for (size_t i = 0; i < kDevices; ++i) {
     c[i].name = "sd" + std::string(1, static_cast<char>('a' + i));
     c[i].capacity_sectors = kDeviceBytes / kSector;
-    c[i].max_sectors = kBioBytesMax / kSector;  // the volume layer is under test, not the block layer
+    // The volume layer is under test, not the block layer's limits.
+    c[i].max_sectors = kBioBytesMax / kSector;
   }
   return c;
 }
@@ -246,8 +247,9 @@ RC_GTEST_PROP(VolumesPropertyTest, ASplitWriteLandsEverySectorOncePerCopy, ()) {
     }
   }
   RC_ASSERT(seen.size() == expected.size());  // and everywhere it should
-  RC_CLASSIFY(w.bio_logical + w.bio_len > w.chunks[1].logical && w.bio_logical < w.chunks[1].logical,
-              "crosses the chunks");
+  RC_CLASSIFY(
+      w.bio_logical < w.chunks[1].logical && w.bio_logical + w.bio_len > w.chunks[1].logical,
+      "crosses the chunks");
 }
 
 RC_GTEST_PROP(VolumesPropertyTest, ASplitReadFillsEverySectorFromOneMirror, ()) {

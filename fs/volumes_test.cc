@@ -179,14 +179,15 @@ std::vector<sim::DeviceConfig> Disks(size_t n) {
 // Byte `i` of a test bio's data.
 uint8_t Pattern(uint64_t i) { return static_cast<uint8_t>(i * 7 + i / 4096 + 1); }
 
-// A bio of `len` bytes at logical `logical` over `buffer`, in vecs of 4
-// KiB (a page each, the first and last possibly partial).
+// A bio over all of `buffer`, at logical `logical`, in vecs of 4 KiB (a
+// page each; the last may be shorter).
 sim::Bio MakeBio(sim::BioOp op, uint64_t logical, std::vector<uint8_t>& buffer) {
   sim::Bio bio;
   bio.op = op;
   bio.sector = logical / 512;
   for (uint64_t at = 0; at < buffer.size(); at += 4096) {
-    bio.vecs.push_back({buffer.data() + at, static_cast<uint32_t>(std::min<uint64_t>(4096, buffer.size() - at))});
+    const uint64_t len = std::min<uint64_t>(4096, buffer.size() - at);
+    bio.vecs.push_back({buffer.data() + at, static_cast<uint32_t>(len)});
   }
   return bio;
 }
@@ -307,7 +308,8 @@ TEST(VolumesTest, ASplitRaid10WriteReachesBothMirrorsOfEveryStripe) {
     for (uint64_t i = 0; i < len; ++i) {
       const uint64_t l = logical + i, k = l / kStripeLen;
       if (k % 2 != d / 2) continue;
-      ASSERT_EQ(disk[k / 2 * kStripeLen + l % kStripeLen], data[i]) << "device " << d << " byte " << i;
+      ASSERT_EQ(disk[k / 2 * kStripeLen + l % kStripeLen], data[i])
+          << "device " << d << " byte " << i;
     }
     EXPECT_EQ(one.array->device(d).stats().bios, 2u);  // a piece in each of its two stripes
   }
@@ -350,7 +352,8 @@ TEST(VolumesTest, ASplitMirroredWriteSurvivesOneFailedCopyPerPiece) {
     std::vector<uint8_t> mirror(2 * kStripeLen);  // sdb: logical stripes 0 and 2
     one.array->device(1).ReadSectors(0, mirror.size() / 512, mirror.data(), false);
     EXPECT_TRUE(std::equal(mirror.begin(), mirror.begin() + kStripeLen, data.begin()));
-    EXPECT_TRUE(std::equal(mirror.begin() + kStripeLen, mirror.end(), data.begin() + 2 * kStripeLen));
+    EXPECT_TRUE(
+        std::equal(mirror.begin() + kStripeLen, mirror.end(), data.begin() + 2 * kStripeLen));
     if (one.array->device(0).stats().errors > 0) saw_failure = true;
   }
   EXPECT_TRUE(saw_failure);
