@@ -227,6 +227,25 @@ struct OneBio {
   }
 };
 
+TEST(VolumesTest, SplitTheRfcsMergedBioLandsOnBothStripes) {
+  // The bio of WithoutSplittingABioPastMapLengthIsTheRfcsWarn, split.
+  std::vector<uint8_t> data(2 * kStripeLen);
+  for (uint64_t i = 0; i < data.size(); ++i) data[i] = Pattern(i);
+  sim::Bio bio = MakeBio(sim::BioOp::kWrite, 0, data);
+  OneBio one;
+  one.Run(0, ThreeDisks(), {0, 1 << 20, Profile::kRaid0, {{0, 0}, {1, 0}}}, bio);
+  ASSERT_TRUE(one.result.findings.empty()) << one.result.findings[0].report;
+  EXPECT_EQ(one.end_io_calls, 1);
+  EXPECT_EQ(one.status, sim::BlkStatus::kOk);
+  for (size_t d = 0; d < 2; ++d) {
+    ASSERT_EQ(one.array->device(d).writes().size(), 1u);
+    const sim::WriteRecord& w = one.array->device(d).writes()[0];
+    EXPECT_EQ(w.sector, 0u);
+    EXPECT_EQ(w.sectors, kStripeLen / 512);
+    EXPECT_TRUE(std::equal(w.data.begin(), w.data.end(), data.begin() + d * kStripeLen));
+  }
+}
+
 TEST(VolumesTest, Raid10StripesOverMirrorPairs) {
   sim::Scheduler s;
   sim::BlockArray array(s, Disks(4));
