@@ -85,6 +85,12 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
       chunk.length = per_device;
       chunk.stripes = {{0, kDataStart}, {1, kDataStart}};
       break;
+    case Profile::kRaid10:
+      FSIM_CHECK_MSG(array.size() >= 4 && array.size() % kRaid10SubStripes == 0,
+                     "RAID10 needs an even number of devices, 4 or more");
+      chunk.length = per_device * (array.size() / kRaid10SubStripes);
+      for (size_t i = 0; i < array.size(); ++i) chunk.stripes.push_back({i, kDataStart});
+      break;
   }
   data_end_ = kDataStart + chunk.length;
   volumes_.AddChunk(std::move(chunk));

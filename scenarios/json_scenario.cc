@@ -409,6 +409,7 @@ void CheckWhole(const ScenarioSpec& spec) {
   }
   uint64_t space = (smallest - (1 << 20)) / fs::kStripeLen * fs::kStripeLen;
   if (spec.data_profile == fs::Profile::kRaid0) space *= spec.devices.size();
+  if (spec.data_profile == fs::Profile::kRaid10) space *= spec.devices.size() / fs::kRaid10SubStripes;
   if (spec.data_profile == fs::Profile::kDup) space /= 2;
   if (dirtied * kPageSize > space) {
     Fail("/fibers", "may write back up to " + std::to_string(dirtied * kPageSize) +
@@ -462,8 +463,11 @@ ScenarioSpec ReadScenario(const json& j) {
     } else if (p == "raid1") {
       spec.data_profile = fs::Profile::kRaid1;
       if (n != 2) Fail("/data_profile", "raid1 needs exactly 2 devices, /devices has " + std::to_string(n));
+    } else if (p == "raid10") {
+      spec.data_profile = fs::Profile::kRaid10;
+      if (n != 4) Fail("/data_profile", "raid10 needs exactly 4 devices, /devices has " + std::to_string(n));
     } else {
-      Fail("/data_profile", "expected \"single\", \"dup\", \"raid0\" or \"raid1\", not \"" + p + "\"");
+      Fail("/data_profile", "expected \"single\", \"dup\", \"raid0\", \"raid1\" or \"raid10\", not \"" + p + "\"");
     }
   }
   spec.memory.budget_pages = 64;

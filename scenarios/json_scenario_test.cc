@@ -4,8 +4,9 @@
 // operations, missing fields, bad ranges, duplicate keys, whole-scenario
 // limits); open values are drawn through the Chooser at their sites, so
 // the same seed gives the same run, different seeds different operations,
-// and value 0 the smallest choice; a file scenario's trace replays from
-// the JSON it recorded after the file is gone.
+// and value 0 the smallest choice; a RAID10 scenario explores clean; a
+// file scenario's trace replays from the JSON it recorded after the file
+// is gone.
 #include "scenarios/json_scenario.h"
 
 #include <gtest/gtest.h>
@@ -91,8 +92,11 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/data_profile: raid1 needs exactly 2 devices, /devices has 1");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", )" + two_disks +
+                  R"("data_profile": "raid10", "fibers": [{"name": "f", "ops": []}]})"),
+            "/data_profile: raid10 needs exactly 4 devices, /devices has 2");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", )" + two_disks +
                   R"("data_profile": "raid5", "fibers": [{"name": "f", "ops": []}]})"),
-            "/data_profile: expected \"single\", \"dup\", \"raid0\" or \"raid1\", not \"raid5\"");
+            "/data_profile: expected \"single\", \"dup\", \"raid0\", \"raid1\" or \"raid10\", not \"raid5\"");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"profile": "raid0"}],
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/devices/0/profile: the profile is the filesystem's: \"data_profile\" at the top level");
@@ -193,6 +197,31 @@ TEST(JsonScenarioTest, SameSeedSameRunDifferentSeedsDifferentOperations) {
   EXPECT_EQ(s1.digest, s2.digest);
   o.seed = 7;
   EXPECT_NE(model::Explore({target}, o).digest, s1.digest);
+}
+
+TEST(JsonScenarioTest, ARaid10ScenarioExploresClean) {
+  std::string path = TmpDir() + "/raid10.json";
+  std::ofstream(path) << R"({
+    "name": "raid10", "description": "writers, a reader, flusher and fsync over two mirrored pairs",
+    "devices": [{"name": "vda"}, {"name": "vdb"}, {"name": "vdc"}, {"name": "vdd"}],
+    "data_profile": "raid10",
+    "memory": {"budget_pages": 12},
+    "fibers": [
+      {"name": "writer_a", "ops": [{"op": "write", "offset": 1000, "length": 6000}]},
+      {"name": "writer_b", "ops": [{"op": "write", "offset": 3000, "length": 6000}]},
+      {"name": "reader", "ops": [{"op": "read", "offset": 0, "length": 12288}]},
+      {"name": "flusher", "ops": [{"op": "writeback"}]},
+      {"name": "fsync", "ops": [{"op": "fsync"}]}
+    ]
+  })";
+  std::string error;
+  auto target = MakeTarget(path, {}, &error);
+  ASSERT_TRUE(target.has_value()) << error;
+  model::ExploreOptions o;
+  o.runs = 100;
+  o.out_dir = TmpDir() + "/raid10-out";
+  model::ExploreSummary s = model::Explore({*target}, o);
+  EXPECT_TRUE(s.findings.empty()) << s.findings[0].finding.report;
 }
 
 TEST(JsonScenarioTest, AFileScenarioTraceReplaysWithoutTheFile) {
