@@ -1,0 +1,241 @@
+#include "model/internal/file_image.h"
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "sim/check.h"
+
+namespace fsim::model::internal {
+namespace {
+
+constexpr uint64_t kPageIndexMax = uint64_t{1} << 24;  // fits the transition key
+constexpr uint32_t kZeroId = 0;                          // interned first
+
+// splitmix64's finaliser: a bijection that spreads every input bit.
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+
+// Page i's share of the state hash: its content hash tied to its place, so
+// that moving a page changes the hash. The shares are added (mod 2^64), so
+// one page's share is taken out and put back without touching the others.
+uint64_t PageShare(uint64_t content_hash, uint64_t index) {
+  return Mix(content_hash ^ Mix(index + 0x9e3779b97f4a7c15));
+}
+
+uint64_t SizeShare(uint64_t size) { return Mix(size ^ 0xa0761d6478bd642f); }
+
+uint64_t PagesFor(uint64_t size) { return (size + kPageBytes - 1) / kPageBytes; }
+
+}  // namespace
+
+uint64_t HashOfBytes(std::span<const uint8_t> bytes) {
+  uint64_t h = SizeShare(bytes.size());
+  std::array<uint8_t, kPageBytes> page;
+  for (uint64_t i = 0; i < PagesFor(bytes.size()); ++i) {
+    uint64_t from = i * kPageBytes;
+    uint64_t n = std::min<uint64_t>(kPageBytes, bytes.size() - from);
+    page.fill(0);
+    std::memcpy(page.data(), bytes.data() + from, n);
+    h += PageShare(XXH3_64bits(page.data(), kPageBytes), i);
+  }
+  return h;
+}
+
+FileImage::FileImage(const FileState& initial) {
+  scratch_.fill(0);
+  FSIM_CHECK(Intern(scratch_) == kZeroId);
+  const std::vector<uint8_t>& b = initial.bytes;
+  FSIM_CHECK(PagesFor(b.size()) <= kPageIndexMax);
+  size_ = b.size();
+  hash_ = SizeShare(size_);
+  for (uint64_t i = 0; i < PagesFor(size_); ++i) {
+    uint64_t from = i * kPageBytes;
+    scratch_.fill(0);
+    std::memcpy(scratch_.data(), b.data() + from, std::min<uint64_t>(kPageBytes, size_ - from));
+    uint32_t id = Intern(scratch_);
+    pages_.push_back(id);
+    hash_ += PageShare(image_hash_[id], i);
+  }
+}
+
+uint32_t FileImage::Intern(const Page& page) {
+  uint64_t h = XXH3_64bits(page.data(), kPageBytes);
+  auto [it, fresh] = by_hash_.try_emplace(h, 0);
+  if (!fresh) {
+    // Same hash: compare for real; a collision chains a new image.
+    for (uint32_t id = it->second;; id = image_next_[id]) {
+      if (std::memcmp(PageBytes(id), page.data(), kPageBytes) == 0) return id;
+      if (image_next_[id] == UINT32_MAX) break;
+    }
+  }
+  if (images_.size() >= kPageImagesMax) {
+    exhausted_ = true;
+    return kZeroId;
+  }
+  uint32_t id = static_cast<uint32_t>(images_.size());
+  images_.push_back(page);
+  image_hash_.push_back(h);
+  // A new image goes to the head of its hash's chain.
+  image_next_.push_back(fresh ? UINT32_MAX : it->second);
+  it->second = id;
+  return id;
+}
+
+void FileImage::SetPage(uint32_t index, uint32_t id) {
+  uint32_t old = pages_[index];
+  if (old == id) return;
+  undo_.push_back({index, old});
+  hash_ += PageShare(image_hash_[id], index) - PageShare(image_hash_[old], index);
+  pages_[index] = id;
+}
+
+void FileImage::SetSize(uint64_t size, uint32_t op_index) {
+  if (size == size_) return;
+  FSIM_CHECK(PagesFor(size) <= kPageIndexMax);
+  hash_ += SizeShare(size) - SizeShare(size_);
+  const uint64_t want = PagesFor(size);
+  if (size < size_) {
+    // The bytes past the new EOF in its last page become zero.
+    if (size % kPageBytes != 0) {
+      size_ = std::min(size_, want * kPageBytes);
+      Fill(size, size_ - size, nullptr, op_index);
+    }
+    while (pages_.size() > want) {
+      uint32_t index = static_cast<uint32_t>(pages_.size() - 1);
+      undo_.push_back({index, pages_.back()});
+      hash_ -= PageShare(image_hash_[pages_.back()], index);
+      pages_.pop_back();
+    }
+  } else {
+    // The old last page is already zero past the old EOF.
+    while (pages_.size() < want) {
+      hash_ += PageShare(image_hash_[kZeroId], pages_.size());
+      pages_.push_back(kZeroId);
+    }
+  }
+  size_ = size;
+}
+
+void FileImage::Fill(uint64_t offset, uint64_t length, const uint8_t* data, uint32_t op_index) {
+  FSIM_CHECK(offset + length <= size_);
+  for (uint64_t at = offset; at < offset + length && !exhausted_;) {
+    const uint64_t index = at / kPageBytes;
+    const uint64_t next = std::min(offset + length, (index + 1) * kPageBytes);
+    const uint32_t old = pages_[index];
+    const uint64_t key = uint64_t{op_index} << 56 | index << 32 | old;
+    auto [it, fresh] = transitions_.try_emplace(key, 0);
+    if (fresh) {
+      std::memcpy(scratch_.data(), PageBytes(old), kPageBytes);
+      uint8_t* dst = scratch_.data() + (at - index * kPageBytes);
+      if (data != nullptr) {
+        std::memcpy(dst, data + (at - offset), next - at);
+      } else {
+        std::memset(dst, 0, next - at);
+      }
+      it->second = Intern(scratch_);
+    }
+    SetPage(static_cast<uint32_t>(index), it->second);
+    at = next;
+  }
+}
+
+void FileImage::Apply(const FileOp& op, uint32_t op_index) {
+  FSIM_CHECK(op_index < 256);
+  const uint64_t end = op.offset + op.length;
+  switch (op.kind) {
+    case FileOpKind::kWrite: {
+      const uint64_t write_end = op.offset + op.data.size();
+      if (write_end > size_) SetSize(write_end, op_index);
+      Fill(op.offset, op.data.size(), op.data.data(), op_index);
+      break;
+    }
+    case FileOpKind::kTruncate:
+      SetSize(op.offset, op_index);
+      break;
+    case FileOpKind::kPunchHole:
+      if (op.offset < size_) Fill(op.offset, std::min(end, size_) - op.offset, nullptr, op_index);
+      break;
+    case FileOpKind::kZeroRange:
+      if (!op.keep_size && end > size_) SetSize(end, op_index);
+      if (op.offset < size_) Fill(op.offset, std::min(end, size_) - op.offset, nullptr, op_index);
+      break;
+    case FileOpKind::kFallocate:
+      if (!op.keep_size && end > size_) SetSize(end, op_index);
+      break;
+    case FileOpKind::kRead:
+    case FileOpKind::kFsync:
+      break;
+  }
+}
+
+void FileImage::Undo(const Mark& mark) {
+  FSIM_CHECK(mark.undo <= undo_.size());
+  // Pages appended since the mark are dropped; pages dropped since are
+  // brought back (as zero, then their logged ids below, newest first).
+  pages_.resize(mark.pages, kZeroId);
+  while (undo_.size() > mark.undo) {
+    const Undone& u = undo_.back();
+    if (u.index < pages_.size()) pages_[u.index] = u.old_id;
+    undo_.pop_back();
+  }
+  size_ = mark.size;
+  hash_ = mark.hash;
+}
+
+bool FileImage::ReadMatches(const FileOp& op, const std::vector<uint8_t>& result) const {
+  if (op.offset >= size_) return result.empty();
+  const uint64_t stop = std::min(op.offset + op.length, size_);
+  if (result.size() != stop - op.offset) return false;
+  for (uint64_t at = op.offset; at < stop;) {
+    const uint64_t index = at / kPageBytes;
+    const uint64_t next = std::min(stop, (index + 1) * kPageBytes);
+    if (std::memcmp(PageBytes(pages_[index]) + (at - index * kPageBytes),
+                    result.data() + (at - op.offset), next - at) != 0) {
+      return false;
+    }
+    at = next;
+  }
+  return true;
+}
+
+bool FileImage::Equals(const std::vector<uint8_t>& bytes) const {
+  if (bytes.size() != size_) return false;
+  FileOp all{FileOpKind::kRead, 0, size_, false, {}};
+  return ReadMatches(all, bytes);
+}
+
+std::vector<uint8_t> FileImage::Bytes() const {
+  std::vector<uint8_t> out(size_);
+  for (uint64_t i = 0; i < pages_.size(); ++i) {
+    uint64_t from = i * kPageBytes;
+    std::memcpy(out.data() + from, PageBytes(pages_[i]), std::min(kPageBytes, size_ - from));
+  }
+  return out;
+}
+
+uint64_t FileImage::HashFromScratch() const { return HashOfBytes(Bytes()); }
+
+void FileImage::CheckInvariants() const {
+  FSIM_CHECK(!exhausted_);
+  FSIM_CHECK(pages_.size() == PagesFor(size_));
+  if (size_ % kPageBytes != 0) {
+    const uint8_t* last = PageBytes(pages_.back());
+    FSIM_CHECK(std::all_of(last + size_ % kPageBytes, last + kPageBytes,
+                           [](uint8_t b) { return b == 0; }));
+  }
+  for (uint32_t id : pages_) {
+    FSIM_CHECK(id < images_.size());
+    FSIM_CHECK(XXH3_64bits(PageBytes(id), kPageBytes) == image_hash_[id]);
+  }
+  FSIM_CHECK_MSG(hash_ == HashFromScratch(), "incremental file hash differs from its recomputation");
+}
+
+}  // namespace fsim::model::internal
