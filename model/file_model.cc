@@ -111,8 +111,9 @@ namespace {
 // and undone on the way back, and a read is checked in place, so a node
 // costs what its operation touches. A (done-set, state) pair refuted once
 // is remembered exactly: its key is a hash, but a hit compares the done
-// set, the size and the page ids (ids are interned by content, so equal
-// ids mean equal bytes).
+// set, the size and the pages (by id, else by content). The state hash is
+// kept from the first refutation on: a search that never backtracks past
+// a refuted state hashes nothing.
 class Search {
  public:
   Search(const FileState& initial, const std::vector<OpRecord>& history,
@@ -121,10 +122,11 @@ class Search {
         all_(history.size() == 64 ? ~uint64_t{0} : (uint64_t{1} << history.size()) - 1) {}
 
   bool Run(uint64_t done) {
+    if (image_.exhausted()) return false;
     if (verify_) image_.CheckInvariants();
     if (done == all_) return final_state_ == nullptr || image_.Equals(final_state_->bytes);
-    const uint64_t key = Key(done);
-    if (IsDead(key, done)) return false;
+    // Nothing refuted yet, nothing to look up (and no state hash needed).
+    if (!dead_.empty() && IsDead(Key(done), done)) return false;
     // Only operations invoked before every pending one has responded can
     // take effect next (real-time order).
     uint64_t first_response = UINT64_MAX;
@@ -136,7 +138,8 @@ class Search {
       if (Try(done, i)) return true;
       if (image_.exhausted()) return false;
     }
-    AddDead(key, done);
+    image_.TrackHash();
+    AddDead(Key(done), done);
     return false;
   }
 
@@ -165,7 +168,10 @@ class Search {
     return false;
   }
 
+  // Verifying, every state with the same done-set gets the same key: the
+  // exact comparison then decides every memo hit, as on a collision.
   uint64_t Key(uint64_t done) const {
+    if (verify_) return done;
     return XXH3_64bits_withSeed(&done, sizeof done, image_.hash());
   }
 
@@ -176,7 +182,7 @@ class Search {
     for (uint32_t e = it->second; e != UINT32_MAX; e = dead_[e].next) {
       const Dead& d = dead_[e];
       if (d.done == done && d.size == image_.size() &&
-          std::equal(ids.begin(), ids.end(), dead_ids_.begin() + d.ids_at)) {
+          image_.SamePages({dead_ids_.data() + d.ids_at, ids.size()})) {
         return true;
       }
     }

@@ -49,58 +49,79 @@ uint64_t HashOfBytes(std::span<const uint8_t> bytes) {
   return h;
 }
 
+// The zero page's content hash, computed once (the image is immutable).
+uint64_t ZeroPageHash() {
+  static const uint64_t hash = [] {
+    static const std::array<uint8_t, kPageBytes> zero{};
+    return XXH3_64bits(zero.data(), kPageBytes);
+  }();
+  return hash;
+}
+
 FileImage::FileImage(const FileState& initial) {
-  scratch_.fill(0);
-  FSIM_CHECK(Intern(scratch_) == kZeroId);
+  images_.emplace_back().fill(0);
+  image_hash_.push_back(ZeroPageHash());
+  image_hashed_.push_back(true);
   const std::vector<uint8_t>& b = initial.bytes;
   FSIM_CHECK(PagesFor(b.size()) <= kPageIndexMax);
   size_ = b.size();
-  hash_ = SizeShare(size_);
   for (uint64_t i = 0; i < PagesFor(size_); ++i) {
     uint64_t from = i * kPageBytes;
-    scratch_.fill(0);
-    std::memcpy(scratch_.data(), b.data() + from, std::min<uint64_t>(kPageBytes, size_ - from));
-    uint32_t id = Intern(scratch_);
-    pages_.push_back(id);
-    hash_ += PageShare(image_hash_[id], i);
+    uint64_t n = std::min<uint64_t>(kPageBytes, size_ - from);
+    if (std::all_of(b.begin() + from, b.begin() + from + n, [](uint8_t x) { return x == 0; })) {
+      pages_.push_back(kZeroId);
+      continue;
+    }
+    if (images_.size() >= kPageImagesMax) {
+      exhausted_ = true;  // an initial file of more than kPageImagesMax pages
+      return;
+    }
+    Page& page = images_.emplace_back();
+    page.fill(0);
+    std::memcpy(page.data(), b.data() + from, n);
+    image_hash_.push_back(0);
+    image_hashed_.push_back(false);
+    pages_.push_back(static_cast<uint32_t>(images_.size() - 1));
   }
 }
 
-uint32_t FileImage::Intern(const Page& page) {
-  uint64_t h = XXH3_64bits(page.data(), kPageBytes);
-  auto [it, fresh] = by_hash_.try_emplace(h, 0);
-  if (!fresh) {
-    // Same hash: compare for real; a collision chains a new image.
-    for (uint32_t id = it->second;; id = image_next_[id]) {
-      if (std::memcmp(PageBytes(id), page.data(), kPageBytes) == 0) return id;
-      if (image_next_[id] == UINT32_MAX) break;
-    }
+uint64_t FileImage::ImageHash(uint32_t id) const {
+  if (!image_hashed_[id]) {
+    image_hash_[id] = XXH3_64bits(PageBytes(id), kPageBytes);
+    image_hashed_[id] = true;
   }
-  if (images_.size() >= kPageImagesMax) {
-    exhausted_ = true;
-    return kZeroId;
-  }
-  uint32_t id = static_cast<uint32_t>(images_.size());
-  images_.push_back(page);
-  image_hash_.push_back(h);
-  // A new image goes to the head of its hash's chain.
-  image_next_.push_back(fresh ? UINT32_MAX : it->second);
-  it->second = id;
-  return id;
+  return image_hash_[id];
+}
+
+uint64_t FileImage::PagesHash() const {
+  uint64_t h = SizeShare(size_);
+  for (uint64_t i = 0; i < pages_.size(); ++i) h += PageShare(ImageHash(pages_[i]), i);
+  return h;
+}
+
+void FileImage::TrackHash() {
+  if (tracking_) return;
+  hash_ = PagesHash();
+  tracking_ = true;
+}
+
+uint64_t FileImage::hash() const {
+  FSIM_CHECK(tracking_);
+  return hash_;
 }
 
 void FileImage::SetPage(uint32_t index, uint32_t id) {
   uint32_t old = pages_[index];
   if (old == id) return;
   undo_.push_back({index, old});
-  hash_ += PageShare(image_hash_[id], index) - PageShare(image_hash_[old], index);
+  if (tracking_) hash_ += PageShare(ImageHash(id), index) - PageShare(ImageHash(old), index);
   pages_[index] = id;
 }
 
 void FileImage::SetSize(uint64_t size, uint32_t op_index) {
   if (size == size_) return;
   FSIM_CHECK(PagesFor(size) <= kPageIndexMax);
-  hash_ += SizeShare(size) - SizeShare(size_);
+  if (tracking_) hash_ += SizeShare(size) - SizeShare(size_);
   const uint64_t want = PagesFor(size);
   if (size < size_) {
     // The bytes past the new EOF in its last page become zero.
@@ -111,13 +132,13 @@ void FileImage::SetSize(uint64_t size, uint32_t op_index) {
     while (pages_.size() > want) {
       uint32_t index = static_cast<uint32_t>(pages_.size() - 1);
       undo_.push_back({index, pages_.back()});
-      hash_ -= PageShare(image_hash_[pages_.back()], index);
+      if (tracking_) hash_ -= PageShare(ImageHash(pages_.back()), index);
       pages_.pop_back();
     }
   } else {
     // The old last page is already zero past the old EOF.
     while (pages_.size() < want) {
-      hash_ += PageShare(image_hash_[kZeroId], pages_.size());
+      if (tracking_) hash_ += PageShare(ZeroPageHash(), pages_.size());
       pages_.push_back(kZeroId);
     }
   }
@@ -133,14 +154,21 @@ void FileImage::Fill(uint64_t offset, uint64_t length, const uint8_t* data, uint
     const uint64_t key = uint64_t{op_index} << 56 | index << 32 | old;
     auto [it, fresh] = transitions_.try_emplace(key, 0);
     if (fresh) {
-      std::memcpy(scratch_.data(), PageBytes(old), kPageBytes);
-      uint8_t* dst = scratch_.data() + (at - index * kPageBytes);
+      if (images_.size() >= kPageImagesMax) {
+        exhausted_ = true;
+        return;
+      }
+      // A new version of the page: the old bytes, then the operation's.
+      Page& page = images_.emplace_back(images_[old]);
+      uint8_t* dst = page.data() + (at - index * kPageBytes);
       if (data != nullptr) {
         std::memcpy(dst, data + (at - offset), next - at);
       } else {
         std::memset(dst, 0, next - at);
       }
-      it->second = Intern(scratch_);
+      image_hash_.push_back(0);
+      image_hashed_.push_back(false);
+      it->second = static_cast<uint32_t>(images_.size() - 1);
     }
     SetPage(static_cast<uint32_t>(index), it->second);
     at = next;
@@ -187,7 +215,20 @@ void FileImage::Undo(const Mark& mark) {
     undo_.pop_back();
   }
   size_ = mark.size;
-  hash_ = mark.hash;
+  // A mark taken before tracking began holds no hash: recompute it.
+  if (tracking_) hash_ = mark.tracking ? mark.hash : PagesHash();
+}
+
+bool FileImage::SamePages(std::span<const uint32_t> ids) const {
+  FSIM_CHECK(ids.size() == pages_.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const uint32_t a = ids[i], b = pages_[i];
+    if (a == b) continue;
+    if (ImageHash(a) != ImageHash(b) || std::memcmp(PageBytes(a), PageBytes(b), kPageBytes) != 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool FileImage::ReadMatches(const FileOp& op, const std::vector<uint8_t>& result) const {
@@ -233,9 +274,12 @@ void FileImage::CheckInvariants() const {
   }
   for (uint32_t id : pages_) {
     FSIM_CHECK(id < images_.size());
-    FSIM_CHECK(XXH3_64bits(PageBytes(id), kPageBytes) == image_hash_[id]);
+    if (image_hashed_[id]) FSIM_CHECK(XXH3_64bits(PageBytes(id), kPageBytes) == image_hash_[id]);
   }
-  FSIM_CHECK_MSG(hash_ == HashFromScratch(), "incremental file hash differs from its recomputation");
+  if (tracking_) {
+    FSIM_CHECK_MSG(hash_ == HashFromScratch(),
+                   "incremental file hash differs from its recomputation");
+  }
 }
 
 }  // namespace fsim::model::internal

@@ -3,28 +3,34 @@
 // read, name the state by a hash) costs in proportion to the pages the
 // operation touches, not to the file.
 //
-// Representation. The file is a vector of page ids over 4 KiB page images
-// that are interned by content: two pages with the same bytes have the
-// same id, so two states are equal exactly when their sizes and id vectors
-// are equal (memoisation compares states for real, with no byte compare).
-// Images are immutable once interned (copy-on-write: changing a page makes
-// or finds another image); nothing is freed until the image is destroyed.
+// Representation. The file is a vector of ids of 4 KiB page images.
+// Images are immutable (copy-on-write: changing a page makes another
+// image); an operation applied to an image gives the same new image every
+// time it is applied to that image again (a transition cache), so the
+// search copies each distinct page version once. Two ids may name equal
+// bytes (images are not interned): SamePages() compares ids, then content
+// hashes, then bytes, so a comparison of states is exact.
+//
+// The state hash is kept only once TrackHash() is called: a search that
+// never refutes a state (most runs: the first order tried explains the
+// history) never looks one up, so it never hashes a page. Once tracked it
+// is Mix(size) plus, for each page i, Mix(page content hash, i)
+// (mod 2^64), updated for the pages an operation touches; each image's
+// content hash is computed once, when first needed.
 //
 // Invariants:
 // - pages_.size() == ceil(size_ / kPageBytes);
-// - the bytes of the last page past size_ are zero (so a page's content
-//   alone decides its id, and extending the file needs no zero-fill);
-// - hash_ == HashFromScratch() == HashOfBytes(the file's bytes):
-//   Mix(size) plus, for each page i, Mix(page content hash, i) (mod 2^64),
-//   updated for the pages an operation touches. Tests and debug builds
-//   recompute it from scratch.
+// - the bytes of the last page past size_ are zero (so equal files have
+//   equal pages, and extending the file needs no zero-fill);
+// - if tracking: hash_ == HashFromScratch() == HashOfBytes(the file's
+//   bytes). Tests and debug builds recompute it from scratch.
 //
 // Undo: Apply() logs what it overwrites; Undo(mark) restores the state the
-// image had when Mark() returned `mark`, so the depth-first search walks
-// one state instead of copying it at every node.
+// image had when GetMark() returned `mark`, so the depth-first search
+// walks one state instead of copying it at every node.
 //
 // Not thread-safe; one search owns one image. Nothing here depends on
-// addresses or on unordered-container iteration order: the hash tables are
+// addresses or on unordered-container iteration order: the hash table is
 // only looked up.
 #ifndef FSIM_MODEL_INTERNAL_FILE_IMAGE_H_
 #define FSIM_MODEL_INTERNAL_FILE_IMAGE_H_
@@ -55,6 +61,7 @@ class FileImage {
   struct Mark {
     uint64_t size = 0;
     uint64_t hash = 0;
+    bool tracking = false;
     size_t pages = 0;
     size_t undo = 0;
   };
@@ -63,19 +70,25 @@ class FileImage {
   explicit FileImage(const FileState& initial);
 
   uint64_t size() const { return size_; }
-  uint64_t hash() const { return hash_; }
   const std::vector<uint32_t>& page_ids() const { return pages_; }
   // True once an operation needed more than kPageImagesMax images; the
   // state is then wrong and the search must stop.
   bool exhausted() const { return exhausted_; }
 
+  // Starts keeping the state hash (hashing the current pages); idempotent.
+  void TrackHash();
+  bool tracking() const { return tracking_; }
+  // REQUIRES: tracking().
+  uint64_t hash() const;
+
   // Applies `op` (any kind; a read or fsync changes nothing) with
   // ApplyFileOp's semantics. `op_index` (< 256) names the operation for
-  // the page-transition cache: the same operation applied to the same page
-  // image always gives the same image, so it is computed once.
+  // the transition cache. REQUIRES: one op_index always names one
+  // operation.
   void Apply(const FileOp& op, uint32_t op_index);
-  Mark GetMark() const { return {size_, hash_, pages_.size(), undo_.size()}; }
-  // Restores the state at `mark`. REQUIRES: no Undo past `mark` since.
+  Mark GetMark() const { return {size_, hash_, tracking_, pages_.size(), undo_.size()}; }
+  // Restores the state at `mark` (the hash stays tracked if it is).
+  // REQUIRES: no Undo past `mark` since.
   void Undo(const Mark& mark);
 
   // True if a read `op` at this state returns exactly `result`. Copies
@@ -83,6 +96,10 @@ class FileImage {
   bool ReadMatches(const FileOp& op, const std::vector<uint8_t>& result) const;
   // True if the file's bytes are `bytes`.
   bool Equals(const std::vector<uint8_t>& bytes) const;
+  // True if the pages named by `ids` (of this image) hold the bytes the
+  // current pages hold. REQUIRES: ids.size() == page_ids().size(),
+  // tracking() since those ids were current (their hashes are known).
+  bool SamePages(std::span<const uint32_t> ids) const;
 
   // The file's bytes, and the hash recomputed from them (debug checks).
   std::vector<uint8_t> Bytes() const;
@@ -98,7 +115,8 @@ class FileImage {
   };
 
   const uint8_t* PageBytes(uint32_t id) const { return images_[id].data(); }
-  uint32_t Intern(const Page& page);
+  uint64_t ImageHash(uint32_t id) const;  // computed on first use
+  uint64_t PagesHash() const;             // the tracked hash, from the page list
   void SetPage(uint32_t index, uint32_t id);
   void SetSize(uint64_t size, uint32_t op_index);
   // Writes `data` (or zeroes if data is null) over [offset, offset + length).
@@ -106,18 +124,16 @@ class FileImage {
   void Fill(uint64_t offset, uint64_t length, const uint8_t* data, uint32_t op_index);
 
   uint64_t size_ = 0;
-  uint64_t hash_ = 0;
+  uint64_t hash_ = 0;  // if tracking_
+  bool tracking_ = false;
   bool exhausted_ = false;
   std::vector<uint32_t> pages_;
   std::vector<Undone> undo_;
-  // Interned images: id -> bytes, content hash, next id with the same hash.
-  std::deque<Page> images_;
-  std::vector<uint64_t> image_hash_;
-  std::vector<uint32_t> image_next_;
-  std::unordered_map<uint64_t, uint32_t> by_hash_;  // content hash -> first id
+  std::deque<Page> images_;                 // id -> bytes; id 0 is the zero page
+  mutable std::vector<uint64_t> image_hash_;  // id -> content hash, if hashed
+  mutable std::vector<bool> image_hashed_;
   // (op_index, page index, old id) -> new id.
   std::unordered_map<uint64_t, uint32_t> transitions_;
-  Page scratch_{};
 };
 
 }  // namespace fsim::model::internal

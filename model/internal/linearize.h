@@ -1,7 +1,10 @@
 // CheckLinearizable with its debug check selectable: with `verify`, the
 // search recomputes its incrementally kept state (page hashes, the state
 // hash, the page layout) from scratch at every node and aborts on a
-// difference. Debug builds always verify; tests verify in any build.
+// difference, and keys refuted states by their done-set alone, so that
+// every memo hit is decided by the exact state comparison (as a hash
+// collision would be). Debug builds always verify; tests verify in any
+// build.
 #ifndef FSIM_MODEL_INTERNAL_LINEARIZE_H_
 #define FSIM_MODEL_INTERNAL_LINEARIZE_H_
 
