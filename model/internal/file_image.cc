@@ -49,17 +49,29 @@ uint64_t HashOfBytes(std::span<const uint8_t> bytes) {
   return h;
 }
 
-// The zero page's content hash, computed once (the image is immutable).
+namespace {
+
+// The zero page and its content hash: immutable, so one of each serves
+// every image (function-local statics: initialised once, thread-safely).
+const std::array<uint8_t, kPageBytes>& ZeroPage() {
+  static const std::array<uint8_t, kPageBytes> zero{};
+  return zero;
+}
+
 uint64_t ZeroPageHash() {
-  static const uint64_t hash = [] {
-    static const std::array<uint8_t, kPageBytes> zero{};
-    return XXH3_64bits(zero.data(), kPageBytes);
-  }();
+  static const uint64_t hash = XXH3_64bits(ZeroPage().data(), kPageBytes);
   return hash;
 }
 
+}  // namespace
+
+const FileImage::Page& FileImage::Image(uint32_t id) const {
+  return id == kZeroId ? ZeroPage() : images_[id - 1];
+}
+
+const uint8_t* FileImage::PageBytes(uint32_t id) const { return Image(id).data(); }
+
 FileImage::FileImage(const FileState& initial) {
-  images_.emplace_back().fill(0);
   image_hash_.push_back(ZeroPageHash());
   image_hashed_.push_back(true);
   const std::vector<uint8_t>& b = initial.bytes;
@@ -72,16 +84,15 @@ FileImage::FileImage(const FileState& initial) {
       pages_.push_back(kZeroId);
       continue;
     }
-    if (images_.size() >= kPageImagesMax) {
+    if (images_.size() + 1 >= kPageImagesMax) {
       exhausted_ = true;  // an initial file of more than kPageImagesMax pages
       return;
     }
-    Page& page = images_.emplace_back();
-    page.fill(0);
+    Page& page = images_.emplace_back();  // zeroed
     std::memcpy(page.data(), b.data() + from, n);
     image_hash_.push_back(0);
     image_hashed_.push_back(false);
-    pages_.push_back(static_cast<uint32_t>(images_.size() - 1));
+    pages_.push_back(static_cast<uint32_t>(images_.size()));
   }
 }
 
@@ -154,12 +165,12 @@ void FileImage::Fill(uint64_t offset, uint64_t length, const uint8_t* data, uint
     const uint64_t key = uint64_t{op_index} << 56 | index << 32 | old;
     auto [it, fresh] = transitions_.try_emplace(key, 0);
     if (fresh) {
-      if (images_.size() >= kPageImagesMax) {
+      if (images_.size() + 1 >= kPageImagesMax) {
         exhausted_ = true;
         return;
       }
       // A new version of the page: the old bytes, then the operation's.
-      Page& page = images_.emplace_back(images_[old]);
+      Page& page = images_.emplace_back(Image(old));
       uint8_t* dst = page.data() + (at - index * kPageBytes);
       if (data != nullptr) {
         std::memcpy(dst, data + (at - offset), next - at);
@@ -168,7 +179,7 @@ void FileImage::Fill(uint64_t offset, uint64_t length, const uint8_t* data, uint
       }
       image_hash_.push_back(0);
       image_hashed_.push_back(false);
-      it->second = static_cast<uint32_t>(images_.size() - 1);
+      it->second = static_cast<uint32_t>(images_.size());
     }
     SetPage(static_cast<uint32_t>(index), it->second);
     at = next;
@@ -273,7 +284,7 @@ void FileImage::CheckInvariants() const {
                            [](uint8_t b) { return b == 0; }));
   }
   for (uint32_t id : pages_) {
-    FSIM_CHECK(id < images_.size());
+    FSIM_CHECK(id <= images_.size());
     if (image_hashed_[id]) FSIM_CHECK(XXH3_64bits(PageBytes(id), kPageBytes) == image_hash_[id]);
   }
   if (tracking_) {

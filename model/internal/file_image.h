@@ -114,7 +114,8 @@ class FileImage {
     uint32_t old_id;
   };
 
-  const uint8_t* PageBytes(uint32_t id) const { return images_[id].data(); }
+  const uint8_t* PageBytes(uint32_t id) const;
+  const Page& Image(uint32_t id) const;
   uint64_t ImageHash(uint32_t id) const;  // computed on first use
   uint64_t PagesHash() const;             // the tracked hash, from the page list
   void SetPage(uint32_t index, uint32_t id);
@@ -129,8 +130,10 @@ class FileImage {
   bool exhausted_ = false;
   std::vector<uint32_t> pages_;
   std::vector<Undone> undo_;
-  std::deque<Page> images_;                 // id -> bytes; id 0 is the zero page
-  mutable std::vector<uint64_t> image_hash_;  // id -> content hash, if hashed
+  // Id 0 is the zero page (one static image, shared by every search);
+  // id i > 0 is images_[i - 1].
+  std::deque<Page> images_;
+  mutable std::vector<uint64_t> image_hash_;  // id -> content hash, if hashed (id 0 is)
   mutable std::vector<bool> image_hashed_;
   // (op_index, page index, old id) -> new id.
   std::unordered_map<uint64_t, uint32_t> transitions_;
