@@ -73,9 +73,8 @@ std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
   std::vector<FileOp> out;
   for (uint64_t at = op.offset; at < op.offset + len;) {
     uint64_t next = std::min(op.offset + len, (at / page + 1) * page);
-    FileOp piece = op;
-    piece.offset = at;
-    piece.length = next - at;
+    // Not a copy of `op`: its data would be copied whole for each piece.
+    FileOp piece{op.kind, at, next - at, op.keep_size, {}};
     if (op.kind == FileOpKind::kWrite) {
       piece.data.assign(op.data.begin() + static_cast<long>(at - op.offset),
                         op.data.begin() + static_cast<long>(next - op.offset));
@@ -90,12 +89,12 @@ std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
 void RecordPerPage(std::vector<OpRecord>& history, const FileOp& op, uint64_t invoke,
                    const std::vector<uint8_t>& result, const std::string& who, uint64_t page,
                    uint64_t& clock) {
-  for (const FileOp& piece : SplitAtPages(op, page)) {
-    OpRecord rec{piece, invoke, ++clock, {}, who};
+  for (FileOp& piece : SplitAtPages(op, page)) {
+    OpRecord rec{std::move(piece), invoke, ++clock, {}, who};
     if (op.kind == FileOpKind::kRead) {
-      uint64_t from = piece.offset - op.offset;
+      uint64_t from = rec.op.offset - op.offset;
       if (from < result.size()) {
-        uint64_t n = std::min<uint64_t>(piece.length, result.size() - from);
+        uint64_t n = std::min<uint64_t>(rec.op.length, result.size() - from);
         rec.result.assign(result.begin() + static_cast<long>(from),
                           result.begin() + static_cast<long>(from + n));
       }
