@@ -4,7 +4,11 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <unordered_set>
+#include <unordered_map>
+
+#include "model/internal/file_image.h"
+#include "model/internal/linearize.h"
+#include "sim/check.h"
 
 namespace fsim::model {
 
@@ -69,9 +73,8 @@ std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
   std::vector<FileOp> out;
   for (uint64_t at = op.offset; at < op.offset + len;) {
     uint64_t next = std::min(op.offset + len, (at / page + 1) * page);
-    FileOp piece = op;
-    piece.offset = at;
-    piece.length = next - at;
+    // Not a copy of `op`: its data would be copied whole for each piece.
+    FileOp piece{op.kind, at, next - at, op.keep_size, {}};
     if (op.kind == FileOpKind::kWrite) {
       piece.data.assign(op.data.begin() + static_cast<long>(at - op.offset),
                         op.data.begin() + static_cast<long>(next - op.offset));
@@ -86,12 +89,12 @@ std::vector<FileOp> SplitAtPages(const FileOp& op, uint64_t page) {
 void RecordPerPage(std::vector<OpRecord>& history, const FileOp& op, uint64_t invoke,
                    const std::vector<uint8_t>& result, const std::string& who, uint64_t page,
                    uint64_t& clock) {
-  for (const FileOp& piece : SplitAtPages(op, page)) {
-    OpRecord rec{piece, invoke, ++clock, {}, who};
+  for (FileOp& piece : SplitAtPages(op, page)) {
+    OpRecord rec{std::move(piece), invoke, ++clock, {}, who};
     if (op.kind == FileOpKind::kRead) {
-      uint64_t from = piece.offset - op.offset;
+      uint64_t from = rec.op.offset - op.offset;
       if (from < result.size()) {
-        uint64_t n = std::min<uint64_t>(piece.length, result.size() - from);
+        uint64_t n = std::min<uint64_t>(rec.op.length, result.size() - from);
         rec.result.assign(result.begin() + static_cast<long>(from),
                           result.begin() + static_cast<long>(from + n));
       }
@@ -102,56 +105,131 @@ void RecordPerPage(std::vector<OpRecord>& history, const FileOp& op, uint64_t in
 
 namespace {
 
-struct Search {
-  const std::vector<OpRecord>& history;
-  const FileState* final_state;
-  std::unordered_set<uint64_t> dead;  // (done-set, state) already refuted; lookup only
-  std::vector<size_t> order;
-  uint64_t all;
+// Wing & Gong's search over one incrementally kept state (see
+// model/internal/file_image.h): an operation is applied on the way down
+// and undone on the way back, and a read is checked in place, so a node
+// costs what its operation touches. A (done-set, state) pair refuted once
+// is remembered exactly: its key is a hash, but a hit compares the done
+// set, the size and the pages (by id, else by content). The state hash is
+// kept from the first refutation on: a search that never backtracks past
+// a refuted state hashes nothing.
+class Search {
+ public:
+  Search(const FileState& initial, const std::vector<OpRecord>& history,
+         const FileState* final_state, bool verify)
+      : history_(history), final_state_(final_state), verify_(verify), image_(initial),
+        all_(history.size() == 64 ? ~uint64_t{0} : (uint64_t{1} << history.size()) - 1) {}
 
-  uint64_t Key(uint64_t done, const FileState& s) const {
-    return XXH3_64bits_withSeed(s.bytes.data(), s.bytes.size(), done) ^ (s.bytes.size() << 1);
-  }
-
-  bool Run(uint64_t done, const FileState& state) {
-    if (done == all) return final_state == nullptr || state == *final_state;
-    uint64_t key = Key(done, state);
-    if (dead.count(key)) return false;
+  bool Run(uint64_t done) {
+    if (image_.exhausted()) return false;
+    if (verify_) image_.CheckInvariants();
+    if (done == all_) return final_state_ == nullptr || image_.Equals(final_state_->bytes);
+    // Nothing refuted yet, nothing to look up (and no state hash needed).
+    if (!dead_.empty() && IsDead(Key(done), done)) return false;
     // Only operations invoked before every pending one has responded can
     // take effect next (real-time order).
     uint64_t first_response = UINT64_MAX;
-    for (size_t i = 0; i < history.size(); ++i) {
-      if (!(done >> i & 1)) first_response = std::min(first_response, history[i].response);
+    for (size_t i = 0; i < history_.size(); ++i) {
+      if (!(done >> i & 1)) first_response = std::min(first_response, history_[i].response);
     }
-    for (size_t i = 0; i < history.size(); ++i) {
-      if ((done >> i & 1) || history[i].invoke > first_response) continue;
-      FileState next = state;
-      std::vector<uint8_t> got = ApplyFileOp(next, history[i].op);
-      if (history[i].op.kind == FileOpKind::kRead && got != history[i].result) continue;
-      order.push_back(i);
-      if (Run(done | uint64_t{1} << i, next)) return true;
-      order.pop_back();
+    for (size_t i = 0; i < history_.size(); ++i) {
+      if ((done >> i & 1) || history_[i].invoke > first_response) continue;
+      if (Try(done, i)) return true;
+      if (image_.exhausted()) return false;
     }
-    dead.insert(key);
+    image_.TrackHash();
+    AddDead(Key(done), done);
     return false;
   }
+
+  const std::vector<size_t>& order() const { return order_; }
+  bool exhausted() const { return image_.exhausted(); }
+
+ private:
+  struct Dead {
+    uint64_t done;
+    uint64_t size;
+    uint32_t ids_at;     // into dead_ids_
+    uint32_t next;       // next entry with the same key, or UINT32_MAX
+  };
+
+  // Takes operation i next: true if the rest of the history then has a
+  // legal order.
+  bool Try(uint64_t done, size_t i) {
+    const FileOp& op = history_[i].op;
+    if (op.kind == FileOpKind::kRead && !image_.ReadMatches(op, history_[i].result)) return false;
+    const internal::FileImage::Mark mark = image_.GetMark();
+    image_.Apply(op, static_cast<uint32_t>(i));
+    order_.push_back(i);
+    if (!image_.exhausted() && Run(done | uint64_t{1} << i)) return true;
+    order_.pop_back();
+    image_.Undo(mark);
+    return false;
+  }
+
+  // Verifying, every state with the same done-set gets the same key: the
+  // exact comparison then decides every memo hit, as on a collision.
+  uint64_t Key(uint64_t done) const {
+    if (verify_) return done;
+    return XXH3_64bits_withSeed(&done, sizeof done, image_.hash());
+  }
+
+  bool IsDead(uint64_t key, uint64_t done) const {
+    auto it = dead_by_key_.find(key);
+    if (it == dead_by_key_.end()) return false;
+    const std::vector<uint32_t>& ids = image_.page_ids();
+    for (uint32_t e = it->second; e != UINT32_MAX; e = dead_[e].next) {
+      const Dead& d = dead_[e];
+      if (d.done == done && d.size == image_.size() &&
+          image_.SamePages({dead_ids_.data() + d.ids_at, ids.size()})) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void AddDead(uint64_t key, uint64_t done) {
+    auto [it, fresh] = dead_by_key_.try_emplace(key, static_cast<uint32_t>(dead_.size()));
+    const uint32_t next = fresh ? UINT32_MAX : it->second;
+    it->second = static_cast<uint32_t>(dead_.size());
+    FSIM_CHECK(dead_ids_.size() < UINT32_MAX);
+    dead_.push_back({done, image_.size(), static_cast<uint32_t>(dead_ids_.size()), next});
+    const std::vector<uint32_t>& ids = image_.page_ids();
+    dead_ids_.insert(dead_ids_.end(), ids.begin(), ids.end());
+  }
+
+  const std::vector<OpRecord>& history_;
+  const FileState* final_state_;
+  const bool verify_;
+  internal::FileImage image_;
+  const uint64_t all_;
+  std::vector<size_t> order_;
+  // Refuted (done-set, state) pairs: only looked up, never iterated.
+  std::unordered_map<uint64_t, uint32_t> dead_by_key_;  // key -> newest entry
+  std::vector<Dead> dead_;
+  std::vector<uint32_t> dead_ids_;  // each entry's page ids (size decides how many)
 };
 
 }  // namespace
 
+namespace internal {
+
 Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRecord>& history,
-                                const FileState* final_state) {
+                                const FileState* final_state, bool verify) {
   Linearization out;
   if (history.size() > kHistoryOpsMax) {
     out.why = "history of " + std::to_string(history.size()) + " operations exceeds the " +
               std::to_string(kHistoryOpsMax) + " the check takes";
     return out;
   }
-  Search search{history, final_state, {}, {},
-                history.size() == 64 ? ~uint64_t{0} : (uint64_t{1} << history.size()) - 1};
-  out.ok = search.Run(0, initial);
-  if (out.ok) {
-    out.order = search.order;
+  Search search(initial, history, final_state, verify);
+  out.ok = search.Run(0);
+  if (search.exhausted()) {
+    out.ok = false;
+    out.why = "the check of " + std::to_string(history.size()) + " operations needs more than " +
+              std::to_string(kPageImagesMax) + " page images";
+  } else if (out.ok) {
+    out.order = search.order();
   } else {
     out.why = final_state ? "no serial order of the " + std::to_string(history.size()) +
                                 " operations explains every read and the final file"
@@ -159,6 +237,18 @@ Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRe
                                 " operations explains every read";
   }
   return out;
+}
+
+}  // namespace internal
+
+Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRecord>& history,
+                                const FileState* final_state) {
+#ifdef NDEBUG
+  constexpr bool kVerify = false;
+#else
+  constexpr bool kVerify = true;  // debug builds recompute the state hash at every node
+#endif
+  return internal::CheckLinearizable(initial, history, final_state, kVerify);
 }
 
 }  // namespace fsim::model

@@ -8,8 +8,13 @@
 //   recorded, and the switch if another fiber was chosen. "switch" always
 //   chooses the other fiber (every decision pays a context switch); the
 //   random walk switches half the time; PCT rarely;
-// - runs_per_sec for each built-in scenario under PCT depth 3 (the default
-//   exploration), a fresh program per run, seeds varying.
+// - runs_per_sec for each scenario of the registry (every built-in one:
+//   fs scenarios included, but spin and stack_overflow, pathological by
+//   design) under PCT depth 3 (the default exploration), a fresh program
+//   per run, seeds varying;
+// - calibration_ns: a fixed workload that is none of fsim's code (see
+//   BM_Calibration), so that `--compare` can tell a change of machine from
+//   a change of fsim (tools/bench_compare.cc).
 #include <benchmark/benchmark.h>
 
 #include <boost/context/detail/fcontext.hpp>
@@ -28,6 +33,7 @@
 #include "sim/lockdep.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
+#include "tools/bench_compare.h"
 #include "tools/bench_memory.h"
 #include "tools/commands.h"
 
@@ -72,6 +78,29 @@ void BM_RawSwitch(benchmark::State& state) {
     other = ctx::jump_fcontext(other, nullptr).fctx;
   }
   state.SetItemsProcessed(state.iterations() * 2);
+}
+
+// --- calibration -----------------------------------------------------------
+
+// The machine's yardstick: build a std::map of 256 pseudo-random keys, look
+// each up, tear it down. Fixed work that fsim's changes never touch, with
+// the mix of malloc/free, pointer chasing and unpredictable branches that
+// dominates fsim's own profile (so that it moves with the machine as fsim
+// does, better than a pure arithmetic loop would).
+void BM_Calibration(benchmark::State& state) {
+  constexpr int kKeys = 256;
+  for (auto _ : state) {
+    std::map<uint64_t, uint64_t> m;
+    uint64_t x = 0x9e3779b97f4a7c15;
+    for (int i = 0; i < kKeys; ++i) {
+      x = x * 6364136223846793005 + 1442695040888963407;  // a fixed LCG
+      m.emplace(x >> 17, x);
+    }
+    uint64_t sum = 0;
+    for (const auto& [k, v] : m) sum += m.count(k ^ (v & 1)) + k;
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations());
 }
 
 // --- decisions -------------------------------------------------------------
@@ -254,6 +283,13 @@ void BM_Runs(benchmark::State& state, const model::Target* target) {
 }  // namespace
 
 int Bench(const BenchArgs& args) {
+  // A bad baseline is refused before minutes of measuring.
+  std::optional<nlohmann::json> baseline;
+  if (!args.compare.empty()) {
+    std::string error;
+    baseline = LoadBenchBaseline(args.compare, &error);
+    if (!baseline) return UsageError(error);
+  }
   std::vector<model::Target> targets;
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
     if (s.name == "spin" || s.name == "stack_overflow") continue;  // pathological by design
@@ -272,6 +308,7 @@ int Bench(const BenchArgs& args) {
   char* argv[] = {arg0, min_time.data(), nullptr};
   benchmark::Initialize(&argc, argv);
 
+  benchmark::RegisterBenchmark("calibration", BM_Calibration);
   benchmark::RegisterBenchmark("raw_switch", BM_RawSwitch);
   benchmark::RegisterBenchmark("decision/random", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t) { return std::make_unique<model::RandomWalk>(); });
@@ -303,6 +340,7 @@ int Bench(const BenchArgs& args) {
   benchmark::Shutdown();
 
   auto figure = [&](const std::string& name) { return collector.figures[name]; };
+  double calibration_ns = 1e9 / figure("calibration").items_per_sec;
   double raw_ns = 1e9 / figure("raw_switch").items_per_sec;
   double random_ns = 1e9 / figure("decision/random").items_per_sec;
   double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
@@ -317,27 +355,33 @@ int Bench(const BenchArgs& args) {
   for (const model::Target& t : targets) {
     runs[t.scenario] = figure("runs/" + t.scenario).items_per_sec;
   }
+  nlohmann::json j = {{"fsim_bench", 1},
+                      {"calibration_ns", calibration_ns},
+                      {"raw_switch_ns", raw_ns},
+                      {"decision_ns", {{"switch", switch_ns},
+                                       {"random", random_ns},
+                                       {"pct", pct_ns}}},
+                      {"decisions_per_sec", {{"switch", 1e9 / switch_ns},
+                                             {"random", 1e9 / random_ns},
+                                             {"pct", 1e9 / pct_ns}}},
+                      {"lock_acquire_ns", {{"lockdep_off", lock_off_ns},
+                                           {"chain_cache_hit", lock_hit_ns},
+                                           {"chain_cache_miss", lock_miss_ns}}},
+                      {"lockdep_cost_ns", {{"chain_cache_hit", lock_hit_ns - lock_off_ns},
+                                           {"chain_cache_miss", lock_miss_ns - lock_off_ns}}},
+                      {"bios_per_sec", bios_per_sec},
+                      {"reclaim_passes_per_sec", reclaim_per_sec},
+                      {"file_ops_per_sec", file_ops_per_sec},
+                      {"runs_per_sec", runs}};
+  if (baseline) {
+    PrintBenchComparison(j, *baseline, args.compare, args.json);
+    return kExitClean;
+  }
   if (args.json) {
-    nlohmann::json j = {{"fsim_bench", 1},
-                        {"raw_switch_ns", raw_ns},
-                        {"decision_ns", {{"switch", switch_ns},
-                                         {"random", random_ns},
-                                         {"pct", pct_ns}}},
-                        {"decisions_per_sec", {{"switch", 1e9 / switch_ns},
-                                               {"random", 1e9 / random_ns},
-                                               {"pct", 1e9 / pct_ns}}},
-                        {"lock_acquire_ns", {{"lockdep_off", lock_off_ns},
-                                             {"chain_cache_hit", lock_hit_ns},
-                                             {"chain_cache_miss", lock_miss_ns}}},
-                        {"lockdep_cost_ns", {{"chain_cache_hit", lock_hit_ns - lock_off_ns},
-                                             {"chain_cache_miss", lock_miss_ns - lock_off_ns}}},
-                        {"bios_per_sec", bios_per_sec},
-                        {"reclaim_passes_per_sec", reclaim_per_sec},
-                        {"file_ops_per_sec", file_ops_per_sec},
-                        {"runs_per_sec", runs}};
     std::printf("%s\n", j.dump().c_str());
     return kExitClean;
   }
+  std::printf("calibration (fixed std::map work) %6.1f ns\n", calibration_ns);
   std::printf("raw Boost.Context switch        %8.1f ns\n", raw_ns);
   std::printf("scheduling decision (switching) %8.1f ns  (%.1fM decisions/s)\n",
               switch_ns, 1e3 / switch_ns);

@@ -86,6 +86,26 @@ echo '{"format":"fsim-trace","version":2}' > v2.json
 check_usage "future trace version" replay v2.json
 grep -q "version 2 is not supported" u.err || fail "version error: $(cat u.err)"
 
+# bench --compare: a baseline this fsim saved compares (exit 0), with a raw
+# and a machine-normalised ratio per figure; a baseline that is missing,
+# not JSON or of the wrong shape is one line naming the file, exit 2.
+"$FSIM" bench --json --min-time 0.01 --scenario abba_fixed > base.json 2> /dev/null
+expect_exit 0 $? "bench --json"
+grep -q '"calibration_ns":' base.json || fail "bench --json lacks calibration_ns"
+"$FSIM" bench --compare base.json --min-time 0.01 --scenario abba_fixed > cmp.out 2> /dev/null
+expect_exit 0 $? "bench --compare"
+grep -q "^calibration: .* this machine runs at [0-9.]*x" cmp.out || fail "compare: no calibration"
+grep -q "^runs_per_sec.abba_fixed  *[0-9.]*  *[0-9.]*  *[0-9.]*x  *[0-9.]*x$" cmp.out \
+  || fail "bench --compare printed: $(cat cmp.out)"
+check_usage "missing baseline" bench --compare "$TEST_TMPDIR/missing.json"
+grep -q "missing.json: cannot read" u.err || fail "missing baseline: $(cat u.err)"
+echo 'not json' > nojson.json
+check_usage "baseline not JSON" bench --compare nojson.json
+grep -q "nojson.json: not JSON" u.err || fail "baseline not JSON: $(cat u.err)"
+echo '{"fsim_bench":1,"calibration_ns":5,"runs_per_sec":[1]}' > shape.json
+check_usage "baseline of the wrong shape" bench --compare shape.json
+grep -q "shape.json: /runs_per_sec: not a number" u.err || fail "wrong shape: $(cat u.err)"
+
 # A trace whose digest does not match the run does not reproduce: exit 4.
 sed 's/"digest": "[0-9a-f]*"/"digest": "0000000000000000"/' "$trace" > tampered.json
 grep -q '"digest": "0000000000000000"' tampered.json || fail "could not tamper the trace"

@@ -51,6 +51,7 @@ struct BenchArgs {
   bool json = false;
   double min_time_sec = 0.3;
   std::vector<std::string> filter;  // scenario names; empty: all
+  std::string compare;              // a baseline (fsim bench --json); empty: none
 };
 
 struct LockGraphArgs {

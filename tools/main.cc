@@ -113,6 +113,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 60.0));
   bench->add_option("--scenario", be.filter,
                     "Measure runs/s of these scenarios only (repeatable)");
+  bench->add_option("--compare", be.compare,
+                    "Print each figure's ratio to a baseline saved by 'fsim bench --json', "
+                    "raw and normalised by a calibration workload (e.g. bench/baseline.json)");
 
   try {
     app.parse(argc, argv);
