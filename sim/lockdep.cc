@@ -144,12 +144,12 @@ void Lockdep::OnRunBegin() {
   disabled_ = !sched_.options().lockdep;
   if (!dirty_) return;  // runs without locks cost nothing here
   dirty_ = false;
-  classes_.clear();
+  classes_used_ = 0;  // the Class objects stay, with their memory
   edges_.clear();
   cycle_edges_.clear();
-  class_by_name_.clear();
-  class_by_key_.clear();
-  chains_.clear();
+  class_by_name_.Clear();
+  class_by_key_.Clear();
+  chains_.Clear();
   for (FiberLocks& fl : fibers_) fl.depth = 0;
 }
 
@@ -216,39 +216,41 @@ int Lockdep::ClassOf(LockMap& map, int subclass) {
     map.cache_run_ = run_;
   }
   if (map.cache_[subclass] > 0) return map.cache_[subclass] - 1;
-  std::string base = map.key_ ? map.key_->name : map.name_;
+  const std::string_view base = map.key_ ? std::string_view(map.key_->name) : map.name_;
+  // As the kernel's key->subkeys + subclass: one identity per subclass of
+  // a key; a lock without a key is classed by its name.
+  const uint64_t id =
+      map.key_ ? Mix64(reinterpret_cast<uintptr_t>(map.key_) + static_cast<uint64_t>(subclass))
+               : Mix64(NameHash(base) ^ (static_cast<uint64_t>(subclass) + 1));
+  FlatU64Map<int32_t>& lookup = map.key_ ? class_by_key_ : class_by_name_;
   int cls = -1;
-  if (map.key_) {
-    // As the kernel's key->subkeys + subclass: one identity per subclass.
-    const void* id = reinterpret_cast<const char*>(map.key_) + subclass;
-    auto it = class_by_key_.find(id);
-    if (it != class_by_key_.end()) cls = it->second;
-  } else {
-    auto it = class_by_name_.find(base + "/" + std::to_string(subclass));
-    if (it != class_by_name_.end()) cls = it->second;
-  }
+  if (const int32_t* found = lookup.Find(id)) cls = *found;
   if (cls < 0) {
-    if (classes_.size() >= kLockClassesMax) {
+    if (classes_used_ >= kLockClassesMax) {
       ReportLimit("MAX_LOCKDEP_KEYS");
       return -1;
     }
-    cls = static_cast<int>(classes_.size());
-    Class c;
+    cls = static_cast<int>(classes_used_);
     // Distinct keys sharing a name are told apart as name#2, name#3.
     int version = 1;
-    for (const Class& other : classes_) {
-      if (other.init_name == base && map.key_) ++version;
+    for (size_t i = 0; i < classes_used_; ++i) {
+      if (classes_[i].init_name == base && map.key_) ++version;
     }
-    c.name = base;
+    if (classes_used_ == classes_.size()) classes_.emplace_back();
+    Class& c = classes_[classes_used_++];
+    c.name.assign(base);
     if (map.key_ && version > 1 && subclass == 0) c.name += "#" + std::to_string(version);
     if (subclass > 0) c.name += "/" + std::to_string(subclass);
-    c.init_name = map.key_ ? map.name_ : base;
-    classes_.push_back(std::move(c));
     if (map.key_) {
-      class_by_key_[reinterpret_cast<const char*>(map.key_) + subclass] = cls;
+      c.init_name.assign(map.name_);
     } else {
-      class_by_name_[base + "/" + std::to_string(subclass)] = cls;
+      c.init_name.assign(base);
     }
+    c.after.clear();
+    c.before.clear();
+    c.usage = 0;
+    for (FiberSite& site : c.usage_where) site = FiberSite{};
+    lookup.Set(id, cls);
   } else if (map.key_ && classes_[cls].init_name != map.name_) {
     // lockdep.c:895, look_up_lock_class(): the key matches, the name does
     // not: the lock's memory was freed, overwritten, reused as another
@@ -313,7 +315,7 @@ void Lockdep::Push(FiberLocks& fl, const HeldLock& held) {
   h.chain_key = Mix64(prev_key ^ Mix64(id + (h.irq_context ? 0x1000000 : 0)));
   ++fl.depth;
   if (h.trylock) return;
-  if (chains_.count(h.chain_key)) {
+  if (chains_.Contains(h.chain_key)) {
     if (chain_cache_on_) {
       ++chain_hits_;
       return;
@@ -323,7 +325,7 @@ void Lockdep::Push(FiberLocks& fl, const HeldLock& held) {
       ReportLimit("MAX_LOCKDEP_CHAINS");
       return;
     }
-    chains_.insert(h.chain_key);
+    chains_.Set(h.chain_key, true);
   }
   if (!CheckDeadlock(fl, index) || chain_head) return;
   // check_prevs_add(): an edge from each held lock down to the first that
@@ -378,7 +380,7 @@ bool Lockdep::CheckDeadlock(FiberLocks& fl, int index) {
 template <typename Match>
 int Lockdep::Bfs(int root, bool root_only_xr, bool forward, Match match) {
   bfs_.clear();
-  bfs_seen_.assign(classes_.size(), 0);
+  bfs_seen_.assign(classes_used_, 0);
   bfs_.push_back({root, root_only_xr, -1, -1});
   bfs_seen_[root] = root_only_xr ? 2 : 1;
   if (match(bfs_[0])) return 0;
@@ -771,7 +773,7 @@ std::vector<Lockdep::Edge> Lockdep::Edges() const {
 
 std::vector<std::string> Lockdep::ClassNames() const {
   std::vector<std::string> out;
-  for (const Class& c : classes_) out.push_back(c.name);
+  for (size_t i = 0; i < classes_used_; ++i) out.push_back(classes_[i].name);
   return out;
 }
 

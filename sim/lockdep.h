@@ -49,6 +49,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "sim/flat_u64_map.h"
 #include "sim/limits.h"
 #include "sim/scheduler.h"
 
@@ -188,12 +189,13 @@ class Lockdep final : public RunService {
   bool disabled_ = false;
   bool dirty_ = false;  // anything recorded since the last OnRunBegin
   bool chain_cache_on_ = true;
-  std::vector<Class> classes_;
+  std::vector<Class> classes_;  // [0, classes_used_) belong to this run
+  size_t classes_used_ = 0;
   std::vector<EdgeRec> edges_;
   std::vector<EdgeRec> cycle_edges_;  // reported, not added
-  std::unordered_map<std::string, int> class_by_name_;        // lookup only
-  std::unordered_map<const void*, int> class_by_key_;         // lookup only
-  std::unordered_set<uint64_t> chains_;                       // lookup only
+  FlatU64Map<int32_t> class_by_name_;  // NameHash(name) x subclass -> class; lookup only
+  FlatU64Map<int32_t> class_by_key_;   // key x subclass -> class; lookup only
+  FlatU64Map<bool> chains_;            // validated chain keys; lookup only
   std::vector<FiberLocks> fibers_;
   std::vector<BfsNode> bfs_;         // reused queue
   std::vector<uint8_t> bfs_seen_;    // per class: bit 0/1 for only_xr
