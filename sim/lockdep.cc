@@ -725,7 +725,9 @@ void Lockdep::Reinit(LockMap& map, std::string_view name, const LockClassKey* ke
 bool Lockdep::CheckFreed(const void* begin, size_t size, Where where) {
   if (disabled_ || sched_.unwinding()) return false;
   auto lo = reinterpret_cast<uintptr_t>(begin);
-  for (FiberId id = 0; id < kFibersMax; ++id) {
+  // Only fibers of this run can hold locks.
+  for (uint64_t m = sched_.used_mask(); m != 0; m &= m - 1) {
+    const auto id = static_cast<FiberId>(std::countr_zero(m));
     const FiberLocks& fl = fibers_[id];
     for (int i = 0; i < fl.depth; ++i) {
       auto at = reinterpret_cast<uintptr_t>(fl.held[i].map);

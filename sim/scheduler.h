@@ -195,6 +195,8 @@ class Scheduler {
   void set_known_signatures(const std::unordered_set<uint64_t>* known) {
     known_signatures_ = known;
   }
+  // The fiber slots spawned into during this run (bit i: fiber i).
+  uint64_t used_mask() const { return used_mask_; }
   // True if a report with this signature need not be built.
   bool KnownSignature(std::string_view signature) const;
 
