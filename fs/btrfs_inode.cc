@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 
 #include "sim/check.h"
 #include "sim/memory.h"
@@ -93,6 +94,8 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
       break;
   }
   data_end_ = kDataStart + chunk.length;
+  // The correct btrfs splits a bio at map_length; the RFC's state does not.
+  volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
   volumes_.AddChunk(std::move(chunk));
 }
 
@@ -563,6 +566,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   // flushes its bio before lock_page for this reason).
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
+  wpc.whole_pass = true;
   const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
   const std::function<void()>* saved = wbc.submit_pending;
   wbc.submit_pending = &submit;
@@ -616,44 +620,140 @@ void BtrfsInode::Invalidatepage(Page& page, uint64_t offset, uint64_t length) {
   // not, so there it runs with no extent lock at all).
   const bool lock = fs_.config().order == LockOrder::kLegacy;
   if (lock) io_tree_.LockExtent(start, end);
-  // The page's delalloc will never be written. An ordered extent here has
-  // its I/O submitted already (writeback creates them page by page, with
-  // the page locked), so there is no ordered accounting to finish.
+  // An ordered extent allocated over this page whose write was never
+  // submitted: the page will never be written, so invalidatepage accounts
+  // for it (PG_private_2), and the extent becomes visible only up to this
+  // page (truncated_len).
+  if (!fs_.config().bug_invalidatepage_no_ordered_accounting && TestClearPagePrivate2(page)) {
+    if (OrderedExtent* oe = ordered_.Lookup(start)) {
+      oe->flags |= kOrderedTruncated;
+      oe->truncated_len = std::min(oe->truncated_len, start - oe->file_offset);
+      ordered_.Put(oe);
+      if (OrderedExtent* done = ordered_.DecTestPending(start, kPageSize, true)) {
+        sched_.Spawn("btrfs-endio-write", [this, done] { FinishOrderedIo(done); });
+      }
+    }
+  }
+  // The page's delalloc will never be written.
   io_tree_.ClearExtentBit(start, end, kExtentDelalloc);
   if (lock) io_tree_.UnlockExtent(start, end);
   DetachPagePrivate(page);
 }
 
+namespace {
+
+// BTRFS_MAX_EXTENT_SIZE (128 MiB), in pages.
+constexpr uint64_t kMaxExtentPages = (uint64_t{128} << 20) / kPageSize;
+
+void MapOrdered(IomapWritepageCtx& wpc, uint64_t start, uint64_t disk, uint64_t end) {
+  wpc.iomap.addr = disk;
+  wpc.iomap.offset = start;
+  wpc.iomap.length = end - start;
+  wpc.iomap.type = IomapType::kMapped;
+  wpc.iomap.flags = kIomapFBoundary;  // btrfs's data bios must not cross extents
+}
+
+}  // namespace
+
+// The end (exclusive) of the dirty delalloc run that starts with the page
+// at `start`, as far as this writeback pass will write it: pages present,
+// dirty, not under writeback or in an ordered extent, with EXTENT_DELALLOC,
+// within the pass's range and page budget (and, for a data-integrity
+// pass, tagged for it). Every page of an ordered extent created over this
+// run is then either written by this pass or invalidated (and accounted
+// by invalidatepage), so no ordered extent waits on a page nobody writes.
+uint64_t BtrfsInode::DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start) {
+  uint64_t end = start + kPageSize;
+  if (!wpc.whole_pass || wpc.wbc == nullptr) return end;
+  const WritebackControl& wbc = *wpc.wbc;
+  uint64_t limit = start + std::min<uint64_t>(kMaxExtentPages, std::max<int64_t>(wbc.nr_to_write, 1)) *
+                               kPageSize;
+  if (wbc.range_end != kLEndMax) limit = std::min(limit, wbc.range_end + 1);
+  const bool sync = wbc.sync_mode == WbSyncMode::kAll;
+  // The pass visits the rest of its current batch as it stands, then
+  // looks pages up afresh past the batch's last index.
+  const std::span<const Page* const> rest(wbc.batch_rest, wbc.batch_rest_len);
+  const uint64_t batch_last = rest.empty() ? start / kPageSize : rest.back()->index();
+  for (; end < limit; end += kPageSize) {
+    const Page* p = mapping_.Peek(end / kPageSize);
+    if (p == nullptr || !PageDirty(*p) || PageWriteback(*p) || PagePrivate2(*p) ||
+        PageLocked(*p) || (sync && !PageToWrite(*p))) {
+      break;
+    }
+    if (p->index() <= batch_last && std::find(rest.begin(), rest.end(), p) == rest.end()) break;
+    if (!io_tree_.TestRangeBit(end, end + kPageSize - 1, kExtentDelalloc, true)) break;
+  }
+  return end;
+}
+
+// The RFC's btrfs map_blocks over v5.13's writepage_delalloc():
+// find_lock_delalloc_range() and cow_file_range() allocate one contiguous
+// extent for the dirty run starting at this page, with one ordered extent
+// and an extent map; its pages carry PG_private_2 until their write
+// completes or invalidatepage accounts for them. A page already in an
+// ordered extent maps to that extent.
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
-  const uint64_t start = offset / kPageSize * kPageSize, end = start + kPageSize - 1;
+  const uint64_t start = offset / kPageSize * kPageSize;
+  if (const Page* page = mapping_.Peek(start / kPageSize); page != nullptr && PagePrivate2(*page)) {
+    if (OrderedExtent* oe = ordered_.Lookup(start)) {
+      MapOrdered(wpc, start, oe->disk_bytenr + (start - oe->file_offset), oe->end());
+      ordered_.Put(oe);
+      return 0;
+    }
+  }
+  uint64_t end = DelallocRunEnd(wpc, start);
   const bool best_effort =
       fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
   if (best_effort) {
-    // Handed a locked page, extents-before-pages can only try.
-    if (!io_tree_.TryLockExtent(start, end)) return kIomapRedirty;
+    // Handed a locked page, extents-before-pages can only try: the run,
+    // else at least through the end of the locked page (RFC patch 05).
+    if (!io_tree_.TryLockExtent(start, end - 1)) {
+      end = start + kPageSize;
+      if (!io_tree_.TryLockExtent(start, end - 1)) return kIomapRedirty;
+    }
   } else {
-    io_tree_.LockExtent(start, end);
+    io_tree_.LockExtent(start, end - 1);
   }
-  // COW: every write of a page goes to new space.
-  uint64_t disk = fs_.AllocData(kPageSize);
-  ordered_.Add(start, kPageSize, disk, kPageSize, 0);
-  em_tree_.Drop(start, start + kPageSize, false);
+  // Under the range lock (find_lock_delalloc_range()'s re-check): another
+  // pass may have allocated this page meanwhile (with an earlier page of
+  // its run); it then maps to that ordered extent.
+  if (!io_tree_.TestRangeBit(start, start + kPageSize - 1, kExtentDelalloc, true)) {
+    const Page* page = mapping_.Peek(start / kPageSize);
+    if (page != nullptr && PagePrivate2(*page)) {
+      if (OrderedExtent* oe = ordered_.Lookup(start)) {
+        io_tree_.UnlockExtent(start, end - 1);
+        MapOrdered(wpc, start, oe->disk_bytenr + (start - oe->file_offset), oe->end());
+        ordered_.Put(oe);
+        return 0;
+      }
+    }
+  }
+  // Taking the range may have slept or yielded: the run is measured again
+  // under the lock (pages written, truncated or created anew meanwhile end
+  // it), and its pages are marked at once, before anything else can run.
+  const uint64_t locked_end = end;
+  end = std::min(end, DelallocRunEnd(wpc, start));
+  for (uint64_t at = start; at < end; at += kPageSize) {
+    if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
+  }
+  if (end < locked_end) io_tree_.UnlockExtent(end, locked_end - 1);
+  // cow_file_range(): COW, every write goes to new space.
+  const uint64_t len = end - start;
+  const uint64_t disk = fs_.AllocData(len);
+  ordered_.Add(start, len, disk, len, 0);
+  em_tree_.Drop(start, end, false);
   ExtentMap em;
   em.start = start;
-  em.len = kPageSize;
+  em.len = len;
   em.block_start = disk;
-  em.block_len = kPageSize;
+  em.block_len = len;
   em.orig_start = start;
-  em.ram_bytes = kPageSize;
+  em.ram_bytes = len;
   em.flags = kEmPinned;
   em_tree_.Add(em);
-  io_tree_.ClearExtentBit(start, end, kExtentDelalloc);
-  io_tree_.UnlockExtent(start, end);
-  wpc.iomap.addr = disk;
-  wpc.iomap.offset = start;
-  wpc.iomap.length = kPageSize;
-  wpc.iomap.type = IomapType::kMapped;
-  wpc.iomap.flags = kIomapFBoundary;  // btrfs's data bios must not cross extents
+  io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
+  io_tree_.UnlockExtent(start, end - 1);
+  MapOrdered(wpc, start, disk, end);
   return 0;
 }
 
@@ -670,6 +770,8 @@ void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
 
 void BtrfsInode::EndIoend(Ioend& ioend) {
   for (Page* page : ioend.pages) {
+    // btrfs_writepage_endio_finish_ordered().
+    TestClearPagePrivate2(*page);
     OrderedExtent* oe = ordered_.DecTestPending(page->offset(), kPageSize, !ioend.error);
     if (oe == nullptr) continue;
     // btrfs_finish_ordered_io() runs in a worker (process context).
@@ -682,19 +784,25 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
   io_tree_.LockExtent(start, end);
   if (!(oe->flags & kOrderedIoErr)) {
     fs_.transaction_lock().Lock();
+    // A truncated extent (pages invalidated before their write) becomes
+    // visible only up to truncated_len.
+    const uint64_t visible =
+        (oe->flags & kOrderedTruncated) ? std::min(oe->truncated_len, oe->num_bytes) : oe->num_bytes;
     FileExtentItem item;
     item.ino = ino_;
     item.file_offset = oe->file_offset;
-    item.num_bytes = oe->num_bytes;
+    item.num_bytes = visible;
     item.disk_bytenr = oe->disk_bytenr;
     item.disk_num_bytes = oe->disk_num_bytes;
-    fs_.log().InsertExtent(item);
-    auto csum = submitted_csums_.find(oe->disk_bytenr);
-    if (csum != submitted_csums_.end()) {
-      fs_.log().SetCsum(oe->disk_bytenr, csum->second);
+    if (visible > 0) fs_.log().InsertExtent(item);
+    // btrfs_csum_file_blocks(): one checksum per block written.
+    for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) {
+      auto csum = submitted_csums_.find(oe->disk_bytenr + k);
+      if (csum == submitted_csums_.end()) continue;
+      if (k < visible) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
       submitted_csums_.erase(csum);
     }
-    uint64_t disk_i_size = std::min(i_size_, oe->end());
+    uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
     auto it = fs_.log().state().inodes.find(ino_);
     if (it == fs_.log().state().inodes.end() || it->second.size < disk_i_size) {
       fs_.log().UpdateInode({ino_, disk_i_size, 0});
@@ -708,3 +816,5 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
 }
 
 }  // namespace fsim::fs
+
+

@@ -34,6 +34,14 @@
 // - bug_writeback_past_eof_after_truncate: writeback of a page that
 //   truncate moved wholly past i_size submits it (and so finishes an
 //   ordered extent for it) instead of redirtying it for truncate to drop.
+// - bug_invalidatepage_no_ordered_accounting: btrfs_invalidatepage drops a
+//   page whose ordered extent was allocated but whose write was never
+//   submitted without accounting for it (no TestClearPagePrivate2,
+//   truncated_len, btrfs_dec_test_ordered_pending): the extent never
+//   finishes, and whoever waits for it hangs.
+// - bug_iomap_merge_past_map_length: btrfs_map_bio handed a bio that
+//   iomap merged past the mapping's map_length (a RAID0/RAID10 stripe end,
+//   a chunk end) does not split it: the WARN the RFC saw.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -72,6 +80,8 @@ struct FsConfig {
   bool bug_rfc_readahead_blocking_extent_lock = false;
   bool bug_commit_without_barrier_all_devices = false;
   bool bug_cont_expand_without_truncate_block = false;
+  bool bug_invalidatepage_no_ordered_accounting = false;
+  bool bug_iomap_merge_past_map_length = false;
   // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
   // 0, RAID0 over every device, RAID1 over devices 0 and 1.
   Profile data_profile = Profile::kSingle;
@@ -184,6 +194,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   void Invalidatepage(Page& page, uint64_t offset, uint64_t length) override;
   // iomap writeback ops
   int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
+  uint64_t DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start);
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
   void EndIoend(Ioend& ioend) override;
 

@@ -31,6 +31,7 @@ IomapWritepageCtx::~IomapWritepageCtx() {
 }
 
 int IomapWritepageCtx::Writepages(AddressSpace& mapping, WritebackControl& wbc, uint64_t i_size) {
+  whole_pass = true;
   int ret = mapping.WriteCachePages(
       wbc, [&](Page& page, WritebackControl& w) { return DoWritepage(page, w, i_size); });
   SubmitPending();
@@ -75,7 +76,12 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
   int count = 0;
   uint64_t offset = page.offset();
   if (PageUptodate(page) && offset < end_offset) {
-    if (!iomap.Covers(offset)) error = ops_.MapBlocks(*this, offset);
+    // v5.13 calls ->map_blocks for every block: the filesystem decides
+    // whether the mapping it cached is still valid (a page written by
+    // another pass and dirtied again since belongs to no extent yet).
+    this->wbc = &wbc;
+    error = ops_.MapBlocks(*this, offset);
+    this->wbc = nullptr;
     if (error == kIomapRedirty) {
       for (Ioend* ioend : submit) Submit(ioend);
       return redirty();

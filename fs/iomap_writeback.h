@@ -4,8 +4,9 @@
 // - IomapDoWritepage() is iomap_do_writepage(): it refuses (WARN, then
 //   redirties) when called from direct reclaim (PF_MEMALLOC without
 //   PF_KSWAPD), redirties a page wholly past EOF, zeroes the tail of the
-//   page straddling EOF, and maps the page: ->map_blocks for an offset the
-//   cached mapping does not cover, then iomap_add_to_ioend().
+//   page straddling EOF, and maps the page: ->map_blocks for every block
+//   (the filesystem validates the mapping it cached in the context), then
+//   iomap_add_to_ioend().
 // - iomap_add_to_ioend() keeps adding to the current ioend while the type,
 //   the file offset and the disk sector are contiguous; iomap knows nothing
 //   of btrfs chunks or stripes, so an ioend (and its bio) can run past the
@@ -96,6 +97,12 @@ class IomapWritepageCtx {
   ~IomapWritepageCtx();
 
   Iomap iomap;
+  // The pass being written, while DoWritepage runs (->map_blocks may size
+  // its mapping by what the pass will still write); null otherwise.
+  const WritebackControl* wbc = nullptr;
+  // Set by iomap_writepages (a whole pass), not by a single ->writepage:
+  // ->map_blocks may then map the dirty range past the page.
+  bool whole_pass = false;
   // An injectable mistake (FsConfig::bug_writeback_past_eof_after_truncate):
   // a page wholly past EOF is written like any other instead of redirtied.
   bool write_past_eof = false;

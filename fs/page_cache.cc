@@ -38,7 +38,7 @@ std::string PageFlagsName(uint32_t flags) {
   static constexpr std::pair<uint32_t, const char*> kNames[] = {
       {kPgLocked, "locked"},   {kPgError, "error"},         {kPgUptodate, "uptodate"},
       {kPgDirty, "dirty"},     {kPgWriteback, "writeback"}, {kPgPrivate, "private"},
-      {kPgReclaim, "reclaim"},
+      {kPgReclaim, "reclaim"}, {kPgPrivate2, "private_2"},     {kPgToWrite, "towrite"},
   };
   std::string s;
   for (const auto& [bit, name] : kNames) {
@@ -226,6 +226,7 @@ struct PageOps {
       return;
     }
     page.flags_ |= kPgWriteback;
+    page.flags_ &= ~kPgToWrite;  // the integrity pass has it now
     if (page.mapping_ != nullptr) cache.AccountWriteback(*page.mapping_, +1);
   }
 
@@ -300,6 +301,13 @@ struct PageOps {
     return true;
   }
 
+  static void SetFlags(Page& page, uint32_t flags) { page.flags_ |= flags; }
+  static bool TestClearFlags(Page& page, uint32_t flags) {
+    const bool had = (page.flags_ & flags) != 0;
+    page.flags_ &= ~flags;
+    return had;
+  }
+
   static bool ClearPageDirtyForIo(Page& page) {
     if (!PageLocked(page)) {
       PageOps::Cache(page).Warn("warn:clear_page_dirty_for_io_unlocked",
@@ -349,6 +357,10 @@ void WaitOnPageWriteback(Page& page) { PageOps::WaitOnPageWriteback(page); }
 void GetPage(Page& page) { PageOps::GetPage(page); }
 void PutPage(Page& page, sim::Where where) { PageOps::PutPage(page, where); }
 bool SetPageDirty(Page& page) { return PageOps::SetPageDirty(page); }
+void SetPagePrivate2(Page& page) { PageOps::SetFlags(page, kPgPrivate2); }
+bool TestClearPagePrivate2(Page& page) { return PageOps::TestClearFlags(page, kPgPrivate2); }
+void SetPageToWrite(Page& page) { PageOps::SetFlags(page, kPgToWrite); }
+void ClearPageToWrite(Page& page) { PageOps::TestClearFlags(page, kPgToWrite); }
 bool ClearPageDirtyForIo(Page& page) { return PageOps::ClearPageDirtyForIo(page); }
 void CancelDirtyPage(Page& page) { PageOps::CancelDirtyPage(page); }
 void ZeroUserSegment(Page& page, uint64_t start, uint64_t end) {

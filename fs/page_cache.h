@@ -67,6 +67,14 @@ enum PageFlag : uint32_t {
   kPgWriteback = 1u << 4,
   kPgPrivate = 1u << 5,
   kPgReclaim = 1u << 6,  // written back by reclaim: rotate at end of writeback
+  // PG_private_2 as btrfs uses it (PageOrdered in later kernels): the page
+  // belongs to an ordered extent whose I/O for it has not completed. Set
+  // when the extent is allocated; cleared exactly once, by its write's
+  // completion or by invalidatepage, whichever accounts for it.
+  kPgPrivate2 = 1u << 7,
+  // PAGECACHE_TAG_TOWRITE: dirty when a data-integrity pass began, so
+  // that pass must write it. Cleared when the page starts writeback.
+  kPgToWrite = 1u << 8,
 };
 
 // "locked|dirty" for reports.
@@ -131,6 +139,14 @@ inline bool PageDirty(const Page& p) { return (p.flags() & kPgDirty) != 0; }
 inline bool PageWriteback(const Page& p) { return (p.flags() & kPgWriteback) != 0; }
 inline bool PagePrivate(const Page& p) { return (p.flags() & kPgPrivate) != 0; }
 inline bool PageReclaim(const Page& p) { return (p.flags() & kPgReclaim) != 0; }
+inline bool PagePrivate2(const Page& p) { return (p.flags() & kPgPrivate2) != 0; }
+inline bool PageToWrite(const Page& p) { return (p.flags() & kPgToWrite) != 0; }
+// SetPagePrivate2() / TestClearPagePrivate2(): see kPgPrivate2.
+void SetPagePrivate2(Page& page);
+bool TestClearPagePrivate2(Page& page);
+// tag_pages_for_writeback() and its end.
+void SetPageToWrite(Page& page);
+void ClearPageToWrite(Page& page);
 void SetPageUptodate(Page& page);
 void ClearPageUptodate(Page& page);
 void SetPageError(Page& page);
@@ -211,6 +227,11 @@ struct WritebackControl {
   // I/O kept open (btrfs's extent_write_cache_pages flushes its bio before
   // lock_page for this reason). Null: nothing to submit.
   const std::function<void()>* submit_pending = nullptr;
+  // fsim: the pages of write_cache_pages' current batch still to come
+  // after the page being written (a page truncated and created again at
+  // the same index is a new page that this pass will not visit).
+  const Page* const* batch_rest = nullptr;
+  size_t batch_rest_len = 0;
 };
 
 // redirty_page_for_writepage(): ->writepage declines (e.g. under

@@ -188,6 +188,7 @@ int AddressSpace::WriteCachePages(WritebackControl& wbc, const WritepageFn& writ
   if (sync) {
     for (Page* page : FindGetPages(index, end, kPgDirty, SIZE_MAX)) {
       towrite.push_back(page->index_);
+      SetPageToWrite(*page);
       PutPage(*page);
     }
   }
@@ -204,11 +205,14 @@ int AddressSpace::WriteCachePages(WritebackControl& wbc, const WritepageFn& writ
       batch = FindGetPages(index, end, kPgDirty, kPagevecSize);
     }
     if (batch.empty()) break;
-    for (Page* page : batch) {
+    for (size_t at = 0; at < batch.size(); ++at) {
+      Page* page = batch[at];
       if (done) {
         PutPage(*page);
         continue;
       }
+      wbc.batch_rest = batch.data() + at + 1;
+      wbc.batch_rest_len = batch.size() - at - 1;
       index = page->index_ + 1;
       if (!TryLockPage(*page)) {
         if (wbc.submit_pending != nullptr) (*wbc.submit_pending)();
@@ -238,6 +242,13 @@ int AddressSpace::WriteCachePages(WritebackControl& wbc, const WritepageFn& writ
       PutPage(*page);
     }
     if (index == 0) break;  // wrapped past the last index
+  }
+  wbc.batch_rest = nullptr;
+  wbc.batch_rest_len = 0;
+  // Tags of pages this pass did not start writeback on (skipped, or left
+  // when it stopped) end with it.
+  for (uint64_t i : towrite) {
+    if (Page* page = Peek(i)) ClearPageToWrite(*page);
   }
   return ret;
 }
@@ -384,3 +395,4 @@ size_t AddressSpace::ReportInvariants(uint64_t i_size) const {
 }
 
 }  // namespace fsim::fs
+

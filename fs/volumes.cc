@@ -19,6 +19,11 @@ constexpr uint64_t kSector = 512;
 struct BtrfsBio {
   sim::Bio* orig = nullptr;
   std::vector<sim::Bio> stripe_bios;  // btrfs_bio_clone() per stripe
+  // blk_queue_split(): pieces of a stripe bio larger than its device's
+  // max_sectors, each chained to it (counted down in `queue_pending`).
+  std::vector<sim::Bio> queue_pieces;
+  std::vector<int> queue_pending;     // per stripe bio
+  std::vector<uint8_t> queue_failed;  // per stripe bio
   int stripes_pending = 0;            // bbio->stripes_pending
   int error = 0;                      // bbio->error
   int max_errors = 0;                 // bbio->max_errors
@@ -268,9 +273,59 @@ void Volumes::SubmitMapped(sim::Bio* bio, const Mapping& map, Where where) {
       if (orig->end_io) orig->end_io(*orig);
     };
   }
+  // submit_bio() -> blk_queue_split(): a stripe bio larger than what its
+  // device takes in one request goes down as pieces chained to it. The
+  // pieces are all built before any is submitted (the vector must not
+  // move under a submitted bio).
+  bbio->queue_pending.assign(map.stripes.size(), 0);
+  bbio->queue_failed.assign(map.stripes.size(), 0);
+  std::vector<size_t> first_piece(map.stripes.size(), 0);
+  for (size_t i = 0; i < map.stripes.size(); ++i) {
+    sim::BlockDevice& dev = array_.device(map.stripes[i].device);
+    const uint64_t max_bytes = uint64_t{dev.config().max_sectors} * dev.config().sector_size;
+    first_piece[i] = bbio->queue_pieces.size();
+    const sim::Bio& sb = bbio->stripe_bios[i];
+    if (sb.op == sim::BioOp::kFlush || sb.size() <= max_bytes) continue;
+    uint64_t at = 0;
+    size_t v = 0;
+    uint64_t into = 0;  // bytes of vecs[v] already taken
+    while (at < sb.size()) {
+      sim::Bio piece;
+      piece.op = sb.op;
+      piece.flags = sb.flags;
+      piece.sector = sb.sector + at / kSector;
+      uint64_t len = 0;
+      while (len < max_bytes && v < sb.vecs.size()) {
+        const uint64_t take = std::min<uint64_t>(sb.vecs[v].len - into, max_bytes - len);
+        piece.vecs.push_back({sb.vecs[v].data + into, static_cast<uint32_t>(take)});
+        len += take;
+        into += take;
+        if (into == sb.vecs[v].len) {
+          ++v;
+          into = 0;
+        }
+      }
+      at += len;
+      piece.end_io = [bbio, i](sim::Bio& done) {
+        if (done.status != sim::BlkStatus::kOk) bbio->queue_failed[i] = 1;
+        if (--bbio->queue_pending[i] > 0) return;
+        sim::Bio& parent = bbio->stripe_bios[i];
+        parent.status = bbio->queue_failed[i] ? sim::BlkStatus::kIoError : sim::BlkStatus::kOk;
+        parent.end_io(parent);
+      };
+      bbio->queue_pieces.push_back(std::move(piece));
+      ++bbio->queue_pending[i];
+    }
+  }
   for (size_t i = 0; i < map.stripes.size(); ++i) {
     ++bio_counter_;  // btrfs_bio_counter_inc_noblocked() in submit_stripe_bio()
-    array_.device(map.stripes[i].device).SubmitBio(&bbio->stripe_bios[i], where);
+    sim::BlockDevice& dev = array_.device(map.stripes[i].device);
+    const int pieces = bbio->queue_pending[i];
+    if (pieces == 0) {
+      dev.SubmitBio(&bbio->stripe_bios[i], where);
+      continue;
+    }
+    for (int k = 0; k < pieces; ++k) dev.SubmitBio(&bbio->queue_pieces[first_piece[i] + k], where);
   }
 }
 

@@ -203,8 +203,9 @@ TEST(ChromeTraceTest, FsWritersLockOrder) {
   CheckEventLog(fs);
 }
 
-TEST(ChromeTraceTest, FsTruncateLockOrderWithDeviceIo) {
-  Found fs = Find("fs_truncate", {{"order", "rfc"}, {"bug", "rfc_readahead_blocking_extent_lock"}},
+TEST(ChromeTraceTest, FsWritersLockOrderWithDeviceIo) {
+  // writeback's blocking extent lock: the run goes on to write the pages.
+  Found fs = Find("fs_writers", {{"order", "rfc"}, {"bug", "rfc_writepage_blocking_extent_lock"}},
                   "lock_order");
   CheckChromeTrace(fs, /*expect_io=*/true);
   CheckEventLog(fs);

@@ -15,6 +15,9 @@ struct Bug {
 constexpr Bug kBugs[] = {
     {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices},
     {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block},
+    {"invalidatepage_no_ordered_accounting",
+     &fs::FsConfig::bug_invalidatepage_no_ordered_accounting},
+    {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length},
     {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent},
     {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock},
     {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock},

@@ -37,7 +37,9 @@ inline constexpr size_t kScenarioFibersMax = 16;
 inline constexpr size_t kScenarioFilesMax = 8;
 inline constexpr size_t kScenarioOpsMax = 64;        // per fiber
 inline constexpr uint64_t kScenarioRepeatMax = 64;   // per operation
-inline constexpr uint64_t kScenarioFileBytesMax = 1 << 20;  // offsets, sizes, ends
+inline constexpr uint64_t kScenarioFileBytesMax = 2 << 20;  // offsets, sizes, ends
+// All files together (their metadata must fit a checkpoint slot).
+inline constexpr uint64_t kScenarioBytesMax = 8 << 20;
 inline constexpr uint64_t kScenarioSleepNsMax = 10'000'000'000;  // 10 s of virtual time
 inline constexpr uint64_t kScenarioDeviceMibMin = 4;  // the metadata log plus data
 inline constexpr uint64_t kScenarioDeviceMibMax = 1024;

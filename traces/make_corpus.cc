@@ -40,6 +40,14 @@ const std::vector<Entry>& Entries() {
        {{"bug", "commit_without_barrier_all_devices"}}, true},
       {"fs_raid1_writers-commit_without_barrier_all_devices", "fs_raid1_writers",
        {{"bug", "commit_without_barrier_all_devices"}}, true},
+      {"fs_raid0_large_write-iomap_merge_past_map_length", "fs_raid0_large_write",
+       {{"bug", "iomap_merge_past_map_length"}}, true},
+      {"fs_multipage_truncate-invalidatepage_no_ordered_accounting", "fs_multipage_truncate",
+       {{"order", "legacy"}, {"bug", "invalidatepage_no_ordered_accounting"}}, true},
+      // Not a flag: the RFC order itself (best-effort extent locking in
+      // data-integrity writeback) loses fsync'd data.
+      {"fs_fsync_readers_powercut-rfc-fsync_lost", "fs_fsync_readers_powercut", {{"order", "rfc"}},
+       true},
       {"fs_mmap_eof_extend-cont_expand_without_truncate_block", "fs_mmap_eof_extend",
        {{"bug", "cont_expand_without_truncate_block"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
