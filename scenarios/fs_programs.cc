@@ -436,7 +436,15 @@ class FsWorld final : public sim::Program {
   // or zero (truncate, punch hole, zero range, fallocate) are left to the
   // state check below.
   void CheckFsyncIntegrity(Scheduler& s, const std::vector<model::FileState>& found) {
+    // A page pinned by an fsync is pinned, with the same content, by every
+    // later one of the same file: the last fsync of each file says all.
+    std::vector<const FsyncPromise*> last(files_.size(), nullptr);
     for (const FsyncPromise& f : fsyncs_) {
+      if (last[f.file] == nullptr || last[f.file]->invoke < f.invoke) last[f.file] = &f;
+    }
+    for (const FsyncPromise* promise : last) {
+      if (promise == nullptr) continue;
+      const FsyncPromise& f = *promise;
       std::vector<const Change*> writes;
       bool simple = true;
       for (const Change& c : changes_) {
