@@ -5,6 +5,8 @@
 // statements about one call, not about races (the explorers own those).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fs/btrfs_inode.h"
 #include "sim/memory.h"
 #include "sim/testing.h"
@@ -292,6 +294,76 @@ TEST(ContractLegacyTest, BtrfsTruncateCoversWritebackPastEofByWaitingOrderedExte
     written_past_eof += w.inode->pages_written_past_eof();
   }
   EXPECT_GT(written_past_eof, 0u);  // the mistake was made, and covered
+}
+
+
+// An ordered extent that writeback allocated over four dirty pages, of
+// which only the first was written before truncate dropped the other
+// three: btrfs_invalidatepage accounts for each page it drops
+// (PG_private_2, btrfs_dec_test_ordered_pending), so the extent finishes
+// (its bytes_left reaches zero through one write and three invalidations)
+// and the file keeps exactly the written page. Without the accounting (the
+// injected mistake) the extent never finishes and truncate waits for it
+// forever. (The item's truncated_len is not what trims it here:
+// btrfs_truncate drops the items past the new size once the extent is
+// done.) Legacy order: the RFC's truncate waits for ordered extents
+// before it invalidates.
+TEST(ContractLegacyTest, AnOrderedExtentCutByInvalidatepageFinishesWithTheTruncatedLength) {
+  for (bool mistake : {false, true}) {
+    sim::Scheduler s;
+    NonPreemptive strategy;
+    World w;
+    std::vector<uint8_t> got;
+    uint64_t item_bytes = 0, items = 0;
+    bool pending_after = true;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      FsConfig config;
+      config.bug_invalidatepage_no_ordered_accounting = mistake;
+      w.Build(s, config, 1);
+      BtrfsInode* inode = w.inode.get();
+      s.Spawn("app", [&, inode] {
+        inode->BufferedWrite(0, Pattern(4 * kPageSize));
+        // A pass that writes the first page of the run only.
+        IomapWritepageCtx wpc(s, *inode);
+        wpc.whole_pass = true;
+        WritebackControl wbc;
+        wbc.nr_to_write = 4;
+        Page* first = inode->mapping().FindLockPage(0);
+        ASSERT_NE(first, nullptr);
+        ASSERT_TRUE(ClearPageDirtyForIo(*first));
+        ASSERT_EQ(wpc.DoWritepage(*first, wbc, inode->i_size()), 0);
+        PutPage(*first);
+        OrderedExtent* oe = inode->ordered().Lookup(0);
+        ASSERT_NE(oe, nullptr);
+        EXPECT_EQ(oe->num_bytes, 4 * kPageSize);  // the whole dirty run
+        inode->ordered().Put(oe);
+        wpc.SubmitPending();
+        inode->Truncate(kPageSize);  // drops pages 1-3, never written
+        ASSERT_EQ(inode->Fsync(), 0);
+        pending_after = !inode->ordered().Pending().empty();
+        for (const auto& [off, item] : w.fs->log().state().extents.at(257)) {
+          ++items;
+          item_bytes += item.num_bytes;
+        }
+        inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+        got = inode->Read(0, 4 * kPageSize);
+      });
+    });
+    if (mistake) {
+      // truncate waits for the extent, which waits for three pages nobody
+      // will write: the run ends in a hang.
+      ASSERT_FALSE(r.findings.empty());
+      EXPECT_EQ(r.findings[0].kind, sim::FindingKind::kDeadlock) << All(r);
+      continue;
+    }
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_FALSE(pending_after);
+    EXPECT_EQ(items, 1u);
+    EXPECT_EQ(item_bytes, kPageSize);  // the first page only
+    const std::vector<uint8_t> want = Pattern(4 * kPageSize);
+    ASSERT_EQ(got.size(), kPageSize);
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), want.begin()));
+  }
 }
 
 }  // namespace
