@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <span>
 
 #include "sim/check.h"
@@ -94,10 +95,37 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
       break;
   }
   data_end_ = kDataStart + chunk.length;
+  free_[kDataStart] = chunk.length;
   // The correct btrfs splits a bio at map_length; the RFC's state does not.
   volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
   volumes_.AddChunk(std::move(chunk));
 }
+
+namespace {
+
+// Returns [start, start+len) to `free`, merged with its neighbours.
+void AddFree(std::map<uint64_t, uint64_t>& free, uint64_t start, uint64_t len) {
+  auto next = free.lower_bound(start);
+  if (next != free.begin()) {
+    auto prev = std::prev(next);
+    FSIM_CHECK(prev->first + prev->second <= start);
+    if (prev->first + prev->second == start) {
+      start = prev->first;
+      len += prev->second;
+      free.erase(prev);
+    }
+  }
+  if (next != free.end()) {
+    FSIM_CHECK(start + len <= next->first);
+    if (start + len == next->first) {
+      len += next->second;
+      free.erase(next);
+    }
+  }
+  free[start] = len;
+}
+
+}  // namespace
 
 bool BtrfsFs::CommitLog() {
   bool ok = true;
@@ -107,14 +135,92 @@ bool BtrfsFs::CommitLog() {
     flush.op = sim::BioOp::kFlush;
     ok = array_.device(i).SubmitBioWait(flush) == sim::BlkStatus::kOk && ok;
   }
-  return log_.Commit() && ok;
+  if (!log_.Commit()) return false;
+  // The drops are durable now: pinned extents are free to reuse.
+  for (auto it = extents_.begin(); it != extents_.end();) {
+    if (!it->second.pinned) {
+      ++it;
+      continue;
+    }
+    AddFree(free_, it->first, it->second.len);
+    it = extents_.erase(it);
+  }
+  return ok;
 }
 
+
 uint64_t BtrfsFs::AllocData(uint64_t len) {
-  FSIM_CHECK_MSG(data_next_ + len <= data_end_, "simulated filesystem out of data space");
-  uint64_t at = data_next_;
-  data_next_ += (len + kPageSize - 1) / kPageSize * kPageSize;
-  return at;
+  len = (len + kPageSize - 1) / kPageSize * kPageSize;
+  for (auto it = free_.begin(); it != free_.end(); ++it) {  // lowest address first
+    const auto [start, free_len] = *it;
+    if (free_len < len) continue;
+    free_.erase(it);
+    if (free_len > len) free_[start + len] = free_len - len;
+    extents_[start] = Extent{len};
+    return start;
+  }
+  FSIM_CHECK_MSG(false, "simulated filesystem out of data space");
+  return 0;
+}
+
+
+void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
+  auto it = extents_.find(disk_bytenr);
+  FSIM_CHECK_MSG(it != extents_.end(), "a file extent item points at an extent never allocated");
+  it->second.referenced = true;
+}
+
+void BtrfsFs::ExtentUnused(uint64_t disk_bytenr) {
+  auto it = extents_.find(disk_bytenr);
+  FSIM_CHECK(it != extents_.end() && !it->second.referenced);
+  AddFree(free_, it->first, it->second.len);
+  extents_.erase(it);
+}
+
+void BtrfsFs::ReleaseUnreferenced() {
+  std::set<uint64_t> live;  // extents some file extent item points at
+  for (const auto& [ino, items] : log_.state().extents) {
+    for (const auto& [off, item] : items) live.insert(item.disk_bytenr);
+  }
+  for (auto it = extents_.begin(); it != extents_.end();) {
+    Extent& e = it->second;
+    if (!e.referenced || e.pinned || live.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (config_.bug_free_extent_without_pinning) {
+      AddFree(free_, it->first, e.len);
+      it = extents_.erase(it);
+      continue;
+    }
+    e.pinned = true;
+    ++it;
+  }
+}
+
+uint64_t BtrfsFs::pinned_bytes() const {
+  uint64_t n = 0;
+  for (const auto& [start, e] : extents_) n += e.pinned ? e.len : 0;
+  return n;
+}
+
+std::string BtrfsFs::CheckSpace() const {
+  // Every byte of the chunk is in exactly one of: an allocated extent
+  // (live or pinned), the free pool.
+  std::map<uint64_t, uint64_t> all(free_.begin(), free_.end());
+  for (const auto& [start, e] : extents_) {
+    if (!all.emplace(start, e.len).second) return "two runs start at " + std::to_string(start);
+  }
+  uint64_t at = kDataStart;
+  for (const auto& [start, len] : all) {
+    if (start != at) {
+      return "space at " + std::to_string(std::min(start, at)) + " is " +
+             (start < at ? "in two runs" : "in none");
+    }
+    at = start + len;
+  }
+  if (at != data_end_) return "the runs end at " + std::to_string(at);
+  return "";
 }
 
 // --- BtrfsInode --------------------------------------------------------------
@@ -356,6 +462,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
     }
     fs_.transaction_lock().Lock();
     fs_.log().DropExtents(ino_, lock_start, lock_end);
+    fs_.ReleaseUnreferenced();
     fs_.transaction_lock().Unlock();
     em_tree_.Drop(lock_start, lock_end, false);
     io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc);
@@ -506,6 +613,7 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   const uint64_t keep_end = (newsize + kPageSize - 1) / kPageSize * kPageSize;
   fs_.transaction_lock().Lock();
   fs_.log().DropExtents(ino_, keep_end, kLEndMax);
+  fs_.ReleaseUnreferenced();
   fs_.log().UpdateInode({ino_, newsize, 0});
   fs_.transaction_lock().Unlock();
   em_tree_.Drop(keep_end, kLEndMax, false);
@@ -794,7 +902,13 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
     item.num_bytes = visible;
     item.disk_bytenr = oe->disk_bytenr;
     item.disk_num_bytes = oe->disk_num_bytes;
-    if (visible > 0) fs_.log().InsertExtent(item);
+    if (visible > 0) {
+      fs_.log().InsertExtent(item);  // drops what it replaces (COW)
+      fs_.ExtentReferenced(oe->disk_bytenr);
+      fs_.ReleaseUnreferenced();
+    } else {
+      fs_.ExtentUnused(oe->disk_bytenr);
+    }
     // btrfs_csum_file_blocks(): one checksum per block written.
     for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) {
       auto csum = submitted_csums_.find(oe->disk_bytenr + k);
@@ -807,6 +921,11 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
     if (it == fs_.log().state().inodes.end() || it->second.size < disk_i_size) {
       fs_.log().UpdateInode({ino_, disk_i_size, 0});
     }
+    fs_.transaction_lock().Unlock();
+  } else {
+    // The write failed: no item will point at the extent.
+    fs_.transaction_lock().Lock();
+    fs_.ExtentUnused(oe->disk_bytenr);
     fs_.transaction_lock().Unlock();
   }
   em_tree_.Unpin(start, 0);

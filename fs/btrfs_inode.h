@@ -39,6 +39,10 @@
 //   submitted without accounting for it (no TestClearPagePrivate2,
 //   truncated_len, btrfs_dec_test_ordered_pending): the extent never
 //   finishes, and whoever waits for it hangs.
+// - bug_free_extent_without_pinning: an extent no file extent item points
+//   at any more returns to the free pool at once instead of after the
+//   commit that makes the drop durable: a new write can reuse its blocks
+//   while the durable metadata still points at them.
 // - bug_iomap_merge_past_map_length: btrfs_map_bio handed a bio that
 //   iomap merged past the mapping's map_length (a RAID0/RAID10 stripe end,
 //   a chunk end) does not split it: the WARN the RFC saw.
@@ -82,6 +86,7 @@ struct FsConfig {
   bool bug_cont_expand_without_truncate_block = false;
   bool bug_invalidatepage_no_ordered_accounting = false;
   bool bug_iomap_merge_past_map_length = false;
+  bool bug_free_extent_without_pinning = false;
   // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
   // 0, RAID0 over every device, RAID1 over devices 0 and 1.
   Profile data_profile = Profile::kSingle;
@@ -100,9 +105,29 @@ class BtrfsFs {
   // RAID0 and RAID1 at least two devices.
   BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config);
 
-  // Allocates `len` bytes of data space (never reused within a mount, so a
-  // stale read cannot see another file's newer data by accident).
+  // Data space (the extent tree and free space cache, reduced to what
+  // crash safety depends on). AllocData() takes the lowest free run of
+  // `len` bytes (page-rounded) for a new extent. ExtentReferenced() says a
+  // file extent item now points at it; ReleaseUnreferenced() (after any
+  // change that drops or trims items) finds extents no item points at any
+  // more and pins them: their space returns to the free pool only when the
+  // next log commit has made the drop durable (btrfs_free_extent() ->
+  // pinned extents -> unpin at transaction commit), since until then the
+  // durable metadata still points at their blocks. ExtentUnused() frees at
+  // once an extent no item ever pointed at (an ordered extent that failed
+  // or was truncated to nothing). REQUIRES: the transaction lock, for all
+  // but AllocData.
   uint64_t AllocData(uint64_t len);
+  void ExtentReferenced(uint64_t disk_bytenr);
+  void ExtentUnused(uint64_t disk_bytenr);
+  void ReleaseUnreferenced();
+  // For tests and invariants: the live extents (start -> length) and the
+  // free and pinned space.
+  const std::map<uint64_t, uint64_t>& free_space() const { return free_; }
+  uint64_t pinned_bytes() const;
+  // Checks the allocator's invariants: live, pinned and free space are
+  // disjoint and together the whole chunk. Returns "" or the first problem.
+  std::string CheckSpace() const;
   // Commits the metadata log, durable on return. First every data device
   // other than device 0 is flushed (barrier_all_devices(): data written
   // before the commit must not sit in a volatile cache of another disk
@@ -126,8 +151,14 @@ class BtrfsFs {
   MetadataLog log_;
   sim::Mutex transaction_lock_;
   sim::BlockArray& array_;
-  uint64_t data_next_ = kDataStart;
   uint64_t data_end_;
+  struct Extent {
+    uint64_t len;
+    bool referenced = false;  // a file extent item has pointed at it
+    bool pinned = false;      // unreferenced, free after the next commit
+  };
+  std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
+  std::map<uint64_t, uint64_t> free_;   // start -> length, merged
 };
 
 class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {

@@ -15,6 +15,7 @@ struct Bug {
 constexpr Bug kBugs[] = {
     {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices},
     {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block},
+    {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning},
     {"invalidatepage_no_ordered_accounting",
      &fs::FsConfig::bug_invalidatepage_no_ordered_accounting},
     {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length},

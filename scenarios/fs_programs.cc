@@ -280,6 +280,10 @@ class FsWorld final : public sim::Program {
                "WARNING: ordered extents still pending after fsync");
       }
     }
+    // The allocator: live, pinned and free space tile the data chunk.
+    if (std::string why = fs_->CheckSpace(); !why.empty()) {
+      Report(s, FindingKind::kWarn, "warn:extent_space", "BTRFS: data space accounting: " + why);
+    }
     if (synced) CheckDisk(s);
   }
 

@@ -48,6 +48,8 @@ const std::vector<Entry>& Entries() {
       // data-integrity writeback) loses fsync'd data.
       {"fs_fsync_readers_powercut-rfc-fsync_lost", "fs_fsync_readers_powercut", {{"order", "rfc"}},
        true},
+      {"fs_reuse_powercut-free_extent_without_pinning", "fs_reuse_powercut",
+       {{"bug", "free_extent_without_pinning"}}, true},
       {"fs_mmap_eof_extend-cont_expand_without_truncate_block", "fs_mmap_eof_extend",
        {{"bug", "cont_expand_without_truncate_block"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
