@@ -170,6 +170,15 @@ void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   it->second.referenced = true;
 }
 
+void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
+  auto it = extents_.find(disk_bytenr);
+  len = (len + kPageSize - 1) / kPageSize * kPageSize;
+  FSIM_CHECK(it != extents_.end() && !it->second.referenced && len > 0 && len <= it->second.len);
+  if (len == it->second.len) return;
+  AddFree(free_, disk_bytenr + len, it->second.len - len);
+  it->second.len = len;
+}
+
 void BtrfsFs::ExtentUnused(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
   FSIM_CHECK(it != extents_.end() && !it->second.referenced);
@@ -838,17 +847,28 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   }
   // Taking the range may have slept or yielded: the run is measured again
   // under the lock (pages written, truncated or created anew meanwhile end
-  // it), and its pages are marked at once, before anything else can run.
+  // it). No other pass can allocate in the range now.
   const uint64_t locked_end = end;
   end = std::min(end, DelallocRunEnd(wpc, start));
+  // cow_file_range(): COW, every write goes to new space.
+  uint64_t len = end - start;
+  const uint64_t disk = fs_.AllocData(len);
+  OrderedExtent* oe = ordered_.Add(start, len, disk, len, 0);
+  // Adding it may have yielded (the tree's spinlock), and the run's pages
+  // are not locked (lock_delalloc_pages() is not modelled): a page
+  // truncated meanwhile ends the run, which is measured a last time and
+  // marked at once, so that every page of the extent carries PG_private_2
+  // and invalidatepage accounts for any it drops from now on.
+  if (const uint64_t last = std::min(end, DelallocRunEnd(wpc, start)); last < end) {
+    ordered_.Shrink(oe, last - start);
+    fs_.TrimExtent(disk, last - start);
+    end = last;
+    len = end - start;
+  }
   for (uint64_t at = start; at < end; at += kPageSize) {
     if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
   }
   if (end < locked_end) io_tree_.UnlockExtent(end, locked_end - 1);
-  // cow_file_range(): COW, every write goes to new space.
-  const uint64_t len = end - start;
-  const uint64_t disk = fs_.AllocData(len);
-  ordered_.Add(start, len, disk, len, 0);
   em_tree_.Drop(start, end, false);
   ExtentMap em;
   em.start = start;

@@ -119,6 +119,8 @@ class BtrfsFs {
   // but AllocData.
   uint64_t AllocData(uint64_t len);
   void ExtentReferenced(uint64_t disk_bytenr);
+  // Gives back the tail past `len` of an extent nothing points at yet.
+  void TrimExtent(uint64_t disk_bytenr, uint64_t len);
   void ExtentUnused(uint64_t disk_bytenr);
   void ReleaseUnreferenced();
   // For tests and invariants: the live extents (start -> length) and the

@@ -23,6 +23,7 @@ struct Entry {
   std::string scenario;
   fsim::model::Config config;
   bool bug;
+  const char* strategy = "pct";  // what explores for the bug trace
 };
 
 const std::vector<Entry>& Entries() {
@@ -50,6 +51,8 @@ const std::vector<Entry>& Entries() {
        true},
       {"fs_reuse_powercut-free_extent_without_pinning", "fs_reuse_powercut",
        {{"bug", "free_extent_without_pinning"}}, true},
+      {"fs_zero_range_fallocate-rfc-data_lost", "fs_zero_range_fallocate", {{"order", "rfc"}}, true,
+       "random"},
       {"fs_mmap_eof_extend-cont_expand_without_truncate_block", "fs_mmap_eof_extend",
        {{"bug", "cont_expand_without_truncate_block"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
     if (e.bug) {
       model::ExploreOptions o;
       o.runs = 5000;
+      o.strategy.name = e.strategy;
       o.out_dir = (dir / ".work").string();
       model::ExploreSummary s = model::Explore({*target}, o);
       if (s.findings.empty()) return Fail(e.file + ": no finding in 5000 runs");
