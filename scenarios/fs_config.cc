@@ -9,6 +9,9 @@ namespace {
 struct Bug {
   const char* name;
   bool fs::FsConfig::*flag;
+  // The mistake is in code only that lock order runs (the RFC's
+  // extents-before-pages paths): under another it would change nothing.
+  bool needs_rfc = false;
 };
 
 // Sorted by name.
@@ -19,9 +22,9 @@ constexpr Bug kBugs[] = {
     {"invalidatepage_no_ordered_accounting",
      &fs::FsConfig::bug_invalidatepage_no_ordered_accounting},
     {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length},
-    {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent},
-    {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock},
-    {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock},
+    {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent, true},
+    {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock, true},
+    {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock, true},
     {"writeback_past_eof_after_truncate", &fs::FsConfig::bug_writeback_past_eof_after_truncate},
 };
 
@@ -72,6 +75,17 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
     if (found == nullptr) {
       throw ConfigError{"config bug=" + bug->second + ": unknown (known: " + Join(BugNames()) +
                         ")"};
+    }
+    if (found->needs_rfc && c.order != fs::LockOrder::kRfc) {
+      std::vector<std::string> rfc_orders;
+      for (const OrderVariant& v : OrderVariants()) {
+        fs::FsConfig probe;
+        v.apply(probe);
+        if (probe.order == fs::LockOrder::kRfc) rfc_orders.push_back(v.name);
+      }
+      throw ConfigError{"config bug=" + bug->second + " needs an extents-before-pages order (order=" +
+                        Join(rfc_orders) + "); this configuration's order is " +
+                        (order != config.end() ? order->second : std::string("legacy (the default)"))};
     }
     c.*(found->flag) = true;
   }

@@ -244,6 +244,18 @@ TEST(FsProgramsTest, BadFsConfigurationIsOneLine) {
   std::string known;
   for (const std::string& name : BugNames()) known += (known.empty() ? "" : ", ") + name;
   EXPECT_EQ(error, "config bug=nope: unknown (known: " + known + ")");
+  // A flag in code only the RFC's order runs, without that order, would
+  // explore nothing of it: refused, saying what it needs.
+  EXPECT_FALSE(MakeTarget("fs_writers", {{"bug", "rfc_writepage_blocking_extent_lock"}}, &error));
+  EXPECT_EQ(error.rfind("config bug=rfc_writepage_blocking_extent_lock needs an extents-before-pages "
+                        "order (order=",
+                        0),
+            0u)
+      << error;
+  EXPECT_NE(error.find("legacy"), std::string::npos) << error;
+  EXPECT_TRUE(MakeTarget("fs_writers",
+                         {{"order", "rfc"}, {"bug", "rfc_writepage_blocking_extent_lock"}}, &error))
+      << error;
 }
 
 }  // namespace
