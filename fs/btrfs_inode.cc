@@ -234,6 +234,26 @@ std::string BtrfsFs::CheckSpace() const {
 
 // --- BtrfsInode --------------------------------------------------------------
 
+// find_or_create_page(GFP_NOFS) on a path that cannot back out. An order-0
+// allocation is "too small to fail" in Linux: the allocator keeps
+// reclaiming and finally OOM-kills. fsim ends the run with the allocator's
+// warning instead, so a scenario whose memory budget cannot hold what it
+// keeps dirty, locked or under writeback is a finding with a trace, never
+// an abort.
+Page* BtrfsInode::GrabPage(uint64_t index) {
+  Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+  if (page != nullptr) return page;
+  sim::Finding f;
+  f.kind = sim::FindingKind::kWarn;
+  f.signature = "warn:page_allocation_failure";
+  f.report = "fsim: page allocation failure: order:0, mode:GFP_NOFS, ino " + std::to_string(ino_) +
+             " index " + std::to_string(index) +
+             ": the memory budget cannot hold what the run keeps dirty, locked or under "
+             "writeback (the kernel would retry and OOM-kill); raise memory.budget_pages";
+  sched_.Fail(std::move(f));  // from a fiber: does not return
+  return nullptr;
+}
+
 BtrfsInode::BtrfsInode(BtrfsFs& fs, uint64_t ino)
     : fs_(fs),
       sched_(fs.sched()),
@@ -291,8 +311,7 @@ Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
   const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
   for (;;) {
     if (extents_first) LockAndFlushOrdered(start, end + 1);
-    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
-    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    Page* page = GrabPage(index);
     SetPageExtentMapped(*page);
     WaitOnPageWriteback(*page);  // stable pages: csums are taken at submit
     if (extents_first) return page;
@@ -373,8 +392,7 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
       WritePageLegacy(index, src, from, to - from);
       continue;
     }
-    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
-    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    Page* page = GrabPage(index);
     SetPageExtentMapped(*page);
     WaitOnPageWriteback(*page);
     if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
@@ -549,8 +567,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
   std::vector<uint8_t> out;
   for (uint64_t index = first; index <= last; ++index) {
-    Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
-    FSIM_CHECK_MSG(page != nullptr, "page allocation failed under GFP_NOFS");
+    Page* page = GrabPage(index);
     SetPageExtentMapped(*page);
     if (!PageUptodate(*page)) {
       uint64_t start = page->offset();

@@ -228,6 +228,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // iomap writeback ops
   int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
   uint64_t DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start);
+  Page* GrabPage(uint64_t index);
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
   void EndIoend(Ioend& ioend) override;
 
