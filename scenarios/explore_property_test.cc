@@ -24,7 +24,7 @@ constexpr uint64_t kRunsPerScenario = 4000;  // over all shards
 
 std::vector<model::Target> Suite(const std::string& order) {
   std::vector<model::Target> targets;
-  for (const std::string& name : DefaultSuite()) {
+  for (const std::string& name : DefaultSuiteFor(order)) {
     const Scenario* sc = FindScenario(name);
     model::Config config;
     if (AcceptsKey(*sc, "order")) config["order"] = order;
@@ -109,7 +109,7 @@ TEST(ExplorePropertyTest, ShardsTogetherRunExactlyTheUnshardedSeeds) {
     }
     EXPECT_EQ(together, whole) << count << " shards";
   }
-  EXPECT_EQ(whole.size(), 50 * DefaultSuite().size());
+  EXPECT_EQ(whole.size(), 50 * DefaultSuiteFor("rfc").size());
 }
 
 }  // namespace

@@ -583,6 +583,7 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   s.name = shared->name;
   s.description = shared->description;
   s.default_suite = shared->default_suite;
+  s.suite_orders = shared->suite_orders;
   s.config_keys = FsConfigKeys();
   s.defaults = shared->config;
   s.bind = [shared](const model::Config& config) -> ProgramFactory {

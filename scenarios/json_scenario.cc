@@ -2,6 +2,8 @@
 // checked, every error one line naming the JSON pointer of the culprit.
 #include "scenarios/json_scenario.h"
 
+#include "scenarios/orders/order_variant.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -426,8 +428,8 @@ void CheckWhole(const ScenarioSpec& spec) {
 }
 
 ScenarioSpec ReadScenario(const json& j) {
-  Object o(j, "", {"name", "description", "default_suite", "config", "devices", "data_profile", "memory", "files",
-                   "fibers", "power_cut", "checks"});
+  Object o(j, "", {"name", "description", "default_suite", "suite_orders", "config", "devices",
+                   "data_profile", "memory", "files", "fibers", "power_cut", "checks"});
   ScenarioSpec spec;
   spec.name = String(o.Require("name"), "/name");
   if (spec.name.empty() || spec.name.size() > 64 || IsScenarioPath(spec.name) ||
@@ -441,6 +443,17 @@ ScenarioSpec ReadScenario(const json& j) {
     Fail("/description", "expected one non-empty line");
   }
   if (const json* v = o.Find("default_suite")) spec.default_suite = Bool(*v, "/default_suite");
+  if (const json* v = o.Find("suite_orders")) {
+    if (!v->is_array() || v->empty() || v->size() > 16) {
+      Fail("/suite_orders", "expected an array of 1 to 16 lock-order variant names");
+    }
+    for (size_t i = 0; i < v->size(); ++i) {
+      const std::string at = "/suite_orders/" + std::to_string(i);
+      std::string name = String((*v)[i], at);
+      if (FindOrderVariant(name) == nullptr) Fail(at, "no lock-order variant '" + name + "'");
+      spec.suite_orders.push_back(std::move(name));
+    }
+  }
   if (const json* v = o.Find("config")) {
     Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep"}, " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));

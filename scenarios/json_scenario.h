@@ -96,6 +96,9 @@ struct ScenarioSpec {
   std::string name;
   std::string description;
   bool default_suite = false;
+  // The lock orders under which the scenario is a correct program of the
+  // default suite (empty: every order); see Scenario::suite_orders.
+  std::vector<std::string> suite_orders;
   model::Config config;  // defaults of the scenario's configuration
   // The disks (1 to 4); device 0 also holds the metadata log.
   std::vector<sim::DeviceConfig> devices;

@@ -82,7 +82,8 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
   EXPECT_EQ(Error(WithOp(R"({"op": "fsync", "offset": 0, "op": "fsync"})")),
             "/fibers/0/ops/0/op: duplicate key");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fiber": []})"),
-            "/fiber: unknown key (expected one of: name, description, default_suite, config, "
+            "/fiber: unknown key (expected one of: name, description, default_suite, suite_orders, "
+            "config, "
             "devices, data_profile, memory, files, fibers, power_cut, checks)");
   const std::string two_disks = R"("devices": [{"name": "vda"}, {"name": "vdb"}], )";
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
@@ -110,6 +111,15 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "/fibers: up to 128 operations (per page) on file 'file', more than the "
             "linearizability check's 62: fewer or shorter operations, or checks.linearizable "
             "false");
+}
+
+TEST(JsonScenarioTest, SuiteOrdersNameLockOrderVariants) {
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "suite_orders": ["sideways"],)"
+                  R"( "fibers": [{"name": "f", "ops": [{"op": "fsync"}]}]})"),
+            "/suite_orders/0: no lock-order variant 'sideways'");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "suite_orders": [],)"
+                  R"( "fibers": [{"name": "f", "ops": [{"op": "fsync"}]}]})"),
+            "/suite_orders: expected an array of 1 to 16 lock-order variant names");
 }
 
 TEST(JsonScenarioTest, AFileIsNamedInItsErrorsAndMakeTargetRefusesIt) {

@@ -98,6 +98,20 @@ std::vector<std::string> DefaultSuite() {
   return names;
 }
 
+std::vector<std::string> DefaultSuiteFor(const std::string& order) {
+  const std::string effective = order.empty() ? "legacy" : order;
+  std::vector<std::string> names;
+  for (const Scenario& s : Scenarios()) {
+    if (!s.default_suite) continue;
+    if (!s.suite_orders.empty() &&
+        std::find(s.suite_orders.begin(), s.suite_orders.end(), effective) == s.suite_orders.end()) {
+      continue;
+    }
+    names.push_back(s.name);
+  }
+  return names;
+}
+
 uint64_t ConfigNumber(const model::Config& config, const std::string& key,
                       uint64_t fallback, uint64_t lo, uint64_t hi) {
   auto it = config.find(key);

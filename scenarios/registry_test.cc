@@ -37,6 +37,19 @@ TEST(RegistryTest, DefaultSuiteIsTheCorrectPrograms) {
   for (const Scenario& s : Scenarios()) {
     EXPECT_EQ(s.default_suite, std::count(suite.begin(), suite.end(), s.name) == 1) << s.name;
   }
+  // Under an order, the suite leaves out exactly the scenarios whose
+  // suite_orders do not name it; with no order, the default (legacy).
+  for (const std::string order : {"", "legacy", "rfc", "rfc_as_posted"}) {
+    const std::vector<std::string> under = DefaultSuiteFor(order);
+    for (const std::string& name : suite) {
+      const Scenario* s = FindScenario(name);
+      const std::string effective = order.empty() ? "legacy" : order;
+      const bool in = s->suite_orders.empty() ||
+                      std::count(s->suite_orders.begin(), s->suite_orders.end(), effective) == 1;
+      EXPECT_EQ(std::count(under.begin(), under.end(), name), in ? 1 : 0) << name << " " << order;
+    }
+    EXPECT_LE(under.size(), suite.size());
+  }
   // Every member is a scenario that expects no finding; their buggy twins
   // are not members.
   for (const std::string& buggy : {"abba", "disk_no_flush", "mem_reclaim_inversion"}) {
