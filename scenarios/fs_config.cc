@@ -11,21 +11,43 @@ struct Bug {
   bool fs::FsConfig::*flag;
   // The mistake is in code only that lock order runs (the RFC's
   // extents-before-pages paths): under another it would change nothing.
-  bool needs_rfc = false;
+  bool needs_rfc;
+  const char* hunt_order;  // the order `fsim bugs --hunt` explores it under
+  const char* kinds;       // the finding kinds it is expected to show
+  const char* what;        // one line: the mistake
+  const char* not_found;   // why default exploration cannot show it, or ""
 };
 
-// Sorted by name.
+// Sorted by name. The README's table says more of each.
 constexpr Bug kBugs[] = {
-    {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices},
-    {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block},
-    {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning},
+    {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices,
+     false, "legacy", "crash_inconsistency,data_mismatch,checksum",
+     "the log commit flushes only its own disk, not the other data devices", ""},
+    {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block,
+     false, "legacy", "data_mismatch",
+     "growing the file skips zeroing the old EOF page's tail (btrfs_truncate_block)", ""},
+    {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning, false,
+     "legacy", "crash_inconsistency",
+     "an extent no item points at is reused before the commit that dropped it is durable", ""},
     {"invalidatepage_no_ordered_accounting",
-     &fs::FsConfig::bug_invalidatepage_no_ordered_accounting},
-    {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length},
-    {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent, true},
-    {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock, true},
-    {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock, true},
-    {"writeback_past_eof_after_truncate", &fs::FsConfig::bug_writeback_past_eof_after_truncate},
+     &fs::FsConfig::bug_invalidatepage_no_ordered_accounting, false, "legacy", "deadlock",
+     "btrfs_invalidatepage drops an unsubmitted page of an ordered extent without accounting", ""},
+    {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length, false,
+     "legacy", "warn", "btrfs_map_bio does not split a bio merged past map_length (RFC TODO 1)",
+     ""},
+    {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent,
+     true, "rfc", "lock_order", "page_mkwrite left page-then-range, as the RFC left it", ""},
+    {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock,
+     true, "rfc", "lock_order,deadlock",
+     "readahead, handed locked pages, takes the range blocking (the RFC's read iomap_begin)", ""},
+    {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock,
+     true, "rfc", "lock_order,deadlock",
+     "writepage, handed a locked page, takes a blocking extent lock", ""},
+    {"writeback_past_eof_after_truncate", &fs::FsConfig::bug_writeback_past_eof_after_truncate,
+     false, "legacy", "data_mismatch",
+     "iomap writes a page wholly past EOF instead of redirtying it",
+     "harmless in btrfs: truncate waits for the page's writeback and btrfs_truncate for its "
+     "ordered extent before dropping the items past the size (fs/btrfs_contract_test.cc pins it)"},
 };
 
 std::string Join(const std::vector<std::string>& names) {
@@ -41,6 +63,14 @@ std::vector<std::string> OrderNames() {
 }
 
 }  // namespace
+
+std::vector<BugInfo> BugCatalogue() {
+  std::vector<BugInfo> out;
+  for (const Bug& b : kBugs) {
+    out.push_back({b.name, b.hunt_order, b.kinds, b.what, b.not_found, b.needs_rfc});
+  }
+  return out;
+}
 
 std::vector<std::string> BugNames() {
   std::vector<std::string> names;

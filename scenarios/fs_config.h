@@ -19,6 +19,17 @@ fs::FsConfig ParseFsConfig(const model::Config& config);
 // The names `bug=` accepts, sorted.
 std::vector<std::string> BugNames();
 
+// The bug catalogue (`fsim bugs`): every injectable mistake of the model.
+struct BugInfo {
+  std::string name;
+  std::string hunt_order;  // the lock order its hunt explores under
+  std::string kinds;       // expected finding kinds, comma-separated
+  std::string what;        // one line: the mistake
+  std::string not_found;   // why default exploration cannot show it, or ""
+  bool needs_rfc = false;  // refused under an order that does not run its code
+};
+std::vector<BugInfo> BugCatalogue();
+
 // The configuration keys the fs scenarios take, with one line each.
 std::vector<std::pair<std::string, std::string>> FsConfigKeys();
 

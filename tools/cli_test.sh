@@ -232,6 +232,24 @@ expect_exit 4 $? "shrink of a trace that does not reproduce"
 grep -q "^not reproduced" shrink4.out || fail "shrink of tampered: $(cat shrink4.out)"
 [ ! -f t.out.json ] || fail "shrink wrote a trace that does not reproduce"
 
+# The bug catalogue: one JSON object whose rows are the flags bug= takes;
+# a flag the catalogue does not know, or an rfc_* flag without the order
+# that runs its code, is a usage error.
+"$FSIM" bugs --json > bugs.json
+expect_exit 0 $? "bugs --json"
+grep -q '^{.*"fsim_bugs":1.*"rows":\[' bugs.json || fail "bugs --json shape: $(head -c 200 bugs.json)"
+grep -q '"bug":"rfc_writepage_blocking_extent_lock"' bugs.json || fail "bugs --json lacks a flag"
+check_usage "bugs --bug unknown" bugs --bug nope
+check_usage "an rfc flag without the rfc order" explore --scenario fs_writers \
+  --config bug=rfc_writepage_blocking_extent_lock
+grep -q "needs an extents-before-pages order" u.err || fail "needs-order message: $(cat u.err)"
+# The hunt of one flag: found, as the catalogue says (exit 0), JSON shape.
+"$FSIM" bugs --hunt --bug cont_expand_without_truncate_block --runs 2000 --json \
+  --out "$OUT/hunt" > hunt.json 2> /dev/null
+expect_exit 0 $? "bugs --hunt --bug cont_expand_without_truncate_block"
+grep -q '"found":true' hunt.json || fail "hunt: $(cat hunt.json)"
+grep -q '"shrunk_decisions":' hunt.json || fail "hunt lacks shrunk_decisions: $(cat hunt.json)"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

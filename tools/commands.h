@@ -78,7 +78,18 @@ struct CompareArgs {
 int List();
 int CompareOrders(const CompareArgs& args);
 int LockGraph(const LockGraphArgs& args);
+struct BugsArgs {
+  bool json = false;
+  bool hunt = false;
+  double time_sec = 60;         // --hunt: wall budget per flag
+  uint64_t runs = 20000;        // --hunt: runs per scenario at most
+  std::vector<std::string> bugs;  // --bug NAME (repeatable); empty: all
+  std::string out = "fsim-out";
+};
+
 int Explore(const ExploreArgs& args);
+// fsim bugs [--hunt]: the catalogue of injectable mistakes, or the hunt.
+int Bugs(const BugsArgs& args);
 int Replay(const ReplayArgs& args);
 int Shrink(const ShrinkArgs& args);
 int Bench(const BenchArgs& args);

@@ -105,6 +105,20 @@ int Main(int argc, char** argv) {
   compare->add_option("--out", co.out, "Directory for traces (one subdirectory per order)");
   compare->add_flag("--json", co.json, "Print one JSON object on stdout");
 
+  BugsArgs bu;
+  CLI::App* bugs = app.add_subcommand(
+      "bugs", "The catalogue of injectable mistakes (bug=NAME); --hunt explores each until found");
+  bugs->add_flag("--json", bu.json, "Print one JSON object on stdout");
+  bugs->add_flag("--hunt", bu.hunt,
+                 "Explore each flag as default exploration does (default suite under the order "
+                 "it needs, PCT, seed 1) until its first finding, then shrink that trace");
+  bugs->add_option("--time", bu.time_sec, "--hunt: seconds per flag at most (default 60)")
+      ->check(CLI::Range(0.001, 86400.0));
+  bugs->add_option("--runs", bu.runs, "--hunt: runs per scenario at most (default 20000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  bugs->add_option("--bug", bu.bugs, "Only this flag (repeatable)");
+  bugs->add_option("--out", bu.out, "--hunt: directory for the traces (default fsim-out)");
+
   BenchArgs be;
   CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
   bench->add_flag("--json", be.json, "Print one JSON object on stdout");
@@ -132,6 +146,7 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand(replay)) return Replay(re);
   if (app.got_subcommand(shrink)) return Shrink(sh);
   if (app.got_subcommand(bench)) return Bench(be);
+  if (app.got_subcommand(bugs)) return Bugs(bu);
   if (app.got_subcommand(compare)) return CompareOrders(co);
   if (app.got_subcommand(lockgraph)) {
     if (lg.trace.empty() == lg.scenario.empty()) {
