@@ -518,16 +518,20 @@ void Scheduler::ReportDeadlock() {
     }
     if (seen & (uint64_t{1} << f.id)) on_cycle |= uint64_t{1} << f.id;
   }
+  // The signature is the set of what the cycle waits for (kind and
+  // class), with no fiber names: one inversion is one finding however
+  // many fibers, and which of them, meet in it (as lockdep names classes,
+  // not tasks).
   std::vector<std::string> keys;
   for (const Fiber& f : fibers_) {
     if (f.state != FiberState::kBlocked) continue;
     if (on_cycle == 0 || ((on_cycle >> f.id) & 1)) {
       const Waitable* w = f.waiting_on;
-      keys.push_back(std::string(f.name) + ">" + std::string(w->type()) + ":" +
-                     w->SignatureName());
+      keys.push_back(std::string(w->type()) + ":" + w->SignatureName());
     }
   }
   std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   Finding finding;
   finding.kind = FindingKind::kDeadlock;
   finding.signature = "deadlock:";

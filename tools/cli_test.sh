@@ -41,7 +41,7 @@ trace=$(str_field a.json trace)
 replay=$("$FSIM" replay "$trace")
 expect_exit 1 $? "replay"
 case "$replay" in
-  "reproduced: deadlock deadlock:T1>mutex:B,T2>mutex:A") ;;
+  "reproduced: deadlock deadlock:mutex:A,mutex:B") ;;
   *) fail "replay said: $replay" ;;
 esac
 
