@@ -44,10 +44,15 @@ uint64_t EstimateSteps(const Target& target, sim::Scheduler& sched) {
 
 std::string TracePath(const std::string& dir, const Target& target,
                       const sim::Finding& finding, uint64_t seed) {
+  // The configuration is part of the name: explorations of one scenario
+  // under two orders (or bugs) into one directory keep both traces.
+  std::string config;
+  for (const auto& [key, value] : target.config) config += key + "=" + value + ";";
   std::string name = target.scenario + "-" +
                      std::string(sim::FindingKindName(finding.kind)) + "-" +
-                     DigestHex(sim::NameHash(finding.signature)).substr(0, 8) +
-                     "-" + std::to_string(seed) + ".trace.json";
+                     DigestHex(sim::NameHash(finding.signature)).substr(0, 8) + "-c" +
+                     DigestHex(sim::NameHash(config)).substr(0, 6) + "-" +
+                     std::to_string(seed) + ".trace.json";
   return (std::filesystem::path(dir) / name).string();
 }
 

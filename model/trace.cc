@@ -1,5 +1,7 @@
 #include "model/trace.h"
 
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -130,7 +132,9 @@ std::string DigestHex(uint64_t digest) {
 }
 
 std::string WriteTrace(const std::string& path, const Trace& trace) {
-  std::string tmp = path + ".tmp";
+  // Unique per process: two explorations writing into one directory must
+  // not collide on the temporary (the name steers nothing of a run).
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return path + ": cannot create file";

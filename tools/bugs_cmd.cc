@@ -15,6 +15,7 @@
 
 #include "scenarios/bug_hunt.h"
 #include "scenarios/fs_config.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
@@ -33,6 +34,7 @@ int Bugs(const BugsArgs& args) {
     for (const scenarios::BugInfo& b : chosen) known = known || b.name == name;
     if (!known) return UsageError("bugs: --bug " + name + ": no such flag (see 'fsim bugs')");
   }
+  if (std::string error; args.hunt && !CheckOutDir(args.out, &error)) return UsageError(error);
   nlohmann::json rows = nlohmann::json::array();
   if (!args.hunt) {
     for (const scenarios::BugInfo& b : chosen) {

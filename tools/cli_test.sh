@@ -232,6 +232,17 @@ expect_exit 4 $? "shrink of a trace that does not reproduce"
 grep -q "^not reproduced" shrink4.out || fail "shrink of tampered: $(cat shrink4.out)"
 [ ! -f t.out.json ] || fail "shrink wrote a trace that does not reproduce"
 
+# Numbers that wrap or are not numbers, and an --out that cannot hold a
+# trace, are refused before anything runs.
+check_usage "negative runs" explore --scenario abba_fixed --runs -1
+check_usage "negative seed" explore --scenario abba_fixed --seed -1
+check_usage "nan time" explore --scenario abba_fixed --time nan
+check_usage "nan min-time" bench --min-time nan
+check_usage "empty --out" explore --scenario abba_fixed --runs 1 --out ""
+touch "$TEST_TMPDIR/a_file"
+check_usage "--out a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file"
+check_usage "--out under a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file/sub"
+
 # The bug catalogue: one JSON object whose rows are the flags bug= takes;
 # a flag the catalogue does not know, or an rfc_* flag without the order
 # that runs its code, is a usage error.

@@ -1,5 +1,7 @@
 #include "tools/cli_util.h"
 
+#include <filesystem>
+
 #include <unistd.h>
 
 #include <charconv>
@@ -118,6 +120,34 @@ void Progress::Print(bool final) {
 
 void Progress::Done() {
   if (printed_ && tty_) Print(true);
+}
+
+bool CheckOutDir(const std::string& dir, std::string* error) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) {
+    *error = "--out: an empty directory name";
+    return false;
+  }
+  std::error_code ec;
+  fs::path at = fs::absolute(dir, ec);
+  if (ec) {
+    *error = "--out " + dir + ": " + ec.message();
+    return false;
+  }
+  // The nearest ancestor that exists must be a directory we may write.
+  while (!fs::exists(at, ec)) {
+    if (!at.has_parent_path() || at.parent_path() == at) break;
+    at = at.parent_path();
+  }
+  if (!fs::is_directory(at, ec)) {
+    *error = "--out " + dir + ": " + at.string() + " is not a directory";
+    return false;
+  }
+  if (::access(at.c_str(), W_OK | X_OK) != 0) {
+    *error = "--out " + dir + ": " + at.string() + " is not writable";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace fsim::tools

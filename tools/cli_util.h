@@ -26,6 +26,12 @@ nlohmann::json FindingJson(const model::FindingRecord& f);
 // --shard I/N; empty means 0/1.
 bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error);
 
+// --out DIR is checked before anything runs, so that a finding's trace
+// can be written the moment it is found: not empty; an existing directory
+// we may write, or a path whose nearest existing ancestor is one (it is
+// created then). False with one line in *error otherwise.
+bool CheckOutDir(const std::string& dir, std::string* error);
+
 // Ctrl-C (SIGINT) during an exploration: the first one asks the explorer to
 // stop after the run in progress (traces already found are on disk; the
 // summary is printed); a second one kills the process as usual.

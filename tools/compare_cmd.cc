@@ -41,6 +41,7 @@ std::string KindCounts(const std::vector<model::FindingRecord>& findings) {
 }  // namespace
 
 int CompareOrders(const CompareArgs& args) {
+  if (std::string error; !CheckOutDir(args.out, &error)) return UsageError(error);
   std::string error;
   model::Config config;
   if (!ParseConfig(args.config, &config, &error)) return UsageError(error);

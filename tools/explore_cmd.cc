@@ -103,6 +103,7 @@ int Explore(const ExploreArgs& args) {
   if (!ParseShard(args.shard, &options.shard_index, &options.shard_count, &error)) {
     return UsageError(error);
   }
+  if (!CheckOutDir(args.out, &error)) return UsageError(error);
   // The default suite under the order asked for (a scenario the RFC order
   // is known to fail is left out under it).
   const auto order = config.find("order");

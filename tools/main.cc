@@ -7,6 +7,7 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdio>
 #include <exception>
 
@@ -130,6 +131,39 @@ int Main(int argc, char** argv) {
   bench->add_option("--compare", be.compare,
                     "Print each figure's ratio to a baseline saved by 'fsim bench --json', "
                     "raw and normalised by a calibration workload (e.g. bench/baseline.json)");
+
+  // Numbers on the command line: no nan or inf anywhere (a budget of nan
+  // never ends), and no sign on counts, seeds and budgets (CLI11 reads
+  // "-1" into an unsigned as 2^64-1: --runs -1 ran forever).
+  const CLI::Validator finite(
+      [](std::string& text) -> std::string {
+        std::string lower;
+        for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower.find("nan") != std::string::npos || lower.find("inf") != std::string::npos) {
+          return "not a finite number: " + text;
+        }
+        return "";
+      },
+      "FINITE");
+  const CLI::Validator unsigned_number(
+      [](std::string& text) -> std::string {
+        if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
+          return "expected a number without a sign: " + text;
+        }
+        return "";
+      },
+      "UNSIGNED");
+  for (CLI::App* sub : app.get_subcommands({})) {
+    for (CLI::Option* opt : sub->get_options()) {
+      const std::string name = opt->get_name();
+      const bool numeric = name == "--depth" || name == "--preemptions" || name == "--seed" ||
+                           name == "--runs" || name == "--time" || name == "--vtime" ||
+                           name == "--max-runs" || name == "--min-time";
+      if (!numeric) continue;
+      opt->check(finite);
+      if (name != "--preemptions") opt->check(unsigned_number);  // -1 there means unbounded
+    }
+  }
 
   try {
     app.parse(argc, argv);
