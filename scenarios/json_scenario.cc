@@ -593,6 +593,14 @@ std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* er
     size_t at = what.find(" at line ");
     *error = at == std::string::npos ? what : what.substr(at + 4);
     return std::nullopt;
+  } catch (const json::exception& e) {
+    // A number the parser cannot hold (1e999): where it was, and what.
+    const std::string where = dup.Path();
+    std::string what = e.what();
+    const size_t tag = what.find("] ");
+    if (tag != std::string::npos) what = what.substr(tag + 2);
+    *error = (where.empty() ? std::string("/") : where) + ": " + what;
+    return std::nullopt;
   }
   try {
     if (dup.error) throw *dup.error;

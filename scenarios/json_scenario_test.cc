@@ -113,6 +113,12 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "false");
 }
 
+TEST(JsonScenarioTest, ANumberTooLargeToParseIsOneLineWithItsPointer) {
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": [)"
+                  R"({"op": "write", "offset": 1e999, "length": 10}]}]})"),
+            "/fibers/0/ops/0/offset: number overflow parsing '1e999'");
+}
+
 TEST(JsonScenarioTest, SuiteOrdersNameLockOrderVariants) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "suite_orders": ["sideways"],)"
                   R"( "fibers": [{"name": "f", "ops": [{"op": "fsync"}]}]})"),
