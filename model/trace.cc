@@ -1,5 +1,7 @@
 #include "model/trace.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cinttypes>
@@ -149,6 +151,32 @@ std::string WriteTrace(const std::string& path, const Trace& trace) {
   return {};
 }
 
+size_t JsonNestingDepth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > kJsonDepthMax) return deepest;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
   std::ifstream in(path);
   if (!in) {
@@ -157,6 +185,10 @@ std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (JsonNestingDepth(buffer.str()) > kJsonDepthMax) {
+    *error = path + ": nested deeper than " + std::to_string(kJsonDepthMax) + " levels";
+    return std::nullopt;
+  }
   json j = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     *error = path + ": not valid JSON";

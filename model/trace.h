@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/target.h"
@@ -45,6 +46,14 @@ std::string WriteTrace(const std::string& path, const Trace& trace);
 // Reads a trace. On failure returns nullopt and sets `error` to one line
 // naming the file and the problem.
 std::optional<Trace> ReadTrace(const std::string& path, std::string* error);
+
+// Every JSON input (traces, scenarios) is refused past this nesting: a
+// document nested 100,000 deep would overflow the stack of the recursive
+// code that walks or prints it. fsim's own documents nest under 10.
+inline constexpr size_t kJsonDepthMax = 64;
+// The deepest nesting of objects and arrays in `text` (strings skipped),
+// counted without parsing; stops counting past kJsonDepthMax + 1.
+size_t JsonNestingDepth(std::string_view text);
 
 // Digests are printed and stored as 16 hex digits.
 std::string DigestHex(uint64_t digest);

@@ -2,6 +2,7 @@
 // checked, every error one line naming the JSON pointer of the culprit.
 #include "scenarios/json_scenario.h"
 
+#include "model/trace.h"
 #include "scenarios/orders/order_variant.h"
 
 #include <algorithm>
@@ -577,6 +578,10 @@ const char* OpKindName(OpKind kind) {
 bool IsScenarioPath(std::string_view name) { return name.ends_with(".json"); }
 
 std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* error) {
+  if (model::JsonNestingDepth(text) > model::kJsonDepthMax) {
+    *error = "/: nested deeper than " + std::to_string(model::kJsonDepthMax) + " levels";
+    return std::nullopt;
+  }
   DuplicateKeys dup;
   json j;
   try {

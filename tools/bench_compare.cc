@@ -14,6 +14,8 @@
 // measurements, about 20% for the larger figures on a shared host).
 #include "tools/bench_compare.h"
 
+#include "model/trace.h"
+
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -68,6 +70,10 @@ std::optional<nlohmann::json> LoadBenchBaseline(const std::string& path, std::st
   }
   std::stringstream text;
   text << in.rdbuf();
+  if (model::JsonNestingDepth(text.str()) > model::kJsonDepthMax) {
+    *error = path + ": nested deeper than " + std::to_string(model::kJsonDepthMax) + " levels";
+    return std::nullopt;
+  }
   nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     *error = path + ": not JSON (expected the output of 'fsim bench --json')";

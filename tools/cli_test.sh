@@ -243,6 +243,12 @@ touch "$TEST_TMPDIR/a_file"
 check_usage "--out a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file"
 check_usage "--out under a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file/sub"
 
+# Input nested 100,000 deep is refused, not a stack overflow.
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; for (i = 0; i < 100000; i++) printf "]"; print "" }' > deep.json
+check_usage "a deeply nested trace" replay deep.json
+check_usage "a deeply nested scenario" explore --scenario deep.json --runs 1
+grep -q "nested deeper than" u.err || fail "deep scenario message: $(cat u.err)"
+
 # The bug catalogue: one JSON object whose rows are the flags bug= takes;
 # a flag the catalogue does not know, or an rfc_* flag without the order
 # that runs its code, is a usage error.
