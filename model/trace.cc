@@ -1,6 +1,7 @@
 #include "model/trace.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <unistd.h>
 
@@ -178,6 +179,10 @@ size_t JsonNestingDepth(std::string_view text) {
 }
 
 std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    *error = path + ": is a directory, not a trace";
+    return std::nullopt;
+  }
   std::ifstream in(path);
   if (!in) {
     *error = path + ": cannot open file";

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -617,6 +618,10 @@ std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* er
 }
 
 std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::string* error) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    *error = path + ": is a directory, not a scenario file";
+    return std::nullopt;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = path + ": cannot read: " + std::strerror(errno);

@@ -243,6 +243,13 @@ touch "$TEST_TMPDIR/a_file"
 check_usage "--out a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file"
 check_usage "--out under a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file/sub"
 
+# A directory where a file belongs says so.
+mkdir -p "$TEST_TMPDIR/dir.json"
+check_usage "a directory as a scenario" explore --scenario "$TEST_TMPDIR/dir.json" --runs 1
+grep -q "is a directory" u.err || fail "directory scenario message: $(cat u.err)"
+check_usage "a directory as a trace" replay "$TEST_TMPDIR/dir.json"
+grep -q "is a directory" u.err || fail "directory trace message: $(cat u.err)"
+
 # Input nested 100,000 deep is refused, not a stack overflow.
 awk 'BEGIN { for (i = 0; i < 100000; i++) printf "["; for (i = 0; i < 100000; i++) printf "]"; print "" }' > deep.json
 check_usage "a deeply nested trace" replay deep.json
