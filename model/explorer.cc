@@ -96,6 +96,7 @@ Reproduction Reproduce(const Trace& trace, const Target& target, sim::Tracer* tr
                          })
            : got.empty();
   out.same_digest = out.result.digest == trace.digest;
+  out.same_steps = out.result.steps == trace.steps && out.result.virtual_ns == trace.virtual_ns;
   return out;
 }
 

@@ -94,8 +94,11 @@ struct Reproduction {
   std::string divergence;   // empty if the run followed the trace exactly
   bool same_finding = false;  // same kind and signature (or both none)
   bool same_digest = false;
+  // The run took as many scheduling steps and as much virtual time as the
+  // trace records (the digest covers both; this names them on a mismatch).
+  bool same_steps = false;
   bool reproduced() const {
-    return divergence.empty() && same_finding && same_digest;
+    return divergence.empty() && same_finding && same_digest && same_steps;
   }
 };
 

@@ -243,6 +243,13 @@ touch "$TEST_TMPDIR/a_file"
 check_usage "--out a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file"
 check_usage "--out under a file" explore --scenario abba_fixed --runs 1 --out "$TEST_TMPDIR/a_file/sub"
 
+# A trace whose step count was altered does not reproduce (exit 4), and
+# the replay names steps and virtual time.
+sed 's/"steps": \([0-9]*\)/"steps": 1\1/' "$trace" > steps.json
+"$FSIM" replay steps.json > steps.out
+expect_exit 4 $? "replay of a trace with other steps"
+grep -q "steps and .* ns of virtual time, trace says" steps.out || fail "steps mismatch: $(cat steps.out)"
+
 # A directory where a file belongs says so.
 mkdir -p "$TEST_TMPDIR/dir.json"
 check_usage "a directory as a scenario" explore --scenario "$TEST_TMPDIR/dir.json" --runs 1

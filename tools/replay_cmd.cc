@@ -100,6 +100,13 @@ int Replay(const ReplayArgs& args) {
                 model::DigestHex(rep.result.digest).c_str(),
                 model::DigestHex(trace->digest).c_str());
   }
+  if (!rep.same_steps) {
+    std::printf("; %llu steps and %llu ns of virtual time, trace says %llu and %llu",
+                static_cast<unsigned long long>(rep.result.steps),
+                static_cast<unsigned long long>(rep.result.virtual_ns),
+                static_cast<unsigned long long>(trace->steps),
+                static_cast<unsigned long long>(trace->virtual_ns));
+  }
   std::printf("\n");
   if (args.report && finding) std::printf("\n%s\n", finding->report.c_str());
   return kExitNotReproduced;
