@@ -250,6 +250,13 @@ sed 's/"steps": \([0-9]*\)/"steps": 1\1/' "$trace" > steps.json
 expect_exit 4 $? "replay of a trace with other steps"
 grep -q "steps and .* ns of virtual time, trace says" steps.out || fail "steps mismatch: $(cat steps.out)"
 
+# An unknown command is named, with the nearest one; an option where a
+# file name belongs is refused (it once became a file named --log).
+check_usage "a misspelt command" explor
+grep -q "unknown command 'explor' (did you mean 'explore'?)" u.err || fail "suggestion: $(cat u.err)"
+check_usage "an option as a file name" replay "$trace" --chrome-trace --log
+[ ! -e ./--log ] || fail "replay wrote a file named --log"
+
 # A directory where a file belongs says so.
 mkdir -p "$TEST_TMPDIR/dir.json"
 check_usage "a directory as a scenario" explore --scenario "$TEST_TMPDIR/dir.json" --runs 1

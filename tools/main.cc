@@ -7,6 +7,7 @@
 #include <malloc.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <exception>
@@ -49,10 +50,10 @@ int Main(int argc, char** argv) {
   explore->add_option("--runs", ex.runs,
                       "Runs per scenario (default 1000; dfs: until exhausted)");
   explore->add_option("--time", ex.time_sec, "Wall-clock budget in seconds")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1e9));
   explore->add_option("--vtime", ex.vtime_sec,
                       "Virtual-time budget in simulated seconds, over all runs")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1e9));
   explore->add_option("--config", ex.config, "Configuration K=V (repeatable)");
   explore->add_option("--shard", ex.shard, "Run shard I of N (I/N, 0-based)");
   explore->add_option("--out", ex.out, "Directory for traces of findings");
@@ -153,15 +154,62 @@ int Main(int argc, char** argv) {
         return "";
       },
       "UNSIGNED");
+  const CLI::Validator not_an_option(
+      [](std::string& text) -> std::string {
+        if (!text.empty() && text[0] == '-') return "a file name, not an option: " + text;
+        return "";
+      },
+      "PATH");
   for (CLI::App* sub : app.get_subcommands({})) {
     for (CLI::Option* opt : sub->get_options()) {
       const std::string name = opt->get_name();
       const bool numeric = name == "--depth" || name == "--preemptions" || name == "--seed" ||
                            name == "--runs" || name == "--time" || name == "--vtime" ||
                            name == "--max-runs" || name == "--min-time";
+      // A file or directory value that looks like an option is one
+      // (replay T --chrome-trace --log wrote a file named --log).
+      const bool path = name == "--out" || name == "--chrome-trace" || name == "--compare";
+      if (path) opt->check(not_an_option);
       if (!numeric) continue;
       opt->check(finite);
       if (name != "--preemptions") opt->check(unsigned_number);  // -1 there means unbounded
+    }
+  }
+
+  // An unknown command word: name it and suggest the nearest command.
+  if (argc >= 2 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    bool known = false;
+    std::string nearest;
+    size_t best = ~size_t{0};
+    for (CLI::App* sub : app.get_subcommands({})) {
+      const std::string& name = sub->get_name();
+      if (name == word) known = true;
+      // Levenshtein distance, small strings.
+      std::vector<size_t> row(name.size() + 1);
+      for (size_t j = 0; j <= name.size(); ++j) row[j] = j;
+      for (size_t i = 1; i <= word.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= name.size(); ++j) {
+          const size_t up = row[j];
+          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (word[i - 1] == name[j - 1] ? 0 : 1)});
+          diag = up;
+        }
+      }
+      if (row[name.size()] < best) {
+        best = row[name.size()];
+        nearest = name;
+      }
+    }
+    if (!known) {
+      std::string shown = word.substr(0, 40);
+      for (char& c : shown) {
+        if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
+      }
+      return UsageError("unknown command '" + shown + "'" +
+                        (best <= 3 ? " (did you mean '" + nearest + "'?)" : "") +
+                        " (see 'fsim --help')");
     }
   }
 
