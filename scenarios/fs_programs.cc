@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,10 +78,8 @@ class FsWorld final : public sim::Program {
     }
     if (spec.check_crash_consistency) states_.assign(1, std::vector<model::FileState>(files_.size()));
     for (const FiberSpec& fiber : spec.fibers) {
-      const bool changes = std::any_of(fiber.ops.begin(), fiber.ops.end(), [](const OpSpec& op) {
-        return op.kind != OpKind::kRead && op.kind != OpKind::kFsync && op.kind != OpKind::kSleep &&
-               op.kind != OpKind::kWriteback;
-      });
+      const bool changes = std::any_of(fiber.ops.begin(), fiber.ops.end(),
+                                       [](const OpSpec& op) { return ChangesFile(op.kind); });
       if (changes) ++changers_;
     }
     const bool settle = spec.check_linearizable || spec.check_invariants;
@@ -317,6 +316,19 @@ class FsWorld final : public sim::Program {
     Report(s, FindingKind::kDataMismatch, "data_mismatch:" + name, report);
   }
 
+  // Mounts the metadata from device 0's durable image, as a remount after
+  // a power cut now would. A mount that fails is reported (its message
+  // after `what`) and gives nothing.
+  std::optional<fs::PersistentState> MountDurable(Scheduler& s, const std::string& what) {
+    sim::BlockDevice image(s, spec_->devices[0]);
+    image.LoadDurableImage(array_->device(0));
+    std::string problem;
+    fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
+    if (problem.empty()) return p;
+    Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:mount", what + problem);
+    return std::nullopt;
+  }
+
   // Reads file `i` as a remount would: its size and file extent items
   // from `p`, its data from the durable media through copy `mirror` of the
   // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
@@ -377,15 +389,9 @@ class FsWorld final : public sim::Program {
       // the crash check, not this one, judges what survives.
       if (array_->device(d).dead() || c.fault_io_errors || c.fault_device_failure) return;
     }
-    sim::BlockDevice image(s, spec_->devices[0]);
-    image.LoadDurableImage(array_->device(0));
-    std::string problem;
-    fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
-    if (!problem.empty()) {
-      Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:mount",
-             "mount after the final fsync: " + problem);
-      return;
-    }
+    std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
+    if (!mounted) return;
+    const fs::PersistentState& p = *mounted;
     int copies = 1;
     for (const fs::Chunk& c : fs_->volumes().chunks()) copies = std::max(copies, fs_->volumes().NumCopies(c.logical));
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -512,14 +518,9 @@ class FsWorld final : public sim::Program {
     // The log is mounted from device 0's durable image; file data is read
     // from each disk's durable contents through the chunk mapping (mirror
     // 0 of a copy profile, one of the copies a read may pick).
-    sim::BlockDevice image(s, spec_->devices[0]);
-    image.LoadDurableImage(array_->device(0));
-    std::string problem;
-    fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
-    if (!problem.empty()) {
-      Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:mount", "mount: " + problem);
-      return;
-    }
+    std::optional<fs::PersistentState> mounted = MountDurable(s, "mount: ");
+    if (!mounted) return;
+    const fs::PersistentState& p = *mounted;
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
       std::string why;

@@ -395,11 +395,9 @@ void CheckWhole(const ScenarioSpec& spec) {
   std::vector<uint64_t> file_end(spec.files.size(), 0);
   for (const FiberSpec& f : spec.fibers) {
     for (const OpSpec& op : f.ops) {
-      const uint64_t end = op.kind == OpKind::kTruncate ? op.size.top()
-                           : op.kind == OpKind::kRead || op.kind == OpKind::kFsync ||
-                                   op.kind == OpKind::kSleep || op.kind == OpKind::kWriteback
-                               ? 0
-                               : op.offset.top() + op.length.top();
+      const uint64_t end = !ChangesFile(op.kind)            ? 0
+                           : op.kind == OpKind::kTruncate ? op.size.top()
+                                                          : op.offset.top() + op.length.top();
       file_end[op.file] = std::max(file_end[op.file], end);
     }
   }
@@ -568,6 +566,11 @@ class DuplicateKeys {
 };
 
 }  // namespace
+
+bool ChangesFile(OpKind k) {
+  return k == OpKind::kWrite || k == OpKind::kTruncate || k == OpKind::kFallocate ||
+         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite;
+}
 
 const char* OpKindName(OpKind kind) {
   for (const OpInfo& o : Ops()) {

@@ -71,6 +71,8 @@ enum class OpKind {
   kWriteback,
 };
 const char* OpKindName(OpKind kind);
+// True for the operations that change a file (its bytes or its size).
+bool ChangesFile(OpKind kind);
 
 // One operation of a fiber. Fields an operation does not take stay fixed 0.
 struct OpSpec {
