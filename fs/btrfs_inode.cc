@@ -826,14 +826,21 @@ uint64_t BtrfsInode::DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start
 // and an extent map; its pages carry PG_private_2 until their write
 // completes or invalidatepage accounts for them. A page already in an
 // ordered extent maps to that extent.
+OrderedExtent* BtrfsInode::OrderedOfPage(uint64_t start) {
+  const Page* page = mapping_.Peek(start / kPageSize);
+  return page != nullptr && PagePrivate2(*page) ? ordered_.Lookup(start) : nullptr;
+}
+
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   const uint64_t start = offset / kPageSize * kPageSize;
-  if (const Page* page = mapping_.Peek(start / kPageSize); page != nullptr && PagePrivate2(*page)) {
-    if (OrderedExtent* oe = ordered_.Lookup(start)) {
-      MapOrdered(wpc, start, oe->disk_bytenr + (start - oe->file_offset), oe->end());
-      ordered_.Put(oe);
-      return 0;
-    }
+  // The blocks of a page already in an ordered extent are that extent's.
+  auto map_to = [&](const OrderedExtent& oe) {
+    MapOrdered(wpc, start, oe.disk_bytenr + (start - oe.file_offset), oe.end());
+  };
+  if (OrderedExtent* oe = OrderedOfPage(start)) {
+    map_to(*oe);
+    ordered_.Put(oe);
+    return 0;
   }
   uint64_t end = DelallocRunEnd(wpc, start);
   const bool best_effort =
@@ -852,14 +859,11 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   // pass may have allocated this page meanwhile (with an earlier page of
   // its run); it then maps to that ordered extent.
   if (!io_tree_.TestRangeBit(start, start + kPageSize - 1, kExtentDelalloc, true)) {
-    const Page* page = mapping_.Peek(start / kPageSize);
-    if (page != nullptr && PagePrivate2(*page)) {
-      if (OrderedExtent* oe = ordered_.Lookup(start)) {
-        io_tree_.UnlockExtent(start, end - 1);
-        MapOrdered(wpc, start, oe->disk_bytenr + (start - oe->file_offset), oe->end());
-        ordered_.Put(oe);
-        return 0;
-      }
+    if (OrderedExtent* oe = OrderedOfPage(start)) {
+      io_tree_.UnlockExtent(start, end - 1);
+      map_to(*oe);
+      ordered_.Put(oe);
+      return 0;
     }
   }
   // Taking the range may have slept or yielded: the run is measured again

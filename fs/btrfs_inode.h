@@ -229,6 +229,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
   uint64_t DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start);
   Page* GrabPage(uint64_t index);
+  // The ordered extent (referenced) of the page at `start` if the page
+  // carries PG_private_2, else null.
+  OrderedExtent* OrderedOfPage(uint64_t start);
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
   void EndIoend(Ioend& ioend) override;
 
