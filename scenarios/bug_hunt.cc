@@ -51,6 +51,7 @@ HuntRow HuntBug(const BugInfo& bug, const HuntOptions& options) {
   model::ExploreSummary summary = model::Explore(targets, o);
   row.runs_to_find = summary.runs;
   if (summary.findings.empty()) return row;
+  if (options.on_found) options.on_found();
   const model::FindingRecord& f = summary.findings.front();
   row.found = true;
   row.kind = std::string(sim::FindingKindName(f.finding.kind));

@@ -20,6 +20,9 @@ struct HuntOptions {
   std::function<bool()> out_of_time;   // a wall-clock budget (tools/ only)
   std::string out_dir = "fsim-out";    // where the traces go
   uint64_t shrink_runs = 500;          // 0: do not shrink
+  // Called when the first finding is on disk, before the shrink (where a
+  // caller stops its clock).
+  std::function<void()> on_found;
 };
 
 struct HuntRow {
