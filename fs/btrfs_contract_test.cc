@@ -366,5 +366,61 @@ TEST(ContractLegacyTest, AnOrderedExtentCutByInvalidatepageFinishesWithTheTrunca
   }
 }
 
+
+// Data space reservations (bytes_may_use): each delalloc byte holds one.
+// A write reserves, an overwrite of delalloc keeps one per byte, the
+// allocation at writeback takes them over, and truncate, punch and mmap
+// stores give back or take what they drop or dirty: after writeback and
+// unmount nothing is reserved. With EXTENT_DO_ACCOUNTING left out of
+// invalidatepage's clear, the truncated pages' reservation leaks, which
+// is the unmount WARN.
+TEST_P(ContractTest, DataReservationsFollowDelallocBytesAndNoneIsLeftAtUnmount) {
+  for (bool mistake : {false, true}) {
+    SCOPED_TRACE(mistake ? "bug_invalidatepage_keeps_data_reservation" : "correct");
+    sim::Scheduler s;
+    NonPreemptive strategy;
+    World w;
+    uint64_t after_write = 0, after_overwrite = 0, after_truncate = 0, after_writeback = 0;
+    uint64_t after_mkwrite = 0, after_punch = 0, at_unmount = 0, delalloc_after_write = 0;
+    std::string unmount;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      FsConfig config;
+      config.order = GetParam();
+      config.bug_invalidatepage_keeps_data_reservation = mistake;
+      w.Build(s, config, 3);
+      s.Spawn("app", [&] {
+        BtrfsInode& inode = *w.inode;
+        inode.BufferedWrite(0, Pattern(4 * kPageSize));
+        after_write = w.fs->bytes_may_use();
+        delalloc_after_write = inode.delalloc_bytes();
+        inode.BufferedWrite(100, Pattern(2 * kPageSize));  // pages 0-2 again
+        after_overwrite = w.fs->bytes_may_use();
+        inode.Truncate(2 * kPageSize);  // pages 2-3 dropped unwritten
+        after_truncate = w.fs->bytes_may_use();
+        inode.WritebackAll();
+        ASSERT_EQ(inode.Fsync(), 0);
+        after_writeback = w.fs->bytes_may_use();
+        inode.MmapWrite(10, {1, 2, 3});
+        after_mkwrite = w.fs->bytes_may_use();
+        inode.PunchHole(0, 2 * kPageSize);
+        after_punch = w.fs->bytes_may_use();
+        inode.EvictAtUnmount();
+        at_unmount = w.fs->bytes_may_use();
+        unmount = w.fs->CheckUnmount();
+      });
+    });
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_EQ(after_write, 4 * kPageSize);
+    EXPECT_EQ(delalloc_after_write, 4 * kPageSize);
+    EXPECT_EQ(after_overwrite, 4 * kPageSize);
+    EXPECT_EQ(after_writeback, mistake ? 2 * kPageSize : 0);
+    EXPECT_EQ(after_truncate, mistake ? 4 * kPageSize : 2 * kPageSize);
+    EXPECT_EQ(after_mkwrite, after_writeback + kPageSize);
+    EXPECT_EQ(after_punch, after_writeback);
+    EXPECT_EQ(at_unmount, after_writeback);
+    EXPECT_EQ(unmount.empty(), !mistake) << unmount;
+  }
+}
+
 }  // namespace
 }  // namespace fsim::fs

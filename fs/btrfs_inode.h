@@ -46,6 +46,10 @@
 // - bug_iomap_merge_past_map_length: btrfs_map_bio handed a bio that
 //   iomap merged past the mapping's map_length (a RAID0/RAID10 stripe end,
 //   a chunk end) does not split it: the WARN the RFC saw.
+// - bug_invalidatepage_keeps_data_reservation: btrfs_invalidatepage
+//   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
+//   page's data space reservation is never given back, and unmount WARNs
+//   (btrfs_free_block_groups: bytes_may_use left).
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -87,6 +91,13 @@ struct FsConfig {
   bool bug_invalidatepage_no_ordered_accounting = false;
   bool bug_iomap_merge_past_map_length = false;
   bool bug_free_extent_without_pinning = false;
+  bool bug_invalidatepage_keeps_data_reservation = false;
+  // A design knob of extents-before-pages (not a mistake): fsync's
+  // data-integrity writeback counts the pages best-effort writeback
+  // redirtied because another task held their range (wbc->pages_skipped),
+  // waits for that range with no page locked (extents before pages), and
+  // writes again, so that no page it owes is left dirty when it waits.
+  bool rfc_sync_waits_for_range = false;
   // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
   // 0, RAID0 over every device, RAID1 over devices 0 and 1.
   Profile data_profile = Profile::kSingle;
@@ -137,6 +148,24 @@ class BtrfsFs {
   // superblock's PREFLUSH. Returns false on an I/O error.
   bool CommitLog();
 
+  // Data space reservations, the data space_info's bytes_may_use.
+  // ReserveData(): btrfs_check_data_free_space() on write, page_mkwrite
+  // and truncate_block, before the bytes become delalloc.
+  // FreeReservedData(): btrfs_free_reserved_data_space(), when delalloc
+  // bytes are cleared with EXTENT_CLEAR_DATA_RESV (invalidatepage,
+  // truncate, punch, an overwrite's cleanup) or a reservation goes unused.
+  // ConvertReserved(): cow_file_range's allocation takes over the
+  // reservation of the delalloc bytes it allocates
+  // (btrfs_add_reserved_bytes()). Going below zero is the kernel's
+  // underflow WARN.
+  void ReserveData(uint64_t len);
+  void FreeReservedData(uint64_t len);
+  void ConvertReserved(uint64_t len);
+  uint64_t bytes_may_use() const { return bytes_may_use_; }
+  // close_ctree()'s btrfs_free_block_groups(): after every inode is
+  // evicted no reservation may remain. Returns "" or the WARN's report.
+  std::string CheckUnmount() const;
+
   sim::Scheduler& sched() { return sched_; }
   Volumes& volumes() { return volumes_; }
   MetadataLog& log() { return log_; }
@@ -161,9 +190,11 @@ class BtrfsFs {
   };
   std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
   std::map<uint64_t, uint64_t> free_;   // start -> length, merged
+  uint64_t bytes_may_use_ = 0;          // data space reserved for delalloc
+  void SpaceWarn(const std::string& what, uint64_t len);
 };
 
-class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
+class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, public ExtentIoTreeHooks {
  public:
   BtrfsInode(BtrfsFs& fs, uint64_t ino);
   ~BtrfsInode() override;
@@ -211,6 +242,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   static constexpr uint64_t kReadaheadPages = 4;
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
+  // evict() at unmount: btrfs_evict_inode()'s evict_inode_truncate_pages()
+  // (every page dropped, then what delalloc is left cleared with its
+  // reservation) and btrfs_destroy_inode()'s WARN_ON(delalloc_bytes).
+  // REQUIRES: the last user of the inode, after sync.
+  void EvictAtUnmount();
+  // BTRFS_I(inode)->delalloc_bytes: bytes with EXTENT_DELALLOC.
+  uint64_t delalloc_bytes() const { return delalloc_bytes_; }
 
   uint64_t i_size() const { return i_size_; }
   // Pages writeback wrote wholly past EOF (bug_writeback_past_eof_after_truncate).
@@ -234,6 +272,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   OrderedExtent* OrderedOfPage(uint64_t start);
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
   void EndIoend(Ioend& ioend) override;
+  // io_tree hooks
+  void SetDelallocExtent(uint64_t bytes) override;
+  void ClearDelallocExtent(uint64_t bytes, uint32_t bits) override;
 
  private:
   // Waits for ordered extents in [start, end) with the range unlocked in
@@ -261,10 +302,20 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps {
   // range locked by the caller.
   int FillPage(Page& page);
   void FinishOrderedIo(OrderedExtent* oe);
+  // btrfs_sync_file()'s start_ordered_ops() and wait: every dirty page of
+  // the file written and waited for (see rfc_sync_waits_for_range).
+  int SyncWriteAndWait();
   // Checksums of data as submitted, by disk address, until its ordered
   // extent finishes.
   std::map<uint64_t, uint32_t> submitted_csums_;
   uint64_t pages_written_past_eof_ = 0;
+  uint64_t delalloc_bytes_ = 0;
+  // Reserves data space for [start, end] and makes it delalloc, as a
+  // write's copy does: the old delalloc there is cleared with its
+  // reservation first (lock_and_cleanup_extent_if_need() /
+  // btrfs_truncate_block() / page_mkwrite), then set anew
+  // (btrfs_set_extent_delalloc()). REQUIRES: the range locked.
+  void DirtyDelalloc(uint64_t start, uint64_t end);
 
   BtrfsFs& fs_;
   sim::Scheduler& sched_;

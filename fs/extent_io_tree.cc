@@ -11,7 +11,7 @@ std::string ExtentBitsName(uint32_t bits) {
       {kExtentLocked, "LOCKED"},         {kExtentDirty, "DIRTY"},
       {kExtentUptodate, "UPTODATE"},     {kExtentDelalloc, "DELALLOC"},
       {kExtentDelallocNew, "DELALLOC_NEW"}, {kExtentNodatasum, "NODATASUM"},
-      {kExtentDefrag, "DEFRAG"},
+      {kExtentDefrag, "DEFRAG"},         {kExtentClearDataResv, "CLEAR_DATA_RESV"},
   };
   std::string s;
   for (const auto& [bit, name] : kNames) {
@@ -99,12 +99,17 @@ bool ExtentIoTree::SetExtentBit(uint64_t start, uint64_t end, uint32_t bits, uin
       break;
     }
   }
+  bits &= ~kExtentClearDataResv;  // a control bit of clears only
   SplitAt(start);
   if (stop != UINT64_MAX) SplitAt(stop + 1);
   uint64_t pos = start;
+  uint64_t new_delalloc = 0;  // bytes gaining EXTENT_DELALLOC
   auto it = states_.lower_bound(start);
   while (pos <= stop) {
     if (it != states_.end() && it->second.start == pos) {
+      if ((bits & kExtentDelalloc) && !(it->second.bits & kExtentDelalloc)) {
+        new_delalloc += it->second.end - it->second.start + 1;
+      }
       it->second.bits |= bits;
       pos = it->second.end + 1;
       ++it;
@@ -113,12 +118,14 @@ bool ExtentIoTree::SetExtentBit(uint64_t start, uint64_t end, uint32_t bits, uin
       uint64_t gap_end = (it != states_.end() && it->second.start <= stop) ? it->second.start - 1
                                                                             : stop;
       states_.emplace(pos, ExtentState{pos, gap_end, bits});
+      if (bits & kExtentDelalloc) new_delalloc += gap_end - pos + 1;
       if (gap_end == UINT64_MAX) break;  // the range ends the address space
       pos = gap_end + 1;
       it = states_.lower_bound(pos);
     }
   }
   MergeAround(start, stop);
+  if (new_delalloc != 0 && hooks_ != nullptr) hooks_->SetDelallocExtent(new_delalloc);
   return ok;
 }
 
@@ -127,11 +134,16 @@ void ExtentIoTree::ClearExtentBit(uint64_t start, uint64_t end, uint32_t bits) {
   SplitAt(start);
   if (end != UINT64_MAX) SplitAt(end + 1);
   bool woke = false;
+  uint64_t cleared_delalloc = 0;
   for (auto it = states_.lower_bound(start); it != states_.end() && it->second.start <= end; ++it) {
     if (it->second.bits & bits & kExtentLocked) woke = true;
+    if (it->second.bits & bits & kExtentDelalloc) {
+      cleared_delalloc += it->second.end - it->second.start + 1;
+    }
     it->second.bits &= ~bits;
   }
   MergeAround(start, end);
+  if (cleared_delalloc != 0 && hooks_ != nullptr) hooks_->ClearDelallocExtent(cleared_delalloc, bits);
   if (woke) waiters_->WakeUp();
 }
 

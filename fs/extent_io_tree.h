@@ -47,6 +47,21 @@ enum ExtentBits : uint32_t {
   kExtentDelallocNew = 1u << 4,
   kExtentNodatasum = 1u << 5,
   kExtentDefrag = 1u << 6,
+  // Control bit of clear_extent_bit, never stored: the delalloc bytes
+  // cleared also give back their data space reservation
+  // (EXTENT_CLEAR_DATA_RESV, part of EXTENT_DO_ACCOUNTING).
+  kExtentClearDataResv = 1u << 7,
+};
+inline constexpr uint32_t kExtentDoAccounting = kExtentClearDataResv;
+
+// The inode's hooks on EXTENT_DELALLOC (btrfs_set_delalloc_extent() and
+// btrfs_clear_delalloc_extent(), called by the tree as bits change): the
+// bytes that gained or lost the bit, and the bits of the clear.
+class ExtentIoTreeHooks {
+ public:
+  virtual ~ExtentIoTreeHooks() = default;
+  virtual void SetDelallocExtent(uint64_t bytes) = 0;
+  virtual void ClearDelallocExtent(uint64_t bytes, uint32_t bits) = 0;
 };
 
 // "LOCKED|DELALLOC" for reports and tests.
@@ -101,6 +116,7 @@ class ExtentIoTree {
 
   std::vector<ExtentState> States() const;
   const std::string& name() const { return name_; }
+  void SetHooks(ExtentIoTreeHooks* hooks) { hooks_ = hooks; }
 
  private:
   // One lock_extent acquisition, for lockdep: released when all its bytes
@@ -126,6 +142,7 @@ class ExtentIoTree {
   std::map<uint64_t, ExtentState> states_;  // by start; disjoint
   std::vector<Acquisition> acquisitions_;
   std::unique_ptr<sim::WaitQueue> waiters_;
+  ExtentIoTreeHooks* hooks_ = nullptr;
 };
 
 }  // namespace fsim::fs

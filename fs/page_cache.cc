@@ -394,8 +394,12 @@ void PageCache::OnRunBegin() {
   nr_dirty_ = nr_writeback_ = writeback_ends_ = pages_freed_ = 0;
   lru_.clear();
   lru_newest_ = lru_oldest_ = uint64_t{1} << 63;
-  // The previous run's queue names fiber slots of that run.
+  // The previous run's queues name fiber slots of that run.
   throttle_wait_.reset();
+  flusher_wait_.reset();
+  flusher_started_ = flusher_wanted_ = false;
+  flusher_passes_ = 0;
+  dirty_mappings_.clear();
 }
 
 // The pages are the heap's, released with the run: forget them.
@@ -406,7 +410,6 @@ void PageCache::OnRunEnd() {
 
 void PageCache::Configure(const PageCacheConfig& config) {
   FSIM_CHECK_MSG(lru_.empty() && !registered_, "page cache: Configure() after the first page");
-  FSIM_CHECK(config.balance_chunk_pages > 0);
   config_ = config;
 }
 
@@ -438,6 +441,7 @@ void PageCache::LruDel(Page& page) {
 }
 
 void PageCache::Forget(AddressSpace* mapping, uint64_t run) {
+  if (run == run_) std::erase(dirty_mappings_, mapping);
   // After its run (or while it is torn down) the pages are the heap's.
   if (run != run_ || !in_run_ || sched_.unwinding() || mapping->pages_.empty()) return;
   Warn("warn:mapping_freed_with_pages",
@@ -453,8 +457,61 @@ void PageCache::Forget(AddressSpace* mapping, uint64_t run) {
 
 void PageCache::AccountDirty(AddressSpace& mapping, int delta) {
   FSIM_CHECK(delta > 0 || (mapping.nr_dirty_ > 0 && nr_dirty_ > 0));
+  if (delta > 0 && mapping.nr_dirty_ == 0 &&
+      std::find(dirty_mappings_.begin(), dirty_mappings_.end(), &mapping) == dirty_mappings_.end()) {
+    dirty_mappings_.push_back(&mapping);  // __mark_inode_dirty(I_DIRTY_PAGES)
+  }
   mapping.nr_dirty_ += delta;
   nr_dirty_ += delta;
+}
+
+void PageCache::WakeFlusher() {
+  if (sched_.unwinding()) return;
+  if (flusher_wait_ == nullptr) flusher_wait_ = std::make_unique<sim::WaitQueue>(sched_, "wb_wait");
+  flusher_wanted_ = true;
+  if (!flusher_started_) {
+    flusher_started_ = true;
+    sim::SpawnOptions options;
+    options.daemon = true;
+    sched_.Spawn("flush-btrfs", [this] { FlusherMain(); }, options);
+    return;
+  }
+  flusher_wait_->WakeUp();
+}
+
+void PageCache::FlusherMain() {
+  // MAX_WRITEBACK_PAGES: the most one inode gets per turn.
+  constexpr int64_t kChunk = 1024;
+  // Passes per wake-up before it sleeps again (never spins: a daemon that
+  // never blocked would keep the run from ending).
+  constexpr int kPassesMax = 4;
+  for (;;) {
+    flusher_wait_->WaitEvent([this] { return flusher_wanted_; });
+    if (sched_.unwinding()) return;
+    flusher_wanted_ = false;
+    for (int pass = 0; pass < kPassesMax && nr_dirty_ > BackgroundThresh(); ++pass) {
+      ++flusher_passes_;
+      bool progress = false;
+      // A copy: mappings written clean leave the list as they go.
+      const std::vector<AddressSpace*> list = dirty_mappings_;
+      for (AddressSpace* mapping : list) {
+        if (std::find(dirty_mappings_.begin(), dirty_mappings_.end(), mapping) ==
+            dirty_mappings_.end()) {
+          continue;  // destroyed meanwhile
+        }
+        if (nr_dirty_ <= BackgroundThresh()) break;
+        WritebackControl wbc;
+        wbc.sync_mode = WbSyncMode::kNone;
+        wbc.nr_to_write = kChunk;
+        wbc.for_background = true;
+        mapping->DoWritepages(wbc);
+        if (sched_.unwinding()) return;
+        progress = progress || wbc.nr_to_write < kChunk;
+        if (mapping->nr_dirty_ == 0) std::erase(dirty_mappings_, mapping);
+      }
+      if (!progress) break;
+    }
+  }
 }
 
 void PageCache::AccountWriteback(AddressSpace& mapping, int delta) {

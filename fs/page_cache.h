@@ -221,6 +221,7 @@ struct WritebackControl {
   uint64_t range_start = 0;         // bytes, inclusive
   uint64_t range_end = kLEndMax;    // bytes, inclusive
   bool for_reclaim = false;         // from pageout() in reclaim
+  bool for_background = false;      // the flusher's background writeback
   // What the writer holds open and not yet submitted (an ioend, a bio),
   // submitted by write_cache_pages before it sleeps on a page lock or on a
   // page's writeback: the holder of that page may be waiting for the very
@@ -382,18 +383,18 @@ class AddressSpace {
   int error_ = 0;  // AS_EIO / AS_ENOSPC, as a negative errno
 };
 
-// balance_dirty_pages(): if the run's dirty pages exceed the threshold,
-// the writer writes back some of `mapping`'s dirty pages (as the flusher
-// would on its behalf) and waits for writeback to make progress, until
-// under the threshold or no progress is possible. REQUIRES: may sleep; no
-// page locks held.
+// balance_dirty_pages() (mm/page-writeback.c): above the background
+// threshold (half the dirty threshold, as dirty_background_ratio is half
+// dirty_ratio) the flusher is woken (wb_start_background_writeback());
+// above the dirty threshold the writer is throttled: it sleeps until
+// writeback completes pages (io_schedule_timeout()), never writing pages
+// itself, for a bounded number of pauses. REQUIRES: may sleep; no page
+// locks held.
 void BalanceDirtyPages(AddressSpace& mapping);
 
 struct PageCacheConfig {
   // vm.dirty_bytes as pages; 0: 20% of the memory budget (dirty_ratio).
   uint64_t dirty_thresh_pages = 0;
-  // Pages a throttled writer writes per round.
-  int64_t balance_chunk_pages = 8;
   // Which reclaimers write dirty pages through ->writepage (always under
   // __GFP_FS, with the page locked). kKswapdOnly is v5.13's
   // shrink_page_list(): only kswapd writes, and only a page it already
@@ -434,6 +435,12 @@ class PageCache final : public sim::RunService {
   void Configure(const PageCacheConfig& config);
   const PageCacheConfig& config() const { return config_; }
   uint64_t DirtyThresh() const;
+  uint64_t BackgroundThresh() const { return std::max<uint64_t>(1, DirtyThresh() / 2); }
+  // wb_wakeup(): the run's flusher (a daemon "flush-btrfs" fiber, started
+  // on first use) writes back in the background until the dirty count is
+  // at or below the background threshold.
+  void WakeFlusher();
+  uint64_t flusher_passes() const { return flusher_passes_; }
   uint64_t nr_dirty() const { return nr_dirty_; }
   uint64_t nr_writeback() const { return nr_writeback_; }
   uint64_t nr_lru() const { return lru_.size(); }
@@ -457,6 +464,9 @@ class PageCache final : public sim::RunService {
   void AccountDirty(AddressSpace& mapping, int delta);
   void AccountWriteback(AddressSpace& mapping, int delta);
   sim::WaitQueue& throttle_wait();
+  // wb_workfn() -> wb_writeback(): for_background WB_SYNC_NONE passes over
+  // the dirty mappings, oldest dirtied first.
+  void FlusherMain();
   // A WARN_ON/BUG of the mm side: a warn finding; the run goes on.
   void Warn(std::string signature, std::string report);
 
@@ -476,6 +486,14 @@ class PageCache final : public sim::RunService {
   uint64_t lru_newest_ = 0;
   uint64_t lru_oldest_ = 0;
   std::unique_ptr<sim::WaitQueue> throttle_wait_;
+  // The mappings with dirty pages, in the order they were first dirtied
+  // (the bdi's b_dirty list); a mapping stays listed until it is written
+  // clean by the flusher or destroyed.
+  std::vector<AddressSpace*> dirty_mappings_;
+  std::unique_ptr<sim::WaitQueue> flusher_wait_;
+  bool flusher_started_ = false;
+  bool flusher_wanted_ = false;
+  uint64_t flusher_passes_ = 0;
 };
 
 }  // namespace fsim::fs

@@ -319,19 +319,11 @@ void BalanceDirtyPages(AddressSpace& mapping) {
   PageCache& cache = PageCache::Of(s);
   s.MightSleep("balance_dirty_pages");
   for (int round = 0; round < kBalanceRoundsMax && !s.unwinding(); ++round) {
-    if (cache.nr_dirty_ <= cache.DirtyThresh()) return;
-    WritebackControl wbc;
-    wbc.nr_to_write = cache.config_.balance_chunk_pages;
-    mapping.DoWritepages(wbc);
-    const bool wrote = wbc.nr_to_write < cache.config_.balance_chunk_pages;
-    if (cache.nr_dirty_ <= cache.DirtyThresh()) return;
-    // Over the limit with nothing in flight and nothing this writer can
-    // write (the dirt is other mappings'): waiting would not help.
-    if (cache.nr_writeback_ == 0) {
-      if (wrote) continue;
-      return;
-    }
-    uint64_t seen = cache.writeback_ends_;
+    if (cache.nr_dirty_ <= cache.BackgroundThresh()) return;
+    cache.WakeFlusher();
+    if (cache.nr_dirty_ <= cache.DirtyThresh()) return;  // the freerun zone
+    // Throttled: sleep until writeback completes pages, or the pause ends.
+    const uint64_t seen = cache.writeback_ends_;
     cache.throttle_wait().WaitEventTimeout([&] { return cache.writeback_ends_ != seen; },
                                            kDirtyPauseNs);
   }

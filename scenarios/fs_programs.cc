@@ -284,6 +284,14 @@ class FsWorld final : public sim::Program {
       Report(s, FindingKind::kWarn, "warn:extent_space", "BTRFS: data space accounting: " + why);
     }
     if (synced) CheckDisk(s);
+    // Unmount: every inode evicted (its page cache dropped, the delalloc
+    // left cleared with its reservation), then no data space may still be
+    // reserved (btrfs_free_block_groups()'s WARN).
+    if (!spec_->check_invariants) return;
+    for (File& file : files_) file.inode->EvictAtUnmount();
+    if (std::string why = fs_->CheckUnmount(); !why.empty()) {
+      Report(s, FindingKind::kWarn, "warn:space_info:bytes_may_use_at_unmount", why);
+    }
   }
 
   void Judge(Scheduler& s, size_t index) {

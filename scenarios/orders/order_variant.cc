@@ -25,6 +25,14 @@ std::vector<OrderVariant> OrderVariants() {
   return out;
 }
 
+std::vector<std::string> CorrectOrderNames() {
+  std::vector<std::string> out;
+  for (const auto& [name, v] : Registry()) {
+    if (v.claims_correct) out.push_back(name);
+  }
+  return out;
+}
+
 const OrderVariant* FindOrderVariant(std::string_view name) {
   auto it = Registry().find(name);
   return it == Registry().end() ? nullptr : &it->second;

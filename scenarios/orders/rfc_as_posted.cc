@@ -12,4 +12,5 @@ FSIM_ORDER_VARIANT(rfc_as_posted,
                      c.bug_rfc_writepage_blocking_extent_lock = true;
                      c.bug_rfc_readahead_blocking_extent_lock = true;
                      c.bug_rfc_page_mkwrite_page_before_extent = true;
-                   });
+                   },
+                   /*claims_correct=*/false);
