@@ -417,7 +417,6 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   i_rwsem_.DownWrite();
   WriteLocked(pos, data);
   i_rwsem_.UpWrite();
-  BalanceDirtyPages(mapping_);
 }
 
 void BtrfsInode::TruncateBlockForExpand(uint64_t oldsize) {
@@ -460,6 +459,9 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
     const uint8_t* src = data.data() + (page_start + from - pos);
     if (fs_.config().order == LockOrder::kLegacy) {
       WritePageLegacy(index, src, from, to - from);
+      // btrfs_buffered_write(): balance_dirty_pages_ratelimited() after
+      // each batch, with nothing locked but i_rwsem.
+      BalanceDirtyPages(mapping_);
       continue;
     }
     Page* page = GrabPage(index);
@@ -472,6 +474,11 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
     i_size_ = std::max(i_size_, page_start + to);  // write_end, under the page lock
     UnlockPage(*page);
     PutPage(*page);
+    // iomap_write_actor(): balance_dirty_pages_ratelimited() after each
+    // page, inside iomap_apply: under the RFC that is with the extent
+    // range still locked, so the flusher's best-effort writeback cannot
+    // take these pages while the writer is throttled waiting for it.
+    BalanceDirtyPages(mapping_);
   }
   if (fs_.config().order == LockOrder::kRfc) {
     DirtyDelalloc(first * kPageSize, (last + 1) * kPageSize - 1);

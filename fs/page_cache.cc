@@ -39,6 +39,7 @@ std::string PageFlagsName(uint32_t flags) {
       {kPgLocked, "locked"},   {kPgError, "error"},         {kPgUptodate, "uptodate"},
       {kPgDirty, "dirty"},     {kPgWriteback, "writeback"}, {kPgPrivate, "private"},
       {kPgReclaim, "reclaim"}, {kPgPrivate2, "private_2"},     {kPgToWrite, "towrite"},
+      {kPgTagDirty, "tag_dirty"},
   };
   std::string s;
   for (const auto& [bit, name] : kNames) {
@@ -227,6 +228,8 @@ struct PageOps {
     }
     page.flags_ |= kPgWriteback;
     page.flags_ &= ~kPgToWrite;  // the integrity pass has it now
+    if (!PageDirty(page)) page.flags_ &= ~kPgTagDirty;
+    ++cache.writeback_starts_;
     if (page.mapping_ != nullptr) cache.AccountWriteback(*page.mapping_, +1);
   }
 
@@ -295,6 +298,7 @@ struct PageOps {
 
   static bool SetPageDirty(Page& page) {
     if (!PageOps::Alive(page, "set_page_dirty", sim::Where::current())) return false;
+    page.flags_ |= kPgTagDirty;
     if (PageDirty(page)) return false;
     page.flags_ |= kPgDirty;
     if (page.mapping_ != nullptr) PageOps::Cache(page).AccountDirty(*page.mapping_, +1);
@@ -316,11 +320,14 @@ struct PageOps {
                                     PageText(page));
     }
     if (!PageDirty(page)) return false;
-    CancelDirtyPage(page);
+    page.flags_ &= ~kPgDirty;  // the dirty tag stays
+    if (page.mapping_ != nullptr) PageOps::Cache(page).AccountDirty(*page.mapping_, -1);
     return true;
   }
 
+  // cancel_dirty_page(): the page is leaving the cache; its tag with it.
   static void CancelDirtyPage(Page& page) {
+    page.flags_ &= ~kPgTagDirty;
     if (!PageDirty(page)) return;
     page.flags_ &= ~kPgDirty;
     if (page.mapping_ != nullptr) PageOps::Cache(page).AccountDirty(*page.mapping_, -1);
@@ -391,7 +398,7 @@ void PageCache::OnRunBegin() {
   in_run_ = true;
   config_ = PageCacheConfig{};
   registered_ = false;
-  nr_dirty_ = nr_writeback_ = writeback_ends_ = pages_freed_ = 0;
+  nr_dirty_ = nr_writeback_ = writeback_ends_ = writeback_starts_ = pages_freed_ = 0;
   lru_.clear();
   lru_newest_ = lru_oldest_ = uint64_t{1} << 63;
   // The previous run's queues name fiber slots of that run.

@@ -75,6 +75,12 @@ enum PageFlag : uint32_t {
   // PAGECACHE_TAG_TOWRITE: dirty when a data-integrity pass began, so
   // that pass must write it. Cleared when the page starts writeback.
   kPgToWrite = 1u << 8,
+  // PAGECACHE_TAG_DIRTY: set with PG_dirty, but outlives
+  // clear_page_dirty_for_io(): cleared only when the page starts
+  // writeback clean, or leaves the cache. Writeback looks pages up by it,
+  // so a page a writepage holds (cleaned, locked) is still found, waited
+  // for and skipped only if it is then clean.
+  kPgTagDirty = 1u << 9,
 };
 
 // "locked|dirty" for reports.
@@ -478,7 +484,8 @@ class PageCache final : public sim::RunService {
   bool registered_ = false;  // shrinker registered for this run
   uint64_t nr_dirty_ = 0;
   uint64_t nr_writeback_ = 0;
-  uint64_t writeback_ends_ = 0;  // completions seen, for throttled writers
+  uint64_t writeback_ends_ = 0;    // completions seen, for throttled writers
+  uint64_t writeback_starts_ = 0;  // pages set under writeback
   uint64_t pages_freed_ = 0;
   // The LRU by age: keys grow for newer pages; rotation to the oldest end
   // takes keys below every other.

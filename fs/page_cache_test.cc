@@ -548,6 +548,43 @@ TEST(PageCacheTest, BalanceDirtyPagesKeepsTheDirtyCountNearTheThreshold) {
   EXPECT_GE(PageCache::Of(s).flusher_passes(), 1u);
 }
 
+TEST(PageCacheTest, ADataIntegrityPassFindsAPageAnotherWritepageHoldsCleaned) {
+  // PAGECACHE_TAG_DIRTY outlives clear_page_dirty_for_io(): while another
+  // task's writepage holds page 0 locked and cleaned, a WB_SYNC_ALL pass
+  // still finds it, waits for its lock, and, the page redirtied by that
+  // writepage (a best-effort path giving up), writes it itself.
+  Scheduler s;
+  NonPreemptive strategy;
+  FakeOps ops(s);
+  std::unique_ptr<AddressSpace> m;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    ConfigureMemory(s, 16);
+    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
+    s.Spawn("flusher", [&] {
+      Populate(*m, 0, 2, true);
+      Page* page = m->FindLockPage(0);
+      ASSERT_NE(page, nullptr);
+      ASSERT_TRUE(ClearPageDirtyForIo(*page));
+      s.Yield("test_writepage_busy");  // the integrity pass looks now
+      WritebackControl wbc;
+      RedirtyPageForWritepage(wbc, *page);
+      UnlockPage(*page);
+      PutPage(*page);
+    });
+    s.Spawn("fsync", [&] {
+      s.Yield("test_after_flusher");
+      EXPECT_EQ(m->FilemapWriteAndWaitRange(0, kLEndMax), 0);
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  std::vector<uint64_t> by_fsync;
+  for (const auto& c : ops.writes) {
+    if (c.fiber == "fsync") by_fsync.push_back(c.index);
+  }
+  EXPECT_EQ(by_fsync, (std::vector<uint64_t>{0}));
+  EXPECT_EQ(PageCache::Of(s).nr_dirty(), 0u);
+}
+
 TEST(PageCacheTest, InvariantChecksNameWhatTheFsGotWrong) {
   // A page left locked, a leaked reference and a dirty page wholly past
   // i_size are each one WARNING line and one warn finding; a clean world

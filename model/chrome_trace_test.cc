@@ -204,9 +204,10 @@ TEST(ChromeTraceTest, FsWritersLockOrder) {
 }
 
 TEST(ChromeTraceTest, FsWritersLockOrderWithDeviceIo) {
-  // writeback's blocking extent lock: the run goes on to write the pages.
-  Found fs = Find("fs_writers", {{"order", "rfc"}, {"bug", "rfc_writepage_blocking_extent_lock"}},
-                  "lock_order");
+  // writeback's blocking extent lock on a mirrored pair: the run goes on
+  // to write the pages to both devices.
+  Found fs = Find("fs_raid1_writers",
+                  {{"order", "rfc"}, {"bug", "rfc_writepage_blocking_extent_lock"}}, "lock_order");
   CheckChromeTrace(fs, /*expect_io=*/true);
   CheckEventLog(fs);
 }
