@@ -565,14 +565,13 @@ TEST(PageCacheTest, ADataIntegrityPassFindsAPageAnotherWritepageHoldsCleaned) {
       Page* page = m->FindLockPage(0);
       ASSERT_NE(page, nullptr);
       ASSERT_TRUE(ClearPageDirtyForIo(*page));
-      s.Yield("test_writepage_busy");  // the integrity pass looks now
+      s.SleepFor(1000);  // writepage busy: the integrity pass looks now
       WritebackControl wbc;
       RedirtyPageForWritepage(wbc, *page);
       UnlockPage(*page);
       PutPage(*page);
     });
     s.Spawn("fsync", [&] {
-      s.Yield("test_after_flusher");
       EXPECT_EQ(m->FilemapWriteAndWaitRange(0, kLEndMax), 0);
     });
   });
