@@ -1,7 +1,7 @@
 // `fsim replay TRACE --log`: the run's events as text, one line each, in
 // the order they happen:
 //
-//   step 12  t=1500ns  writer  lock &BTRFS_I(inode)->io_tree [0,4095]  fs/btrfs_inode.cc:85
+//   step 12  t=1500ns  writer  lock &BTRFS_I(inode)->io_tree [0,4095]  fs/btrfs/inode.cc:85
 //
 // that is the scheduling step, the virtual time, the fiber the event
 // happens on ("main" outside fibers), what happened, and where in the

@@ -51,7 +51,7 @@ constexpr Bug kBugs[] = {
      false, "legacy", "data_mismatch",
      "iomap writes a page wholly past EOF instead of redirtying it",
      "harmless in btrfs: truncate waits for the page's writeback and btrfs_truncate for its "
-     "ordered extent before dropping the items past the size (fs/btrfs_contract_test.cc pins it)"},
+     "ordered extent before dropping the items past the size (fs/btrfs/contract_test.cc pins it)"},
 };
 
 std::string Join(const std::vector<std::string>& names) {

@@ -1,13 +1,13 @@
 // The filesystem configuration of a scenario from its K=V configuration:
 // `order=NAME` (a lock-order variant, scenarios/orders/) and `bug=NAME` (an
-// injectable mistake, fs/btrfs_inode.h).
+// injectable mistake, fs/btrfs/inode.h).
 #ifndef FSIM_SCENARIOS_FS_CONFIG_H_
 #define FSIM_SCENARIOS_FS_CONFIG_H_
 
 #include <string>
 #include <vector>
 
-#include "fs/btrfs_inode.h"
+#include "fs/btrfs/inode.h"
 #include "model/target.h"
 
 namespace fsim::scenarios {

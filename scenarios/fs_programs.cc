@@ -16,7 +16,7 @@
 //   returned promised (crash_inconsistency).
 //
 // Configuration: order=NAME (a lock-order variant, scenarios/orders/;
-// default legacy), bug=NAME (an injected mistake, fs/btrfs_inode.h).
+// default legacy), bug=NAME (an injected mistake, fs/btrfs/inode.h).
 #include <algorithm>
 #include <cstring>
 #include <cstdio>
@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/btrfs_inode.h"
+#include "fs/btrfs/inode.h"
 #include "model/file_model.h"
 #include "scenarios/fs_config.h"
 #include "scenarios/json_scenario.h"

@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "fs/page_cache.h"
+#include "fs/mm/page_cache.h"
 #include "model/file_model.h"
 #include "sim/limits.h"
 
@@ -391,7 +391,7 @@ void CheckWhole(const ScenarioSpec& spec) {
   }
   // The files together stay within kScenarioBytesMax: the metadata the
   // filesystem keeps for them (extent items, checksums) must fit its
-  // checkpoint slot (fs/metadata_log.h).
+  // checkpoint slot (fs/btrfs/metadata_log.h).
   std::vector<uint64_t> file_end(spec.files.size(), 0);
   for (const FiberSpec& f : spec.fibers) {
     for (const OpSpec& op : f.ops) {

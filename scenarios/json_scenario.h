@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/volumes.h"
+#include "fs/btrfs/volumes.h"
 #include "model/target.h"
 #include "sim/block.h"
 #include "sim/memory.h"

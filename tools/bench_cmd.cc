@@ -27,7 +27,7 @@
 #include "model/random_walk.h"
 #include "model/target.h"
 #include "scenarios/registry.h"
-#include "fs/btrfs_inode.h"
+#include "fs/btrfs/inode.h"
 #include "sim/block.h"
 #include "sim/memory.h"
 #include "sim/lockdep.h"

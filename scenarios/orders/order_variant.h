@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fs/btrfs_inode.h"
+#include "fs/btrfs/inode.h"
 
 namespace fsim::scenarios {
 

@@ -1,0 +1,681 @@
+// fs/btrfs/inode.c (and extent_io.c's writepage side): the inode's
+// address-space operations, read, readahead, truncate, page_mkwrite,
+// the RFC's map_blocks over writepage_delalloc(), bio submission and
+// btrfs_finish_ordered_io(). The write path, fsync and fallocate are in
+// file.cc; the mount's space and log commit in disk_io.cc.
+#include "fs/btrfs/inode.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <span>
+
+#include "sim/check.h"
+#include "sim/memory.h"
+
+namespace fsim::fs {
+namespace {
+
+const sim::LockClassKey kIoTreeKey{"&BTRFS_I(inode)->io_tree"};
+const sim::LockClassKey kIRwsemKey{"&sb->s_type->i_mutex_key"};
+const sim::LockClassKey kIMmapKey{"&BTRFS_I(inode)->i_mmap_lock"};
+
+uint32_t Csum(const uint8_t* data) { return BtrfsDataCsum(data); }
+
+// Reads or writes one page of disk through the volume layer and waits.
+sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t disk, uint8_t* data) {
+  sim::Completion done(s, "page_io");
+  sim::Bio bio;
+  bio.op = op;
+  bio.sector = disk / 512;
+  bio.vecs = {{data, static_cast<uint32_t>(kPageSize)}};
+  bio.end_io = [&done](sim::Bio&) { done.Complete(); };
+  v.MapBio(&bio);
+  done.Wait();
+  return bio.status;
+}
+
+char kExtentPagePrivate;
+
+}  // namespace
+
+void SetPageExtentMapped(Page& page) {
+  if (!PagePrivate(page)) AttachPagePrivate(page, &kExtentPagePrivate);
+}
+
+// --- BtrfsInode --------------------------------------------------------------
+
+// find_or_create_page(GFP_NOFS) on a path that cannot back out. An order-0
+// allocation is "too small to fail" in Linux: the allocator keeps
+// reclaiming and finally OOM-kills. fsim ends the run with the allocator's
+// warning instead, so a scenario whose memory budget cannot hold what it
+// keeps dirty, locked or under writeback is a finding with a trace, never
+// an abort.
+Page* BtrfsInode::GrabPage(uint64_t index) {
+  Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+  if (page != nullptr) return page;
+  sim::Finding f;
+  f.kind = sim::FindingKind::kWarn;
+  f.signature = "warn:page_allocation_failure";
+  f.report = "fsim: page allocation failure: order:0, mode:GFP_NOFS, ino " + std::to_string(ino_) +
+             " index " + std::to_string(index) +
+             ": the memory budget cannot hold what the run keeps dirty, locked or under "
+             "writeback (the kernel would retry and OOM-kill); raise memory.budget_pages";
+  sched_.Fail(std::move(f));  // from a fiber: does not return
+  return nullptr;
+}
+
+BtrfsInode::BtrfsInode(BtrfsFs& fs, uint64_t ino)
+    : fs_(fs),
+      sched_(fs.sched()),
+      ino_(ino),
+      mapping_(sched_, "ino" + std::to_string(ino), this),
+      io_tree_(sched_, "io_tree", &kIoTreeKey),
+      em_tree_(sched_, "em_tree"),
+      ordered_(sched_, "ordered_tree"),
+      i_rwsem_(sched_, "i_rwsem", &kIRwsemKey),
+      i_mmap_lock_(sched_, "i_mmap_lock", &kIMmapKey) {
+  io_tree_.SetHooks(this);
+}
+
+BtrfsInode::~BtrfsInode() = default;
+
+void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
+  for (;;) {
+    io_tree_.LockExtent(start, end - 1);
+    OrderedExtent* oe = ordered_.LookupRange(start, end - start);
+    if (oe == nullptr) return;
+    io_tree_.UnlockExtent(start, end - 1);
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+}
+
+int BtrfsInode::FillPage(Page& page) {
+  const uint64_t off = page.offset();
+  page.data.fill(0);
+  if (off >= i_size_) return 0;
+  const auto& all = fs_.log().state().extents;
+  auto file = all.find(ino_);
+  if (file == all.end()) return 0;
+  for (const auto& [start, item] : file->second) {
+    if (start > off || start + item.num_bytes <= off) continue;
+    uint64_t disk = item.disk_bytenr + item.offset + (off - start);
+    if (PageIo(sched_, fs_.volumes(), sim::BioOp::kRead, disk, page.data.data()) !=
+        sim::BlkStatus::kOk) {
+      return -5;
+    }
+    auto csum = fs_.log().state().csums.find(disk);
+    if (csum != fs_.log().state().csums.end() && csum->second != Csum(page.data.data())) {
+      sim::Finding f;
+      f.kind = sim::FindingKind::kChecksum;
+      f.signature = "checksum:data";
+      f.report = "BTRFS warning: csum failed root 5 ino " + std::to_string(ino_) + " off " +
+                 std::to_string(off) + " csum mismatch (disk " + std::to_string(disk) + ")";
+      sched_.Report(std::move(f));
+      return -5;
+    }
+    return 0;
+  }
+  return 0;  // a hole
+}
+
+Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
+  const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
+  for (;;) {
+    if (extents_first) LockAndFlushOrdered(start, end + 1);
+    Page* page = GrabPage(index);
+    SetPageExtentMapped(*page);
+    WaitOnPageWriteback(*page);  // stable pages: csums are taken at submit
+    if (extents_first) return page;
+    io_tree_.LockExtent(start, end);
+    OrderedExtent* oe = ordered_.LookupRange(start, kPageSize);
+    if (oe == nullptr) return page;
+    // lock_and_cleanup_extent_if_need(): unlock all, wait, retry.
+    io_tree_.UnlockExtent(start, end);
+    UnlockPage(*page);
+    PutPage(*page);
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+}
+
+// btrfs_set_delalloc_extent().
+void BtrfsInode::SetDelallocExtent(uint64_t bytes) { delalloc_bytes_ += bytes; }
+
+// btrfs_clear_delalloc_extent().
+void BtrfsInode::ClearDelallocExtent(uint64_t bytes, uint32_t bits) {
+  FSIM_CHECK(bytes <= delalloc_bytes_);
+  delalloc_bytes_ -= bytes;
+  if (bits & kExtentClearDataResv) fs_.FreeReservedData(bytes);
+}
+
+void BtrfsInode::EvictAtUnmount() {
+  // truncate_inode_pages_final(), then the io_tree's leftovers.
+  mapping_.TruncateInodePagesRange(0, kLEndMax);
+  io_tree_.ClearExtentBit(0, kLEndMax, kExtentDelalloc | kExtentDoAccounting | kExtentDefrag);
+  if (delalloc_bytes_ != 0) {
+    sim::Finding f;
+    f.kind = sim::FindingKind::kWarn;
+    f.signature = "warn:btrfs_destroy_inode:delalloc_bytes";
+    f.report = "WARNING: CPU: 0 PID: 0 at fs/btrfs/inode.c btrfs_destroy_inode\n  ino " +
+               std::to_string(ino_) + " delalloc_bytes " + std::to_string(delalloc_bytes_);
+    sched_.Report(std::move(f));
+  }
+}
+
+void BtrfsInode::TruncateBlockForExpand(uint64_t oldsize) {
+  if (fs_.config().bug_cont_expand_without_truncate_block) return;
+  if (oldsize % kPageSize == 0) return;
+  const uint64_t index = oldsize / kPageSize;
+  // Not cached: on disk the tail is zeroes already (writeback zeroes the
+  // tail of the page straddling EOF before it submits it).
+  if (mapping_.Peek(index) == nullptr) return;
+  TruncateBlock(oldsize);
+}
+
+void BtrfsInode::TruncateBlock(uint64_t from) {
+  Page* page = LockPageAndRange(from / kPageSize, fs_.config().order == LockOrder::kRfc);
+  const uint64_t start = page->offset(), end = start + kPageSize - 1;
+  if (!PageUptodate(*page)) FillPage(*page);
+  ZeroUserSegment(*page, from % kPageSize, kPageSize);
+  SetPageUptodate(*page);
+  SetPageDirty(*page);
+  DirtyDelalloc(start, end);
+  io_tree_.UnlockExtent(start, end);
+  UnlockPage(*page);
+  PutPage(*page);
+}
+
+uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof) {
+  FSIM_CHECK(!data.empty() && pos / kPageSize == (pos + data.size() - 1) / kPageSize);
+  i_mmap_lock_.DownRead();
+  const uint64_t index = pos / kPageSize;
+  const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
+  // The RFC left page_mkwrite page-before-extent; extents-before-pages
+  // needs it to take the range first.
+  const bool rfc = fs_.config().order == LockOrder::kRfc &&
+                   !fs_.config().bug_rfc_page_mkwrite_page_before_extent;
+  uint64_t written = 0;
+  // The fault and page_mkwrite's locking.
+  Page* page = LockPageAndRange(index, rfc);
+  // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
+  const uint64_t size = i_size_;
+  if (start < size) {
+    if (!PageUptodate(*page)) {
+      FillPage(*page);
+      SetPageUptodate(*page);
+    }
+    DirtyDelalloc(start, end);
+    SetPageDirty(*page);
+    // The store; what lands past EOF is not file data (writeback zeroes
+    // it, growing the file zeroes it first). A growth racing the store
+    // may reveal it, in Linux too: only a program that stores past EOF
+    // (`past_eof`) can see that, so the others store up to EOF.
+    written = pos < size ? std::min<uint64_t>(data.size(), size - pos) : 0;
+    std::memcpy(page->data.data() + (pos - start), data.data(), past_eof ? data.size() : written);
+  }
+  io_tree_.UnlockExtent(start, end);
+  UnlockPage(*page);
+  PutPage(*page);
+  i_mmap_lock_.UpRead();
+  return written;
+}
+
+void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
+  // The mm allocates the pages and hands them to ->readahead locked; it
+  // stops at a cached page and gives up, not waits, on a busy one.
+  std::vector<Page*> pages;
+  for (uint64_t i = first; i <= last && i < first + kReadaheadPages; ++i) {
+    if (mapping_.Peek(i) != nullptr) break;
+    Page* page = mapping_.FindOrCreatePage(i, sim::kGfpNoFs, /*lock=*/false);
+    if (page == nullptr) break;
+    if (!TryLockPage(*page)) {
+      PutPage(*page);
+      break;
+    }
+    if (PageUptodate(*page) || page->mapping() != &mapping_) {
+      UnlockPage(*page);
+      PutPage(*page);
+      break;
+    }
+    SetPageExtentMapped(*page);
+    pages.push_back(page);
+  }
+  if (pages.empty()) return;
+  const uint64_t start = pages.front()->offset();
+  const uint64_t end = pages.back()->offset() + kPageSize - 1;
+  // extent_readahead(): the range locked and its ordered extents flushed,
+  // with the pages already locked. Pages before extents is the legacy
+  // order; under extents-before-pages it can only be best effort (the RFC
+  // left it blocking): failing, the pages stay !uptodate and the read
+  // fills them under its own locks.
+  bool locked = true;
+  if (fs_.config().order == LockOrder::kRfc &&
+      !fs_.config().bug_rfc_readahead_blocking_extent_lock) {
+    locked = io_tree_.TryLockExtent(start, end);
+    if (locked) {
+      if (OrderedExtent* oe = ordered_.LookupRange(start, end + 1 - start)) {
+        ordered_.Put(oe);
+        io_tree_.UnlockExtent(start, end);
+        locked = false;
+      }
+    }
+  } else {
+    LockAndFlushOrdered(start, end + 1);
+  }
+  if (locked) {
+    for (Page* page : pages) {
+      if (FillPage(*page) == 0) SetPageUptodate(*page);
+    }
+    io_tree_.UnlockExtent(start, end);
+  }
+  for (Page* page : pages) {
+    UnlockPage(*page);
+    PutPage(*page);
+  }
+}
+
+std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
+  if (pos >= i_size_ || len == 0) return {};
+  const uint64_t first = pos / kPageSize;
+  const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  // filemap_get_pages(): a missing page starts synchronous readahead
+  // before anything of the fs is locked.
+  for (uint64_t index = first; index <= last; ++index) {
+    if (mapping_.Peek(index) == nullptr) {
+      Readahead(index, (i_size_ - 1) / kPageSize);  // the window may pass the read
+      break;
+    }
+  }
+  if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
+  std::vector<uint8_t> out;
+  for (uint64_t index = first; index <= last; ++index) {
+    Page* page = GrabPage(index);
+    SetPageExtentMapped(*page);
+    if (!PageUptodate(*page)) {
+      uint64_t start = page->offset();
+      if (!rfc) LockAndFlushOrdered(start, start + kPageSize);  // page, then range
+      if (FillPage(*page) == 0) SetPageUptodate(*page);
+      if (!rfc) io_tree_.UnlockExtent(start, start + kPageSize - 1);
+    }
+    // filemap_read(): i_size is read again once the page is in hand; with
+    // the page locked, a writer's write_end for this page is all or none.
+    const uint64_t end = std::min(pos + len, i_size_);
+    uint64_t page_start = index * kPageSize;
+    // A truncate may have moved EOF below this page, or below `pos`.
+    bool stop = end <= std::max(pos, page_start);
+    if (!stop) {
+      uint64_t from = std::max(pos, page_start) - page_start;
+      uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+      out.insert(out.end(), page->data.begin() + static_cast<long>(from),
+                 page->data.begin() + static_cast<long>(to));
+      stop = to < kPageSize;
+    }
+    UnlockPage(*page);
+    PutPage(*page);
+    if (stop) break;
+  }
+  if (rfc) io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
+  return out;
+}
+
+void BtrfsInode::Truncate(uint64_t newsize) {
+  i_rwsem_.DownWrite();
+  const uint64_t oldsize = i_size_;
+  if (newsize >= oldsize) {
+    // btrfs_setsize() growing: btrfs_cont_expand(), then the size; the
+    // page cache past the old size then reads as zeroes.
+    if (newsize > oldsize) TruncateBlockForExpand(oldsize);
+    i_size_ = newsize;
+    i_rwsem_.UpWrite();
+    return;
+  }
+  const uint64_t lock_start = newsize / kPageSize * kPageSize;
+  const uint64_t lock_end = (oldsize + kPageSize - 1) / kPageSize * kPageSize - 1;
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  if (rfc) LockAndFlushOrdered(lock_start, lock_end + 1);
+  // truncate_setsize(): i_size first, then the page cache past it (each
+  // page locked, its writeback waited for, invalidated).
+  mapping_.TruncateSetsize(i_size_, newsize);
+  if (rfc) io_tree_.UnlockExtent(lock_start, lock_end);
+  // btrfs_truncate(): ordered extents past the new size finish first
+  // (their items land), then the items past it are dropped.
+  while (OrderedExtent* oe = ordered_.LookupRange(lock_start, kLEndMax)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  const uint64_t keep_end = (newsize + kPageSize - 1) / kPageSize * kPageSize;
+  fs_.transaction_lock().Lock();
+  fs_.log().DropExtents(ino_, keep_end, kLEndMax);
+  fs_.ReleaseUnreferenced();
+  fs_.log().UpdateInode({ino_, newsize, 0});
+  fs_.transaction_lock().Unlock();
+  em_tree_.Drop(keep_end, kLEndMax, false);
+  // btrfs_truncate_block(): the partial page's tail must be zeroes on
+  // disk too, so the page is zeroed (truncate did) and written again. Like
+  // any dirtying, it waits out the page's ordered extent first, or
+  // writeback would stack a second one on the same range.
+  if (newsize % kPageSize != 0) TruncateBlock(newsize);
+  i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::WritebackAll() {
+  WritebackControl wbc;
+  wbc.sync_mode = WbSyncMode::kNone;
+  mapping_.DoWritepages(wbc);
+}
+
+int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
+  // v5.13's btrfs_writepage(): under PF_MEMALLOC (direct reclaim and
+  // kswapd alike) the page is redirtied, never written: reclaim of btrfs
+  // data pages waits for the flusher. The RFC routes ->writepage through
+  // iomap_writepage(), whose rule is iomap's (kswapd writes; direct
+  // reclaim WARNs), and so exposes map_blocks to kswapd's locked page.
+  if (fs_.config().order == LockOrder::kLegacy && sched_.current_fiber().memalloc) {
+    RedirtyPageForWritepage(wbc, page);
+    UnlockPage(page);
+    return 0;
+  }
+  IomapWritepageCtx wpc(sched_, *this);
+  wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
+  int ret = wpc.DoWritepage(page, wbc, i_size_);
+  wpc.SubmitPending();
+  pages_written_past_eof_ += wpc.past_eof_pages();
+  return ret;
+}
+
+int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
+  // iomap_writepages(): one writepage context for the whole pass, its
+  // ioend open across pages and merged while contiguous. Before the pass
+  // sleeps on a page lock (or a page's writeback) the open ioend is
+  // submitted: the page's holder may be a reader waiting for an ordered
+  // extent whose pages sit in that ioend (btrfs's extent_write_cache_pages
+  // flushes its bio before lock_page for this reason).
+  IomapWritepageCtx wpc(sched_, *this);
+  wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
+  wpc.whole_pass = true;
+  const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
+  const std::function<void()>* saved = wbc.submit_pending;
+  wbc.submit_pending = &submit;
+  int ret = mapping.WriteCachePages(
+      wbc, [&](Page& page, WritebackControl& w) { return wpc.DoWritepage(page, w, i_size_); });
+  wbc.submit_pending = saved;
+  wpc.SubmitPending();
+  pages_written_past_eof_ += wpc.past_eof_pages();
+  return ret;
+}
+
+int BtrfsInode::Readpage(Page& page) {
+  uint64_t start = page.offset();
+  SetPageExtentMapped(page);
+  LockAndFlushOrdered(start, start + kPageSize);
+  int ret = FillPage(page);
+  if (ret == 0) SetPageUptodate(page);
+  io_tree_.UnlockExtent(start, start + kPageSize - 1);
+  UnlockPage(page);
+  return ret;
+}
+
+bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
+  // __btrfs_releasepage() -> try_release_extent_state(): not while the
+  // page's range is locked (someone is between the extent lock and this
+  // page). Legacy tests the LOCKED bit; the RFC takes a best-effort
+  // try_lock_extent, as reclaim holds the page lock.
+  if (PageDirty(page) || PageWriteback(page)) return false;
+  const uint64_t start = page.offset(), end = start + kPageSize - 1;
+  if (fs_.config().order == LockOrder::kRfc) {
+    if (!io_tree_.TryLockExtent(start, end)) return false;
+    io_tree_.UnlockExtent(start, end);
+  } else if (io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
+    return false;
+  }
+  DetachPagePrivate(page);
+  return true;
+}
+
+void BtrfsInode::Invalidatepage(Page& page, uint64_t offset, uint64_t length) {
+  // btrfs_invalidatepage(): part of a page only releases what it can.
+  if (offset != 0 || length != kPageSize) {
+    Releasepage(page, sim::kGfpNoFs);
+    return;
+  }
+  // No bio may still be writing this page's blocks.
+  WaitOnPageWriteback(page);
+  const uint64_t start = page.offset(), end = start + kPageSize - 1;
+  // Legacy locks the range under the page lock (pages before extents);
+  // the RFC does not (truncate holds the range already; punch hole does
+  // not, so there it runs with no extent lock at all).
+  const bool lock = fs_.config().order == LockOrder::kLegacy;
+  if (lock) io_tree_.LockExtent(start, end);
+  // An ordered extent allocated over this page whose write was never
+  // submitted: the page will never be written, so invalidatepage accounts
+  // for it (PG_private_2), and the extent becomes visible only up to this
+  // page (truncated_len).
+  if (!fs_.config().bug_invalidatepage_no_ordered_accounting && TestClearPagePrivate2(page)) {
+    if (OrderedExtent* oe = ordered_.Lookup(start)) {
+      oe->flags |= kOrderedTruncated;
+      oe->truncated_len = std::min(oe->truncated_len, start - oe->file_offset);
+      ordered_.Put(oe);
+      if (OrderedExtent* done = ordered_.DecTestPending(start, kPageSize, true)) {
+        sched_.Spawn("btrfs-endio-write", [this, done] { FinishOrderedIo(done); });
+      }
+    }
+  }
+  // The page's delalloc will never be written: its reservation goes back
+  // (EXTENT_DO_ACCOUNTING).
+  io_tree_.ClearExtentBit(start, end,
+                          kExtentDelalloc | (fs_.config().bug_invalidatepage_keeps_data_reservation
+                                                 ? 0
+                                                 : kExtentDoAccounting));
+  if (lock) io_tree_.UnlockExtent(start, end);
+  DetachPagePrivate(page);
+}
+
+namespace {
+
+// BTRFS_MAX_EXTENT_SIZE (128 MiB), in pages.
+constexpr uint64_t kMaxExtentPages = (uint64_t{128} << 20) / kPageSize;
+
+void MapOrdered(IomapWritepageCtx& wpc, uint64_t start, uint64_t disk, uint64_t end) {
+  wpc.iomap.addr = disk;
+  wpc.iomap.offset = start;
+  wpc.iomap.length = end - start;
+  wpc.iomap.type = IomapType::kMapped;
+  wpc.iomap.flags = kIomapFBoundary;  // btrfs's data bios must not cross extents
+}
+
+}  // namespace
+
+// The end (exclusive) of the dirty delalloc run that starts with the page
+// at `start`, as far as this writeback pass will write it: pages present,
+// dirty, not under writeback or in an ordered extent, with EXTENT_DELALLOC,
+// within the pass's range and page budget (and, for a data-integrity
+// pass, tagged for it). Every page of an ordered extent created over this
+// run is then either written by this pass or invalidated (and accounted
+// by invalidatepage), so no ordered extent waits on a page nobody writes.
+uint64_t BtrfsInode::DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start) {
+  uint64_t end = start + kPageSize;
+  if (!wpc.whole_pass || wpc.wbc == nullptr) return end;
+  const WritebackControl& wbc = *wpc.wbc;
+  uint64_t limit = start + std::min<uint64_t>(kMaxExtentPages, std::max<int64_t>(wbc.nr_to_write, 1)) *
+                               kPageSize;
+  if (wbc.range_end != kLEndMax) limit = std::min(limit, wbc.range_end + 1);
+  const bool sync = wbc.sync_mode == WbSyncMode::kAll;
+  // The pass visits the rest of its current batch as it stands, then
+  // looks pages up afresh past the batch's last index.
+  const std::span<const Page* const> rest(wbc.batch_rest, wbc.batch_rest_len);
+  const uint64_t batch_last = rest.empty() ? start / kPageSize : rest.back()->index();
+  for (; end < limit; end += kPageSize) {
+    const Page* p = mapping_.Peek(end / kPageSize);
+    if (p == nullptr || !PageDirty(*p) || PageWriteback(*p) || PagePrivate2(*p) ||
+        PageLocked(*p) || (sync && !PageToWrite(*p))) {
+      break;
+    }
+    if (p->index() <= batch_last && std::find(rest.begin(), rest.end(), p) == rest.end()) break;
+    if (!io_tree_.TestRangeBit(end, end + kPageSize - 1, kExtentDelalloc, true)) break;
+  }
+  return end;
+}
+
+// The RFC's btrfs map_blocks over v5.13's writepage_delalloc():
+// find_lock_delalloc_range() and cow_file_range() allocate one contiguous
+// extent for the dirty run starting at this page, with one ordered extent
+// and an extent map; its pages carry PG_private_2 until their write
+// completes or invalidatepage accounts for them. A page already in an
+// ordered extent maps to that extent.
+OrderedExtent* BtrfsInode::OrderedOfPage(uint64_t start) {
+  const Page* page = mapping_.Peek(start / kPageSize);
+  return page != nullptr && PagePrivate2(*page) ? ordered_.Lookup(start) : nullptr;
+}
+
+int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
+  const uint64_t start = offset / kPageSize * kPageSize;
+  // The blocks of a page already in an ordered extent are that extent's.
+  auto map_to = [&](const OrderedExtent& oe) {
+    MapOrdered(wpc, start, oe.disk_bytenr + (start - oe.file_offset), oe.end());
+  };
+  if (OrderedExtent* oe = OrderedOfPage(start)) {
+    map_to(*oe);
+    ordered_.Put(oe);
+    return 0;
+  }
+  uint64_t end = DelallocRunEnd(wpc, start);
+  const bool best_effort =
+      fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
+  if (best_effort) {
+    // Handed a locked page, extents-before-pages can only try: the run,
+    // else at least through the end of the locked page (RFC patch 05).
+    if (!io_tree_.TryLockExtent(start, end - 1)) {
+      end = start + kPageSize;
+      if (!io_tree_.TryLockExtent(start, end - 1)) return kIomapRedirty;
+    }
+  } else {
+    io_tree_.LockExtent(start, end - 1);
+  }
+  // Under the range lock (find_lock_delalloc_range()'s re-check): another
+  // pass may have allocated this page meanwhile (with an earlier page of
+  // its run); it then maps to that ordered extent.
+  if (!io_tree_.TestRangeBit(start, start + kPageSize - 1, kExtentDelalloc, true)) {
+    if (OrderedExtent* oe = OrderedOfPage(start)) {
+      io_tree_.UnlockExtent(start, end - 1);
+      map_to(*oe);
+      ordered_.Put(oe);
+      return 0;
+    }
+  }
+  // Taking the range may have slept or yielded: the run is measured again
+  // under the lock (pages written, truncated or created anew meanwhile end
+  // it). No other pass can allocate in the range now.
+  const uint64_t locked_end = end;
+  end = std::min(end, DelallocRunEnd(wpc, start));
+  // cow_file_range(): COW, every write goes to new space.
+  uint64_t len = end - start;
+  const uint64_t disk = fs_.AllocData(len);
+  OrderedExtent* oe = ordered_.Add(start, len, disk, len, 0);
+  // Adding it may have yielded (the tree's spinlock), and the run's pages
+  // are not locked (lock_delalloc_pages() is not modelled): a page
+  // truncated meanwhile ends the run, which is measured a last time and
+  // marked at once, so that every page of the extent carries PG_private_2
+  // and invalidatepage accounts for any it drops from now on.
+  if (const uint64_t last = std::min(end, DelallocRunEnd(wpc, start)); last < end) {
+    ordered_.Shrink(oe, last - start);
+    fs_.TrimExtent(disk, last - start);
+    end = last;
+    len = end - start;
+  }
+  for (uint64_t at = start; at < end; at += kPageSize) {
+    if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
+  }
+  if (end < locked_end) io_tree_.UnlockExtent(end, locked_end - 1);
+  em_tree_.Drop(start, end, false);
+  ExtentMap em;
+  em.start = start;
+  em.len = len;
+  em.block_start = disk;
+  em.block_len = len;
+  em.orig_start = start;
+  em.ram_bytes = len;
+  em.flags = kEmPinned;
+  em_tree_.Add(em);
+  // The allocation takes over the delalloc bytes' reservation; the bit is
+  // cleared without giving it back (extent_clear_unlock_delalloc()).
+  fs_.ConvertReserved(io_tree_.CountRangeBits(start, end - 1, kExtentDelalloc));
+  io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
+  io_tree_.UnlockExtent(start, end - 1);
+  MapOrdered(wpc, start, disk, end);
+  return 0;
+}
+
+void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
+  // btrfs_csum_one_bio(): checksums of the pages as submitted; a page
+  // changed after this (no stable pages) fails its checksum on read.
+  uint64_t disk = bio->sector * 512;
+  for (const sim::BioVec& v : bio->vecs) {
+    submitted_csums_[disk] = Csum(v.data);
+    disk += v.len;
+  }
+  fs_.volumes().MapBio(bio);
+}
+
+void BtrfsInode::EndIoend(Ioend& ioend) {
+  for (Page* page : ioend.pages) {
+    // btrfs_writepage_endio_finish_ordered().
+    TestClearPagePrivate2(*page);
+    OrderedExtent* oe = ordered_.DecTestPending(page->offset(), kPageSize, !ioend.error);
+    if (oe == nullptr) continue;
+    // btrfs_finish_ordered_io() runs in a worker (process context).
+    sched_.Spawn("btrfs-endio-write", [this, oe] { FinishOrderedIo(oe); });
+  }
+}
+
+void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
+  const uint64_t start = oe->file_offset, end = oe->end() - 1;
+  io_tree_.LockExtent(start, end);
+  if (!(oe->flags & kOrderedIoErr)) {
+    fs_.transaction_lock().Lock();
+    // A truncated extent (pages invalidated before their write) becomes
+    // visible only up to truncated_len.
+    const uint64_t visible =
+        (oe->flags & kOrderedTruncated) ? std::min(oe->truncated_len, oe->num_bytes) : oe->num_bytes;
+    FileExtentItem item;
+    item.ino = ino_;
+    item.file_offset = oe->file_offset;
+    item.num_bytes = visible;
+    item.disk_bytenr = oe->disk_bytenr;
+    item.disk_num_bytes = oe->disk_num_bytes;
+    if (visible > 0) {
+      fs_.log().InsertExtent(item);  // drops what it replaces (COW)
+      fs_.ExtentReferenced(oe->disk_bytenr);
+      fs_.ReleaseUnreferenced();
+    } else {
+      fs_.ExtentUnused(oe->disk_bytenr);
+    }
+    // btrfs_csum_file_blocks(): one checksum per block written.
+    for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) {
+      auto csum = submitted_csums_.find(oe->disk_bytenr + k);
+      if (csum == submitted_csums_.end()) continue;
+      if (k < visible) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
+      submitted_csums_.erase(csum);
+    }
+    uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
+    auto it = fs_.log().state().inodes.find(ino_);
+    if (it == fs_.log().state().inodes.end() || it->second.size < disk_i_size) {
+      fs_.log().UpdateInode({ino_, disk_i_size, 0});
+    }
+    fs_.transaction_lock().Unlock();
+  } else {
+    // The write failed: no item will point at the extent.
+    fs_.transaction_lock().Lock();
+    fs_.ExtentUnused(oe->disk_bytenr);
+    fs_.transaction_lock().Unlock();
+  }
+  em_tree_.Unpin(start, 0);
+  io_tree_.UnlockExtent(start, end);
+  ordered_.Remove(oe);
+  ordered_.Put(oe);
+}
+
+}  // namespace fsim::fs
+

@@ -1,0 +1,338 @@
+// The btrfs side of the buffered I/O path, on iomap, in both lock orders
+// (a first slice of the filesystem model: buffered write, writeback
+// through iomap with COW allocation and ordered extents, read, fsync;
+// truncate, punch hole and mmap come next).
+//
+// Lock orders (configuration, ../shared/RFC-NOTES.md):
+// - kLegacy (btrfs v5.13): pages before extents. A buffered write locks
+//   each page, then the page's extent range; finding an ordered extent
+//   there it unlocks both, waits and retries. Reads lock the page, then
+//   the range. Writeback (map_blocks) runs with the page locked and takes
+//   the range with a blocking lock.
+// - kRfc (the RFC): extents before pages. A buffered write locks its whole
+//   range and flushes ordered extents first, then the pages. Reads lock
+//   the range before the pages. Writeback, handed a locked page, can only
+//   try_lock_extent; failing, it redirties the page (best effort).
+//
+// Injectable mistakes (configuration, each the small difference a
+// developer would really write):
+// - bug_rfc_writepage_blocking_extent_lock: under kRfc, map_blocks takes a
+//   blocking lock_extent with the page locked.
+// - bug_rfc_page_mkwrite_page_before_extent: under kRfc, page_mkwrite
+//   keeps the legacy order (page, then range), as the RFC left it.
+// - bug_rfc_readahead_blocking_extent_lock: under kRfc, readahead, handed
+//   locked pages, takes the range with a blocking lock and flushes ordered
+//   extents (the read iomap_begin of RFC patches 27-31).
+// - bug_commit_without_barrier_all_devices: the log commit flushes only
+//   the device it lives on, not the other data devices (write_all_supers
+//   without barrier_all_devices): fsync'd data on another disk can still
+//   be in its volatile cache when the log pointing at it is durable.
+// - bug_cont_expand_without_truncate_block: growing the file (truncate
+//   up, a write or fallocate past EOF) skips btrfs_truncate_block() on the
+//   old EOF page, so bytes a store through mmap left past EOF in that page
+//   become file data.
+// - bug_writeback_past_eof_after_truncate: writeback of a page that
+//   truncate moved wholly past i_size submits it (and so finishes an
+//   ordered extent for it) instead of redirtying it for truncate to drop.
+// - bug_invalidatepage_no_ordered_accounting: btrfs_invalidatepage drops a
+//   page whose ordered extent was allocated but whose write was never
+//   submitted without accounting for it (no TestClearPagePrivate2,
+//   truncated_len, btrfs_dec_test_ordered_pending): the extent never
+//   finishes, and whoever waits for it hangs.
+// - bug_free_extent_without_pinning: an extent no file extent item points
+//   at any more returns to the free pool at once instead of after the
+//   commit that makes the drop durable: a new write can reuse its blocks
+//   while the durable metadata still points at them.
+// - bug_iomap_merge_past_map_length: btrfs_map_bio handed a bio that
+//   iomap merged past the mapping's map_length (a RAID0/RAID10 stripe end,
+//   a chunk end) does not split it: the WARN the RFC saw.
+// - bug_invalidatepage_keeps_data_reservation: btrfs_invalidatepage
+//   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
+//   page's data space reservation is never given back, and unmount WARNs
+//   (btrfs_free_block_groups: bytes_may_use left).
+
+//
+// Persistence: ordered extents finish in a worker fiber that records the
+// file extent item and inode size in the metadata log; fsync writes and
+// waits the range, then commits the log (flush + FUA).
+//
+// Locking rules: i_rwsem (write) serialises writers and fsync against
+// writers; reads take no i_rwsem (as buffered reads in btrfs).
+#ifndef FSIM_FS_BTRFS_INODE_H_
+#define FSIM_FS_BTRFS_INODE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "fs/btrfs/extent_io_tree.h"
+#include "fs/btrfs/extent_map.h"
+#include "fs/iomap/buffered_io.h"
+#include "fs/btrfs/metadata_log.h"
+#include "fs/btrfs/ordered_data.h"
+#include "fs/mm/page_cache.h"
+#include "fs/btrfs/volumes.h"
+#include "sim/block.h"
+#include "sim/sync.h"
+
+namespace fsim::fs {
+
+enum class LockOrder { kLegacy, kRfc };
+
+struct FsConfig {
+  LockOrder order = LockOrder::kLegacy;
+  bool bug_rfc_writepage_blocking_extent_lock = false;
+  bool bug_rfc_page_mkwrite_page_before_extent = false;
+  bool bug_writeback_past_eof_after_truncate = false;
+  bool bug_rfc_readahead_blocking_extent_lock = false;
+  bool bug_commit_without_barrier_all_devices = false;
+  bool bug_cont_expand_without_truncate_block = false;
+  bool bug_invalidatepage_no_ordered_accounting = false;
+  bool bug_iomap_merge_past_map_length = false;
+  bool bug_free_extent_without_pinning = false;
+  bool bug_invalidatepage_keeps_data_reservation = false;
+  // A design knob of extents-before-pages (not a mistake): fsync's
+  // data-integrity writeback counts the pages best-effort writeback
+  // redirtied because another task held their range (wbc->pages_skipped),
+  // waits for that range with no page locked (extents before pages), and
+  // writes again, so that no page it owes is left dirty when it waits.
+  bool rfc_sync_waits_for_range = false;
+  // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
+  // 0, RAID0 over every device, RAID1 over devices 0 and 1.
+  Profile data_profile = Profile::kSingle;
+};
+
+// fs_info: the mount.
+// The data checksum btrfs keeps per 4 KiB block (xxhash64, truncated as
+// the csum tree stores it here).
+uint32_t BtrfsDataCsum(const uint8_t* block);
+
+// set_page_extent_mapped(): every btrfs data page in use carries
+// EXTENT_PAGE_PRIVATE, so truncate and reclaim ask the fs about it.
+void SetPageExtentMapped(Page& page);
+
+class BtrfsFs {
+ public:
+  // Device 0 holds the metadata log (first 1 MiB); one data chunk of
+  // config.data_profile follows it, on the devices that profile uses, at
+  // the same physical offset on each. REQUIRES: devices of at least 4 MiB;
+  // RAID0 and RAID1 at least two devices.
+  BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config);
+
+  // Data space (the extent tree and free space cache, reduced to what
+  // crash safety depends on). AllocData() takes the lowest free run of
+  // `len` bytes (page-rounded) for a new extent. ExtentReferenced() says a
+  // file extent item now points at it; ReleaseUnreferenced() (after any
+  // change that drops or trims items) finds extents no item points at any
+  // more and pins them: their space returns to the free pool only when the
+  // next log commit has made the drop durable (btrfs_free_extent() ->
+  // pinned extents -> unpin at transaction commit), since until then the
+  // durable metadata still points at their blocks. ExtentUnused() frees at
+  // once an extent no item ever pointed at (an ordered extent that failed
+  // or was truncated to nothing). REQUIRES: the transaction lock, for all
+  // but AllocData.
+  uint64_t AllocData(uint64_t len);
+  void ExtentReferenced(uint64_t disk_bytenr);
+  // Gives back the tail past `len` of an extent nothing points at yet.
+  void TrimExtent(uint64_t disk_bytenr, uint64_t len);
+  void ExtentUnused(uint64_t disk_bytenr);
+  void ReleaseUnreferenced();
+  // For tests and invariants: the live extents (start -> length) and the
+  // free and pinned space.
+  const std::map<uint64_t, uint64_t>& free_space() const { return free_; }
+  uint64_t pinned_bytes() const;
+  // Checks the allocator's invariants: live, pinned and free space are
+  // disjoint and together the whole chunk. Returns "" or the first problem.
+  std::string CheckSpace() const;
+  // Commits the metadata log, durable on return. First every data device
+  // other than device 0 is flushed (barrier_all_devices(): data written
+  // before the commit must not sit in a volatile cache of another disk
+  // while the log that points at it is durable); device 0's flush is the
+  // superblock's PREFLUSH. Returns false on an I/O error.
+  bool CommitLog();
+
+  // Data space reservations, the data space_info's bytes_may_use.
+  // ReserveData(): btrfs_check_data_free_space() on write, page_mkwrite
+  // and truncate_block, before the bytes become delalloc.
+  // FreeReservedData(): btrfs_free_reserved_data_space(), when delalloc
+  // bytes are cleared with EXTENT_CLEAR_DATA_RESV (invalidatepage,
+  // truncate, punch, an overwrite's cleanup) or a reservation goes unused.
+  // ConvertReserved(): cow_file_range's allocation takes over the
+  // reservation of the delalloc bytes it allocates
+  // (btrfs_add_reserved_bytes()). Going below zero is the kernel's
+  // underflow WARN.
+  void ReserveData(uint64_t len);
+  void FreeReservedData(uint64_t len);
+  void ConvertReserved(uint64_t len);
+  uint64_t bytes_may_use() const { return bytes_may_use_; }
+  // close_ctree()'s btrfs_free_block_groups(): after every inode is
+  // evicted no reservation may remain. Returns "" or the WARN's report.
+  std::string CheckUnmount() const;
+
+  sim::Scheduler& sched() { return sched_; }
+  Volumes& volumes() { return volumes_; }
+  MetadataLog& log() { return log_; }
+  sim::Mutex& transaction_lock() { return transaction_lock_; }
+  const FsConfig& config() const { return config_; }
+
+  static constexpr uint64_t kLogLen = 1 << 20;
+  static constexpr uint64_t kDataStart = 1 << 20;  // logical start of the data chunk
+
+ private:
+  sim::Scheduler& sched_;
+  FsConfig config_;
+  Volumes volumes_;
+  MetadataLog log_;
+  sim::Mutex transaction_lock_;
+  sim::BlockArray& array_;
+  uint64_t data_end_;
+  struct Extent {
+    uint64_t len;
+    bool referenced = false;  // a file extent item has pointed at it
+    bool pinned = false;      // unreferenced, free after the next commit
+  };
+  std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
+  std::map<uint64_t, uint64_t> free_;   // start -> length, merged
+  uint64_t bytes_may_use_ = 0;          // data space reserved for delalloc
+  void SpaceWarn(const std::string& what, uint64_t len);
+};
+
+class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, public ExtentIoTreeHooks {
+ public:
+  BtrfsInode(BtrfsFs& fs, uint64_t ino);
+  ~BtrfsInode() override;
+
+  // write(2), buffered. REQUIRES: process context.
+  void BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // read(2), buffered: the bytes up to EOF.
+  std::vector<uint8_t> Read(uint64_t pos, uint64_t len);
+  // fsync(2): data and size durable on return. Returns 0 or -EIO.
+  int Fsync();
+  // truncate(2) (btrfs_setsize + btrfs_truncate): the size, the page
+  // cache past it, the partial page's tail (zeroed and written), and the
+  // file extent items past it. Legacy: truncate_setsize, then the items;
+  // RFC: the range [round_down(new), round_up(old)) locked around
+  // truncate_setsize.
+  void Truncate(uint64_t newsize);
+  // fallocate(PUNCH_HOLE) (btrfs_punch_hole): [offset, offset+len) within
+  // EOF reads as zeroes; partial pages are zeroed through the write path,
+  // whole pages dropped from the page cache (before the extent lock, as
+  // btrfs does) and their file extent items removed.
+  void PunchHole(uint64_t offset, uint64_t len);
+  // fallocate(ZERO_RANGE): [offset, offset+len) reads as zeroes; the size
+  // grows to cover it unless keep_size (modelled as a punch within EOF
+  // and an extension past it).
+  void ZeroRange(uint64_t offset, uint64_t len, bool keep_size);
+  // fallocate(0 or KEEP_SIZE): the size grows to offset+len unless
+  // keep_size; data is unchanged (preallocation reads as zeroes).
+  void Fallocate(uint64_t offset, uint64_t len, bool keep_size);
+  // A store through a shared mapping into one page: the page fault and
+  // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
+  // retrying around ordered extents; RFC: range, then page), then the
+  // store. A page wholly past EOF is SIGBUS. In the page holding EOF a
+  // program that stores `past_eof` puts the whole store in the page (as
+  // Linux lets it), but only the bytes before EOF are file data; one that
+  // does not stores only up to EOF as it is under the page lock. Returns
+  // how many bytes of the file were written, from `pos`.
+  // REQUIRES: [pos, pos+len) within one page.
+  uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof = false);
+  // page_cache_sync_readahead() and btrfs_readahead(): the absent pages
+  // from `first` on (at most kReadaheadPages, up to `last`) are created,
+  // locked, read and unlocked. Legacy: the range locked (and ordered
+  // extents flushed) with the pages locked; RFC: only if try_lock_extent
+  // succeeds and no ordered extent is there, else they stay !uptodate.
+  void Readahead(uint64_t first, uint64_t last);
+  static constexpr uint64_t kReadaheadPages = 4;
+  // The flusher: writes back every dirty page (WB_SYNC_NONE).
+  void WritebackAll();
+  // evict() at unmount: btrfs_evict_inode()'s evict_inode_truncate_pages()
+  // (every page dropped, then what delalloc is left cleared with its
+  // reservation) and btrfs_destroy_inode()'s WARN_ON(delalloc_bytes).
+  // REQUIRES: the last user of the inode, after sync.
+  void EvictAtUnmount();
+  // BTRFS_I(inode)->delalloc_bytes: bytes with EXTENT_DELALLOC.
+  uint64_t delalloc_bytes() const { return delalloc_bytes_; }
+
+  uint64_t i_size() const { return i_size_; }
+  // Pages writeback wrote wholly past EOF (bug_writeback_past_eof_after_truncate).
+  uint64_t pages_written_past_eof() const { return pages_written_past_eof_; }
+  AddressSpace& mapping() { return mapping_; }
+  ExtentIoTree& io_tree() { return io_tree_; }
+  OrderedTree& ordered() { return ordered_; }
+
+  // a_ops
+  int Writepage(Page& page, WritebackControl& wbc) override;
+  int Writepages(AddressSpace& mapping, WritebackControl& wbc) override;
+  int Readpage(Page& page) override;
+  bool Releasepage(Page& page, sim::Gfp gfp) override;
+  void Invalidatepage(Page& page, uint64_t offset, uint64_t length) override;
+  // iomap writeback ops
+  int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
+  uint64_t DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start);
+  Page* GrabPage(uint64_t index);
+  // The ordered extent (referenced) of the page at `start` if the page
+  // carries PG_private_2, else null.
+  OrderedExtent* OrderedOfPage(uint64_t start);
+  void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
+  void EndIoend(Ioend& ioend) override;
+  // io_tree hooks
+  void SetDelallocExtent(uint64_t bytes) override;
+  void ClearDelallocExtent(uint64_t bytes, uint32_t bits) override;
+
+ private:
+  // Waits for ordered extents in [start, end) with the range unlocked in
+  // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
+  void LockAndFlushOrdered(uint64_t start, uint64_t end);
+  void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
+  // The page at `index`, locked and out of writeback, with its range
+  // locked and no ordered extent over it: extents first (range, flushing
+  // ordered extents, then page) or pages first (page, then range; an
+  // ordered extent there means unlock both, wait, retry).
+  Page* LockPageAndRange(uint64_t index, bool extents_first);
+  // btrfs_cont_expand()'s btrfs_truncate_block(oldsize): before the size
+  // grows past `oldsize`, the rest of the page holding it is zeroed (in
+  // the page cache, dirtied so the disk gets it too). REQUIRES: i_rwsem.
+  void TruncateBlockForExpand(uint64_t oldsize);
+  // btrfs_truncate_block(from): the page holding `from`, locked with its
+  // range (in the configured order), read if needed, zeroed from `from` to
+  // its end and dirtied, so the zeroes reach the disk too.
+  void TruncateBlock(uint64_t from);
+  // The write path with i_rwsem already held.
+  void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
+  // Punch hole with i_rwsem already held.
+  void PunchHoleLocked(uint64_t offset, uint64_t len);
+  // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
+  // range locked by the caller.
+  int FillPage(Page& page);
+  void FinishOrderedIo(OrderedExtent* oe);
+  // btrfs_sync_file()'s start_ordered_ops() and wait: every dirty page of
+  // the file written and waited for (see rfc_sync_waits_for_range).
+  int SyncWriteAndWait();
+  // Checksums of data as submitted, by disk address, until its ordered
+  // extent finishes.
+  std::map<uint64_t, uint32_t> submitted_csums_;
+  uint64_t pages_written_past_eof_ = 0;
+  uint64_t delalloc_bytes_ = 0;
+  // Reserves data space for [start, end] and makes it delalloc, as a
+  // write's copy does: the old delalloc there is cleared with its
+  // reservation first (lock_and_cleanup_extent_if_need() /
+  // btrfs_truncate_block() / page_mkwrite), then set anew
+  // (btrfs_set_extent_delalloc()). REQUIRES: the range locked.
+  void DirtyDelalloc(uint64_t start, uint64_t end);
+
+  BtrfsFs& fs_;
+  sim::Scheduler& sched_;
+  uint64_t ino_;
+  uint64_t i_size_ = 0;
+  AddressSpace mapping_;
+  ExtentIoTree io_tree_;
+  ExtentMapTree em_tree_;
+  OrderedTree ordered_;
+  sim::RwSemaphore i_rwsem_;
+  sim::RwSemaphore i_mmap_lock_;  // read: page_mkwrite; write: fallocate
+};
+
+}  // namespace fsim::fs
+
+#endif  // FSIM_FS_BTRFS_INODE_H_

@@ -1,0 +1,100 @@
+// Reclaim of page cache pages: shrink_page_list() and pageout() as
+// mm/vmscan.c has them (v5.13), run as a sim::Shrinker. See page_cache.h
+// for the model and the locking rules.
+//
+// Pages are isolated from the LRU with a reference of reclaim's own, so a
+// page it sleeps on cannot be freed under it; after any sleep it re-checks
+// page->mapping, as a truncate on another fiber may have removed the page.
+#include "fs/mm/page_cache.h"
+#include "sim/check.h"
+
+namespace fsim::fs {
+
+// --- Reclaim ------------------------------------------------------------------------
+
+uint64_t PageCacheShrinker::Count() { return cache_.lru_.size(); }
+
+uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
+  // isolate_lru_pages(): the oldest pages come off the LRU, each with a
+  // reference of reclaim's own.
+  std::vector<Page*> isolated;
+  while (isolated.size() < nr_to_scan && !cache_.lru_.empty()) {
+    Page* page = cache_.lru_.begin()->second;
+    cache_.LruDel(*page);
+    GetPage(*page);
+    isolated.push_back(page);
+  }
+  uint64_t freed = 0;
+  for (Page* page : isolated) {
+    bool removed = ShrinkPage(*page, gfp);
+    // putback_lru_page(): a kept page becomes the newest.
+    if (!removed && page->mapping_ != nullptr && page->lru_key_ == 0) {
+      cache_.LruAdd(*page, /*oldest=*/false);
+    }
+    const uint64_t before = cache_.pages_freed_;
+    PutPage(*page);
+    freed += cache_.pages_freed_ - before;
+  }
+  return freed;
+}
+
+// One page of shrink_page_list(). Returns true if the page left the page
+// cache (it is freed when reclaim's reference is put).
+bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp) {
+  if (!TryLockPage(page)) return false;
+  AddressSpace* mapping = page.mapping_;
+  auto keep_locked = [&] {
+    UnlockPage(page);
+    return false;
+  };
+  if (mapping == nullptr) return keep_locked();  // truncated meanwhile
+  if (PageWriteback(page)) {
+    // Not waited for: marked, so end of writeback rotates it to be
+    // reclaimed next.
+    page.flags_ |= kPgReclaim;
+    return keep_locked();
+  }
+  if (PageDirty(page)) {
+    using Mode = PageCacheConfig::ReclaimWritepage;
+    const Mode mode = cache_.config_.reclaim_writepage;
+    const bool kswapd = cache_.sched_.current_fiber().kswapd;
+    const bool may_write = (gfp & sim::kGfpFs) != 0 &&
+                           (mode == Mode::kAll ||
+                            (mode == Mode::kKswapdOnly && kswapd && PageReclaim(page)));
+    if (!may_write) {
+      page.flags_ |= kPgReclaim;
+      return keep_locked();
+    }
+    // pageout(): only a page nobody else uses (is_page_cache_freeable:
+    // the cache's and reclaim's references, plus PG_private's).
+    const int users = page.refcount_ - (PagePrivate(page) ? 1 : 0);
+    if (users != 2) return keep_locked();
+    if (ClearPageDirtyForIo(page)) {
+      WritebackControl wbc;
+      wbc.nr_to_write = 32;  // SWAP_CLUSTER_MAX
+      wbc.for_reclaim = true;
+      page.flags_ |= kPgReclaim;
+      int error = mapping->ops_->Writepage(page, wbc);  // unlocks the page
+      if (error < 0 && page.mapping_ == mapping) mapping->SetError(error);
+      if (!PageWriteback(page)) page.flags_ &= ~kPgReclaim;
+      if (PageWriteback(page) || PageDirty(page)) return false;
+      // A synchronous write: relock and see if it can go now.
+      if (!TryLockPage(page)) return false;
+      if (PageDirty(page) || PageWriteback(page) || page.mapping_ != mapping) {
+        return keep_locked();
+      }
+    }
+  }
+  // try_to_release_page(): the fs's private state goes first.
+  if (PagePrivate(page) && !mapping->ops_->Releasepage(page, gfp)) return keep_locked();
+  // __remove_mapping(): only with exactly the cache's and reclaim's
+  // references left (page_ref_freeze(page, 2)), and still clean.
+  if (page.mapping_ != mapping || PageDirty(page) || page.refcount_ != 2) {
+    return keep_locked();
+  }
+  mapping->DeleteFromPageCache(page);
+  UnlockPage(page);
+  return true;
+}
+
+}  // namespace fsim::fs
