@@ -1,0 +1,39 @@
+// The SCTBench "CS" programs (mc-imperial/sctbench,
+// benchmarks/concurrent-software-benchmarks), written on fsim's API from
+// the C originals, each with the finding its bug produces. They register
+// as scenarios of family "sctbench" (`fsim explore --scenario reorder_10`)
+// and are not part of the default suite: every one of them has a bug.
+//
+// `fsim bench --suite sctbench` runs them under each strategy
+// (tools/sctbench_cmd.cc).
+#ifndef FSIM_SCTBENCH_SUITE_H_
+#define FSIM_SCTBENCH_SUITE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/finding.h"
+#include "sim/program.h"
+
+namespace fsim::sctbench {
+
+struct SuiteProgram {
+  std::string name;         // SCTBench's name without _bad/_sat
+  std::string description;  // one line: the bug
+  sim::FindingKind expected;
+  // A fresh program for one run; `name` signs its assertion findings.
+  std::function<std::unique_ptr<sim::Program>()> make;
+};
+
+// Every program of the suite, sorted by name.
+const std::vector<SuiteProgram>& Suite();
+
+// The families of programs, one per file.
+void AddLockPrograms(std::vector<SuiteProgram>& out);
+void AddRacyPrograms(std::vector<SuiteProgram>& out);
+
+}  // namespace fsim::sctbench
+
+#endif  // FSIM_SCTBENCH_SUITE_H_
