@@ -1,6 +1,8 @@
 #include "sctbench/suite.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdint>
 
 #include "scenarios/registry.h"
 #include "sim/check.h"
@@ -8,12 +10,34 @@
 namespace fsim::sctbench {
 namespace {
 
+// Names in natural order: a run of digits compares as a number, so
+// reorder_5 comes before reorder_10.
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      uint64_t x = std::stoull(a.substr(i, ie - i)), y = std::stoull(b.substr(j, je - j));
+      if (x != y) return x < y;
+      i = ie;
+      j = je;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
 std::vector<SuiteProgram> BuildSuite() {
   std::vector<SuiteProgram> all;
   AddLockPrograms(all);
   AddRacyPrograms(all);
   std::sort(all.begin(), all.end(),
-            [](const SuiteProgram& a, const SuiteProgram& b) { return a.name < b.name; });
+            [](const SuiteProgram& a, const SuiteProgram& b) { return NaturalLess(a.name, b.name); });
   for (size_t i = 1; i < all.size(); ++i) {
     FSIM_CHECK_MSG(all[i - 1].name != all[i].name, "two sctbench programs share a name");
   }

@@ -27,7 +27,8 @@ struct SuiteProgram {
   std::function<std::unique_ptr<sim::Program>()> make;
 };
 
-// Every program of the suite, sorted by name.
+// Every program of the suite, by name in natural order (reorder_5
+// before reorder_10).
 const std::vector<SuiteProgram>& Suite();
 
 // The families of programs, one per file.
