@@ -25,6 +25,11 @@ struct SuiteProgram {
   sim::FindingKind expected;
   // A fresh program for one run; `name` signs its assertion findings.
   std::function<std::unique_ptr<sim::Program>()> make;
+  // False for the programs no strategy of fsim finds within CI's small
+  // budget (one seed, 3,000 runs) yet: reorder_50, reorder_100 and
+  // twostage_100. CI runs them all the same (they must run: 101 fibers),
+  // and the README's table shows what 20 seeds of 10,000 runs find.
+  bool found_in_small_budget = true;
 };
 
 // Every program of the suite, by name in natural order (reorder_5
