@@ -16,6 +16,7 @@
 #include "model/pct.h"
 #include "model/random_walk.h"
 #include "model/replay.h"
+#include "model/surw.h"
 #include "sim/random.h"
 #include "sim/site.h"
 
@@ -40,6 +41,18 @@ uint64_t EstimateSteps(const Target& target, sim::Scheduler& sched) {
   RandomWalk walk;
   sim::RunResult r = RunOnce(target, sched, walk, 0);
   return r.decisions > 0 ? r.decisions : 1;
+}
+
+// SURW's estimate of each fiber's decisions, by spawn index: the mean
+// over a few random-walk runs of `target` with fixed seeds (rounded up),
+// so every shard computes the same.
+std::vector<uint64_t> EstimateEventsBySpawn(const Target& target, sim::Scheduler& sched) {
+  constexpr uint64_t kProfileRuns = 4;
+  SpawnProfile profile;
+  for (uint64_t seed = 0; seed < kProfileRuns; ++seed) RunOnce(target, sched, profile, seed);
+  std::vector<uint64_t> mean = profile.totals();
+  for (uint64_t& m : mean) m = (m + kProfileRuns - 1) / kProfileRuns;
+  return mean;
 }
 
 std::string TracePath(const std::string& dir, const Target& target,
@@ -72,6 +85,14 @@ Trace TraceOfRun(const Target& target, const StrategyInfo& strategy, uint64_t se
   trace.virtual_ns = result.virtual_ns;
   trace.decisions = decisions;
   return trace;
+}
+
+std::unique_ptr<sim::Strategy> MakeSamplingStrategy(const StrategyInfo& info, const Target& target,
+                                                    sim::Scheduler& sched) {
+  if (info.name == "random") return std::make_unique<RandomWalk>();
+  if (info.name == "pct") return std::make_unique<Pct>(info.depth, EstimateSteps(target, sched));
+  if (info.name == "surw") return std::make_unique<Surw>(EstimateEventsBySpawn(target, sched));
+  throw std::runtime_error("unknown strategy '" + info.name + "'");
 }
 
 uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run) {
@@ -109,18 +130,13 @@ ExploreSummary Explore(const std::vector<Target>& targets,
     Lane& lane = lanes[i];
     lane.target = &targets[i];
     lane.stats.scenario = targets[i].scenario;
-    if (kind == "random") {
-      lane.strategy = std::make_unique<RandomWalk>();
-    } else if (kind == "pct") {
-      lane.strategy = std::make_unique<Pct>(options.strategy.depth,
-                                            EstimateSteps(targets[i], sched));
-    } else if (kind == "dfs") {
+    if (kind == "dfs") {
       auto dfs = std::make_unique<Dfs>(options.strategy.preemptions,
                                        options.shard_index, options.shard_count);
       lane.dfs = dfs.get();
       lane.strategy = std::move(dfs);
     } else {
-      throw std::runtime_error("unknown strategy '" + kind + "'");
+      lane.strategy = MakeSamplingStrategy(options.strategy, targets[i], sched);
     }
   }
   uint64_t runs_limit = options.runs.value_or(kind == "dfs" ? UINT64_MAX

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,7 +48,7 @@ struct FindingRecord {
 struct ExploreOptions {
   StrategyInfo strategy;
   uint64_t seed = 1;
-  // Runs per target; nullopt: kRunsDefault for random and pct, until the
+  // Runs per target; nullopt: kRunsDefault for random, pct and surw, until the
   // space is exhausted for dfs.
   std::optional<uint64_t> runs;
   uint64_t virtual_ns_budget = 0;  // 0: none. Summed over all runs.
@@ -84,6 +85,15 @@ struct ExploreSummary {
 // trace is for.
 Trace TraceOfRun(const Target& target, const StrategyInfo& strategy, uint64_t seed, uint64_t run,
                  const sim::RunResult& result, const std::vector<sim::Decision>& decisions);
+
+// A fresh strategy of the sampling kinds (random, pct, surw) for
+// `target`: what Explore() runs each target under. PCT's run-length
+// estimate comes from one random-walk run of `target` on `sched` with
+// seed 0, SURW's per-fiber estimate from four (seeds 0-3), so every
+// process computes the same. Throws std::runtime_error for dfs (the
+// explorer builds it with its shard) and for an unknown name.
+std::unique_ptr<sim::Strategy> MakeSamplingStrategy(const StrategyInfo& info, const Target& target,
+                                                    sim::Scheduler& sched);
 
 // The seed of run `run` of `scenario` under base seed `seed`.
 uint64_t RunSeed(uint64_t seed, const std::string& scenario, uint64_t run);

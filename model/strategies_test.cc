@@ -1,9 +1,12 @@
 // Unit checks of each strategy: DFS enumerates a decision tree exactly once
 // per leaf (fiber and value choices alike) and honours its preemption
-// bound; PCT and the random walk are functions of the seed; replay follows
+// bound; PCT, SURW and the random walk are functions of the seed; SURW
+// weighs fibers by their events to come (uniform over interleavings when
+// its estimate is exact) and its runs replay; replay follows
 // a recorded stream and reports exactly where a run leaves it.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <vector>
 
@@ -11,6 +14,7 @@
 #include "model/pct.h"
 #include "model/random_walk.h"
 #include "model/replay.h"
+#include "model/surw.h"
 #include "sim/scheduler.h"
 #include "sim/testing.h"
 
@@ -121,6 +125,106 @@ TEST(PctTest, DepthOneNeverPreemptsARunnableFiberOfHigherPriority) {
     EXPECT_EQ(order[0], order[1]);
     EXPECT_EQ(order[1], order[2]);
   }
+}
+
+// Three fibers of four steps each, under `strategy` with `seed`.
+std::vector<int> SurwOrder(Surw& surw, uint64_t seed, sim::RunResult* result = nullptr,
+                           std::vector<sim::Decision>* decisions = nullptr) {
+  sim::Scheduler s;
+  std::vector<int> order;
+  sim::RunOptions options;
+  options.seed = seed;
+  sim::RunResult r = s.Run(surw, options, [&] {
+    for (int f = 0; f < 3; ++f) {
+      s.Spawn("f", [&s, f, &order] {
+        for (int i = 0; i < 4; ++i) { order.push_back(f); s.Yield("y"); }
+      });
+    }
+  }, [] {});
+  if (result) *result = r;
+  if (decisions) *decisions = s.chooser().decisions();
+  return order;
+}
+
+TEST(SurwTest, SameSeedSameScheduleAndSeedsDiffer) {
+  Surw surw({5, 5, 5});
+  EXPECT_EQ(SurwOrder(surw, 5), SurwOrder(surw, 5));
+  std::set<std::vector<int>> distinct;
+  for (uint64_t seed = 0; seed < 50; ++seed) distinct.insert(SurwOrder(surw, seed));
+  EXPECT_GT(distinct.size(), 20u);
+}
+
+TEST(SurwTest, ItsRunsReplayFromTheRecordedDecisions) {
+  Surw surw({5, 5, 5});
+  sim::RunResult first;
+  std::vector<sim::Decision> decisions;
+  std::vector<int> original = SurwOrder(surw, 11, &first, &decisions);
+  sim::Scheduler s;
+  Replay replay(decisions);
+  std::vector<int> replayed;
+  sim::RunOptions options;
+  options.seed = 11;
+  sim::RunResult again = s.Run(replay, options, [&] {
+    for (int f = 0; f < 3; ++f) {
+      s.Spawn("f", [&s, f, &replayed] {
+        for (int i = 0; i < 4; ++i) { replayed.push_back(f); s.Yield("y"); }
+      });
+    }
+  }, [] {});
+  EXPECT_FALSE(replay.diverged()) << replay.divergence();
+  EXPECT_EQ(replayed, original);
+  EXPECT_EQ(again.digest, first.digest);
+}
+
+TEST(SurwTest, UniformOverInterleavingsWhenTheEstimateIsExact) {
+  // Two fibers of two steps: each is picked twice (its start, then after
+  // its yield), so the estimate {2, 2} is exact and each of the C(4,2) = 6
+  // interleavings comes up with probability 1/6. A random walk gives the
+  // two that alternate twice as often as the others.
+  Surw surw({2, 2});
+  std::map<std::vector<int>, int> counts;
+  constexpr int kRuns = 6000;
+  for (uint64_t seed = 0; seed < kRuns; ++seed) {
+    sim::Scheduler s;
+    std::vector<int> order;
+    sim::RunOptions options;
+    options.seed = seed;
+    s.Run(surw, options, [&] {
+      for (int f = 0; f < 2; ++f) {
+        s.Spawn("f", [&s, f, &order] {
+          order.push_back(f);
+          s.Yield("y");
+          order.push_back(f);
+        });
+      }
+    }, [] {});
+    ++counts[order];
+  }
+  EXPECT_EQ(counts.size(), 6u);
+  for (const auto& [order, n] : counts) {
+    EXPECT_NEAR(static_cast<double>(n) / kRuns, 1.0 / 6, 0.03);
+  }
+}
+
+TEST(SurwTest, AFiberWithMoreEventsToComeIsPickedMoreOften) {
+  // Estimate: the first fiber has 1 event, the second 9. The first pick
+  // goes to the second with probability 9/10.
+  Surw surw({1, 9});
+  int second_first = 0;
+  constexpr int kRuns = 1000;
+  for (uint64_t seed = 0; seed < kRuns; ++seed) {
+    sim::Scheduler s;
+    std::vector<int> order;
+    sim::RunOptions options;
+    options.seed = seed;
+    s.Run(surw, options, [&] {
+      for (int f = 0; f < 2; ++f) {
+        s.Spawn("f", [&s, f, &order] { order.push_back(f); s.Yield("y"); });
+      }
+    }, [] {});
+    second_first += order.front() == 1;
+  }
+  EXPECT_NEAR(static_cast<double>(second_first) / kRuns, 0.9, 0.04);
 }
 
 TEST(ReplayTest, FollowsARecordedStreamExactly) {

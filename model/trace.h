@@ -21,7 +21,7 @@ inline constexpr const char* kTraceFormat = "fsim-trace";
 inline constexpr int kTraceVersion = 1;
 
 struct StrategyInfo {
-  std::string name = "pct";  // random | pct | dfs
+  std::string name = "pct";  // random | pct | surw | dfs
   int depth = 3;             // pct
   int preemptions = -1;      // dfs; -1: unbounded
 };

@@ -23,12 +23,19 @@ const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
   return keys;
 }
 
+// Hooks of families registered from other packages (ScenarioFamilyRegistrar).
+std::vector<void (*)(std::vector<Scenario>&)>& FamilyHooks() {
+  static std::vector<void (*)(std::vector<Scenario>&)> hooks;
+  return hooks;
+}
+
 std::vector<Scenario> BuildRegistry() {
   std::vector<Scenario> all;
   RegisterBuiltinPrograms(all);
   RegisterMemoryPrograms(all);
   RegisterBlockPrograms(all);
   RegisterFsPrograms(all);
+  for (auto* add : FamilyHooks()) add(all);
   std::sort(all.begin(), all.end(),
             [](const Scenario& a, const Scenario& b) { return a.name < b.name; });
   for (size_t i = 1; i < all.size(); ++i) {
@@ -76,6 +83,10 @@ std::optional<model::Target> MakeTargetFor(const Scenario& scenario, const model
                                            std::string* error);
 
 }  // namespace
+
+ScenarioFamilyRegistrar::ScenarioFamilyRegistrar(void (*add)(std::vector<Scenario>& out)) {
+  FamilyHooks().push_back(add);
+}
 
 const std::vector<Scenario>& Scenarios() {
   static const std::vector<Scenario> all = BuildRegistry();

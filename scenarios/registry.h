@@ -53,6 +53,11 @@ struct Scenario {
   // finding about the RFC, documented) stays in the suite for the others,
   // so default exploration keeps its coverage there.
   std::vector<std::string> suite_orders;
+  // The family of a program registered from another package (e.g.
+  // "sctbench"); empty for the runtime's and the filesystem's own. A
+  // family's programs are benchmarks of the search, not of the runtime:
+  // `fsim bench` measures their runs/s only when named.
+  std::string family;
 };
 
 // All built-in scenarios (code and compiled-in files), sorted by name.
@@ -101,6 +106,19 @@ void RegisterBuiltinPrograms(std::vector<Scenario>& out);
 void RegisterMemoryPrograms(std::vector<Scenario>& out);
 void RegisterBlockPrograms(std::vector<Scenario>& out);
 void RegisterFsPrograms(std::vector<Scenario>& out);
+
+// A family of programs in a package built on this one (sctbench/)
+// registers itself at static initialisation, as lock-order variants do:
+//
+//   static const ScenarioFamilyRegistrar kRegistrar{&RegisterMyPrograms};
+//
+// (its library alwayslink). The hook runs when the registry is first
+// built, so the family's programs are in Scenarios() of every binary that
+// links it, and nowhere else. Registration order does not matter: the
+// registry is sorted by name.
+struct ScenarioFamilyRegistrar {
+  explicit ScenarioFamilyRegistrar(void (*add)(std::vector<Scenario>& out));
+};
 
 }  // namespace fsim::scenarios
 

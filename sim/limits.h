@@ -9,9 +9,12 @@
 
 namespace fsim::sim {
 
-// Fibers alive at once in one run. The runnable set is a 64-bit mask, so
-// this is also the width of that mask.
-inline constexpr uint32_t kFibersMax = 64;
+// Fibers alive at once in one run (fiber ids are [0, kFibersMax)). Sets
+// of fibers are bitsets of this width (sim/fiber_set.h). A slot's stack is
+// mapped on its first spawn, with its guard, and kept: a run of a few
+// fibers maps a few stacks, and memory grows only with the fibers a
+// program actually has.
+inline constexpr uint32_t kFibersMax = 1024;
 
 // Scheduling steps (yield points, blocks, exits) in one run before the run
 // is reported as a livelock.

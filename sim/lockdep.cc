@@ -150,7 +150,9 @@ void Lockdep::OnRunBegin() {
   class_by_name_.Clear();
   class_by_key_.Clear();
   chains_.Clear();
-  for (FiberLocks& fl : fibers_) fl.depth = 0;
+  // Only slots below the high-water mark can have held a lock.
+  for (FiberId id = 0; id < fibers_high_; ++id) fibers_[id].depth = 0;
+  fibers_high_ = 0;
 }
 
 bool Lockdep::Enabled() const {
@@ -285,6 +287,7 @@ void Lockdep::Acquire(LockMap& map, int subclass, bool trylock, LockRead read,
   if (cls < 0) return;
   const Fiber& f = sched_.fiber(sched_.current());
   FiberLocks& fl = fibers_[f.id];
+  fibers_high_ = std::max(fibers_high_, f.id + 1);
   if (fl.depth >= kHeldLocksMax) {
     ReportLimit("MAX_LOCK_DEPTH");
     return;
@@ -706,7 +709,7 @@ bool Lockdep::Held(const LockMap& map) const {
 void Lockdep::Reinit(LockMap& map, std::string_view name, const LockClassKey* key,
                      Where where) {
   if (Enabled()) {
-    for (FiberId id = 0; id < kFibersMax; ++id) {
+    for (FiberId id = 0; id < fibers_high_; ++id) {
       const FiberLocks& fl = fibers_[id];
       for (int i = 0; i < fl.depth; ++i) {
         if (fl.held[i].map != &map) continue;
@@ -726,8 +729,9 @@ bool Lockdep::CheckFreed(const void* begin, size_t size, Where where) {
   if (disabled_ || sched_.unwinding()) return false;
   auto lo = reinterpret_cast<uintptr_t>(begin);
   // Only fibers of this run can hold locks.
-  for (uint64_t m = sched_.used_mask(); m != 0; m &= m - 1) {
-    const auto id = static_cast<FiberId>(std::countr_zero(m));
+  bool freed_held = false;
+  sched_.used().ForEach([&](FiberId id) {
+    if (freed_held) return;
     const FiberLocks& fl = fibers_[id];
     for (int i = 0; i < fl.depth; ++i) {
       auto at = reinterpret_cast<uintptr_t>(fl.held[i].map);
@@ -740,10 +744,11 @@ bool Lockdep::CheckFreed(const void* begin, size_t size, Where where) {
                who + " is freeing memory at " + WhereText(where) +
                ", with a lock still held there!\n " + LockText(fl.held[i]) +
                "\nheld by fiber '" + sched_.fiber(id).name + "'\n" + HeldLocksText(id));
-      return true;
+      freed_held = true;
+      return;
     }
-  }
-  return false;
+  });
+  return freed_held;
 }
 
 void Lockdep::OnFiberExit(Fiber& fiber) {

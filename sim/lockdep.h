@@ -197,6 +197,9 @@ class Lockdep final : public RunService {
   FlatU64Map<int32_t> class_by_key_;   // key x subclass -> class; lookup only
   FlatU64Map<bool> chains_;            // validated chain keys; lookup only
   std::vector<FiberLocks> fibers_;
+  // One past the highest fiber id that took a lock since the last reset:
+  // only those slots need clearing at the next run.
+  FiberId fibers_high_ = 0;
   std::vector<BfsNode> bfs_;         // reused queue
   std::vector<uint8_t> bfs_seen_;    // per class: bit 0/1 for only_xr
   uint64_t acquisitions_ = 0;

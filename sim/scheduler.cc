@@ -17,8 +17,6 @@ namespace ctx = boost::context::detail;
 
 namespace {
 
-uint64_t Bit(FiberId id) { return uint64_t{1} << id; }
-
 thread_local Scheduler* g_running = nullptr;
 
 bool TimerLater(const auto& a, const auto& b) {
@@ -41,7 +39,8 @@ class OrphanWaitable final : public Waitable {
 }  // namespace
 
 Scheduler::Scheduler()
-    : sleep_(std::make_unique<SleepWaitable>(*this)),
+    : fibers_(std::make_unique<Fiber[]>(kFibersMax)),
+      sleep_(std::make_unique<SleepWaitable>(*this)),
       orphan_(std::make_unique<OrphanWaitable>(*this)) {
   for (FiberId i = 0; i < kFibersMax; ++i) {
     fibers_[i].id = i;
@@ -98,7 +97,7 @@ void Scheduler::ExitCurrent() {
   chooser_.Event(EventTag::kExit, self->id);
   self->state = FiberState::kDone;
   self->body = nullptr;
-  runnable_mask_ &= ~Bit(self->id);
+  runnable_.erase(self->id);
   --live_;
   if (!self->daemon) --workers_;
   if (unwinding_ || harness_error_) {
@@ -117,16 +116,16 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   options_ = options;
   strategy_ = &strategy;
   // Only the slots the previous run used need resetting.
-  for (uint64_t m = used_mask_; m != 0; m &= m - 1) {
-    Fiber& f = fibers_[std::countr_zero(m)];
+  used_.ForEach([this](FiberId id) {
+    Fiber& f = fibers_[id];
     f.state = FiberState::kFree;
     f.body = nullptr;
     f.waiting_on = nullptr;
-  }
-  used_mask_ = 0;
-  sleep_->waiters_mask_ = 0;
-  orphan_->waiters_mask_ = 0;
-  runnable_mask_ = 0;
+  });
+  used_.clear();
+  sleep_->waiters_.clear();
+  orphan_->waiters_.clear();
+  runnable_.clear();
   live_ = 0;
   workers_ = 0;
   steps_ = 0;
@@ -210,7 +209,7 @@ void Scheduler::OnStackOverflow() {
   current_ = &main_;
   FSIM_CHECK(f != &main_);
   f->state = FiberState::kDone;
-  runnable_mask_ &= ~Bit(f->id);
+  runnable_.erase(f->id);
   --live_;
   if (!f->daemon) --workers_;
   ended_ = true;
@@ -233,8 +232,8 @@ void Scheduler::OnStackOverflow() {
 
 bool Scheduler::InAnyGuard(void* self, const void* addr) {
   auto* s = static_cast<Scheduler*>(self);
-  for (const Fiber& f : s->fibers_) {
-    if (f.stack.InGuard(addr)) return true;
+  for (FiberId i = 0; i < kFibersMax; ++i) {
+    if (s->fibers_[i].stack.InGuard(addr)) return true;
   }
   return false;
 }
@@ -242,10 +241,13 @@ bool Scheduler::InAnyGuard(void* self, const void* addr) {
 void Scheduler::UnwindAll() {
   if (live_ == 0) return;
   unwinding_ = true;
-  for (Fiber& f : fibers_) {
+  // Only slots of this run can hold a live fiber; ascending, as before.
+  // (Spawn is refused while unwinding, so used_ does not grow here.)
+  used_.ForEach([this](FiberId id) {
+    Fiber& f = fibers_[id];
     if (f.state == FiberState::kRunnable || f.state == FiberState::kBlocked) {
       if (f.waiting_on != nullptr) {
-        f.waiting_on->waiters_mask_ &= ~Bit(f.id);
+        f.waiting_on->waiters_.erase(f.id);
         f.waiting_on = nullptr;
       }
       if (f.abandon_on_kill) {
@@ -254,15 +256,15 @@ void Scheduler::UnwindAll() {
         chooser_.Event(EventTag::kExit, f.id);
         f.state = FiberState::kDone;
         f.body = nullptr;
-        runnable_mask_ &= ~Bit(f.id);
+        runnable_.erase(f.id);
         --live_;
         if (!f.daemon) --workers_;
-        continue;
+        return;
       }
       SwitchTo(&f);  // it unwinds, exits and switches back here
       FSIM_CHECK(f.state == FiberState::kDone);
     }
-  }
+  });
   unwinding_ = false;
   FSIM_CHECK(live_ == 0 && workers_ == 0);
 }
@@ -305,8 +307,8 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.abandon_on_kill = options.abandon_on_kill;
   f.memalloc = false;
   f.kswapd = false;
-  runnable_mask_ |= Bit(id);
-  used_mask_ |= Bit(id);
+  runnable_.insert(id);
+  used_.insert(id);
   ++live_;
   if (!f.daemon) ++workers_;
   chooser_.Event(EventTag::kSpawn, id);
@@ -329,8 +331,8 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   self->waiting_on = &on;
   self->wait_seq = ++wait_seq_;
   self->timed_out = false;
-  on.waiters_mask_ |= Bit(self->id);
-  runnable_mask_ &= ~Bit(self->id);
+  on.waiters_.insert(self->id);
+  runnable_.erase(self->id);
   chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
   if (tracer_ != nullptr) [[unlikely]] tracer_->Block(*self, on, deadline_ns);
   if (deadline_ns != kNever) {
@@ -344,10 +346,10 @@ void Scheduler::Wake(FiberId id) {
   if (unwinding_) return;
   Fiber& f = fibers_[id];
   if (f.state != FiberState::kBlocked) return;
-  f.waiting_on->waiters_mask_ &= ~Bit(id);
+  f.waiting_on->waiters_.erase(id);
   f.waiting_on = nullptr;
   f.state = FiberState::kRunnable;
-  runnable_mask_ |= Bit(id);
+  runnable_.insert(id);
   chooser_.Event(EventTag::kWake, id);
   if (tracer_ != nullptr) [[unlikely]] tracer_->Wake(f);
 }
@@ -431,7 +433,7 @@ void Scheduler::Schedule(bool current_runnable) {
     Fail(std::move(finding));
     return;
   }
-  while (runnable_mask_ == 0) {
+  while (runnable_.empty()) {
     if (!FireTimers()) {
       // Only blocked daemons left: the run is complete (they are
       // unwound). Blocked workers: a deadlock.
@@ -444,16 +446,12 @@ void Scheduler::Schedule(bool current_runnable) {
     }
   }
   FiberId next;
-  if ((runnable_mask_ & (runnable_mask_ - 1)) == 0) {
-    next = static_cast<FiberId>(std::countr_zero(runnable_mask_));
+  if (runnable_.single()) {
+    next = runnable_.first();
   } else {
-    FiberId ids[kFibersMax];
-    uint32_t n = 0;
-    for (uint64_t m = runnable_mask_; m != 0; m &= m - 1) {
-      ids[n++] = static_cast<FiberId>(std::countr_zero(m));
-    }
+    uint32_t n = runnable_.ToArray(runnable_ids_);
     SchedulePoint point;
-    point.runnable = std::span<const FiberId>(ids, n);
+    point.runnable = std::span<const FiberId>(runnable_ids_, n);
     point.current = current_->id;
     point.current_runnable = current_runnable;
     point.step = steps_;
@@ -497,35 +495,49 @@ void Scheduler::ReportDeadlock() {
   // the deadlock; the others blocked behind them are bystanders, left out
   // of the signature so one deadlock has one signature whoever else was
   // waiting. With no cycle known (waits on completions, queues without
-  // holders), every blocked fiber is in the signature.
-  uint64_t blocked = 0;
-  uint64_t edges[kFibersMax] = {};
-  for (const Fiber& f : fibers_) {
-    if (f.state != FiberState::kBlocked) continue;
-    blocked |= uint64_t{1} << f.id;
-    edges[f.id] = f.waiting_on->Holders(f.id);
+  // holders), every blocked fiber is in the signature. On the heap: this
+  // runs on a fiber's stack, and a run may have kFibersMax fibers.
+  FiberSet blocked;
+  std::vector<FiberId> blocked_ids;
+  used_.ForEach([&](FiberId id) {
+    if (fibers_[id].state != FiberState::kBlocked) return;
+    blocked.insert(id);
+    blocked_ids.push_back(id);
+  });
+  std::vector<FiberSet> edges(blocked_ids.size());  // by index in blocked_ids
+  std::vector<uint32_t> index_of(kFibersMax, 0);
+  for (uint32_t i = 0; i < blocked_ids.size(); ++i) {
+    const Fiber& f = fibers_[blocked_ids[i]];
+    index_of[f.id] = i;
+    f.waiting_on->AddHolders(f.id, edges[i]);
   }
-  uint64_t on_cycle = 0;
-  for (const Fiber& f : fibers_) {
-    if (f.state != FiberState::kBlocked) continue;
+  FiberSet on_cycle;
+  for (uint32_t i = 0; i < blocked_ids.size(); ++i) {
     // Fibers reachable from f's successors; f is on a cycle if among them.
-    uint64_t seen = 0, frontier = edges[f.id] & blocked;
-    while (frontier != 0) {
-      seen |= frontier;
-      uint64_t next = 0;
-      for (uint64_t m = frontier; m != 0; m &= m - 1) next |= edges[std::countr_zero(m)];
-      frontier = next & blocked & ~seen;
+    FiberSet seen;
+    std::vector<FiberId> frontier;
+    edges[i].ForEach([&](FiberId id) {
+      if (blocked.contains(id)) frontier.push_back(id);
+    });
+    while (!frontier.empty()) {
+      FiberId id = frontier.back();
+      frontier.pop_back();
+      if (seen.contains(id)) continue;
+      seen.insert(id);
+      edges[index_of[id]].ForEach([&](FiberId next) {
+        if (blocked.contains(next) && !seen.contains(next)) frontier.push_back(next);
+      });
     }
-    if (seen & (uint64_t{1} << f.id)) on_cycle |= uint64_t{1} << f.id;
+    if (seen.contains(blocked_ids[i])) on_cycle.insert(blocked_ids[i]);
   }
   // The signature is the set of what the cycle waits for (kind and
   // class), with no fiber names: one inversion is one finding however
   // many fibers, and which of them, meet in it (as lockdep names classes,
   // not tasks).
   std::vector<std::string> keys;
-  for (const Fiber& f : fibers_) {
-    if (f.state != FiberState::kBlocked) continue;
-    if (on_cycle == 0 || ((on_cycle >> f.id) & 1)) {
+  for (FiberId id : blocked_ids) {
+    const Fiber& f = fibers_[id];
+    if (on_cycle.empty() || on_cycle.contains(f.id)) {
       const Waitable* w = f.waiting_on;
       keys.push_back(std::string(w->type()) + ":" + w->SignatureName());
     }
@@ -541,17 +553,17 @@ void Scheduler::ReportDeadlock() {
   // The report is built once per signature: the explorer already has it.
   if (KnownSignature(finding.signature)) return Report(std::move(finding));
   std::vector<std::string> lines;
-  for (const Fiber& f : fibers_) {
-    if (f.state != FiberState::kBlocked) continue;
+  for (FiberId id : blocked_ids) {
+    const Fiber& f = fibers_[id];
     const Waitable* w = f.waiting_on;
     std::string what = std::string(w->type()) + " '" + w->name() + "'";
     std::string holders = w->DescribeHolders();
-    const bool cycle = (on_cycle >> f.id) & 1;
+    const bool cycle = on_cycle.contains(f.id);
     char head[96];
     std::snprintf(head, sizeof head, "  fiber '%s' (id %u) waits for ", f.name,
                   f.id);
     lines.push_back(head + what + (holders.empty() ? "" : " " + holders) +
-                    (on_cycle != 0 && !cycle ? " (behind the cycle)" : ""));
+                    (!on_cycle.empty() && !cycle ? " (behind the cycle)" : ""));
   }
   finding.report = "deadlock: " + std::to_string(lines.size()) +
                    " fiber(s) blocked forever, none runnable, no timer "
@@ -565,44 +577,42 @@ bool Scheduler::KnownSignature(std::string_view signature) const {
 }
 
 Waitable::~Waitable() {
-  if (waiters_mask_ != 0 && !sched_.unwinding()) {
+  if (!waiters_.empty() && !sched_.unwinding()) {
     Finding finding;
     finding.kind = FindingKind::kLockMisuse;
     finding.signature = "lock_misuse:freed_with_waiters:" + std::string(type_) +
                         ":" + name_;
     finding.report = "BUG: " + std::string(type_) + " '" + name_ +
                      "' freed while fibers wait on it:";
-    for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
-      auto id = static_cast<FiberId>(std::countr_zero(m));
+    waiters_.ForEach([&](FiberId id) {
       finding.report += std::string("\n  fiber '") + sched_.fiber(id).name +
                         "' (id " + std::to_string(id) + ")";
       // The waiter now waits on nothing that exists: park it on the
       // scheduler's orphan waitable, so no wake-up goes through freed
       // memory (and a deadlock report can still name what it waits for).
       sched_.fiber(id).waiting_on = sched_.orphan_.get();
-      sched_.orphan_->waiters_mask_ |= uint64_t{1} << id;
-    }
+      sched_.orphan_->waiters_.insert(id);
+    });
     sched_.Report(std::move(finding));
   }
   magic_ = 0;
 }
 
 void Waitable::WakeAll() {
-  for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
-    sched_.Wake(static_cast<FiberId>(std::countr_zero(m)));
-  }
+  if (waiters_.empty()) return;  // the common case: an uncontended unlock
+  // Wake() erases each woken id from waiters_ as ForEach visits it.
+  waiters_.ForEach([this](FiberId id) { sched_.Wake(id); });
 }
 
 bool Waitable::WakeOne() {
   FiberId first = kNoFiber;
   uint64_t first_seq = ~uint64_t{0};
-  for (uint64_t m = waiters_mask_; m != 0; m &= m - 1) {
-    auto id = static_cast<FiberId>(std::countr_zero(m));
+  waiters_.ForEach([&](FiberId id) {
     if (sched_.fiber(id).wait_seq < first_seq) {
       first_seq = sched_.fiber(id).wait_seq;
       first = id;
     }
-  }
+  });
   if (first == kNoFiber) return false;
   sched_.Wake(first);
   return true;

@@ -11,7 +11,8 @@
 // - Virtual time advances only when no fiber is runnable, to the earliest
 //   pending timer. Timers at equal deadlines fire in creation order.
 // - Fiber ids are dense slots [0, kFibersMax); a slot is reused after its
-//   fiber exits, its stack kept across runs (no allocation per run).
+//   fiber exits, its stack (mapped on the slot's first spawn, with its
+//   guard) kept across runs (no allocation per run).
 // - After the first finding the run ends: every live fiber is unwound (its
 //   destructors run) while sync primitives do nothing; a fiber that
 //   overflowed its stack is abandoned, not unwound.
@@ -21,6 +22,7 @@
 #define FSIM_SIM_SCHEDULER_H_
 
 #include <boost/context/detail/fcontext.hpp>
+#include <bit>
 #include <csetjmp>
 #include <cstdint>
 #include <exception>
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "sim/chooser.h"
+#include "sim/fiber_set.h"
 #include "sim/finding.h"
 #include "sim/limits.h"
 #include "sim/site.h"
@@ -195,8 +198,8 @@ class Scheduler {
   void set_known_signatures(const std::unordered_set<uint64_t>* known) {
     known_signatures_ = known;
   }
-  // The fiber slots spawned into during this run (bit i: fiber i).
-  uint64_t used_mask() const { return used_mask_; }
+  // The fiber slots spawned into during this run.
+  const FiberSet& used() const { return used_; }
   // True if a report with this signature need not be built.
   bool KnownSignature(std::string_view signature) const;
 
@@ -266,11 +269,12 @@ class Scheduler {
   void OnStackOverflow();
   void PushTimer(Timer timer);
 
-  Fiber fibers_[kFibersMax];
+  std::unique_ptr<Fiber[]> fibers_;  // kFibersMax slots
   Fiber main_;
   Fiber* current_ = &main_;
-  uint64_t runnable_mask_ = 0;
-  uint64_t used_mask_ = 0;  // slots spawned into during this run
+  FiberSet runnable_;
+  FiberSet used_;  // slots spawned into during this run
+  FiberId runnable_ids_[kFibersMax];  // Schedule()'s scratch: not on a fiber's stack
   uint32_t live_ = 0;     // fibers neither free nor done
   uint32_t workers_ = 0;  // of which not daemons
   Chooser chooser_;
@@ -294,7 +298,7 @@ class Scheduler {
   sigjmp_buf overflow_jump_;
 };
 
-// Base of everything a fiber can block on. Knows its waiters (as a mask of
+// Base of everything a fiber can block on. Knows its waiters (a set of
 // fiber ids) and describes itself for deadlock reports.
 class Waitable {
  public:
@@ -310,16 +314,24 @@ class Waitable {
   // For deadlock reports: who holds this object, e.g. "held by 'T1'", or
   // empty when that is not a meaningful question (a completion).
   virtual std::string DescribeHolders() const { return {}; }
-  // For deadlock signatures: the fibers (a mask of ids) whose release
-  // `waiter` waits for here; 0 if none or not known.
+  // For deadlock signatures: the fibers (a mask of ids below 64) whose
+  // release `waiter` waits for here; 0 if none or not known. Objects
+  // whose holders may have larger ids override AddHolders() too.
   virtual uint64_t Holders(FiberId waiter) const {
     (void)waiter;
     return 0;
   }
+  // Adds to `out` the fibers whose release `waiter` waits for here. The
+  // default adds Holders()'s mask.
+  virtual void AddHolders(FiberId waiter, FiberSet& out) const {
+    for (uint64_t m = Holders(waiter); m != 0; m &= m - 1) {
+      out.insert(static_cast<FiberId>(std::countr_zero(m)));
+    }
+  }
   // The name in finding signatures: what varies from run to run (a page's
   // index) left out, so the same deadlock has one signature.
   virtual std::string SignatureName() const { return name_; }
-  uint64_t waiters_mask() const { return waiters_mask_; }
+  const FiberSet& waiters() const { return waiters_; }
   Scheduler& sched() const { return sched_; }
 
   // Objects of the simulated world carry this word while alive; freeing
@@ -347,7 +359,7 @@ class Waitable {
   uint32_t magic_ = kMagicAlive;
   std::string_view type_;
   std::string name_;
-  uint64_t waiters_mask_ = 0;
+  FiberSet waiters_;
 };
 
 }  // namespace fsim::sim

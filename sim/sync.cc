@@ -222,13 +222,21 @@ std::string RwSemaphore::DescribeHolders() const {
   return s;
 }
 
-uint64_t RwSemaphore::Holders(FiberId) const {
-  if (writer_ != kNoFiber) return uint64_t{1} << writer_;
-  uint64_t mask = 0;
-  for (FiberId i = 0; i < kFibersMax; ++i) {
-    if (read_holds_[i] > 0) mask |= uint64_t{1} << i;
+uint64_t RwSemaphore::Holders(FiberId waiter) const {
+  FiberSet holders;
+  AddHolders(waiter, holders);
+  return holders.low_word();
+}
+
+void RwSemaphore::AddHolders(FiberId, FiberSet& out) const {
+  if (writer_ != kNoFiber) {
+    out.insert(writer_);
+    return;
   }
-  return mask;
+  if (readers_ == 0) return;
+  for (FiberId i = 0; i < kFibersMax; ++i) {
+    if (read_holds_[i] > 0) out.insert(i);
+  }
 }
 
 // --- Completion ------------------------------------------------------------

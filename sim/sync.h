@@ -86,7 +86,10 @@ class Mutex : public LockBase {
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
   uint64_t Holders(FiberId) const override {
-    return owner_ == kNoFiber ? 0 : uint64_t{1} << owner_;
+    return owner_ == kNoFiber || owner_ >= 64 ? 0 : uint64_t{1} << owner_;
+  }
+  void AddHolders(FiberId, FiberSet& out) const override {
+    if (owner_ != kNoFiber) out.insert(owner_);
   }
 
  private:
@@ -113,7 +116,10 @@ class SpinLock : public LockBase {
   FiberId owner() const { return owner_; }
   std::string DescribeHolders() const override;
   uint64_t Holders(FiberId) const override {
-    return owner_ == kNoFiber ? 0 : uint64_t{1} << owner_;
+    return owner_ == kNoFiber || owner_ >= 64 ? 0 : uint64_t{1} << owner_;
+  }
+  void AddHolders(FiberId, FiberSet& out) const override {
+    if (owner_ != kNoFiber) out.insert(owner_);
   }
 
  private:
@@ -141,6 +147,7 @@ class RwSemaphore : public LockBase {
   uint32_t readers() const { return readers_; }
   std::string DescribeHolders() const override;
   uint64_t Holders(FiberId) const override;
+  void AddHolders(FiberId, FiberSet& out) const override;
 
  private:
   FiberId writer_ = kNoFiber;

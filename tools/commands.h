@@ -52,6 +52,13 @@ struct BenchArgs {
   double min_time_sec = 0.3;
   std::vector<std::string> filter;  // scenario names; empty: all
   std::string compare;              // a baseline (fsim bench --json); empty: none
+  // --suite NAME: the search strategies on a suite of programs instead of
+  // the runtime's speed (tools/sctbench_cmd.cc).
+  std::string suite;
+  std::vector<std::string> strategies;  // --strategy (repeatable); empty: random, pct, surw
+  uint64_t seeds = 20;
+  uint64_t limit = 10000;
+  int depth = 3;  // PCT depth
 };
 
 struct LockGraphArgs {
@@ -93,6 +100,8 @@ int Bugs(const BugsArgs& args);
 int Replay(const ReplayArgs& args);
 int Shrink(const ShrinkArgs& args);
 int Bench(const BenchArgs& args);
+// fsim bench --suite sctbench.
+int BenchSuite(const BenchArgs& args);
 
 // Prints "fsim: <message>" as one line on stderr; returns kExitUsage.
 int UsageError(const std::string& message);

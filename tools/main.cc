@@ -39,8 +39,8 @@ int Main(int argc, char** argv) {
       "explore", "Explore interleavings of scenarios; exit 1 on findings");
   explore->add_option("--scenario", ex.scenarios,
                       "Scenario to explore (repeatable; default: the built-in suite)");
-  explore->add_option("--strategy", ex.strategy, "random | pct | dfs")
-      ->check(CLI::IsMember({"random", "pct", "dfs"}));
+  explore->add_option("--strategy", ex.strategy, "random | pct | surw | dfs")
+      ->check(CLI::IsMember({"random", "pct", "surw", "dfs"}));
   explore->add_option("--depth", ex.depth, "PCT depth (bug depth d)")
       ->check(CLI::Range(1, 64));
   explore->add_option("--preemptions", ex.preemptions,
@@ -100,8 +100,8 @@ int Main(int argc, char** argv) {
   compare->add_option("--order", co.orders,
                       "Lock-order variant (repeatable; default: all, see scenarios/orders/)");
   compare->add_option("--runs", co.runs, "Runs per scenario and order (default 1000)");
-  compare->add_option("--strategy", co.strategy, "random | pct | dfs")
-      ->check(CLI::IsMember({"random", "pct", "dfs"}));
+  compare->add_option("--strategy", co.strategy, "random | pct | surw | dfs")
+      ->check(CLI::IsMember({"random", "pct", "surw", "dfs"}));
   compare->add_option("--seed", co.seed, "Base seed (the same under every order)");
   compare->add_option("--config", co.config, "Configuration K=V under every order (repeatable)");
   compare->add_option("--out", co.out, "Directory for traces (one subdirectory per order)");
@@ -132,6 +132,17 @@ int Main(int argc, char** argv) {
   bench->add_option("--compare", be.compare,
                     "Print each figure's ratio to a baseline saved by 'fsim bench --json', "
                     "raw and normalised by a calibration workload (e.g. bench/baseline.json)");
+  bench->add_option("--suite", be.suite,
+                    "Measure the search strategies on a suite of programs instead (sctbench): "
+                    "seeds that found each bug and mean runs to it");
+  bench->add_option("--strategy", be.strategies,
+                    "--suite: strategy to measure (repeatable; default random, pct, surw)")
+      ->check(CLI::IsMember({"random", "pct", "surw"}));
+  bench->add_option("--seeds", be.seeds, "--suite: base seeds per program and strategy (default 20)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000}));
+  bench->add_option("--limit", be.limit, "--suite: runs per seed at most (default 10000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  bench->add_option("--depth", be.depth, "--suite: PCT depth (default 3)")->check(CLI::Range(1, 64));
 
   // Numbers on the command line: no nan or inf anywhere (a budget of nan
   // never ends), and no sign on counts, seeds and budgets (CLI11 reads
@@ -165,7 +176,8 @@ int Main(int argc, char** argv) {
       const std::string name = opt->get_name();
       const bool numeric = name == "--depth" || name == "--preemptions" || name == "--seed" ||
                            name == "--runs" || name == "--time" || name == "--vtime" ||
-                           name == "--max-runs" || name == "--min-time";
+                           name == "--max-runs" || name == "--min-time" ||
+                           name == "--seeds" || name == "--limit";
       // A file or directory value that looks like an option is one
       // (replay T --chrome-trace --log wrote a file named --log).
       const bool path = name == "--out" || name == "--chrome-trace" || name == "--compare";
@@ -227,7 +239,18 @@ int Main(int argc, char** argv) {
   if (app.got_subcommand(explore)) return Explore(ex);
   if (app.got_subcommand(replay)) return Replay(re);
   if (app.got_subcommand(shrink)) return Shrink(sh);
-  if (app.got_subcommand(bench)) return Bench(be);
+  if (app.got_subcommand(bench)) {
+    const bool suite_only = bench->count("--strategy") + bench->count("--seeds") +
+                                bench->count("--limit") + bench->count("--depth") >
+                            0;
+    if (be.suite.empty() && suite_only) {
+      return UsageError("bench: --strategy, --seeds, --limit and --depth go with --suite");
+    }
+    if (!be.suite.empty() && !be.compare.empty()) {
+      return UsageError("bench: --compare measures the runtime, not a --suite");
+    }
+    return be.suite.empty() ? Bench(be) : BenchSuite(be);
+  }
   if (app.got_subcommand(bugs)) return Bugs(bu);
   if (app.got_subcommand(compare)) return CompareOrders(co);
   if (app.got_subcommand(lockgraph)) {
