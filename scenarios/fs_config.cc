@@ -9,9 +9,10 @@ namespace {
 struct Bug {
   const char* name;
   bool fs::FsConfig::*flag;
-  // The mistake is in code only that lock order runs (the RFC's
-  // extents-before-pages paths): under another it would change nothing.
-  bool needs_rfc;
+  // The mistake is in code only some configurations run (the RFC's
+  // extents-before-pages paths; fsync's wait for a skipped range): under
+  // another it would change nothing, so it is refused there.
+  enum Needs { kAny, kRfc, kRfcSyncWaits } needs;
   const char* hunt_order;  // the order `fsim bugs --hunt` explores it under
   const char* kinds;       // the finding kinds it is expected to show
   const char* what;        // one line: the mistake
@@ -21,38 +22,51 @@ struct Bug {
 // Sorted by name. The README's table says more of each.
 constexpr Bug kBugs[] = {
     {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices,
-     false, "legacy", "crash_inconsistency,data_mismatch,checksum",
+     Bug::kAny, "legacy", "crash_inconsistency,data_mismatch,checksum",
      "the log commit flushes only its own disk, not the other data devices", ""},
     {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block,
-     false, "legacy", "data_mismatch",
+     Bug::kAny, "legacy", "data_mismatch",
      "growing the file skips zeroing the old EOF page's tail (btrfs_truncate_block)", ""},
-    {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning, false,
+    {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning, Bug::kAny,
      "legacy", "crash_inconsistency",
      "an extent no item points at is reused before the commit that dropped it is durable", ""},
     {"invalidatepage_no_ordered_accounting",
-     &fs::FsConfig::bug_invalidatepage_no_ordered_accounting, false, "legacy", "deadlock",
+     &fs::FsConfig::bug_invalidatepage_no_ordered_accounting, Bug::kAny, "legacy", "deadlock",
      "btrfs_invalidatepage drops an unsubmitted page of an ordered extent without accounting", ""},
+    {"fsync_sync_all_skips_redirtied", &fs::FsConfig::bug_fsync_sync_all_skips_redirtied, Bug::kRfcSyncWaits,
+     "rfc_sync_waits", "crash_inconsistency,data_mismatch",
+     "fsync ignores wbc->pages_skipped: a page redirtied for a held range is left unwritten", ""},
     {"invalidatepage_keeps_data_reservation",
-     &fs::FsConfig::bug_invalidatepage_keeps_data_reservation, false, "legacy", "warn",
+     &fs::FsConfig::bug_invalidatepage_keeps_data_reservation, Bug::kAny, "legacy", "warn",
      "btrfs_invalidatepage clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING (reservation leak)",
      ""},
-    {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length, false,
+    {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length, Bug::kAny,
      "legacy", "warn", "btrfs_map_bio does not split a bio merged past map_length (RFC TODO 1)",
      ""},
     {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent,
-     true, "rfc_sync_waits", "lock_order", "page_mkwrite left page-then-range, as the RFC left it", ""},
+     Bug::kRfc, "rfc_sync_waits", "lock_order", "page_mkwrite left page-then-range, as the RFC left it", ""},
     {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock,
-     true, "rfc_sync_waits", "lock_order,deadlock",
+     Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock",
      "readahead, handed locked pages, takes the range blocking (the RFC's read iomap_begin)", ""},
     {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock,
-     true, "rfc_sync_waits", "lock_order,deadlock",
+     Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock",
      "writepage, handed a locked page, takes a blocking extent lock", ""},
     {"writeback_past_eof_after_truncate", &fs::FsConfig::bug_writeback_past_eof_after_truncate,
-     false, "legacy", "data_mismatch",
+     Bug::kAny, "legacy", "data_mismatch",
      "iomap writes a page wholly past EOF instead of redirtying it",
      "harmless in btrfs: truncate waits for the page's writeback and btrfs_truncate for its "
      "ordered extent before dropping the items past the size (fs/btrfs/contract_test.cc pins it)"},
 };
+
+// Whether `c` runs the code the flag changes.
+bool Runs(const Bug& b, const fs::FsConfig& c) {
+  switch (b.needs) {
+    case Bug::kAny: return true;
+    case Bug::kRfc: return c.order == fs::LockOrder::kRfc;
+    case Bug::kRfcSyncWaits: return c.order == fs::LockOrder::kRfc && c.rfc_sync_waits_for_range;
+  }
+  return false;
+}
 
 std::string Join(const std::vector<std::string>& names) {
   std::string out;
@@ -71,7 +85,7 @@ std::vector<std::string> OrderNames() {
 std::vector<BugInfo> BugCatalogue() {
   std::vector<BugInfo> out;
   for (const Bug& b : kBugs) {
-    out.push_back({b.name, b.hunt_order, b.kinds, b.what, b.not_found, b.needs_rfc});
+    out.push_back({b.name, b.hunt_order, b.kinds, b.what, b.not_found, b.needs != Bug::kAny});
   }
   return out;
 }
@@ -110,15 +124,17 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
       throw ConfigError{"config bug=" + bug->second + ": unknown (known: " + Join(BugNames()) +
                         ")"};
     }
-    if (found->needs_rfc && c.order != fs::LockOrder::kRfc) {
-      std::vector<std::string> rfc_orders;
+    if (!Runs(*found, c)) {
+      std::vector<std::string> fit;
       for (const OrderVariant& v : OrderVariants()) {
         fs::FsConfig probe;
         v.apply(probe);
-        if (probe.order == fs::LockOrder::kRfc) rfc_orders.push_back(v.name);
+        if (Runs(*found, probe)) fit.push_back(v.name);
       }
-      throw ConfigError{"config bug=" + bug->second + " needs an extents-before-pages order (order=" +
-                        Join(rfc_orders) + "); this configuration's order is " +
+      throw ConfigError{"config bug=" + bug->second + " needs " +
+                        (found->needs == Bug::kRfc ? "an extents-before-pages order"
+                                                   : "an order whose fsync waits for a skipped range") +
+                        " (order=" + Join(fit) + "); this configuration's order is " +
                         (order != config.end() ? order->second : std::string("legacy (the default)"))};
     }
     c.*(found->flag) = true;

@@ -283,6 +283,20 @@ class FsWorld final : public sim::Program {
     if (std::string why = fs_->CheckSpace(); !why.empty()) {
       Report(s, FindingKind::kWarn, "warn:extent_space", "BTRFS: data space accounting: " + why);
     }
+    if (synced && spec_->check_invariants) {
+      // Quiescent after every fsync returned 0: the btrfs-side state
+      // must be settled too (see BtrfsInode::CheckQuiescent).
+      std::vector<const fs::BtrfsInode*> inodes;
+      for (File& file : files_) {
+        inodes.push_back(file.inode.get());
+        for (const std::string& v : file.inode->CheckQuiescent()) {
+          Report(s, FindingKind::kWarn, "warn:btrfs_not_quiescent", "WARNING: " + v);
+        }
+      }
+      if (std::string why = fs_->CheckReservations(inodes); !why.empty()) {
+        Report(s, FindingKind::kWarn, "warn:space_info:reservation_mismatch", "WARNING: " + why);
+      }
+    }
     if (synced) CheckDisk(s);
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be

@@ -40,12 +40,12 @@ int Bugs(const BugsArgs& args) {
     for (const scenarios::BugInfo& b : chosen) {
       rows.push_back({{"bug", b.name},
                       {"order", b.hunt_order},
-                      {"needs_order", b.needs_rfc ? "rfc" : ""},
+                      {"needs_order", b.needs_rfc ? b.hunt_order : ""},
                       {"kinds", b.kinds},
                       {"what", b.what},
                       {"not_found", b.not_found}});
       if (!args.json) {
-        std::printf("%-40s order=%-7s %-42s %s%s\n", b.name.c_str(), b.hunt_order.c_str(),
+        std::printf("%-40s order=%-14s %-42s %s%s\n", b.name.c_str(), b.hunt_order.c_str(),
                     b.kinds.c_str(), b.what.c_str(),
                     b.not_found.empty() ? "" : " [not found by exploration: see README]");
       }
@@ -55,7 +55,7 @@ int Bugs(const BugsArgs& args) {
   }
   bool as_catalogue = true;
   if (!args.json) {
-    std::printf("%-40s %-7s %-6s %-20s %-26s %10s %9s %9s\n", "bug", "order", "found", "kind",
+    std::printf("%-40s %-14s %-6s %-20s %-26s %10s %9s %9s\n", "bug", "order", "found", "kind",
                 "scenario", "runs", "seconds", "shrunk");
   }
   for (const scenarios::BugInfo& b : chosen) {
@@ -87,7 +87,7 @@ int Bugs(const BugsArgs& args) {
                     {"shrunk_decisions", row.shrunk_decisions},
                     {"as_catalogue_says", as_said}});
     if (!args.json) {
-      std::printf("%-40s %-7s %-6s %-20s %-26s %10llu %9.2f %9llu%s\n", row.bug.c_str(),
+      std::printf("%-40s %-14s %-6s %-20s %-26s %10llu %9.2f %9llu%s\n", row.bug.c_str(),
                   row.order.c_str(), row.found ? "yes" : "no", row.kind.c_str(),
                   row.scenario.c_str(), static_cast<unsigned long long>(row.runs_to_find),
                   seconds,

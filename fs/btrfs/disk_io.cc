@@ -207,6 +207,14 @@ void BtrfsFs::ConvertReserved(uint64_t len) {
   bytes_may_use_ -= len;
 }
 
+std::string BtrfsFs::CheckReservations(const std::vector<const BtrfsInode*>& inodes) const {
+  uint64_t delalloc = 0;
+  for (const BtrfsInode* inode : inodes) delalloc += inode->delalloc_bytes();
+  if (delalloc == bytes_may_use_) return "";
+  return "data space_info bytes_may_use " + std::to_string(bytes_may_use_) +
+         " but the inodes hold " + std::to_string(delalloc) + " delalloc bytes";
+}
+
 std::string BtrfsFs::CheckUnmount() const {
   if (bytes_may_use_ == 0) return "";
   return "WARNING: CPU: 0 PID: 0 at fs/btrfs/block-group.c btrfs_free_block_groups\n"

@@ -150,7 +150,7 @@ int BtrfsInode::SyncWriteAndWait() {
       mapping_.CheckErrors();
       return error;
     }
-    if (wbc.pages_skipped == 0) break;
+    if (wbc.pages_skipped == 0 || fs_.config().bug_fsync_sync_all_skips_redirtied) break;
     // Redirtied: their range was another task's. Wait for it with no
     // page locked, then write them again.
     io_tree_.LockExtent(0, kLEndMax);

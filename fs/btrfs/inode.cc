@@ -150,6 +150,39 @@ void BtrfsInode::ClearDelallocExtent(uint64_t bytes, uint32_t bits) {
   if (bits & kExtentClearDataResv) fs_.FreeReservedData(bytes);
 }
 
+std::vector<std::string> BtrfsInode::CheckQuiescent() const {
+  std::vector<std::string> out;
+  const std::string ino = "ino " + std::to_string(ino_) + ": ";
+  const uint64_t delalloc = io_tree_.CountRangeBits(0, kLEndMax, kExtentDelalloc);
+  if (delalloc != 0) {
+    uint64_t at = 0, end = 0;
+    io_tree_.FindFirstExtentBit(0, kExtentDelalloc, &at, &end);
+    out.push_back(ino + std::to_string(delalloc) + " bytes still EXTENT_DELALLOC after fsync, first [" +
+                  std::to_string(at) + ", " + std::to_string(end) + "]");
+  }
+  if (delalloc != delalloc_bytes_) {
+    out.push_back(ino + "delalloc_bytes " + std::to_string(delalloc_bytes_) + " but the io_tree has " +
+                  std::to_string(delalloc));
+  }
+  for (uint64_t index = 0; index <= (i_size_ + kPageSize) / kPageSize; ++index) {
+    const Page* page = mapping_.Peek(index);
+    if (page == nullptr) continue;
+    if (PageDirty(*page)) out.push_back(ino + "page " + std::to_string(index) + " dirty after fsync");
+    if (PagePrivate2(*page)) {
+      out.push_back(ino + "page " + std::to_string(index) +
+                    " still PG_private_2 (in an ordered extent) after fsync");
+    }
+  }
+  if (!ordered_.Pending().empty()) out.push_back(ino + "ordered extents pending after fsync");
+  for (const ExtentMap& em : em_tree_.All()) {
+    if (em.flags & kEmPinned) {
+      out.push_back(ino + "extent map [" + std::to_string(em.start) + ", +" + std::to_string(em.len) +
+                    ") still pinned after its ordered extent finished");
+    }
+  }
+  return out;
+}
+
 void BtrfsInode::EvictAtUnmount() {
   // truncate_inode_pages_final(), then the io_tree's leftovers.
   mapping_.TruncateInodePagesRange(0, kLEndMax);

@@ -46,6 +46,10 @@
 // - bug_iomap_merge_past_map_length: btrfs_map_bio handed a bio that
 //   iomap merged past the mapping's map_length (a RAID0/RAID10 stripe end,
 //   a chunk end) does not split it: the WARN the RFC saw.
+// - bug_fsync_sync_all_skips_redirtied: under rfc_sync_waits_for_range,
+//   fsync's data-integrity pass does not look at wbc->pages_skipped: a
+//   page best-effort writeback redirtied because a reader held its range
+//   stays dirty, and fsync returns 0 without it.
 // - bug_invalidatepage_keeps_data_reservation: btrfs_invalidatepage
 //   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
 //   page's data space reservation is never given back, and unmount WARNs
@@ -92,6 +96,7 @@ struct FsConfig {
   bool bug_iomap_merge_past_map_length = false;
   bool bug_free_extent_without_pinning = false;
   bool bug_invalidatepage_keeps_data_reservation = false;
+  bool bug_fsync_sync_all_skips_redirtied = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -111,6 +116,8 @@ uint32_t BtrfsDataCsum(const uint8_t* block);
 // set_page_extent_mapped(): every btrfs data page in use carries
 // EXTENT_PAGE_PRIVATE, so truncate and reclaim ask the fs about it.
 void SetPageExtentMapped(Page& page);
+
+class BtrfsInode;
 
 class BtrfsFs {
  public:
@@ -166,6 +173,9 @@ class BtrfsFs {
   void FreeReservedData(uint64_t len);
   void ConvertReserved(uint64_t len);
   uint64_t bytes_may_use() const { return bytes_may_use_; }
+  // bytes_may_use against the delalloc bytes of `inodes`: each delalloc
+  // byte holds exactly one reservation. Returns "" or the mismatch.
+  std::string CheckReservations(const std::vector<const BtrfsInode*>& inodes) const;
   // close_ctree()'s btrfs_free_block_groups(): after every inode is
   // evicted no reservation may remain. Returns "" or the WARN's report.
   std::string CheckUnmount() const;
@@ -251,6 +261,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // reservation) and btrfs_destroy_inode()'s WARN_ON(delalloc_bytes).
   // REQUIRES: the last user of the inode, after sync.
   void EvictAtUnmount();
+  // What must hold once a successful fsync has written and waited for
+  // everything and nothing else dirties the file: no EXTENT_DELALLOC left
+  // (every delalloc byte belonged to a dirty page, which fsync wrote), the
+  // delalloc_bytes counter agreeing with the tree, no page dirty or in an
+  // ordered extent (PG_private_2), no ordered extent, no extent map still
+  // pinned for writeback. Returns one line per violation.
+  std::vector<std::string> CheckQuiescent() const;
   // BTRFS_I(inode)->delalloc_bytes: bytes with EXTENT_DELALLOC.
   uint64_t delalloc_bytes() const { return delalloc_bytes_; }
 
