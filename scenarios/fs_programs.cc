@@ -122,7 +122,13 @@ class FsWorld final : public sim::Program {
     for (const OpSpec& op : fiber.ops) {
       const uint64_t n = Draw(s, op.repeat);
       for (uint64_t r = 0; r < n; ++r) {
-        if (!RunOp(s, fiber.name, op)) return;
+        // The operation holds the inode (an open file's reference for the
+        // call): the superblock shrinker evicts it only between calls.
+        fs::BtrfsInode& inode = *files_[op.file].inode;
+        inode.Igrab();
+        const bool go_on = RunOp(s, fiber.name, op);
+        inode.Iput();
+        if (!go_on) return;
       }
     }
   }
@@ -258,6 +264,7 @@ class FsWorld final : public sim::Program {
   // Runs in the last fiber: each file as read, invariants, nothing pending.
   void Settle(Scheduler& s) {
     bool synced = true;
+    for (File& file : files_) file.inode->Igrab();  // settle holds them to the end
     for (File& file : files_) {
       fs::BtrfsInode& inode = *file.inode;
       file.final = inode.Read(0, kReadAllBytes);

@@ -191,6 +191,10 @@ void Memory::UnregisterShrinker(Shrinker* shrinker) {
   shrinkers_.erase(it);
 }
 
+bool Memory::HasShrinker(const Shrinker* shrinker) const {
+  return std::find(shrinkers_.begin(), shrinkers_.end(), shrinker) != shrinkers_.end();
+}
+
 uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   FSIM_CHECK(target > 0);
   Tracer* tracer = sched_.tracer();
@@ -207,8 +211,9 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   size_t count = shrinkers_.size();
   std::copy(shrinkers_.begin(), shrinkers_.end(), pass.begin());
   uint64_t freed = 0;
-  for (size_t i = 0; i < count && freed < target; ++i) {
+  for (size_t i = 0; i < count; ++i) {
     Shrinker* shrinker = pass[i];
+    if (freed >= target && !shrinker->every_pass()) continue;
     if (std::find(shrinkers_.begin(), shrinkers_.end(), shrinker) == shrinkers_.end()) {
       continue;
     }

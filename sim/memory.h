@@ -68,6 +68,10 @@ class Shrinker {
   // returns the number of pages freed (each freed page must have been
   // returned with Memory::FreePages by the shrinker). May sleep.
   virtual uint64_t Scan(uint64_t nr_to_scan, Gfp gfp) = 0;
+  // A slab shrinker (shrink_slab()) is asked on every reclaim pass, even
+  // one whose target the page LRU already met; the LRU's is asked only
+  // while the pass still wants pages.
+  virtual bool every_pass() const { return false; }
 };
 
 struct MemoryConfig {
@@ -109,17 +113,21 @@ class Memory final : public RunService {
   // REQUIRES: `shrinker` outlives the run, or is unregistered first.
   void RegisterShrinker(Shrinker* shrinker);
   void UnregisterShrinker(Shrinker* shrinker);
+  bool HasShrinker(const Shrinker* shrinker) const;
 
   uint64_t used() const { return used_; }
   const MemoryConfig& config() const { return config_; }
   const MemoryStats& stats() const { return stats_; }
 
+  // One reclaim pass on the current fiber, as direct reclaim (or kswapd)
+  // makes it: asks the shrinkers to free `target` pages under `gfp`
+  // (holding fs_reclaim with __GFP_FS); returns the pages freed. Public
+  // for tests and drop_caches-like drivers. REQUIRES: in a fiber.
+  uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd);
+
   void OnRunBegin() override;
 
  private:
-  // One reclaim pass on the current fiber: asks the shrinkers to free
-  // pages; returns the pages freed.
-  uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd);
   void WakeKswapd();
   void KswapdMain();
 

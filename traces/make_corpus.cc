@@ -85,11 +85,11 @@ int main(int argc, char** argv) {
     model::Trace trace;
     if (e.bug) {
       model::ExploreOptions o;
-      o.runs = 5000;
+      o.runs = 50000;
       o.strategy.name = e.strategy;
       o.out_dir = (dir / ".work").string();
       model::ExploreSummary s = model::Explore({*target}, o);
-      if (s.findings.empty()) return Fail(e.file + ": no finding in 5000 runs");
+      if (s.findings.empty()) return Fail(e.file + ": no finding in 50000 runs");
       auto found = model::ReadTrace(s.findings[0].trace_path, &error);
       if (!found) return Fail(error);
       trace = *found;

@@ -422,5 +422,79 @@ TEST_P(ContractTest, DataReservationsFollowDelallocBytesAndNoneIsLeftAtUnmount) 
   }
 }
 
+
+// The superblock shrinker evicts an inode nobody holds once its pages
+// are clean and settled: its page cache goes, and a read brings the data
+// back from disk with the size the inode item holds. It does nothing
+// without __GFP_FS, and never to an inode in use.
+TEST_P(ContractTest, ReclaimEvictsAnIdleCleanInodeAndReadsItBackFromDisk) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  const std::vector<uint8_t> want = Pattern(3 * kPageSize + 100);
+  uint64_t after_nofs = 0, after_held = 0, after_kernel = 0, cached_after = 1, size_after = 0;
+  std::vector<uint8_t> got;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      BtrfsInode& inode = *w.inode;
+      inode.Igrab();
+      inode.BufferedWrite(0, want);
+      ASSERT_EQ(inode.Fsync(), 0);
+      sim::Memory& memory = sim::Memory::Of(s);
+      memory.Reclaim(1000, sim::kGfpNoFs, /*kswapd=*/false);
+      after_nofs = inode.evictions();
+      memory.Reclaim(1000, sim::kGfpKernel, /*kswapd=*/false);  // held: not evicted
+      after_held = inode.evictions();
+      inode.Iput();
+      memory.Reclaim(1000, sim::kGfpKernel, /*kswapd=*/false);
+      after_kernel = inode.evictions();
+      cached_after = inode.mapping().nrpages();
+      size_after = inode.i_size();
+      inode.Igrab();
+      got = inode.Read(0, want.size());
+      inode.Iput();
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(after_nofs, 0u);
+  EXPECT_EQ(after_held, 0u);
+  EXPECT_EQ(after_kernel, 1u);
+  EXPECT_EQ(cached_after, 0u);
+  EXPECT_EQ(size_after, want.size());
+  EXPECT_EQ(got, want);
+}
+
+// Eviction locks io_tree ranges under fs_reclaim (legacy's invalidatepage
+// takes each page's range; evict_inode_truncate_pages() each range left),
+// so an allocation that may enter the filesystem (GFP_KERNEL) made while
+// holding an extent range is the inversion lockdep reports, even though
+// no run deadlocks. (Under the RFC invalidatepage takes no extent lock and
+// a settled clean inode has no io_tree state left, so evicting one
+// teaches lockdep nothing.)
+TEST(ContractLegacyTest, AGfpKernelAllocationUnderTheExtentLockIsAFsReclaimInversion) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, LockOrder::kLegacy);
+    s.Spawn("app", [&] {
+      BtrfsInode& inode = *w.inode;
+      inode.BufferedWrite(0, Pattern(2 * kPageSize));
+      ASSERT_EQ(inode.Fsync(), 0);
+      sim::Memory& memory = sim::Memory::Of(s);
+      memory.Reclaim(1000, sim::kGfpKernel, /*kswapd=*/false);  // evicts: fs_reclaim -> io_tree
+      inode.Igrab();
+      inode.io_tree().LockExtent(0, kPageSize - 1);
+      if (memory.AllocPages(1, sim::kGfpKernel)) memory.FreePages(1);  // io_tree -> fs_reclaim
+      inode.io_tree().UnlockExtent(0, kPageSize - 1);
+      inode.Iput();
+    });
+  });
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings[0].kind, sim::FindingKind::kLockOrder) << All(r);
+  EXPECT_NE(r.findings[0].signature.find("fs_reclaim"), std::string::npos) << All(r);
+}
+
 }  // namespace
 }  // namespace fsim::fs

@@ -177,6 +177,20 @@ void BtrfsFs::ReleaseUnreferenced() {
   }
 }
 
+BtrfsFs::~BtrfsFs() {
+  sim::Memory& memory = sim::Memory::Of(sched_);
+  if (memory.HasShrinker(&super_shrinker_)) memory.UnregisterShrinker(&super_shrinker_);
+}
+
+void BtrfsFs::AddInode(BtrfsInode* inode) {
+  if (inodes_.empty() && !sim::Memory::Of(sched_).HasShrinker(&super_shrinker_)) {
+    sim::Memory::Of(sched_).RegisterShrinker(&super_shrinker_);  // alloc_super()
+  }
+  inodes_.push_back(inode);
+}
+
+void BtrfsFs::RemoveInode(BtrfsInode* inode) { std::erase(inodes_, inode); }
+
 void BtrfsFs::SpaceWarn(const std::string& what, uint64_t len) {
   sim::Finding f;
   f.kind = sim::FindingKind::kWarn;

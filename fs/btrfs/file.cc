@@ -183,6 +183,7 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   if (!keep_size && offset + len > i_size_) {
     TruncateBlockForExpand(i_size_);
     i_size_ = offset + len;
+    UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
@@ -194,6 +195,7 @@ void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   if (!keep_size && offset + len > i_size_) {
     TruncateBlockForExpand(i_size_);
     i_size_ = offset + len;
+    UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();

@@ -76,9 +76,88 @@ BtrfsInode::BtrfsInode(BtrfsFs& fs, uint64_t ino)
       i_rwsem_(sched_, "i_rwsem", &kIRwsemKey),
       i_mmap_lock_(sched_, "i_mmap_lock", &kIMmapKey) {
   io_tree_.SetHooks(this);
+  fs_.AddInode(this);
 }
 
-BtrfsInode::~BtrfsInode() = default;
+BtrfsInode::~BtrfsInode() { fs_.RemoveInode(this); }
+
+void BtrfsInode::Igrab() {
+  if (freeing_) freeing_wait_->WaitEvent([this] { return !freeing_; });
+  evicted_ = false;  // iget() reads it back
+  ++i_count_;
+}
+
+void BtrfsInode::Iput() {
+  FSIM_CHECK(i_count_ > 0);
+  --i_count_;
+}
+
+void BtrfsInode::UpdateInodeSize() {
+  fs_.transaction_lock().Lock();
+  fs_.log().UpdateInode({ino_, i_size_, 0});
+  fs_.transaction_lock().Unlock();
+}
+
+bool BtrfsInode::Evictable() const {
+  if (i_count_ != 0 || freeing_ || evicted_) return false;
+  if (mapping_.nr_dirty() != 0 || mapping_.nr_writeback() != 0) return false;
+  if (!ordered_.Pending().empty()) return false;
+  return !io_tree_.TestRangeBit(0, kLEndMax, kExtentLocked, false);
+}
+
+void BtrfsInode::Evict() {
+  FSIM_CHECK(Evictable());
+  freeing_ = true;
+  if (freeing_wait_ == nullptr) freeing_wait_ = std::make_unique<sim::WaitQueue>(sched_, "inode_freeing");
+  // evict_inode_truncate_pages(): the page cache first, then every range
+  // of the io_tree, locked and cleared (what delalloc is left gives its
+  // reservation back).
+  mapping_.TruncateInodePagesRange(0, kLEndMax);
+  for (;;) {
+    uint64_t start = 0, end = 0;
+    const std::vector<ExtentState> states = io_tree_.States();
+    if (states.empty()) break;
+    start = states.front().start;
+    end = states.front().end;
+    io_tree_.LockExtent(start, end);
+    io_tree_.ClearExtentBit(start, end,
+                            kExtentLocked | kExtentDelalloc | kExtentDoAccounting | kExtentDefrag |
+                                kExtentUptodate | kExtentDirty | kExtentDelallocNew);
+    if (sched_.unwinding()) return;
+  }
+  em_tree_.Drop(0, kLEndMax, false);
+  // The next iget() reads the inode item: the size the tree holds.
+  auto it = fs_.log().state().inodes.find(ino_);
+  i_size_ = it == fs_.log().state().inodes.end() ? 0 : it->second.size;
+  ++evictions_;
+  evicted_ = true;
+  freeing_ = false;
+  freeing_wait_->WakeUp();
+}
+
+uint64_t SuperShrinker::Count() {
+  uint64_t n = 0;
+  for (const BtrfsInode* inode : fs_.inodes()) n += inode->Evictable() ? 1 : 0;
+  return n;
+}
+
+uint64_t SuperShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
+  // super_cache_scan(): nothing without __GFP_FS (SHRINK_STOP).
+  if ((gfp & sim::kGfpFs) == 0) return 0;
+  PageCache& cache = PageCache::Of(fs_.sched());
+  const uint64_t before = cache.pages_freed();
+  uint64_t scanned = 0;
+  // A copy: eviction sleeps, and inodes may come and go meanwhile.
+  const std::vector<BtrfsInode*> list = fs_.inodes();
+  for (BtrfsInode* inode : list) {
+    if (scanned >= nr_to_scan || fs_.sched().unwinding()) break;
+    const auto& now = fs_.inodes();
+    if (std::find(now.begin(), now.end(), inode) == now.end() || !inode->Evictable()) continue;
+    ++scanned;
+    inode->Evict();
+  }
+  return cache.pages_freed() - before;
+}
 
 void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
   for (;;) {
@@ -362,6 +441,7 @@ void BtrfsInode::Truncate(uint64_t newsize) {
     // page cache past the old size then reads as zeroes.
     if (newsize > oldsize) TruncateBlockForExpand(oldsize);
     i_size_ = newsize;
+    UpdateInodeSize();
     i_rwsem_.UpWrite();
     return;
   }

@@ -78,6 +78,7 @@
 #include "fs/mm/page_cache.h"
 #include "fs/btrfs/volumes.h"
 #include "sim/block.h"
+#include "sim/memory.h"
 #include "sim/sync.h"
 
 namespace fsim::fs {
@@ -119,6 +120,24 @@ void SetPageExtentMapped(Page& page);
 
 class BtrfsInode;
 
+// The superblock shrinker (super_cache_scan() -> prune_icache_sb()): under
+// reclaim that may enter the filesystem (__GFP_FS, in practice kswapd, as
+// btrfs allocates with GFP_NOFS), inodes nobody holds whose pages are all
+// clean and settled are evicted: btrfs_evict_inode() drops their page
+// cache and locks and clears their io_tree ranges, blocking, under
+// fs_reclaim, which is how lockdep learns fs_reclaim -> extent lock.
+class SuperShrinker final : public sim::Shrinker {
+ public:
+  explicit SuperShrinker(class BtrfsFs& fs) : fs_(fs) {}
+  std::string_view name() const override { return "super_cache_scan"; }
+  bool every_pass() const override { return true; }
+  uint64_t Count() override;
+  uint64_t Scan(uint64_t nr_to_scan, sim::Gfp gfp) override;
+
+ private:
+  class BtrfsFs& fs_;
+};
+
 class BtrfsFs {
  public:
   // Device 0 holds the metadata log (first 1 MiB); one data chunk of
@@ -126,6 +145,13 @@ class BtrfsFs {
   // the same physical offset on each. REQUIRES: devices of at least 4 MiB;
   // RAID0 and RAID1 at least two devices.
   BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config);
+  ~BtrfsFs();
+  BtrfsFs(const BtrfsFs&) = delete;
+  BtrfsFs& operator=(const BtrfsFs&) = delete;
+  // The superblock's inode list (s_inodes), in creation order.
+  void AddInode(BtrfsInode* inode);
+  void RemoveInode(BtrfsInode* inode);
+  const std::vector<BtrfsInode*>& inodes() const { return inodes_; }
 
   // Data space (the extent tree and free space cache, reduced to what
   // crash safety depends on). AllocData() takes the lowest free run of
@@ -205,6 +231,8 @@ class BtrfsFs {
   std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
   std::map<uint64_t, uint64_t> free_;   // start -> length, merged
   uint64_t bytes_may_use_ = 0;          // data space reserved for delalloc
+  std::vector<BtrfsInode*> inodes_;
+  SuperShrinker super_shrinker_{*this};
   void SpaceWarn(const std::string& what, uint64_t len);
 };
 
@@ -268,6 +296,20 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // ordered extent (PG_private_2), no ordered extent, no extent map still
   // pinned for writeback. Returns one line per violation.
   std::vector<std::string> CheckQuiescent() const;
+  // The inode's users (i_count): each operation holds a reference for
+  // its length (igrab/iput). Igrab waits for an eviction in progress
+  // (find_inode() waits out I_FREEING).
+  void Igrab();
+  void Iput();
+  // Evictable by the superblock shrinker: no user, no dirty page, no page
+  // under writeback, no ordered extent, no range locked.
+  bool Evictable() const;
+  // evict() -> btrfs_evict_inode(): truncate_inode_pages_final(), then
+  // each io_tree range locked (blocking) and cleared with its accounting,
+  // the extent maps dropped; the inode is then as iget() reads it back
+  // from the tree: i_size is the inode item's. REQUIRES: Evictable().
+  void Evict();
+  uint64_t evictions() const { return evictions_; }
   // BTRFS_I(inode)->delalloc_bytes: bytes with EXTENT_DELALLOC.
   uint64_t delalloc_bytes() const { return delalloc_bytes_; }
 
@@ -323,6 +365,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // range locked by the caller.
   int FillPage(Page& page);
   void FinishOrderedIo(OrderedExtent* oe);
+  // btrfs_update_inode() after a size change that writes no data (the
+  // file grown by truncate or fallocate): the inode item takes i_size in
+  // the running transaction. REQUIRES: i_rwsem.
+  void UpdateInodeSize();
   // btrfs_sync_file()'s start_ordered_ops() and wait: every dirty page of
   // the file written and waited for (see rfc_sync_waits_for_range).
   int SyncWriteAndWait();
@@ -331,6 +377,11 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   std::map<uint64_t, uint32_t> submitted_csums_;
   uint64_t pages_written_past_eof_ = 0;
   uint64_t delalloc_bytes_ = 0;
+  int i_count_ = 0;
+  bool freeing_ = false;  // I_FREEING: an eviction is in progress
+  bool evicted_ = false;  // evicted and not looked up since
+  uint64_t evictions_ = 0;
+  std::unique_ptr<sim::WaitQueue> freeing_wait_;
   // Reserves data space for [start, end] and makes it delalloc, as a
   // write's copy does: the old delalloc there is cleared with its
   // reservation first (lock_and_cleanup_extent_if_need() /
