@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -630,6 +631,13 @@ void Scheduler::ReportDeadlock() {
 bool Scheduler::KnownSignature(std::string_view signature) const {
   return known_signatures_ != nullptr && known_signatures_->count(NameHash(signature)) != 0;
 }
+
+// Waitable is polymorphic, so offsetof is only conditionally supported;
+// GCC and Clang compute it as for any class without virtual bases.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+const size_t Waitable::kMagicOffset = offsetof(Waitable, magic_);
+#pragma GCC diagnostic pop
 
 Waitable::~Waitable() {
   if (!waiters_.empty() && !sched_.unwinding()) {

@@ -25,6 +25,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <bit>
 #include <csetjmp>
+#include <cstring>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -350,13 +351,20 @@ class Waitable {
   // Objects of the simulated world carry this word while alive; freeing
   // them (sim/heap.h) poisons it, so a use after free is seen at the use.
   static constexpr uint32_t kMagicAlive = 0x10c4a11e;
-  // True if this object has not been destroyed or freed. Reads the magic
-  // word through memcpy: the object may be a poisoned corpse.
-  bool alive() const {
-    // volatile: the compiler may not assume a destroyed object's value.
-    const volatile uint32_t* magic = &magic_;
-    return *magic == kMagicAlive;
+  // True if the Waitable at `object` has not been destroyed or freed.
+  // Reads the magic word as bytes at its offset: no member call or access
+  // on what may be a poisoned corpse (UBSan calls those undefined), and
+  // volatile, so the compiler assumes nothing of a destroyed object.
+  static bool AliveAt(const void* object) {
+    const volatile unsigned char* at =
+        static_cast<const volatile unsigned char*>(object) + kMagicOffset;
+    unsigned char bytes[sizeof(uint32_t)];
+    for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = at[i];
+    uint32_t magic;
+    std::memcpy(&magic, bytes, sizeof magic);
+    return magic == kMagicAlive;
   }
+  bool alive() const { return AliveAt(this); }
 
  protected:
   // Wakes every waiter; each will re-check its condition.
@@ -369,6 +377,7 @@ class Waitable {
 
  private:
   friend class Scheduler;
+  static const size_t kMagicOffset;  // of magic_ (scheduler.cc)
   uint32_t magic_ = kMagicAlive;
   std::string_view type_;
   std::string name_;
