@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "model/error_line.h"
+
 namespace fsim::model {
 namespace {
 
@@ -25,10 +27,10 @@ size_t ArgsFor(const std::string& name) {
   return 3;
 }
 
-}  // namespace
 
-std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std::string& file,
-                                              std::string* error) {
+std::optional<std::vector<FsxOp>> ParseFsxLogUnchecked(const std::string& text,
+                                                       const std::string& file,
+                                                       std::string* error) {
   std::vector<FsxOp> ops;
   std::istringstream in(text);
   std::string line;
@@ -63,6 +65,15 @@ std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std
   return ops;
 }
 
+}  // namespace
+
+std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std::string& file,
+                                              std::string* error) {
+  auto ops = ParseFsxLogUnchecked(text, file, error);
+  if (!ops) *error = OneLine(*error);
+  return ops;
+}
+
 std::optional<std::vector<FileOp>> ToFileOps(const std::vector<FsxOp>& ops,
                                              const std::vector<uint8_t>& orig,
                                              const std::string& file, std::string* error) {
@@ -74,6 +85,16 @@ std::optional<std::vector<FileOp>> ToFileOps(const std::vector<FsxOp>& ops,
     f.offset = op.args[0];
     f.length = op.args[1];
     f.keep_size = op.keep_size;
+    // fsx's files are small (its -l, 256 KiB by default); a range past
+    // kFsxFileMax is a damaged log, not a test to run.
+    for (uint64_t a : op.args) {
+      if (a > kFsxFileMax) {
+        *error = OneLine(file + ":" + std::to_string(op.line) + ": " + op.name + ": " +
+                         std::to_string(a) + " is past the largest file fsx makes (" +
+                         std::to_string(kFsxFileMax) + " bytes)");
+        return std::nullopt;
+      }
+    }
     if (op.name == "write" || op.name == "mapwrite") {
       f.kind = FileOpKind::kWrite;
       f.data.resize(f.length);
@@ -97,7 +118,7 @@ std::optional<std::vector<FileOp>> ToFileOps(const std::vector<FsxOp>& ops,
     } else if (op.name == "fsync") {
       f.kind = FileOpKind::kFsync;
     } else {
-      *error = file + ":" + std::to_string(op.line) + ": unsupported op " + op.name;
+      *error = OneLine(file + ":" + std::to_string(op.line) + ": unsupported op " + op.name);
       return std::nullopt;
     }
     out.push_back(std::move(f));

@@ -30,6 +30,9 @@ struct FsxOp {
   uint64_t size_before() const { return args.back(); }
 };
 
+// The largest offset, length or size a log may name (fsx -l is far below).
+inline constexpr uint64_t kFsxFileMax = uint64_t{16} << 20;
+
 // Parses a log. On error returns nullopt and sets `error` to one line,
 // "FILE:LINE: problem".
 std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std::string& file,

@@ -1,5 +1,7 @@
 #include "model/trace.h"
 
+#include "model/error_line.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -178,7 +180,9 @@ size_t JsonNestingDepth(std::string_view text) {
   return deepest;
 }
 
-std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
+namespace {
+
+std::optional<Trace> ReadTraceUnchecked(const std::string& path, std::string* error) {
   if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
     *error = path + ": is a directory, not a trace";
     return std::nullopt;
@@ -203,15 +207,17 @@ std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
     *error = path + ": not an fsim trace (no \"format\": \"fsim-trace\")";
     return std::nullopt;
   }
-  if (!j.contains("version") || !j["version"].is_number_integer()) {
-    *error = path + ": trace has no format version";
+  // One line naming the file, what it says, and what this fsim reads.
+  const std::string supported =
+      " (this fsim reads trace format version " + std::to_string(kTraceVersion) + ")";
+  if (!j.contains("version")) {
+    *error = path + ": trace has no \"version\"" + supported;
     return std::nullopt;
   }
-  if (j["version"].get<int64_t>() != kTraceVersion) {
-    *error = path + ": trace format version " +
-             std::to_string(j["version"].get<int64_t>()) +
-             " is not supported by this fsim (it reads version " +
-             std::to_string(kTraceVersion) + ")";
+  if (!j["version"].is_number_integer() || j["version"].get<int64_t>() != kTraceVersion) {
+    std::string shown = j["version"].dump();
+    if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
+    *error = path + ": trace format version " + shown + " is not supported" + supported;
     return std::nullopt;
   }
   try {
@@ -222,6 +228,14 @@ std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
     *error = path + ": malformed trace: " + e.what();
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Trace> ReadTrace(const std::string& path, std::string* error) {
+  std::optional<Trace> trace = ReadTraceUnchecked(path, error);
+  if (!trace) *error = OneLine(*error);
+  return trace;
 }
 
 }  // namespace fsim::model

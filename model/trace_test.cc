@@ -76,7 +76,11 @@ TEST(TraceTest, BadTracesAreRefusedWithOneLine) {
   EXPECT_EQ(ErrorFor("b.json", R"({"format":"other"})"),
             ": not an fsim trace (no \"format\": \"fsim-trace\")");
   EXPECT_EQ(ErrorFor("c.json", R"({"format":"fsim-trace","version":99})"),
-            ": trace format version 99 is not supported by this fsim (it reads version 1)");
+            ": trace format version 99 is not supported (this fsim reads trace format version 1)");
+  EXPECT_EQ(ErrorFor("c2.json", R"({"format":"fsim-trace","version":"1"})"),
+            ": trace format version \"1\" is not supported (this fsim reads trace format version 1)");
+  EXPECT_EQ(ErrorFor("c3.json", R"({"format":"fsim-trace"})"),
+            ": trace has no \"version\" (this fsim reads trace format version 1)");
   EXPECT_EQ(ErrorFor("d.json", R"({"format":"fsim-trace","version":1})"),
             ": missing field 'scenario'");
   // A decision that is not [kind, n, value].

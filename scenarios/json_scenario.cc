@@ -2,6 +2,7 @@
 // checked, every error one line naming the JSON pointer of the culprit.
 #include "scenarios/json_scenario.h"
 
+#include "model/error_line.h"
 #include "model/trace.h"
 #include "scenarios/orders/order_variant.h"
 
@@ -581,7 +582,9 @@ const char* OpKindName(OpKind kind) {
 
 bool IsScenarioPath(std::string_view name) { return name.ends_with(".json"); }
 
-std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* error) {
+namespace {
+
+std::optional<ScenarioSpec> ParseScenarioUnchecked(std::string_view text, std::string* error) {
   if (model::JsonNestingDepth(text) > model::kJsonDepthMax) {
     *error = "/: nested deeper than " + std::to_string(model::kJsonDepthMax) + " levels";
     return std::nullopt;
@@ -620,20 +623,28 @@ std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* er
   }
 }
 
+}  // namespace
+
+std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* error) {
+  std::optional<ScenarioSpec> spec = ParseScenarioUnchecked(text, error);
+  if (!spec) *error = model::OneLine(*error);
+  return spec;
+}
+
 std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::string* error) {
   if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
-    *error = path + ": is a directory, not a scenario file";
+    *error = model::OneLine(path + ": is a directory, not a scenario file");
     return std::nullopt;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    *error = path + ": cannot read: " + std::strerror(errno);
+    *error = model::OneLine(path + ": cannot read: " + std::strerror(errno));
     return std::nullopt;
   }
   std::ostringstream text;
   text << in.rdbuf();
   std::optional<ScenarioSpec> spec = ParseScenario(text.str(), error);
-  if (!spec) *error = path + ": " + *error;
+  if (!spec) *error = model::OneLine(path + ": " + *error);
   return spec;
 }
 

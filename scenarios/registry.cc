@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "model/error_line.h"
 #include "scenarios/fs_config.h"
 #include "sim/check.h"
 #include "sim/limits.h"
@@ -81,6 +82,13 @@ const Scenario* LoadFileScenario(const std::string& path, std::string* error) {
 
 std::optional<model::Target> MakeTargetFor(const Scenario& scenario, const model::Config& config,
                                            std::string* error);
+std::optional<model::Target> MakeTargetUnchecked(std::string_view name,
+                                                 const model::Config& config,
+                                                 std::string* error);
+std::optional<model::Target> MakeTargetForTraceUnchecked(const std::string& name,
+                                                         const std::string& scenario_json,
+                                                         const model::Config& config,
+                                                         std::string* error);
 
 }  // namespace
 
@@ -147,9 +155,11 @@ bool AcceptsKey(const Scenario& scenario, const std::string& key) {
   return has(RuntimeKeys()) || has(scenario.config_keys);
 }
 
-std::optional<model::Target> MakeTarget(std::string_view name,
-                                        const model::Config& config,
-                                        std::string* error) {
+namespace {
+
+std::optional<model::Target> MakeTargetUnchecked(std::string_view name,
+                                                 const model::Config& config,
+                                                 std::string* error) {
   if (IsScenarioPath(name)) {
     const Scenario* scenario = LoadFileScenario(std::string(name), error);
     if (scenario == nullptr) return std::nullopt;
@@ -163,18 +173,16 @@ std::optional<model::Target> MakeTarget(std::string_view name,
   return MakeTargetFor(*scenario, config, error);
 }
 
-std::optional<model::Target> MakeTargetForTrace(const std::string& name,
-                                                const std::string& scenario_json,
-                                                const model::Config& config,
-                                                std::string* error) {
+std::optional<model::Target> MakeTargetForTraceUnchecked(const std::string& name,
+                                                         const std::string& scenario_json,
+                                                         const model::Config& config,
+                                                         std::string* error) {
   nlohmann::json j = nlohmann::json::parse(scenario_json, nullptr, false);
-  if (!j.is_object() || j.contains("builtin")) return MakeTarget(name, config, error);
+  if (!j.is_object() || j.contains("builtin")) return MakeTargetUnchecked(name, config, error);
   std::optional<Scenario> scenario = ScenarioFromText(scenario_json, "scenario", error);
   if (!scenario) return std::nullopt;
   return MakeTargetFor(*scenario, config, error);
 }
-
-namespace {
 
 std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
                                            const model::Config& config, std::string* error) {
@@ -230,5 +238,22 @@ std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
 }
 
 }  // namespace
+
+// The errors quote the user's names and keys: one line, escaped and cut.
+std::optional<model::Target> MakeTarget(std::string_view name, const model::Config& config,
+                                        std::string* error) {
+  auto target = MakeTargetUnchecked(name, config, error);
+  if (!target) *error = model::OneLine(*error);
+  return target;
+}
+
+std::optional<model::Target> MakeTargetForTrace(const std::string& name,
+                                                const std::string& scenario_json,
+                                                const model::Config& config,
+                                                std::string* error) {
+  auto target = MakeTargetForTraceUnchecked(name, scenario_json, config, error);
+  if (!target) *error = model::OneLine(*error);
+  return target;
+}
 
 }  // namespace fsim::scenarios

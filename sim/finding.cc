@@ -6,7 +6,7 @@
 namespace fsim::sim {
 namespace {
 
-constexpr std::array<std::pair<FindingKind, std::string_view>, 12> kNames = {{
+constexpr std::array<std::pair<FindingKind, std::string_view>, 13> kNames = {{
     {FindingKind::kDeadlock, "deadlock"},
     {FindingKind::kLivelock, "livelock"},
     {FindingKind::kStackOverflow, "stack_overflow"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<FindingKind, std::string_view>, 12> kNames = {{
     {FindingKind::kDataMismatch, "data_mismatch"},
     {FindingKind::kCrashInconsistency, "crash_inconsistency"},
     {FindingKind::kChecksum, "checksum"},
+    {FindingKind::kCrash, "crash"},
 }};
 
 }  // namespace

@@ -23,6 +23,8 @@ enum class FindingKind {
   kDataMismatch,
   kCrashInconsistency,
   kChecksum,
+  // SIGSEGV or SIGBUS in a fiber, outside its stack guard.
+  kCrash,
 };
 
 // The kind's name as used in reports, JSON and traces (e.g. "deadlock").

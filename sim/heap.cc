@@ -52,11 +52,11 @@ std::string Heap::FreedBy(const void* addr) const {
   return {};
 }
 
-bool Heap::ReportDead(const Waitable& object, std::string_view what, Where where) {
+bool Heap::ReportDead(const void* object, std::string_view what, Where where) {
   Scheduler* running = Scheduler::Running();
   FSIM_CHECK_MSG(running != nullptr, "use of a freed object outside a run");
   Scheduler& sched_ = *running;
-  std::string freed = Of(sched_).FreedBy(&object);
+  std::string freed = Of(sched_).FreedBy(object);
   Finding f;
   f.kind = FindingKind::kUseAfterFree;
   f.signature = "use_after_free:" + std::string(what);

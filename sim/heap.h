@@ -56,7 +56,7 @@ class Heap final : public RunService {
   // but its magic word, so it is safe on freed memory; uses the running
   // scheduler.
   static bool CheckAlive(const Waitable& object, std::string_view what, Where where) {
-    return object.alive() || ReportDead(object, what, where);
+    return Waitable::AliveAt(&object) || ReportDead(&object, what, where);
   }
 
   void OnRunBegin() override { Release(); }
@@ -75,7 +75,7 @@ class Heap final : public RunService {
   static void Destroy(void* p) {
     static_cast<T*>(p)->~T();
   }
-  static bool ReportDead(const Waitable& object, std::string_view what, Where where);
+  static bool ReportDead(const void* object, std::string_view what, Where where);
   void* Allocate(size_t size, size_t align, void (*destroy)(void*));
   void Free(void* p, Where where);
   void Release();

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "sim/check.h"
 #include "sim/random.h"
+#include "sim/sanitizer.h"
 
 namespace fsim::sim {
 
@@ -50,7 +52,7 @@ Scheduler::Scheduler()
   main_.sched = this;
   std::snprintf(main_.name, sizeof main_.name, "main");
   timers_.reserve(64);
-  OverflowTrap::Install();
+  FaultTrap::Install();
 }
 
 Scheduler::~Scheduler() = default;
@@ -61,9 +63,14 @@ void Scheduler::SwitchTo(Fiber* next) {
   Fiber* prev = current_;
   if (tracer_ != nullptr) [[unlikely]] TraceSwitch(*prev, *next);
   current_ = next;
+  // A fiber that exited never comes back: ASan may drop its fake frames.
+  sanitizer::StartSwitch(prev->state == FiberState::kDone ? nullptr : &prev->asan_fake_stack,
+                         next->asan_bottom, next->asan_size);
   ctx::transfer_t t = ctx::jump_fcontext(next->ctx, prev);
   // Resumed: whoever jumped here passed itself; remember where it stopped.
-  static_cast<Fiber*>(t.data)->ctx = t.fctx;
+  auto* from = static_cast<Fiber*>(t.data);
+  sanitizer::FinishSwitch(prev->asan_fake_stack, &from->asan_bottom, &from->asan_size);
+  from->ctx = t.fctx;
 }
 
 // Out of line and cold: SwitchTo() is the hottest path of a run.
@@ -73,6 +80,9 @@ void Scheduler::SwitchTo(Fiber* next) {
 
 void Scheduler::Entry(ctx::transfer_t t) {
   Fiber* from = static_cast<Fiber*>(t.data);
+  // The first arrival on this stack; ASan tells the stack we came from
+  // (how the main context's stack becomes known).
+  sanitizer::FinishSwitch(nullptr, &from->asan_bottom, &from->asan_size);
   from->ctx = t.fctx;
   Scheduler* s = from->sched;
   Fiber* self = s->current_;
@@ -144,10 +154,11 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   if (tracer_ != nullptr) tracer_->RunBegin(*this);
 
   g_running = this;
-  OverflowTrap::Arm(&InAnyGuard, this, &overflow_jump_);
-  // No signal mask saved: that costs a system call per run. The overflow
-  // path unblocks SIGSEGV itself.
-  if (sigsetjmp(overflow_jump_, 0) == 0) {
+  FaultTrap::Arm(&OnFault, this, &fault_jump_);
+  // No signal mask saved: that costs a system call per run. The fault
+  // path unblocks the signals itself. A fault while fibers are unwound
+  // lands here again (the trap is re-armed), and the unwinding goes on.
+  if (int fault = sigsetjmp(fault_jump_, 0); fault == 0) {
     try {
       start();
     } catch (...) {
@@ -155,10 +166,10 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
     }
     if (!harness_error_) Schedule(false);
   } else {
-    OnStackOverflow();
+    OnFaultLanded(fault);
   }
   UnwindAll();
-  OverflowTrap::Disarm();
+  FaultTrap::Disarm();
 
   if (!ended_ && !harness_error_) {
     try {
@@ -196,46 +207,86 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   return result;
 }
 
-void Scheduler::OnStackOverflow() {
-  // We arrive here by siglongjmp from the SIGSEGV handler, with SIGSEGV
-  // still blocked and current_ the fiber that ran off its stack. The
-  // fiber is abandoned: its frames are garbage and must not be unwound.
+void Scheduler::OnFaultLanded(int fault) {
+  // We arrive here by siglongjmp from the signal handler, with the signal
+  // still blocked and current_ the fiber that faulted. The fiber is
+  // abandoned: its frames are garbage and must not be unwound.
+  sanitizer::FinishSwitch(nullptr, &current_->asan_bottom, &current_->asan_size);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGSEGV);
+  sigaddset(&set, SIGBUS);
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
-  OverflowTrap::Install();  // the handler disarmed itself
+  FaultTrap::Install();
+  FaultTrap::Arm(&OnFault, this, &fault_jump_);  // the handler disarmed it
   Fiber* f = current_;
   current_ = &main_;
   FSIM_CHECK(f != &main_);
   f->state = FiberState::kDone;
+  if (f->waiting_on != nullptr) {
+    f->waiting_on->waiters_.erase(f->id);
+    f->waiting_on = nullptr;
+  }
   runnable_.erase(f->id);
   --live_;
   if (!f->daemon) --workers_;
   ended_ = true;
-  if (tracer_ != nullptr) tracer_->Exit(*f);
+  if (tracer_ != nullptr && !unwinding_) tracer_->Exit(*f);
+  Report(fault == kFaultStackOverflow ? StackOverflowFinding(*f)
+                                      : CrashFinding(*f, fault == kFaultBus ? "SIGBUS" : "SIGSEGV"));
+}
+
+Finding Scheduler::StackOverflowFinding(const Fiber& f) {
   Finding finding;
   finding.kind = FindingKind::kStackOverflow;
-  finding.signature = std::string("stack_overflow:") + f->name;
+  finding.signature = std::string("stack_overflow:") + f.name;
   char line[160];
   std::snprintf(line, sizeof line,
                 "BUG: stack guard page was hit: fiber '%s' (id %u) overran "
                 "its %zu-byte stack",
-                f->name, f->id, f->stack.size());
+                f.name, f.id, f.stack.size());
   finding.report = line;
   finding.report +=
       "\nThe fiber was stopped at the guard page below its stack; nothing "
       "beyond it was written.\nRaise the stack size with --config "
       "stack_kib=N if the depth is legitimate.";
-  Report(std::move(finding));
+  return finding;
 }
 
-bool Scheduler::InAnyGuard(void* self, const void* addr) {
+Finding Scheduler::CrashFinding(const Fiber& f, std::string_view signal) {
+  // No address in the report: it would differ between runs and builds.
+  std::string lower(signal);
+  for (char& c : lower) c = static_cast<char>(c - 'A' + 'a');
+  Finding finding;
+  finding.kind = FindingKind::kCrash;
+  finding.signature = "crash:" + lower + ":" + f.name;
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "BUG: unable to handle page fault: %.*s in fiber '%s' (id %u)",
+                static_cast<int>(signal.size()), signal.data(), f.name, f.id);
+  finding.report = line;
+  finding.report +=
+      "\nThe fiber made a bad memory access (outside its stack's guard) and "
+      "was stopped there; its frames were abandoned, not unwound.";
+  return finding;
+}
+
+int Scheduler::OnFault(void* self, int sig, const void* addr) {
   auto* s = static_cast<Scheduler*>(self);
-  for (FiberId i = 0; i < kFibersMax; ++i) {
-    if (s->fibers_[i].stack.InGuard(addr)) return true;
+  // A fault of the main context (building the world, finish) is the
+  // harness's own: passed on.
+  if (s->current_ == &s->main_) return 0;
+  int value = kFaultSegv;
+  if (sig == SIGBUS) {
+    value = kFaultBus;
+  } else {
+    for (FiberId i = 0; i < kFibersMax; ++i) {
+      if (s->fibers_[i].stack.InGuard(addr)) value = kFaultStackOverflow;
+    }
   }
-  return false;
+  // The jump lands on the main context's stack.
+  sanitizer::StartSwitch(nullptr, s->main_.asan_bottom, s->main_.asan_size);
+  return value;
 }
 
 void Scheduler::UnwindAll() {
@@ -292,6 +343,11 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   size_t size = Stack::Rounded(options_.stack_size);
   if (f.stack.allocated() && f.stack.size() != size) f.stack.Release();
   if (!f.stack.allocated()) f.stack.Allocate(size);
+  // The stack may hold the shadow of frames abandoned in an earlier run.
+  sanitizer::Unpoison(f.stack.bottom(), f.stack.size());
+  f.asan_bottom = f.stack.bottom();
+  f.asan_size = f.stack.size();
+  f.asan_fake_stack = nullptr;
   f.ctx = ctx::make_fcontext(f.stack.top(), f.stack.size(), &Entry);
   f.state = FiberState::kRunnable;
   size_t n = std::min(name.size(), sizeof f.name - 1);
@@ -575,6 +631,13 @@ void Scheduler::ReportDeadlock() {
 bool Scheduler::KnownSignature(std::string_view signature) const {
   return known_signatures_ != nullptr && known_signatures_->count(NameHash(signature)) != 0;
 }
+
+// Waitable is polymorphic, so offsetof is only conditionally supported;
+// GCC and Clang compute it as for any class without virtual bases.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+const size_t Waitable::kMagicOffset = offsetof(Waitable, magic_);
+#pragma GCC diagnostic pop
 
 Waitable::~Waitable() {
   if (!waiters_.empty() && !sched_.unwinding()) {

@@ -15,7 +15,8 @@
 //   guard) kept across runs (no allocation per run).
 // - After the first finding the run ends: every live fiber is unwound (its
 //   destructors run) while sync primitives do nothing; a fiber that
-//   overflowed its stack is abandoned, not unwound.
+//   overflowed its stack or faulted (SIGSEGV, SIGBUS: a crash finding) is
+//   abandoned, not unwound.
 //
 // Locking rules: none; the scheduler is the simulation's only thread.
 #ifndef FSIM_SIM_SCHEDULER_H_
@@ -24,6 +25,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <bit>
 #include <csetjmp>
+#include <cstring>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -79,6 +81,11 @@ struct Fiber {
   bool memalloc = false;
   // PF_KSWAPD: the fiber is the background reclaimer.
   bool kswapd = false;
+  // AddressSanitizer's view of this context (sim/sanitizer.h): its stack,
+  // learned from ASan for the main context, and its saved fake frames.
+  const void* asan_bottom = nullptr;
+  size_t asan_size = 0;
+  void* asan_fake_stack = nullptr;
 };
 
 struct SpawnOptions {
@@ -255,7 +262,15 @@ class Scheduler {
   };
 
   static void Entry(boost::context::detail::transfer_t t);
-  static bool InAnyGuard(void* self, const void* addr);
+  // The fault trap (sim/stack.h): which fault a signal is, if the run
+  // takes it, and the landing after the jump.
+  static constexpr int kFaultStackOverflow = 1;
+  static constexpr int kFaultSegv = 2;
+  static constexpr int kFaultBus = 3;
+  static int OnFault(void* self, int sig, const void* addr);
+  void OnFaultLanded(int fault);
+  static Finding StackOverflowFinding(const Fiber& f);
+  static Finding CrashFinding(const Fiber& f, std::string_view signal);
 
   void SwitchTo(Fiber* next);
   void TraceSwitch(const Fiber& from, const Fiber& to);
@@ -266,7 +281,6 @@ class Scheduler {
   void ReportSleepInAtomic(std::string_view what);
   void EndRun();  // back to main; throws FiberKill if resumed to unwind
   void UnwindAll();
-  void OnStackOverflow();
   void PushTimer(Timer timer);
 
   std::unique_ptr<Fiber[]> fibers_;  // kFibersMax slots
@@ -295,7 +309,7 @@ class Scheduler {
   std::unique_ptr<Waitable> sleep_;   // what SleepFor() blocks on
   std::unique_ptr<Waitable> orphan_;  // what waiters of a freed object wait on
   std::vector<std::pair<const void*, std::unique_ptr<RunService>>> services_;
-  sigjmp_buf overflow_jump_;
+  sigjmp_buf fault_jump_;
 };
 
 // Base of everything a fiber can block on. Knows its waiters (a set of
@@ -337,13 +351,20 @@ class Waitable {
   // Objects of the simulated world carry this word while alive; freeing
   // them (sim/heap.h) poisons it, so a use after free is seen at the use.
   static constexpr uint32_t kMagicAlive = 0x10c4a11e;
-  // True if this object has not been destroyed or freed. Reads the magic
-  // word through memcpy: the object may be a poisoned corpse.
-  bool alive() const {
-    // volatile: the compiler may not assume a destroyed object's value.
-    const volatile uint32_t* magic = &magic_;
-    return *magic == kMagicAlive;
+  // True if the Waitable at `object` has not been destroyed or freed.
+  // Reads the magic word as bytes at its offset: no member call or access
+  // on what may be a poisoned corpse (UBSan calls those undefined), and
+  // volatile, so the compiler assumes nothing of a destroyed object.
+  static bool AliveAt(const void* object) {
+    const volatile unsigned char* at =
+        static_cast<const volatile unsigned char*>(object) + kMagicOffset;
+    unsigned char bytes[sizeof(uint32_t)];
+    for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = at[i];
+    uint32_t magic;
+    std::memcpy(&magic, bytes, sizeof magic);
+    return magic == kMagicAlive;
   }
+  bool alive() const { return AliveAt(this); }
 
  protected:
   // Wakes every waiter; each will re-check its condition.
@@ -356,6 +377,7 @@ class Waitable {
 
  private:
   friend class Scheduler;
+  static const size_t kMagicOffset;  // of magic_ (scheduler.cc)
   uint32_t magic_ = kMagicAlive;
   std::string_view type_;
   std::string name_;

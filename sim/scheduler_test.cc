@@ -1,10 +1,15 @@
 // Checks the scheduler's contract: fibers run to completion, scheduling
 // points interleave them as the strategy says, a deadlock, a livelock and a
-// stack overflow each end the run with a finding naming what happened,
+// stack overflow each end the run with a finding naming what happened (as
+// does a SIGSEGV or SIGBUS in a fiber: a crash finding),
 // virtual time and timers behave, and an early end unwinds every fiber.
 #include "sim/scheduler.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 
 #include <set>
 #include <string>
@@ -200,6 +205,81 @@ TEST(SchedulerTest, StackOverflowIsReportedAndTheSchedulerSurvives) {
   RunResult ok = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++done; }); });
   EXPECT_FALSE(ok.finding.has_value());
   EXPECT_EQ(done, 1);
+}
+
+// A pointer nothing is mapped at (the first page is never mapped).
+int* BadPointer() {
+  static volatile uintptr_t address = 16;
+  return reinterpret_cast<int*>(address);
+}
+
+TEST(SchedulerTest, SegfaultInAFiberIsACrashFindingAndTheSchedulerSurvives) {
+  Scheduler s;
+  NonPreemptive strategy;
+  uint64_t digest = 0;
+  for (int round = 0; round < 3; ++round) {  // the trap re-arms every time
+    bool other_ran = false;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      s.Spawn("wild", [&] {
+        s.Yield("before");
+        *static_cast<volatile int*>(BadPointer()) = 1;
+      });
+      s.Spawn("other", [&] { other_ran = true; });
+    });
+    ASSERT_TRUE(r.finding.has_value());
+    EXPECT_EQ(r.finding->kind, FindingKind::kCrash);
+    EXPECT_EQ(r.finding->signature, "crash:sigsegv:wild");
+    EXPECT_NE(r.finding->report.find("SIGSEGV in fiber 'wild'"), std::string::npos);
+    EXPECT_EQ(FindingKindName(r.finding->kind), "crash");
+    // The same run is the same run: no address leaks into the digest.
+    if (round == 0) digest = r.digest;
+    EXPECT_EQ(r.digest, digest);
+    (void)other_ran;
+  }
+  int done = 0;
+  RunResult ok = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++done; }); });
+  EXPECT_FALSE(ok.finding.has_value());
+  EXPECT_EQ(done, 1);
+}
+
+TEST(SchedulerTest, FaultWhileAnotherFiberHoldsFramesUnwindsTheOthers) {
+  // The faulting fiber is abandoned; a blocked fiber with a destructor on
+  // its stack is unwound as after any other finding.
+  Scheduler s;
+  NonPreemptive strategy;
+  bool destroyed = false;
+  struct Flag {
+    bool* flag;
+    ~Flag() { *flag = true; }
+  };
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("sleeper", [&] {
+      Flag flag{&destroyed};
+      s.SleepFor(1000);
+    });
+    s.Spawn("wild", [&] { *static_cast<volatile int*>(BadPointer()) = 1; });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->signature, "crash:sigsegv:wild");
+  EXPECT_TRUE(destroyed);
+}
+
+TEST(SchedulerTest, BusErrorInAFiberIsACrashFinding) {
+  // A page of a shared mapping past the end of its (empty) file: SIGBUS.
+  int fd = memfd_create("fsim_sigbus", 0);
+  ASSERT_GE(fd, 0);
+  void* map = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  Scheduler s;
+  NonPreemptive strategy;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("mapper", [&] { static_cast<volatile char*>(map)[0] = 1; });
+  });
+  munmap(map, 4096);
+  close(fd);
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kCrash);
+  EXPECT_EQ(r.finding->signature, "crash:sigbus:mapper");
 }
 
 TEST(SchedulerTest, LargerStackAvoidsOverflow) {

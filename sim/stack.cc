@@ -4,7 +4,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #include "sim/check.h"
@@ -22,24 +21,70 @@ size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 // The trap's state. Written by the scheduler between switches, read by the
 // signal handler; both run on the one simulation thread.
-thread_local OverflowTrap::GuardPredicate g_in_guard = nullptr;
+thread_local FaultTrap::OnFault g_on_fault = nullptr;
 thread_local void* g_context = nullptr;
 thread_local sigjmp_buf* g_armed_jump = nullptr;
-struct sigaction g_previous_action;
+struct sigaction g_previous_segv;
+struct sigaction g_previous_bus;
 
-void OnSegv(int sig, siginfo_t* info, void* context) {
-  if (g_in_guard != nullptr && g_in_guard(g_context, info->si_addr)) {
-    sigjmp_buf* jump = g_armed_jump;
-    g_in_guard = nullptr;
-    g_armed_jump = nullptr;
-    siglongjmp(*jump, 1);
+void OnSignal(int sig, siginfo_t* info, void* context) {
+  (void)context;
+  // si_code > 0: raised by the hardware, not sent with kill().
+  if (g_on_fault != nullptr && info->si_code > 0) {
+    int value = g_on_fault(g_context, sig, info->si_addr);
+    if (value != 0) {
+      sigjmp_buf* jump = g_armed_jump;
+      g_on_fault = nullptr;
+      g_armed_jump = nullptr;
+      siglongjmp(*jump, value);
+    }
   }
   // Not ours: behave as if we were never installed, so the fault is
   // reported by whatever handled it before (or kills the process).
-  sigaction(SIGSEGV, &g_previous_action, nullptr);
-  (void)sig;
-  (void)context;
+  sigaction(sig, sig == SIGBUS ? &g_previous_bus : &g_previous_segv, nullptr);
 }
+
+// The thread's alternate signal stack, where the handler runs (the
+// faulting stack may be exhausted). Mapped, not malloc'd, and unmapped
+// when the thread exits, so nothing of it outlives its thread.
+class AltStack {
+ public:
+  static constexpr size_t kSize = 64 * 1024;
+  void Ensure() {
+    if (base_ != nullptr) return;
+    void* p = mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    FSIM_CHECK_MSG(p != MAP_FAILED, "mmap of the alternate signal stack failed");
+    stack_t ss;
+    std::memset(&ss, 0, sizeof ss);
+    ss.ss_sp = p;
+    ss.ss_size = kSize;
+    FSIM_CHECK(sigaltstack(&ss, &previous_) == 0);
+    base_ = p;
+  }
+  ~AltStack() {
+    if (base_ == nullptr) return;
+    stack_t current;
+    // Put the previous one back only if ours is still the thread's.
+    if (sigaltstack(nullptr, &current) == 0 && current.ss_sp == base_) {
+      if ((previous_.ss_flags & SS_DISABLE) != 0 || previous_.ss_sp == nullptr) {
+        stack_t off;
+        std::memset(&off, 0, sizeof off);
+        off.ss_flags = SS_DISABLE;
+        sigaltstack(&off, nullptr);
+      } else {
+        sigaltstack(&previous_, nullptr);
+      }
+    }
+    munmap(base_, kSize);
+  }
+
+ private:
+  void* base_ = nullptr;
+  stack_t previous_{};
+};
+
+thread_local AltStack g_alt_stack;
 
 }  // namespace
 
@@ -72,39 +117,28 @@ bool Stack::InGuard(const void* addr) const {
   return base_ != nullptr && a >= lo && a < lo + guard_;
 }
 
-void OverflowTrap::Install() {
+void FaultTrap::Install() {
   static bool installed = false;
-  thread_local bool altstack = false;
-  if (!altstack) {
-    // The handler runs here: the faulting stack is exhausted.
-    static constexpr size_t kAltSize = 64 * 1024;
-    stack_t ss;
-    std::memset(&ss, 0, sizeof ss);
-    ss.ss_sp = std::malloc(kAltSize);
-    FSIM_CHECK(ss.ss_sp != nullptr);
-    ss.ss_size = kAltSize;
-    FSIM_CHECK(sigaltstack(&ss, nullptr) == 0);
-    altstack = true;
-  }
+  g_alt_stack.Ensure();
   if (installed) return;
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = OnSegv;
+  sa.sa_sigaction = OnSignal;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  FSIM_CHECK(sigaction(SIGSEGV, &sa, &g_previous_action) == 0);
+  FSIM_CHECK(sigaction(SIGSEGV, &sa, &g_previous_segv) == 0);
+  FSIM_CHECK(sigaction(SIGBUS, &sa, &g_previous_bus) == 0);
   installed = true;
 }
 
-void OverflowTrap::Arm(GuardPredicate in_guard, void* context,
-                       sigjmp_buf* jump) {
-  g_in_guard = in_guard;
+void FaultTrap::Arm(OnFault on_fault, void* context, sigjmp_buf* jump) {
+  g_on_fault = on_fault;
   g_context = context;
   g_armed_jump = jump;
 }
 
-void OverflowTrap::Disarm() {
-  g_in_guard = nullptr;
+void FaultTrap::Disarm() {
+  g_on_fault = nullptr;
   g_context = nullptr;
   g_armed_jump = nullptr;
 }

@@ -5,7 +5,8 @@
 // guard and takes SIGSEGV; the handler (on an alternate signal stack)
 // recognises the guard of the running fiber's stack and jumps back to the
 // scheduler, which reports a stack_overflow finding instead of letting the
-// fiber corrupt its neighbour.
+// fiber corrupt its neighbour. Any other SIGSEGV or SIGBUS while a fiber
+// runs comes back the same way, as a crash finding.
 #ifndef FSIM_SIM_STACK_H_
 #define FSIM_SIM_STACK_H_
 
@@ -34,6 +35,8 @@ class Stack {
   size_t size() const { return size_; }
   // The highest address of the usable stack (stacks grow down).
   void* top() const { return static_cast<char*>(base_) + guard_ + size_; }
+  // The lowest address of the usable stack (just above the guard).
+  void* bottom() const { return static_cast<char*>(base_) + guard_; }
   // True if `addr` lies in this stack's guard.
   bool InGuard(const void* addr) const;
 
@@ -43,17 +46,22 @@ class Stack {
   size_t size_ = 0;
 };
 
-// The overflow trap. Arm() registers, for the duration of a run, a
-// predicate that says whether a faulting address is a guard of one of the
-// run's stacks, and the jump buffer to return to; Disarm() clears it. The
-// SIGSEGV handler is installed once per process, with an alternate signal
-// stack for the calling thread. A fault anywhere else is passed on to the
-// previous handler (normally: the process dies with SIGSEGV as usual).
-class OverflowTrap {
+// The fault trap. Arm() registers, for the duration of a run, a function
+// that judges a SIGSEGV or SIGBUS raised by the hardware (the guard of a
+// fiber's stack, or any bad access while a fiber runs) and the jump buffer
+// to return to; Disarm() clears it. The handlers are installed once per
+// process, with an alternate signal stack for the calling thread (unmapped
+// when the thread exits). A fault the function declines, or one while the
+// trap is disarmed, is passed on to the previous handler (normally: the
+// process dies with the signal as usual).
+class FaultTrap {
  public:
-  using GuardPredicate = bool (*)(void* context, const void* addr);
+  // Returns the nonzero value to siglongjmp() with if the run takes the
+  // fault (the function may prepare the jump), else 0. Runs in the signal
+  // handler, on the alternate stack: async-signal-safe code only.
+  using OnFault = int (*)(void* context, int sig, const void* addr);
   static void Install();
-  static void Arm(GuardPredicate in_guard, void* context, sigjmp_buf* jump);
+  static void Arm(OnFault on_fault, void* context, sigjmp_buf* jump);
   static void Disarm();
 };
 

@@ -270,6 +270,49 @@ check_usage "a deeply nested trace" replay deep.json
 check_usage "a deeply nested scenario" explore --scenario deep.json --runs 1
 grep -q "nested deeper than" u.err || fail "deep scenario message: $(cat u.err)"
 
+# User strings in errors are escaped and cut: a newline or an escape
+# sequence in a name does not pass through, a 1 MB name is not a 1 MB line.
+check_usage "a scenario name with control characters" explore --scenario "$(printf 'evil\n\033[31mname')" --runs 1
+grep -q 'evil\\n\\x1b\[31mname' u.err || fail "control characters not escaped: $(cat u.err)"
+# (One argument is at most 128 KiB on Linux; a 1 MB name comes in a file.)
+long=$(head -c 100000 /dev/zero | tr '\0' 'x')
+check_usage "a 100 KB scenario name" explore --scenario "$long" --runs 1
+[ "$(wc -c < u.err)" -lt 1000 ] || fail "a 100 KB name printed $(wc -c < u.err) bytes"
+check_usage "a 100 KB unknown command" "$long"
+[ "$(wc -c < u.err)" -lt 1000 ] || fail "a 100 KB command printed $(wc -c < u.err) bytes"
+check_usage "a 100 KB --config key" explore --scenario abba --runs 1 --config "$long=1"
+[ "$(wc -c < u.err)" -lt 1000 ] || fail "a 100 KB config key printed $(wc -c < u.err) bytes"
+
+# Contradictory flags are errors, not silently ignored.
+check_usage "dfs --depth" explore --scenario abba_fixed --strategy dfs --depth 2
+grep -q -- "--depth is PCT's" u.err || fail "dfs --depth message: $(cat u.err)"
+check_usage "random --depth" explore --scenario abba_fixed --strategy random --depth 2
+check_usage "pct --preemptions" explore --scenario abba_fixed --strategy pct --preemptions 2
+grep -q -- "--preemptions bounds DFS" u.err || fail "pct --preemptions message: $(cat u.err)"
+check_usage "default strategy --preemptions" explore --scenario abba_fixed --preemptions 2
+check_usage "a repeated --config with two values" explore --scenario fs_writers --runs 1 \
+  --config order=rfc --config order=legacy
+grep -q "order given twice, as 'rfc' and 'legacy'" u.err || fail "repeated config: $(cat u.err)"
+check_usage "a repeated --config in compare-orders" compare-orders --runs 1 \
+  --config bug=a --config bug=b
+check_usage "a repeated --config in lockgraph" lockgraph --scenario abba --runs 1 \
+  --config lockdep=on --config lockdep=off
+"$FSIM" explore --scenario abba_fixed --strategy dfs --preemptions 1 --json --out "$OUT" > /dev/null 2>&1
+expect_exit 0 $? "dfs --preemptions"
+"$FSIM" explore --scenario abba_fixed --strategy pct --depth 2 --runs 5 \
+  --config lockdep=on --config lockdep=on --json --out "$OUT" > /dev/null 2> same.err
+expect_exit 0 $? "the same --config twice with one value ($(cat same.err))"
+
+# A trace of an unsupported version names the file and the version read.
+echo '{"format":"fsim-trace","version":"1"}' > vstr.json
+check_usage "a string version" replay vstr.json
+grep -q 'vstr.json: trace format version "1" is not supported (this fsim reads trace format version 1)' u.err ||
+  fail "string version message: $(cat u.err)"
+echo '{"format":"fsim-trace"}' > vnone.json
+check_usage "no version" replay vnone.json
+grep -q 'vnone.json: trace has no "version" (this fsim reads trace format version 1)' u.err ||
+  fail "missing version message: $(cat u.err)"
+
 # The bug catalogue: one JSON object whose rows are the flags bug= takes;
 # a flag the catalogue does not know, or an rfc_* flag without the order
 # that runs its code, is a usage error.

@@ -5,21 +5,37 @@
 #include <unistd.h>
 
 #include <charconv>
+
+#include "model/error_line.h"
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
 namespace fsim::tools {
 
+std::string Shown(std::string_view s) {
+  std::string out = model::OneLine(s.substr(0, kShownMax), ~size_t{0});
+  if (s.size() > kShownMax) out += "... (" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+
+std::string OneLine(std::string_view message) { return model::OneLine(message, kLineMax); }
+
 bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
                  std::string* error) {
   for (const std::string& kv : pairs) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      *error = "--config " + kv + ": expected KEY=VALUE";
+      *error = "--config " + Shown(kv) + ": expected KEY=VALUE";
       return false;
     }
-    (*config)[kv.substr(0, eq)] = kv.substr(eq + 1);
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    auto [it, added] = config->emplace(key, value);
+    if (!added && it->second != value) {
+      *error = "--config " + Shown(key) + " given twice, as '" + Shown(it->second) + "' and '" +
+               Shown(value) + "'";
+      return false;
+    }
   }
   return true;
 }

@@ -7,15 +7,29 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "model/error_line.h"
 #include "model/explorer.h"
 
 namespace fsim::tools {
 
-// --config K=V pairs into `config`; false and one line in `error` if not.
+// A user-supplied string as an error message shows it: control and
+// non-ASCII bytes escaped (\n, \xNN), at most kShownMax bytes of it (a
+// 1 MB name is not a 1 MB line), the cut said.
+inline constexpr size_t kShownMax = 120;
+std::string Shown(std::string_view s);
+// A whole error message made one line of sane length: escaped as Shown(),
+// and past kLineMax bytes its middle cut out (the start names the input,
+// the end says what is wrong with it).
+inline constexpr size_t kLineMax = model::kErrorLineMax;
+std::string OneLine(std::string_view message);
+
+// --config K=V pairs into `config`; false and one line in `error` if not
+// (no '=', an empty key, or one key given twice with different values).
 bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
                  std::string* error);
 

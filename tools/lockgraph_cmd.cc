@@ -21,6 +21,7 @@
 #include "model/trace.h"
 #include "scenarios/registry.h"
 #include "sim/lockdep.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
@@ -143,11 +144,7 @@ int LockGraph(const LockGraphArgs& args) {
     title = trace->scenario + " (trace " + args.trace + ")";
   } else {
     model::Config config;
-    for (const std::string& kv : args.config) {
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return UsageError("--config " + kv + ": expected KEY=VALUE");
-      config[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    if (!ParseConfig(args.config, &config, &error)) return UsageError(error);
     config["lockdep"] = "on";
     auto target = scenarios::MakeTarget(args.scenario, config, &error);
     if (!target) return UsageError(error);

@@ -12,12 +12,13 @@
 #include <cstdio>
 #include <exception>
 
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace fsim::tools {
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "fsim: %s\n", message.c_str());
+  std::fprintf(stderr, "fsim: %s\n", OneLine(message).c_str());
   return kExitUsage;
 }
 
@@ -215,11 +216,7 @@ int Main(int argc, char** argv) {
       }
     }
     if (!known) {
-      std::string shown = word.substr(0, 40);
-      for (char& c : shown) {
-        if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-      }
-      return UsageError("unknown command '" + shown + "'" +
+      return UsageError("unknown command '" + Shown(word) + "'" +
                         (best <= 3 ? " (did you mean '" + nearest + "'?)" : "") +
                         " (see 'fsim --help')");
     }
@@ -233,6 +230,17 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return UsageError(std::string(e.what()) + " (see 'fsim --help')");
+  }
+
+  // Flags that the chosen strategy would ignore are contradictions, not
+  // silently accepted: --depth is PCT's, --preemptions DFS's.
+  if (explore->count("--depth") != 0 && ex.strategy != "pct") {
+    return UsageError("explore: --depth is PCT's bug depth; it does nothing with --strategy " +
+                      ex.strategy);
+  }
+  if (explore->count("--preemptions") != 0 && ex.strategy != "dfs") {
+    return UsageError("explore: --preemptions bounds DFS; it does nothing with --strategy " +
+                      ex.strategy);
   }
 
   if (app.got_subcommand("list")) return List();

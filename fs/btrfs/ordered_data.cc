@@ -120,7 +120,7 @@ void OrderedTree::Remove(OrderedExtent* oe) {
 }
 
 void OrderedTree::Put(OrderedExtent* oe, Where where) {
-  if (!oe->wait.alive()) {
+  if (!sim::Waitable::AliveAt(&oe->wait)) {
     sim::Heap::CheckAlive(oe->wait, "btrfs_put_ordered_extent", where);
     return;
   }
