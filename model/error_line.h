@@ -11,7 +11,7 @@
 namespace fsim::model {
 
 // An error line at most this long (plus the note of the cut).
-inline constexpr size_t kErrorLineMax = 400;
+inline constexpr size_t kErrorLineMax = 1024;
 
 // `text` as one line of printable ASCII: control and non-ASCII bytes
 // escaped (\n, \t, \xNN); past `max` bytes its middle cut out and the cut
