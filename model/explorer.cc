@@ -17,6 +17,7 @@
 #include "model/random_walk.h"
 #include "model/replay.h"
 #include "model/surw.h"
+#include "model/urw.h"
 #include "sim/random.h"
 #include "sim/site.h"
 
@@ -55,6 +56,15 @@ std::vector<uint64_t> EstimateEventsBySpawn(const Target& target, sim::Scheduler
   return mean;
 }
 
+// SURW's profile: events by spawn index and object over a few random-walk
+// runs of `target` with fixed seeds, so every shard computes the same.
+ObjectProfileData EstimateEventsByObject(const Target& target, sim::Scheduler& sched) {
+  constexpr uint64_t kProfileRuns = 8;
+  return ProfileObjects(sched, kProfileRuns, [&](sim::Strategy& walk, uint64_t seed) {
+    RunOnce(target, sched, walk, seed);
+  });
+}
+
 std::string TracePath(const std::string& dir, const Target& target,
                       const sim::Finding& finding, uint64_t seed) {
   // The configuration is part of the name: explorations of one scenario
@@ -91,7 +101,8 @@ std::unique_ptr<sim::Strategy> MakeSamplingStrategy(const StrategyInfo& info, co
                                                     sim::Scheduler& sched) {
   if (info.name == "random") return std::make_unique<RandomWalk>();
   if (info.name == "pct") return std::make_unique<Pct>(info.depth, EstimateSteps(target, sched));
-  if (info.name == "surw") return std::make_unique<Surw>(EstimateEventsBySpawn(target, sched));
+  if (info.name == "urw") return std::make_unique<Urw>(EstimateEventsBySpawn(target, sched));
+  if (info.name == "surw") return std::make_unique<Surw>(EstimateEventsByObject(target, sched));
   throw std::runtime_error("unknown strategy '" + info.name + "'");
 }
 

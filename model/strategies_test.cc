@@ -15,6 +15,7 @@
 #include "model/random_walk.h"
 #include "model/replay.h"
 #include "model/surw.h"
+#include "model/urw.h"
 #include "sim/scheduler.h"
 #include "sim/testing.h"
 
@@ -128,7 +129,7 @@ TEST(PctTest, DepthOneNeverPreemptsARunnableFiberOfHigherPriority) {
 }
 
 // Three fibers of four steps each, under `strategy` with `seed`.
-std::vector<int> SurwOrder(Surw& surw, uint64_t seed, sim::RunResult* result = nullptr,
+std::vector<int> UrwOrder(Urw& surw, uint64_t seed, sim::RunResult* result = nullptr,
                            std::vector<sim::Decision>* decisions = nullptr) {
   sim::Scheduler s;
   std::vector<int> order;
@@ -146,19 +147,19 @@ std::vector<int> SurwOrder(Surw& surw, uint64_t seed, sim::RunResult* result = n
   return order;
 }
 
-TEST(SurwTest, SameSeedSameScheduleAndSeedsDiffer) {
-  Surw surw({5, 5, 5});
-  EXPECT_EQ(SurwOrder(surw, 5), SurwOrder(surw, 5));
+TEST(UrwTest, SameSeedSameScheduleAndSeedsDiffer) {
+  Urw surw({5, 5, 5});
+  EXPECT_EQ(UrwOrder(surw, 5), UrwOrder(surw, 5));
   std::set<std::vector<int>> distinct;
-  for (uint64_t seed = 0; seed < 50; ++seed) distinct.insert(SurwOrder(surw, seed));
+  for (uint64_t seed = 0; seed < 50; ++seed) distinct.insert(UrwOrder(surw, seed));
   EXPECT_GT(distinct.size(), 20u);
 }
 
-TEST(SurwTest, ItsRunsReplayFromTheRecordedDecisions) {
-  Surw surw({5, 5, 5});
+TEST(UrwTest, ItsRunsReplayFromTheRecordedDecisions) {
+  Urw surw({5, 5, 5});
   sim::RunResult first;
   std::vector<sim::Decision> decisions;
-  std::vector<int> original = SurwOrder(surw, 11, &first, &decisions);
+  std::vector<int> original = UrwOrder(surw, 11, &first, &decisions);
   sim::Scheduler s;
   Replay replay(decisions);
   std::vector<int> replayed;
@@ -176,12 +177,12 @@ TEST(SurwTest, ItsRunsReplayFromTheRecordedDecisions) {
   EXPECT_EQ(again.digest, first.digest);
 }
 
-TEST(SurwTest, UniformOverInterleavingsWhenTheEstimateIsExact) {
+TEST(UrwTest, UniformOverInterleavingsWhenTheEstimateIsExact) {
   // Two fibers of two steps: each is picked twice (its start, then after
   // its yield), so the estimate {2, 2} is exact and each of the C(4,2) = 6
   // interleavings comes up with probability 1/6. A random walk gives the
   // two that alternate twice as often as the others.
-  Surw surw({2, 2});
+  Urw surw({2, 2});
   std::map<std::vector<int>, int> counts;
   constexpr int kRuns = 6000;
   for (uint64_t seed = 0; seed < kRuns; ++seed) {
@@ -206,10 +207,10 @@ TEST(SurwTest, UniformOverInterleavingsWhenTheEstimateIsExact) {
   }
 }
 
-TEST(SurwTest, AFiberWithMoreEventsToComeIsPickedMoreOften) {
+TEST(UrwTest, AFiberWithMoreEventsToComeIsPickedMoreOften) {
   // Estimate: the first fiber has 1 event, the second 9. The first pick
   // goes to the second with probability 9/10.
-  Surw surw({1, 9});
+  Urw surw({1, 9});
   int second_first = 0;
   constexpr int kRuns = 1000;
   for (uint64_t seed = 0; seed < kRuns; ++seed) {

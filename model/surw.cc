@@ -1,66 +1,151 @@
 #include "model/surw.h"
 
+
+#include "model/random_walk.h"
 #include "sim/check.h"
 
 namespace fsim::model {
 
-Surw::Surw(std::vector<uint64_t> events_by_spawn) : events_by_spawn_(std::move(events_by_spawn)) {}
+Surw::Surw(ObjectProfileData profile) : profile_(std::move(profile)) {
+  FSIM_CHECK(profile_.runs >= 1);
+}
 
 void Surw::BeginRun(uint64_t seed) {
-  random_.Seed(sim::Mix64(seed ^ 0x5355'5257ull));  // "SURW"
+  random_.Seed(sim::Mix64(seed ^ 0x5355'5257'5345'4cull));  // "SURWSEL"
   spawned_ = 0;
+  selected_.assign(profile_.objects.empty() ? 0 : profile_.objects.back() + 1, false);
+  bool any = false;
+  for (uint64_t object : profile_.objects) {
+    if (random_.Below(2) == 0) {
+      selected_[object] = true;
+      any = true;
+    }
+  }
+  if (!any && !profile_.objects.empty()) {
+    selected_[profile_.objects[random_.Below(profile_.objects.size())]] = true;
+  }
+}
+
+std::vector<uint64_t> Surw::SelectedObjects() const {
+  std::vector<uint64_t> out;
+  for (uint64_t object = 0; object < selected_.size(); ++object) {
+    if (selected_[object]) out.push_back(object);
+  }
+  return out;
 }
 
 void Surw::OnSpawn(sim::FiberId id) {
   if (id >= slots_.size()) slots_.resize(id + 1);
   Slot& slot = slots_[id];
-  slot.expected = spawned_ < events_by_spawn_.size() ? events_by_spawn_[spawned_] : 1;
+  uint64_t events = 0;
+  if (spawned_ < profile_.by_spawn.size()) {
+    for (const auto& [object, count] : profile_.by_spawn[spawned_]) {
+      if (Selected(object)) events += count;
+    }
+  }
+  // Mean over the profile runs, rounded up; at least 1.
+  slot.expected = (events + profile_.runs - 1) / profile_.runs;
   if (slot.expected == 0) slot.expected = 1;
   slot.picked = 0;
+  slot.free_moves = 0;
   ++spawned_;
 }
 
+uint64_t Surw::Weight(sim::FiberId id, const sim::PendingOp& op) const {
+  if (!Selected(op.object)) return 1;
+  const Slot& s = slots_[id];
+  return s.expected > s.picked ? s.expected - s.picked : 1;
+}
+
 sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
-  // Weight = events still to come (at least 1): draw a point in the sum
-  // of weights and walk to the fiber it falls in. Ascending ids: the same
-  // draw picks the same fiber in every process.
+  FSIM_CHECK(point.pending.size() == point.runnable.size());
+  scratch_.clear();
+  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
+    FSIM_CHECK(point.runnable[i] < slots_.size());
+    if (!Selected(point.pending[i].object) &&
+        slots_[point.runnable[i]].free_moves < kFreeMovesMax) {
+      scratch_.push_back(i);
+    }
+  }
+  // A free move: an unselected event runs first, uniformly among them.
+  if (!scratch_.empty()) {
+    sim::FiberId id = point.runnable[scratch_[random_.Below(scratch_.size())]];
+    ++slots_[id].free_moves;
+    return id;
+  }
+  // A weighted pick (every fiber at a selected event or out of free
+  // moves): a point in the sum of weights, walked in ascending id order
+  // so that the same draw picks the same fiber in every process.
   uint64_t total = 0;
-  for (sim::FiberId id : point.runnable) {
-    FSIM_CHECK(id < slots_.size());
-    const Slot& s = slots_[id];
-    total += s.expected > s.picked ? s.expected - s.picked : 1;
+  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
+    total += Weight(point.runnable[i], point.pending[i]);
   }
   uint64_t x = random_.Below(total);
-  sim::FiberId chosen = point.runnable.back();
-  for (sim::FiberId id : point.runnable) {
-    const Slot& s = slots_[id];
-    uint64_t w = s.expected > s.picked ? s.expected - s.picked : 1;
+  uint32_t chosen = static_cast<uint32_t>(point.runnable.size() - 1);
+  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
+    uint64_t w = Weight(point.runnable[i], point.pending[i]);
     if (x < w) {
-      chosen = id;
+      chosen = i;
       break;
     }
     x -= w;
   }
-  ++slots_[chosen].picked;
-  return chosen;
+  sim::FiberId id = point.runnable[chosen];
+  if (Selected(point.pending[chosen].object)) {
+    ++slots_[id].picked;
+    slots_[id].free_moves = 0;
+  }
+  return id;
 }
 
-void SpawnProfile::BeginRun(uint64_t seed) {
-  random_.Seed(sim::Mix64(seed));
-  spawned_ = 0;
-}
+void ObjectProfile::RunBegin(const sim::Scheduler&) { spawned_ = 0; }
 
-void SpawnProfile::OnSpawn(sim::FiberId id) {
-  if (id >= spawn_index_.size()) spawn_index_.resize(id + 1);
-  spawn_index_[id] = spawned_;
-  if (spawned_ >= totals_.size()) totals_.resize(spawned_ + 1);
+void ObjectProfile::Spawn(const sim::Fiber& fiber) {
+  if (fiber.id >= spawn_index_.size()) spawn_index_.resize(fiber.id + 1);
+  spawn_index_[fiber.id] = spawned_;
+  if (spawned_ >= data_.by_spawn.size()) data_.by_spawn.resize(spawned_ + 1);
   ++spawned_;
 }
 
-sim::FiberId SpawnProfile::PickFiber(const sim::SchedulePoint& point) {
-  sim::FiberId chosen = point.runnable[random_.Below(point.runnable.size())];
-  ++totals_[spawn_index_[chosen]];
-  return chosen;
+void ObjectProfile::Count(const sim::Fiber& fiber) {
+  if (fiber.pending.object == 0 || fiber.id >= spawn_index_.size()) return;
+  ++data_.by_spawn[spawn_index_[fiber.id]][fiber.pending.object];
+}
+
+void ObjectProfile::Yield(const sim::Fiber& fiber, sim::Site) { Count(fiber); }
+
+void ObjectProfile::Block(const sim::Fiber& fiber, const sim::Waitable&, uint64_t) {
+  Count(fiber);
+}
+
+ObjectProfileData ProfileObjects(sim::Scheduler& sched, uint64_t runs,
+                                 const std::function<void(sim::Strategy&, uint64_t)>& run) {
+  ObjectProfile profile;
+  RandomWalk walk;
+  sim::Tracer* saved = sched.tracer();
+  sched.set_tracer(&profile);
+  for (uint64_t seed = 0; seed < runs; ++seed) run(walk, seed);
+  sched.set_tracer(saved);
+  return profile.Data();
+}
+
+ObjectProfileData ObjectProfile::Data() const {
+  ObjectProfileData out = data_;
+  // Objects only one fiber touches order nothing against another fiber:
+  // selecting them would only dilute the selection. Candidates are the
+  // objects two or more spawn indices touch (all, if there are none).
+  std::map<uint64_t, uint32_t> fibers_by_object;
+  for (const auto& counts : out.by_spawn) {
+    for (const auto& [object, count] : counts) ++fibers_by_object[object];
+  }
+  for (const auto& [object, fibers] : fibers_by_object) {
+    if (fibers >= 2) out.objects.push_back(object);
+  }
+  if (out.objects.empty()) {
+    for (const auto& [object, fibers] : fibers_by_object) out.objects.push_back(object);
+  }
+  if (out.runs == 0) out.runs = 1;
+  return out;
 }
 
 }  // namespace fsim::model

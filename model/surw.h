@@ -1,22 +1,34 @@
-// SURW-style uniform random walk over interleavings (after "Selectively
-// Uniform Random Walk", ASPLOS'25, and the uniform interleaving sampler it
-// builds on). A random walk picks each runnable fiber with probability
-// 1/k, so a fiber with many steps left is starved as the fiber count k
-// grows: a checker created last by a main thread that creates N threads
-// is reached only after most of them have finished. Picking each fiber
-// with probability proportional to the number of its events still to
-// come samples the interleavings of those events uniformly (each of the
-// multinomial(n1, ..., nk) orders equally likely), whatever k is.
+// SURW, selectively uniform random walk (after "Selectively Uniform
+// Concurrency Testing", ASPLOS'25). URW (model/urw.h) samples the
+// interleavings of all visible events uniformly; a bug usually needs only
+// the events on one or two objects in a particular order, and the more
+// events are counted, the smaller the share of interleavings that order
+// has. SURW narrows the sample to "selected" events:
 //
-// The events counted ("selected") are the fiber's scheduling decisions:
-// in fsim every yield point sits before a visible operation (a lock, a
-// wait, a shared access), so all visible events are selected. How many a
-// fiber will have is not known in advance: it is estimated per spawn
-// index (the k-th fiber created in a run) from profile runs of the
-// target under the random walk with fixed seeds, made once, so every
-// process and shard computes the same estimate (as PCT's run length).
-// During a run a fiber's weight is its estimate less the decisions it has
-// been picked for, at least 1.
+// - Each run selects a random subset of the objects (locks, wait queues,
+//   completions, shared variables) that two or more fibers touched in
+//   profile runs: each object independently with probability 1/2, at
+//   least one. An event is
+//   selected when the object its fiber's next operation touches
+//   (SchedulePoint::pending) is.
+// - A runnable fiber whose next operation is not selected runs first (a
+//   free move, uniformly among such fibers): unselected events do not
+//   change the order of the selected ones.
+// - When every runnable fiber is at a selected event, one is picked with
+//   probability proportional to its selected events still to come, which
+//   samples the interleavings of the selected events uniformly (each of
+//   the multinomial orders equally likely, when the estimate is exact and
+//   nothing blocks).
+// - A fiber that spins on unselected events (a retry loop) would keep the
+//   selected ones from ever running: after kFreeMovesMax free moves since
+//   its last selected event, a fiber's unselected events are no longer
+//   free: it joins the weighted picks with weight 1, so the others
+//   progress.
+//
+// The counts are estimated per spawn index (the k-th fiber created in a
+// run) and per object id (ids are creation order within a run) from a
+// few profile runs of the target under a random walk with fixed seeds,
+// made once, so every process and shard computes the same estimate.
 //
 // All draws come from the run's seed; the picks are recorded decisions,
 // so a trace replays without this strategy. Value choices are uniform.
@@ -24,54 +36,88 @@
 #define FSIM_MODEL_SURW_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <vector>
 
 #include "sim/random.h"
+#include "sim/scheduler.h"
 #include "sim/strategy.h"
+#include "sim/tracer.h"
 
 namespace fsim::model {
 
+// Events by spawn index and object, summed over `runs` profile runs.
+struct ObjectProfileData {
+  uint64_t runs = 0;
+  // by_spawn[k][object]: events of the k-th spawned fiber on `object`.
+  std::vector<std::map<uint64_t, uint64_t>> by_spawn;
+  // The objects a run selects from, ascending: those two or more spawn
+  // indices touch (every object seen, if none is).
+  std::vector<uint64_t> objects;
+};
+
 class Surw final : public sim::Strategy {
  public:
-  // `events_by_spawn`: the estimated decisions of the k-th fiber spawned
-  // in a run (fibers past its end weigh 1).
-  explicit Surw(std::vector<uint64_t> events_by_spawn);
+  static constexpr uint64_t kFreeMovesMax = 256;
+
+  explicit Surw(ObjectProfileData profile);
 
   void BeginRun(uint64_t seed) override;
   void OnSpawn(sim::FiberId id) override;
   sim::FiberId PickFiber(const sim::SchedulePoint& point) override;
   uint64_t PickValue(uint64_t n, sim::Site) override { return random_.Below(n); }
 
-  const std::vector<uint64_t>& estimate() const { return events_by_spawn_; }
+  const ObjectProfileData& profile() const { return profile_; }
+  // The objects this run selected (ascending); for tests.
+  std::vector<uint64_t> SelectedObjects() const;
 
  private:
   struct Slot {
-    uint64_t expected = 1;  // estimated decisions of this fiber in all
-    uint64_t picked = 0;    // decisions it was picked for so far
+    uint64_t expected = 1;  // estimated selected events of this fiber
+    uint64_t picked = 0;    // selected events it was picked for so far
+    uint64_t free_moves = 0;  // free moves since its last selected event
   };
-  std::vector<uint64_t> events_by_spawn_;
+  bool Selected(uint64_t object) const {
+    return object != 0 && object < selected_.size() && selected_[object];
+  }
+  uint64_t Weight(sim::FiberId id, const sim::PendingOp& op) const;
+
+  ObjectProfileData profile_;
   sim::Random random_;
+  std::vector<bool> selected_;  // by object id
   uint64_t spawned_ = 0;
   std::vector<Slot> slots_;  // by fiber id (ids are reused: reset on spawn)
+  std::vector<uint32_t> scratch_;  // indices into the point's runnable
 };
 
-// Counts, per spawn index, the decisions each fiber is picked for under a
-// uniform random walk: what Surw's estimate is made of.
-class SpawnProfile final : public sim::Strategy {
+// Counts, per spawn index and object, the events of each fiber (every
+// yield and block, whether or not a choice was made there): what Surw's
+// estimate is made of. Install it as the tracer of profile runs.
+class ObjectProfile final : public sim::Tracer {
  public:
-  void BeginRun(uint64_t seed) override;
-  void OnSpawn(sim::FiberId id) override;
-  sim::FiberId PickFiber(const sim::SchedulePoint& point) override;
-  uint64_t PickValue(uint64_t n, sim::Site) override { return random_.Below(n); }
-  // Decisions by spawn index, summed over the runs so far.
-  const std::vector<uint64_t>& totals() const { return totals_; }
+  void RunBegin(const sim::Scheduler& sched) override;
+  void RunEnd() override { ++data_.runs; }
+  void Spawn(const sim::Fiber& fiber) override;
+  void Yield(const sim::Fiber& fiber, sim::Site site) override;
+  void Block(const sim::Fiber& fiber, const sim::Waitable& on, uint64_t deadline_ns) override;
+  // The counts so far, with `objects` filled in.
+  ObjectProfileData Data() const;
 
  private:
-  sim::Random random_;
+  void Count(const sim::Fiber& fiber);
+
   uint64_t spawned_ = 0;
   std::vector<uint64_t> spawn_index_;  // by fiber id
-  std::vector<uint64_t> totals_;
+  ObjectProfileData data_;
 };
+
+// Profiles `runs` runs of a program under a random walk with seeds 0, 1,
+// ...: `run(strategy, seed)` runs it once on `sched`, whose tracer is
+// replaced for the profile runs and restored.
+ObjectProfileData ProfileObjects(
+    sim::Scheduler& sched, uint64_t runs,
+    const std::function<void(sim::Strategy&, uint64_t)>& run);
 
 }  // namespace fsim::model
 

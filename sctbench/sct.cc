@@ -3,7 +3,7 @@
 namespace fsim::sctbench {
 
 void CondVar::Wait(Mutex& mutex) {
-  sched_.Yield("pthread_cond_wait");
+  sched_.Yield("pthread_cond_wait", queue_.object_id());
   // Unlock and sleep are one step: sim::Mutex::Unlock() is no scheduling
   // point and Sleep() blocks at once, so no signal can fall between them.
   mutex.raw().Unlock();

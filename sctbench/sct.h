@@ -35,13 +35,14 @@ namespace fsim::sctbench {
 template <typename T>
 class Shared {
  public:
-  Shared(sim::Scheduler& sched, T value) : sched_(&sched), value_(value) {}
+  Shared(sim::Scheduler& sched, T value)
+      : sched_(&sched), object_(sched.NewObjectId()), value_(value) {}
   T Load() {
-    sched_->Yield("sct_load");
+    sched_->Yield("sct_load", object_, /*read=*/true);
     return value_;
   }
   void Store(T value) {
-    sched_->Yield("sct_store");
+    sched_->Yield("sct_store", object_);
     value_ = value;
   }
   // The value without a scheduling point: for the end-of-run check and
@@ -50,6 +51,7 @@ class Shared {
 
  private:
   sim::Scheduler* sched_;
+  uint64_t object_;  // the variable's id for strategies (PendingOp)
   T value_;
 };
 
@@ -59,7 +61,7 @@ class Mutex {
   Mutex(sim::Scheduler& sched, std::string_view name) : sched_(sched), mutex_(sched, name) {}
   void Lock() { mutex_.Lock(); }  // sim::Mutex::Lock yields first
   void Unlock() {
-    sched_.Yield("pthread_mutex_unlock");
+    sched_.Yield("pthread_mutex_unlock", mutex_.object_id());
     mutex_.Unlock();
   }
   sim::Mutex& raw() { return mutex_; }
@@ -78,7 +80,7 @@ class CondVar {
   // REQUIRES: the calling thread holds `mutex`.
   void Wait(Mutex& mutex);
   void Signal() {
-    sched_.Yield("pthread_cond_signal");
+    sched_.Yield("pthread_cond_signal", queue_.object_id());
     queue_.WakeUpOne();
   }
 

@@ -141,6 +141,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   steps_ = 0;
   now_ns_ = 0;
   wait_seq_ = 0;
+  object_seq_ = 0;
   timer_seq_ = 0;
   timers_.clear();
   findings_.clear();
@@ -350,6 +351,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.asan_fake_stack = nullptr;
   f.ctx = ctx::make_fcontext(f.stack.top(), f.stack.size(), &Entry);
   f.state = FiberState::kRunnable;
+  f.pending = {};
   size_t n = std::min(name.size(), sizeof f.name - 1);
   std::memcpy(f.name, name.data(), n);
   f.name[n] = '\0';
@@ -373,8 +375,10 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   return id;
 }
 
-void Scheduler::Yield(Site site) {
+void Scheduler::Yield(Site site, uint64_t object, bool read) {
   if (!in_fiber() || unwinding_) return;
+  current_->pending = {object, read};
+  if (tracer_ != nullptr) [[unlikely]] tracer_->Yield(*current_, site);
   chooser_.Event(EventTag::kYield, site.hash());
   Schedule(true);
 }
@@ -387,6 +391,7 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   self->waiting_on = &on;
   self->wait_seq = ++wait_seq_;
   self->timed_out = false;
+  self->pending = {on.object_id_, false};  // woken, it retries on `on`
   on.waiters_.insert(self->id);
   runnable_.erase(self->id);
   chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
@@ -508,6 +513,8 @@ void Scheduler::Schedule(bool current_runnable) {
     uint32_t n = runnable_.ToArray(runnable_ids_);
     SchedulePoint point;
     point.runnable = std::span<const FiberId>(runnable_ids_, n);
+    for (uint32_t i = 0; i < n; ++i) runnable_pending_[i] = fibers_[runnable_ids_[i]].pending;
+    point.pending = std::span<const PendingOp>(runnable_pending_, n);
     point.current = current_->id;
     point.current_runnable = current_runnable;
     point.step = steps_;

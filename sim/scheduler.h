@@ -67,6 +67,9 @@ struct Fiber {
   Waitable* waiting_on = nullptr;
   uint64_t wait_seq = 0;
   bool timed_out = false;
+  // The object its next visible operation touches (set at Yield() and
+  // Block(), cleared at spawn): what SchedulePoint::pending reports.
+  PendingOp pending;
   // Context: spinlocks held (sleeping then is sleep_in_atomic), and whether
   // the fiber runs in simulated interrupt context (I/O completion, timers).
   int atomic_depth = 0;
@@ -166,8 +169,16 @@ class Scheduler {
   // with a harness error (thrown from Run()).
   FiberId Spawn(std::string_view name, std::function<void()> body,
                 SpawnOptions options = {});
-  // A scheduling point where the current fiber could go on.
-  void Yield(Site site);
+  // A scheduling point where the current fiber could go on, before an
+  // operation on `object` (an id from NewObjectId(); 0: none), which only
+  // reads it if `read`. The object is shown to the strategy, not hashed
+  // into the digest.
+  void Yield(Site site, uint64_t object = 0, bool read = false);
+  // A fresh object id for PendingOp: 1, 2, ... in creation order, from 1
+  // again at each run's start (objects made between runs share ids with
+  // the next run's first objects: ids are hints for strategies, never
+  // identities the harness relies on).
+  uint64_t NewObjectId() { return ++object_seq_; }
   // Blocks the current fiber on `on` until Wake() or until virtual time
   // reaches `deadline_ns`. Returns true when woken, false on timeout.
   // REQUIRES: a sleeping wait has been checked with MightSleep() (a
@@ -289,6 +300,7 @@ class Scheduler {
   FiberSet runnable_;
   FiberSet used_;  // slots spawned into during this run
   FiberId runnable_ids_[kFibersMax];  // Schedule()'s scratch: not on a fiber's stack
+  PendingOp runnable_pending_[kFibersMax];  // likewise, parallel to runnable_ids_
   uint32_t live_ = 0;     // fibers neither free nor done
   uint32_t workers_ = 0;  // of which not daemons
   Chooser chooser_;
@@ -297,6 +309,7 @@ class Scheduler {
   uint64_t steps_ = 0;
   uint64_t now_ns_ = 0;
   uint64_t wait_seq_ = 0;
+  uint64_t object_seq_ = 0;
   uint64_t timer_seq_ = 0;
   std::vector<Timer> timers_;  // a min-heap on (deadline_ns, seq)
   std::vector<Finding> findings_;
@@ -317,7 +330,7 @@ class Scheduler {
 class Waitable {
  public:
   Waitable(Scheduler& sched, std::string_view type, std::string_view name)
-      : sched_(sched), type_(type), name_(name) {}
+      : sched_(sched), object_id_(sched.NewObjectId()), type_(type), name_(name) {}
   // Reports (lock_misuse) a waitable destroyed while fibers wait on it.
   virtual ~Waitable();
   Waitable(const Waitable&) = delete;
@@ -325,6 +338,8 @@ class Waitable {
 
   std::string_view type() const { return type_; }
   const std::string& name() const { return name_; }
+  // Its id for SchedulePoint::pending (Scheduler::NewObjectId()).
+  uint64_t object_id() const { return object_id_; }
   // For deadlock reports: who holds this object, e.g. "held by 'T1'", or
   // empty when that is not a meaningful question (a completion).
   virtual std::string DescribeHolders() const { return {}; }
@@ -378,6 +393,7 @@ class Waitable {
  private:
   friend class Scheduler;
   static const size_t kMagicOffset;  // of magic_ (scheduler.cc)
+  uint64_t object_id_;
   uint32_t magic_ = kMagicAlive;
   std::string_view type_;
   std::string name_;

@@ -17,9 +17,29 @@ namespace fsim::sim {
 using FiberId = uint32_t;
 inline constexpr FiberId kNoFiber = ~FiberId{0};
 
+// What a fiber's next visible operation touches: the object (a lock, a
+// wait queue, a completion, a shared variable) by its id, numbered in
+// creation order within the run from 1 (never an address), or 0 when
+// not known (a fiber that has not reached its first scheduling point, a
+// plain yield). `read`: the operation only reads the object (a load of a
+// shared variable); two reads of one object are independent.
+struct PendingOp {
+  uint64_t object = 0;
+  bool read = false;
+};
+
+// True if the two operations may not commute: the same object, not both
+// reads. Operations on unknown objects (0) are independent of everything
+// but themselves being ordered by their fiber.
+constexpr bool Dependent(const PendingOp& a, const PendingOp& b) {
+  return a.object != 0 && a.object == b.object && !(a.read && b.read);
+}
+
 // One scheduling point with more than one runnable fiber.
 struct SchedulePoint {
   std::span<const FiberId> runnable;  // ascending, at least two entries
+  // pending[i]: the next operation of runnable[i] (same length).
+  std::span<const PendingOp> pending;
   // The fiber that reached the point; kNoFiber at the start of a run.
   FiberId current = kNoFiber;
   // True at a yield point, where `current` could go on: choosing another

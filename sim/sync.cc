@@ -40,7 +40,7 @@ void Mutex::LockNestLock(const LockMap& nest, Where where) { DoLock(0, &nest, wh
 void Mutex::DoLock(int subclass, const LockMap* nest, Where where) {
   if (!Alive("mutex_lock", where)) return;
   sched_.MightSleep("mutex_lock");
-  sched_.Yield("mutex_lock");
+  sched_.Yield("mutex_lock", object_id());
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
   // lockdep first, as mutex_acquire() precedes the wait: an inversion is
@@ -64,7 +64,7 @@ void Mutex::DoLock(int subclass, const LockMap* nest, Where where) {
 
 bool Mutex::TryLock(Where where) {
   if (!Alive("mutex_trylock", where)) return false;
-  sched_.Yield("mutex_trylock");
+  sched_.Yield("mutex_trylock", object_id());
   if (sched_.unwinding() || owner_ != kNoFiber) return false;
   owner_ = sched_.current();
   Acquire(0, true, LockRead::kExclusive, where);
@@ -88,7 +88,7 @@ std::string Mutex::DescribeHolders() const { return HeldBy(sched_, owner_); }
 
 void SpinLock::LockNested(int subclass, Where where) {
   if (!Alive("spin_lock", where)) return;
-  sched_.Yield("spin_lock");
+  sched_.Yield("spin_lock", object_id());
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
   Acquire(subclass, false, LockRead::kExclusive, where);
@@ -107,7 +107,7 @@ void SpinLock::LockIrqSave(Where where) {
 
 bool SpinLock::TryLock(Where where) {
   if (!Alive("spin_trylock", where)) return false;
-  sched_.Yield("spin_trylock");
+  sched_.Yield("spin_trylock", object_id());
   if (sched_.unwinding() || owner_ != kNoFiber) return false;
   owner_ = sched_.current();
   ++sched_.fiber(owner_).atomic_depth;
@@ -142,7 +142,7 @@ std::string SpinLock::DescribeHolders() const { return HeldBy(sched_, owner_); }
 void RwSemaphore::DownReadNested(int subclass, Where where) {
   if (!Alive("down_read", where)) return;
   sched_.MightSleep("down_read");
-  sched_.Yield("down_read");
+  sched_.Yield("down_read", object_id());
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
   Acquire(subclass, false, LockRead::kShared, where);
@@ -156,7 +156,7 @@ void RwSemaphore::DownReadNested(int subclass, Where where) {
 
 bool RwSemaphore::TryDownRead(Where where) {
   if (!Alive("down_read_trylock", where)) return false;
-  sched_.Yield("down_read_trylock");
+  sched_.Yield("down_read_trylock", object_id());
   if (sched_.unwinding() || writer_ != kNoFiber || writers_waiting_ > 0) return false;
   ++readers_;
   ++read_holds_[sched_.current()];
@@ -179,7 +179,7 @@ void RwSemaphore::UpRead(Where where) {
 void RwSemaphore::DownWriteNested(int subclass, Where where) {
   if (!Alive("down_write", where)) return;
   sched_.MightSleep("down_write");
-  sched_.Yield("down_write");
+  sched_.Yield("down_write", object_id());
   if (sched_.unwinding()) return;
   FiberId self = sched_.current();
   Acquire(subclass, false, LockRead::kExclusive, where);
@@ -194,7 +194,7 @@ void RwSemaphore::DownWriteNested(int subclass, Where where) {
 
 bool RwSemaphore::TryDownWrite(Where where) {
   if (!Alive("down_write_trylock", where)) return false;
-  sched_.Yield("down_write_trylock");
+  sched_.Yield("down_write_trylock", object_id());
   if (sched_.unwinding() || writer_ != kNoFiber || readers_ > 0) return false;
   writer_ = sched_.current();
   Acquire(0, true, LockRead::kExclusive, where);
@@ -243,14 +243,14 @@ void RwSemaphore::AddHolders(FiberId, FiberSet& out) const {
 
 void Completion::Wait() {
   sched_.MightSleep("wait_for_completion");
-  sched_.Yield("wait_for_completion");
+  sched_.Yield("wait_for_completion", object_id());
   while (done_ == 0 && !sched_.unwinding()) sched_.Block(*this);
   if (done_ != kAll && done_ > 0) --done_;
 }
 
 bool Completion::WaitTimeout(uint64_t timeout_ns) {
   sched_.MightSleep("wait_for_completion_timeout");
-  sched_.Yield("wait_for_completion_timeout");
+  sched_.Yield("wait_for_completion_timeout", object_id());
   uint64_t deadline = sched_.now_ns() + timeout_ns;
   while (done_ == 0 && !sched_.unwinding()) {
     if (!sched_.Block(*this, deadline)) break;

@@ -188,7 +188,7 @@ class WaitQueue : public Waitable {
   template <typename Condition>
   void WaitEvent(Condition condition) {
     MightSleep(sched_, "wait_event");
-    sched_.Yield("wait_event");
+    sched_.Yield("wait_event", object_id());
     while (!sched_.unwinding() && !condition()) sched_.Block(*this);
   }
   // As WaitEvent; returns false if `timeout_ns` passed with the condition
@@ -196,7 +196,7 @@ class WaitQueue : public Waitable {
   template <typename Condition>
   bool WaitEventTimeout(Condition condition, uint64_t timeout_ns) {
     MightSleep(sched_, "wait_event_timeout");
-    sched_.Yield("wait_event_timeout");
+    sched_.Yield("wait_event_timeout", object_id());
     uint64_t deadline = sched_.now_ns() + timeout_ns;
     while (!sched_.unwinding() && !condition()) {
       if (!sched_.Block(*this, deadline)) return condition();

@@ -68,6 +68,12 @@ class Tracer {
     (void)from;
     (void)to;
   }
+  // The current fiber reached a yield point before an operation on
+  // `fiber.pending` (a scheduling point even when no choice is made).
+  virtual void Yield(const Fiber& fiber, Site site) {
+    (void)fiber;
+    (void)site;
+  }
   // The current fiber blocks on `on` (until a wake-up or `deadline_ns`).
   virtual void Block(const Fiber& fiber, const Waitable& on, uint64_t deadline_ns) {
     (void)fiber;

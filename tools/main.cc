@@ -40,8 +40,8 @@ int Main(int argc, char** argv) {
       "explore", "Explore interleavings of scenarios; exit 1 on findings");
   explore->add_option("--scenario", ex.scenarios,
                       "Scenario to explore (repeatable; default: the built-in suite)");
-  explore->add_option("--strategy", ex.strategy, "random | pct | surw | dfs")
-      ->check(CLI::IsMember({"random", "pct", "surw", "dfs"}));
+  explore->add_option("--strategy", ex.strategy, "random | pct | surw | urw | dfs")
+      ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
   explore->add_option("--depth", ex.depth, "PCT depth (bug depth d)")
       ->check(CLI::Range(1, 64));
   explore->add_option("--preemptions", ex.preemptions,
@@ -101,8 +101,8 @@ int Main(int argc, char** argv) {
   compare->add_option("--order", co.orders,
                       "Lock-order variant (repeatable; default: all, see scenarios/orders/)");
   compare->add_option("--runs", co.runs, "Runs per scenario and order (default 1000)");
-  compare->add_option("--strategy", co.strategy, "random | pct | surw | dfs")
-      ->check(CLI::IsMember({"random", "pct", "surw", "dfs"}));
+  compare->add_option("--strategy", co.strategy, "random | pct | surw | urw | dfs")
+      ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
   compare->add_option("--seed", co.seed, "Base seed (the same under every order)");
   compare->add_option("--config", co.config, "Configuration K=V under every order (repeatable)");
   compare->add_option("--out", co.out, "Directory for traces (one subdirectory per order)");
@@ -138,7 +138,7 @@ int Main(int argc, char** argv) {
                     "seeds that found each bug and mean runs to it");
   bench->add_option("--strategy", be.strategies,
                     "--suite: strategy to measure (repeatable; default random, pct, surw)")
-      ->check(CLI::IsMember({"random", "pct", "surw"}));
+      ->check(CLI::IsMember({"random", "pct", "surw", "urw"}));
   bench->add_option("--seeds", be.seeds, "--suite: base seeds per program and strategy (default 20)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100'000}));
   bench->add_option("--limit", be.limit, "--suite: runs per seed at most (default 10000)")

@@ -42,7 +42,7 @@ int BenchSuite(const BenchArgs& args) {
     return UsageError("bench: unknown suite '" + args.suite + "' (known: sctbench)");
   }
   std::vector<std::string> strategies = args.strategies;
-  if (strategies.empty()) strategies = {"random", "pct", "surw"};
+  if (strategies.empty()) strategies = {"random", "pct", "surw", "urw"};
   std::vector<const sctbench::SuiteProgram*> programs;
   for (const sctbench::SuiteProgram& p : sctbench::Suite()) {
     if (args.filter.empty() ||
