@@ -125,6 +125,18 @@ grep -q '"A" -> "B"' f.dot || fail "lockgraph abba_fixed: no A -> B"
 expect_exit 0 $? "lockgraph TRACE"
 grep -q 'color=red' t.dot || fail "lockgraph of the abba trace shows no cycle"
 check_usage "lockgraph without input" lockgraph
+# --svg: with graphviz, an SVG beside the DOT; without it, the DOT and
+# exit 2, the last line naming the package.
+if command -v dot > /dev/null 2>&1; then
+  "$FSIM" lockgraph "$trace" -o s.dot --svg 2>/dev/null
+  expect_exit 0 $? "lockgraph --svg"
+  [ -s s.svg ] || fail "lockgraph --svg wrote no SVG"
+else
+  "$FSIM" lockgraph "$trace" -o s.dot --svg > u.out 2> u.err
+  expect_exit 2 $? "lockgraph --svg without graphviz"
+  tail -n 1 u.err | grep -q 'apt-get install graphviz' || fail "lockgraph --svg: no install hint: $(cat u.err)"
+  [ -s s.dot ] || fail "lockgraph --svg without graphviz wrote no DOT"
+fi
 
 # A key the filesystem scenarios take reaches them over the default suite.
 "$FSIM" explore --config order=rfc --runs 20 --json --out "$OUT" > o.json 2>/dev/null

@@ -175,9 +175,11 @@ int LockGraph(const LockGraphArgs& args) {
   if (args.svg) {
     std::string svg = args.out.substr(0, args.out.rfind('.')) + ".svg";
     if (std::system("command -v dot >/dev/null 2>&1") != 0) {
-      std::fprintf(stderr, "fsim: graphviz is not installed (apt-get install graphviz); "
-                           "no SVG written\n");
-      return kExitClean;
+      // The .dot is written; the SVG the user asked for cannot be.
+      std::fprintf(stderr, "fsim: --svg needs graphviz's dot, which is not installed "
+                           "(apt-get install graphviz); %s was written, no SVG\n",
+                   args.out.c_str());
+      return kExitUsage;
     }
     std::string cmd = "dot -Tsvg '" + args.out + "' -o '" + svg + "'";
     if (std::system(cmd.c_str()) != 0) return UsageError("dot failed on " + args.out);
