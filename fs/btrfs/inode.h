@@ -365,6 +365,11 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // range locked by the caller.
   int FillPage(Page& page);
   void FinishOrderedIo(OrderedExtent* oe);
+  // evict_inode_truncate_pages(): the page cache dropped
+  // (truncate_inode_pages_final()), then every io_tree range cleared with
+  // its reservation; with `lock_ranges` each is locked first, blocking, as
+  // btrfs does (under reclaim that is the fs_reclaim -> extent lock edge).
+  void EvictInodeTruncatePages(bool lock_ranges);
   // btrfs_update_inode() after a size change that writes no data (the
   // file grown by truncate or fallocate): the inode item takes i_size in
   // the running transaction. REQUIRES: i_rwsem.
