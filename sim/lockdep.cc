@@ -88,6 +88,9 @@ struct Lockdep::HeldLock {
   Where where;
   const LockMap* nest = nullptr;
   uint64_t chain_key = 0;
+  // hlock->references: instances of this class taken under `nest` right
+  // after this one share its entry, counted here with it (0: not shared).
+  int references = 0;
 };
 
 struct Lockdep::FiberLocks {
@@ -288,6 +291,16 @@ void Lockdep::Acquire(LockMap& map, int subclass, bool trylock, LockRead read,
   const Fiber& f = sched_.fiber(sched_.current());
   FiberLocks& fl = fibers_[f.id];
   fibers_high_ = std::max(fibers_high_, f.id + 1);
+  // __lock_acquire(): another instance of the top lock's class under the
+  // same nest lock shares its entry (how lockdep holds many locks of one
+  // class, e.g. mm_take_all_locks()).
+  if (nest != nullptr && fl.depth > 0) {
+    HeldLock& top = fl.held[fl.depth - 1];
+    if (top.cls == cls && top.nest == nest) {
+      top.references = std::max(top.references, 1) + 1;
+      return;
+    }
+  }
   if (fl.depth >= kHeldLocksMax) {
     ReportLimit("MAX_LOCK_DEPTH");
     return;
@@ -645,14 +658,27 @@ bool Lockdep::CheckIrqDependency(const FiberLocks& fl, const HeldLock& prev,
   return false;
 }
 
+// find_held_lock() / match_held_lock(): the entry of `map`, or of a
+// shared entry (references) of its class; -1 if none.
+int Lockdep::FindHeld(FiberLocks& fl, LockMap& map) {
+  for (int i = fl.depth - 1; i >= 0; --i) {
+    if (fl.held[i].map == &map) return i;
+  }
+  for (int i = fl.depth - 1; i >= 0; --i) {
+    if (fl.held[i].references > 0 && fl.held[i].nest != nullptr && fl.held[i].cls == ClassOf(map, 0)) {
+      return i;
+    }
+  }
+  return -1;
+}
+
 void Lockdep::Release(LockMap& map, Where where) {
   if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] {
     if (sched_.in_fiber() && !sched_.unwinding()) t->LockRelease(sched_.current(), map, where);
   }
   if (!Enabled()) return;
   FiberLocks& fl = fibers_[sched_.current()];
-  int i = fl.depth - 1;
-  while (i >= 0 && fl.held[i].map != &map) --i;
+  int i = FindHeld(fl, map);
   if (i < 0) {
     Emit(FindingKind::kLockMisuse, "lock_misuse:unlock_unheld:" + map.name(),
          "=====================================\n"
@@ -664,6 +690,8 @@ void Lockdep::Release(LockMap& map, Where where) {
              HeldLocksText(sched_.current()));
     return;
   }
+  // One instance of a shared entry: the entry goes with the last.
+  if (fl.held[i].references > 0 && --fl.held[i].references > 0) return;
   // Out-of-order release: the locks above are taken again, as the
   // kernel's reacquire_held_locks() does, so their chains are rechecked.
   std::vector<HeldLock> above(fl.held + i + 1, fl.held + fl.depth);
@@ -679,8 +707,7 @@ void Lockdep::ReleaseFor(FiberId owner, LockMap& map, Where where) {
   }
   if (!Enabled()) return;
   FiberLocks& fl = fibers_[owner];
-  int i = fl.depth - 1;
-  while (i >= 0 && fl.held[i].map != &map) --i;
+  int i = FindHeld(fl, map);
   if (i < 0) {
     Emit(FindingKind::kLockMisuse, "lock_misuse:unlock_unheld:" + map.name(),
          "=====================================\n"
@@ -691,6 +718,7 @@ void Lockdep::ReleaseFor(FiberId owner, LockMap& map, Where where) {
              "\nbut that fiber does not hold it\n");
     return;
   }
+  if (fl.held[i].references > 0 && --fl.held[i].references > 0) return;
   // Drop it from the owner's stack; the locks above keep their chains (the
   // owner is not running: its chains are revalidated at its next acquire).
   for (int j = i; j + 1 < fl.depth; ++j) fl.held[j] = fl.held[j + 1];

@@ -163,6 +163,7 @@ class Lockdep final : public RunService {
   bool Enabled() const;
   int ClassOf(LockMap& map, int subclass);
   void Push(FiberLocks& fl, const HeldLock& held);
+  int FindHeld(FiberLocks& fl, LockMap& map);
   void MarkUsage(const HeldLock& held);
   bool CheckDeadlock(FiberLocks& fl, int index);
   bool CheckPrevAdd(FiberLocks& fl, const HeldLock& prev,
