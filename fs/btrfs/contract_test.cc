@@ -272,9 +272,12 @@ TEST(ContractLegacyTest, BtrfsTruncateCoversWritebackPastEofByWaitingOrderedExte
       auto written = std::make_shared<sim::Completion>(s, "written");
       s.Spawn("writer", [inode, written] {
         inode->BufferedWrite(0, Pattern(4 * kPageSize));
-        written->Complete();
+        written->CompleteAll();
       });
-      s.Spawn("flusher", [inode] {
+      s.Spawn("flusher", [inode, written] {
+        // The write dirties its four pages at once (one batch): writeback
+        // races the truncate, not the write.
+        written->Wait();
         for (int i = 0; i < 3; ++i) inode->WritebackAll();
       });
       s.Spawn("truncate", [&got, inode, written] {

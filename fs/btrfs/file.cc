@@ -9,19 +9,75 @@
 
 namespace fsim::fs {
 
-void BtrfsInode::WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len) {
-  Page* page = LockPageAndRange(index, false);
-  const uint64_t start = page->offset(), end = start + kPageSize - 1;
-  if (!PageUptodate(*page) && (from != 0 || len != kPageSize)) FillPage(*page);
-  std::memcpy(page->data.data() + from, src, len);
-  SetPageUptodate(*page);
-  SetPageDirty(*page);
-  // write_end(): i_size grows page by page, under the page lock.
-  i_size_ = std::max(i_size_, start + from + len);
-  DirtyDelalloc(start, end);
-  io_tree_.UnlockExtent(start, end);
-  UnlockPage(*page);
-  PutPage(*page);
+namespace {
+
+// Unlocks and releases pages locked in index order, the first (lockdep's
+// nest lock for the others) last, and empties the list.
+void UnlockPages(std::vector<Page*>& pages) {
+  for (auto it = pages.rbegin(); it != pages.rend(); ++it) {
+    UnlockPage(**it);
+    PutPage(**it);
+  }
+  pages.clear();
+}
+
+}  // namespace
+
+// btrfs_buffered_write()'s batch: the pages of [pos, end), at most
+// kWritePagesMax of them, written as v5.13 does.
+//   prepare_pages(): every page locked in index order (the first and last
+//     read first if the write covers them partly), then each waited out of
+//     writeback with all of them held;
+//   lock_and_cleanup_extent_if_need(): the range locked; an ordered extent
+//     in it means everything unlocked, the extent waited for, and again;
+//   the copy, btrfs_dirty_pages() (delalloc, the pages dirty, i_size), the
+//     range and the pages unlocked.
+// Returns the end of what was written.
+uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t* src) {
+  // PAGE_SIZE / sizeof(struct page *): the page array btrfs allocates.
+  constexpr uint64_t kWritePagesMax = kPageSize / sizeof(void*);
+  const uint64_t first = pos / kPageSize;
+  const uint64_t last = std::min((end - 1) / kPageSize, first + kWritePagesMax - 1);
+  end = std::min(end, (last + 1) * kPageSize);
+  const uint64_t start_pos = first * kPageSize, last_pos = (last + 1) * kPageSize - 1;
+  std::vector<Page*> pages;
+  for (;;) {
+    for (uint64_t index = first; index <= last; ++index) {
+      // Several page locks at once, in index order: lockdep is told so
+      // (the kernel's PG_locked has no lockdep map).
+      Page* page = GrabPage(index, pages.empty() ? nullptr : &pages.front()->lockdep_map());
+      SetPageExtentMapped(*page);
+      // prepare_uptodate_page(): a page the write covers only in part.
+      const bool partial = (index == first && pos % kPageSize != 0) ||
+                           (index == last && end % kPageSize != 0);
+      if (partial && !PageUptodate(*page) && FillPage(*page) == 0) SetPageUptodate(*page);
+      pages.push_back(page);
+    }
+    for (Page* page : pages) WaitOnPageWriteback(*page);
+    io_tree_.LockExtent(start_pos, last_pos);
+    OrderedExtent* oe = ordered_.LookupRange(start_pos, last_pos + 1 - start_pos);
+    if (oe == nullptr) break;
+    io_tree_.UnlockExtent(start_pos, last_pos);
+    UnlockPages(pages);
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  for (Page* page : pages) {
+    const uint64_t page_start = page->offset();
+    const uint64_t from = std::max(pos, page_start) - page_start;
+    const uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+    std::memcpy(page->data.data() + from, src + (page_start + from - pos), to - from);
+  }
+  // btrfs_dirty_pages().
+  DirtyDelalloc(start_pos, last_pos);
+  for (Page* page : pages) {
+    SetPageUptodate(*page);
+    SetPageDirty(*page);
+  }
+  i_size_ = std::max(i_size_, end);
+  io_tree_.UnlockExtent(start_pos, last_pos);
+  UnlockPages(pages);
+  return end;
 }
 
 void BtrfsInode::DirtyDelalloc(uint64_t start, uint64_t end) {
@@ -43,22 +99,22 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
   if (pos > i_size_) TruncateBlockForExpand(i_size_);
   const uint64_t end = pos + data.size();
   const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
-  if (fs_.config().order == LockOrder::kRfc) {
-    // Extents before pages: the whole range, ordered extents flushed.
-    LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
+  if (fs_.config().order == LockOrder::kLegacy) {
+    for (uint64_t at = pos; at < end;) {
+      at = WriteBatchLegacy(at, end, data.data() + (at - pos));
+      // balance_dirty_pages_ratelimited() after each batch, with nothing
+      // locked but i_rwsem.
+      BalanceDirtyPages(mapping_);
+    }
+    return;
   }
+  // Extents before pages: the whole range, ordered extents flushed.
+  LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
   for (uint64_t index = first; index <= last; ++index) {
     uint64_t page_start = index * kPageSize;
     uint64_t from = std::max(pos, page_start) - page_start;
     uint64_t to = std::min(end, page_start + kPageSize) - page_start;
     const uint8_t* src = data.data() + (page_start + from - pos);
-    if (fs_.config().order == LockOrder::kLegacy) {
-      WritePageLegacy(index, src, from, to - from);
-      // btrfs_buffered_write(): balance_dirty_pages_ratelimited() after
-      // each batch, with nothing locked but i_rwsem.
-      BalanceDirtyPages(mapping_);
-      continue;
-    }
     Page* page = GrabPage(index);
     SetPageExtentMapped(*page);
     WaitOnPageWriteback(*page);
@@ -75,10 +131,8 @@ void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
     // take these pages while the writer is throttled waiting for it.
     BalanceDirtyPages(mapping_);
   }
-  if (fs_.config().order == LockOrder::kRfc) {
-    DirtyDelalloc(first * kPageSize, (last + 1) * kPageSize - 1);
-    io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
-  }
+  DirtyDelalloc(first * kPageSize, (last + 1) * kPageSize - 1);
+  io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
 }
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {

@@ -51,8 +51,8 @@ void SetPageExtentMapped(Page& page) {
 // warning instead, so a scenario whose memory budget cannot hold what it
 // keeps dirty, locked or under writeback is a finding with a trace, never
 // an abort.
-Page* BtrfsInode::GrabPage(uint64_t index) {
-  Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs);
+Page* BtrfsInode::GrabPage(uint64_t index, const sim::LockMap* nest) {
+  Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs, true, sim::Where::current(), nest);
   if (page != nullptr) return page;
   sim::Finding f;
   f.kind = sim::FindingKind::kWarn;
@@ -513,7 +513,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   wpc.whole_pass = true;
   const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
   const std::function<void()>* saved = wbc.submit_pending;
-  wbc.submit_pending = &submit;
+  if (!fs_.config().bug_writepages_ioend_open_across_lock_page) wbc.submit_pending = &submit;
   int ret = mapping.WriteCachePages(
       wbc, [&](Page& page, WritebackControl& w) { return wpc.DoWritepage(page, w, i_size_); });
   wbc.submit_pending = saved;
@@ -625,7 +625,7 @@ uint64_t BtrfsInode::DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start
   for (; end < limit; end += kPageSize) {
     const Page* p = mapping_.Peek(end / kPageSize);
     if (p == nullptr || !PageDirty(*p) || PageWriteback(*p) || PagePrivate2(*p) ||
-        PageLocked(*p) || (sync && !PageToWrite(*p))) {
+        (sync && !PageToWrite(*p))) {
       break;
     }
     if (p->index() <= batch_last && std::find(rest.begin(), rest.end(), p) == rest.end()) break;
@@ -645,6 +645,53 @@ OrderedExtent* BtrfsInode::OrderedOfPage(uint64_t start) {
   return page != nullptr && PagePrivate2(*page) ? ordered_.Lookup(start) : nullptr;
 }
 
+// lock_delalloc_pages(): locks the run's pages after the one writeback
+// holds (`start`'s), in index order, each checked still dirty and still in
+// the mapping. A page that is not makes the whole attempt fail: every page
+// taken so far is unlocked (__unlock_for_delalloc()) and the caller
+// shortens the run. A page held by another task is waited for only after
+// the writeback pass's open ioend is submitted, as extent_write_cache_pages
+// flushes its bio before a lock_page that would sleep: the holder may be
+// waiting for an ordered extent whose pages sit in that ioend.
+bool BtrfsInode::LockDelallocPages(IomapWritepageCtx& wpc, uint64_t start, uint64_t end) {
+  for (uint64_t at = start + kPageSize; at < end; at += kPageSize) {
+    Page* page = mapping_.FindGetPage(at / kPageSize);
+    bool ok = page != nullptr;
+    // PG_locked has no lockdep map in the kernel; fsim's has one, and the
+    // run's pages are taken in index order after the page held, the order
+    // that makes several page locks safe: said to lockdep as nest_lock of
+    // the held page.
+    const sim::LockMap* nest = &mapping_.Peek(start / kPageSize)->lockdep_map();
+    if (ok && !TryLockPage(*page, sim::Where::current(), nest)) {
+      if (!fs_.config().bug_writepages_ioend_open_across_lock_page && wpc.wbc != nullptr &&
+          wpc.wbc->submit_pending != nullptr) {
+        (*wpc.wbc->submit_pending)();
+      }
+      LockPage(*page, sim::Where::current(), nest);
+    }
+    if (ok && (!PageDirty(*page) || page->mapping() != &mapping_)) {
+      UnlockPage(*page);
+      ok = false;
+    }
+    if (page != nullptr) PutPage(*page);
+    if (!ok) {
+      UnlockDelallocPages(start, at);
+      return false;
+    }
+  }
+  return true;
+}
+
+// __unlock_for_delalloc() / extent_clear_unlock_delalloc(PAGE_UNLOCK): the
+// pages of [start, end) after `start`'s, which LockDelallocPages locked.
+void BtrfsInode::UnlockDelallocPages(uint64_t start, uint64_t end) {
+  for (uint64_t at = start + kPageSize; at < end; at += kPageSize) {
+    Page* page = mapping_.Peek(at / kPageSize);
+    FSIM_CHECK(page != nullptr && PageLocked(*page));
+    UnlockPage(*page);
+  }
+}
+
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   const uint64_t start = offset / kPageSize * kPageSize;
   // The blocks of a page already in an ordered extent are that extent's.
@@ -656,18 +703,39 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
     ordered_.Put(oe);
     return 0;
   }
+  // find_lock_delalloc_range(): the dirty run from this page, its other
+  // pages locked and its range locked. If a page of the run went away
+  // (truncated, or written by another pass) the run is shortened to this
+  // page, which cannot fail.
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  const bool best_effort = rfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
   uint64_t end = DelallocRunEnd(wpc, start);
-  const bool best_effort =
-      fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
-  if (best_effort) {
-    // Handed a locked page, extents-before-pages can only try: the run,
-    // else at least through the end of the locked page (RFC patch 05).
-    if (!io_tree_.TryLockExtent(start, end - 1)) {
+  for (;;) {
+    if (!rfc) {
+      // v5.13, pages before extents: lock_delalloc_pages(), then
+      // lock_extent_bits().
+      if (!LockDelallocPages(wpc, start, end)) {
+        end = start + kPageSize;
+        continue;
+      }
+      io_tree_.LockExtent(start, end - 1);
+      break;
+    }
+    // Extents before pages. Handed a locked page, the range can only be
+    // tried: the run, else at least through the end of the locked page
+    // (RFC patch 05); the run's other pages are then locked under it.
+    if (!best_effort) {
+      io_tree_.LockExtent(start, end - 1);
+    } else if (!io_tree_.TryLockExtent(start, end - 1)) {
       end = start + kPageSize;
       if (!io_tree_.TryLockExtent(start, end - 1)) return kIomapRedirty;
     }
-  } else {
-    io_tree_.LockExtent(start, end - 1);
+    if (LockDelallocPages(wpc, start, end)) break;
+    // The fail path: the range goes back before the run is shortened.
+    if (!fs_.config().bug_delalloc_lock_pages_fail_keeps_range_locked) {
+      io_tree_.UnlockExtent(start, end - 1);
+    }
+    end = start + kPageSize;
   }
   // Under the range lock (find_lock_delalloc_range()'s re-check): another
   // pass may have allocated this page meanwhile (with an earlier page of
@@ -675,35 +743,33 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   if (!io_tree_.TestRangeBit(start, start + kPageSize - 1, kExtentDelalloc, true)) {
     if (OrderedExtent* oe = OrderedOfPage(start)) {
       io_tree_.UnlockExtent(start, end - 1);
+      UnlockDelallocPages(start, end);
       map_to(*oe);
       ordered_.Put(oe);
       return 0;
     }
   }
-  // Taking the range may have slept or yielded: the run is measured again
-  // under the lock (pages written, truncated or created anew meanwhile end
-  // it). No other pass can allocate in the range now.
+  // The run is measured again with its pages and range held: it can only
+  // have shrunk (a page written meanwhile by a pass that mapped it to an
+  // earlier extent); no other pass can allocate in it now, and no page of
+  // it can be truncated until the pages are unlocked.
   const uint64_t locked_end = end;
   end = std::min(end, DelallocRunEnd(wpc, start));
-  // cow_file_range(): COW, every write goes to new space.
-  uint64_t len = end - start;
+  if (end < locked_end) {
+    io_tree_.UnlockExtent(end, locked_end - 1);
+    for (uint64_t at = end; at < locked_end; at += kPageSize) {
+      if (at != start) UnlockPage(*mapping_.Peek(at / kPageSize));
+    }
+  }
+  // cow_file_range(): COW, every write goes to new space, one ordered
+  // extent for the run, every page of it marked PG_private_2.
+  const uint64_t len = end - start;
   const uint64_t disk = fs_.AllocData(len);
   OrderedExtent* oe = ordered_.Add(start, len, disk, len, 0);
-  // Adding it may have yielded (the tree's spinlock), and the run's pages
-  // are not locked (lock_delalloc_pages() is not modelled): a page
-  // truncated meanwhile ends the run, which is measured a last time and
-  // marked at once, so that every page of the extent carries PG_private_2
-  // and invalidatepage accounts for any it drops from now on.
-  if (const uint64_t last = std::min(end, DelallocRunEnd(wpc, start)); last < end) {
-    ordered_.Shrink(oe, last - start);
-    fs_.TrimExtent(disk, last - start);
-    end = last;
-    len = end - start;
-  }
+  (void)oe;
   for (uint64_t at = start; at < end; at += kPageSize) {
     if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
   }
-  if (end < locked_end) io_tree_.UnlockExtent(end, locked_end - 1);
   em_tree_.Drop(start, end, false);
   ExtentMap em;
   em.start = start;
@@ -714,11 +780,13 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   em.ram_bytes = len;
   em.flags = kEmPinned;
   em_tree_.Add(em);
-  // The allocation takes over the delalloc bytes' reservation; the bit is
-  // cleared without giving it back (extent_clear_unlock_delalloc()).
+  // extent_clear_unlock_delalloc(): the allocation takes over the
+  // delalloc bytes' reservation (the bit is cleared without giving it
+  // back), the range is unlocked, and the run's other pages (PAGE_UNLOCK).
   fs_.ConvertReserved(io_tree_.CountRangeBits(start, end - 1, kExtentDelalloc));
   io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
   io_tree_.UnlockExtent(start, end - 1);
+  UnlockDelallocPages(start, end);
   MapOrdered(wpc, start, disk, end);
   return 0;
 }

@@ -54,6 +54,16 @@
 //   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
 //   page's data space reservation is never given back, and unmount WARNs
 //   (btrfs_free_block_groups: bytes_may_use left).
+// - bug_writepages_ioend_open_across_lock_page: the writeback pass keeps
+//   its ioend open while it sleeps on a page lock (write_cache_pages's
+//   lock_page, lock_delalloc_pages) instead of submitting it first as
+//   extent_write_cache_pages flushes its bio: a holder of that page who
+//   waits for an ordered extent whose pages sit in the unsubmitted ioend
+//   never wakes.
+// - bug_delalloc_lock_pages_fail_keeps_range_locked: under extents before
+//   pages, find_lock_delalloc_range() takes the range, then the run's
+//   pages; when a page of the run went away it shortens the run and
+//   retries without first unlocking the range it took.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -98,6 +108,8 @@ struct FsConfig {
   bool bug_free_extent_without_pinning = false;
   bool bug_invalidatepage_keeps_data_reservation = false;
   bool bug_fsync_sync_all_skips_redirtied = false;
+  bool bug_writepages_ioend_open_across_lock_page = false;
+  bool bug_delalloc_lock_pages_fail_keeps_range_locked = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -329,7 +341,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // iomap writeback ops
   int MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) override;
   uint64_t DelallocRunEnd(const IomapWritepageCtx& wpc, uint64_t start);
-  Page* GrabPage(uint64_t index);
+  // lock_delalloc_pages() / __unlock_for_delalloc() over the pages of
+  // [start, end) after `start`'s (which the caller holds).
+  bool LockDelallocPages(IomapWritepageCtx& wpc, uint64_t start, uint64_t end);
+  void UnlockDelallocPages(uint64_t start, uint64_t end);
+  // find_or_create_page(GFP_NOFS), locked; `nest` as LockPage's.
+  Page* GrabPage(uint64_t index, const sim::LockMap* nest = nullptr);
   // The ordered extent (referenced) of the page at `start` if the page
   // carries PG_private_2, else null.
   OrderedExtent* OrderedOfPage(uint64_t start);
@@ -343,7 +360,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Waits for ordered extents in [start, end) with the range unlocked in
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
-  void WritePageLegacy(uint64_t index, const uint8_t* src, uint64_t from, uint64_t len);
+  uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t* src);
   // The page at `index`, locked and out of writeback, with its range
   // locked and no ordered extent over it: extents first (range, flushing
   // ordered extents, then page) or pages first (page, then range; an

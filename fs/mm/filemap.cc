@@ -51,12 +51,13 @@ Page* AddressSpace::FindLockPage(uint64_t index, Where where) {
   }
 }
 
-Page* AddressSpace::FindOrCreatePage(uint64_t index, sim::Gfp gfp, bool lock, Where where) {
+Page* AddressSpace::FindOrCreatePage(uint64_t index, sim::Gfp gfp, bool lock, Where where,
+                                    const sim::LockMap* nest) {
   for (;;) {
     Page* page = FindGetPage(index);
     if (page != nullptr) {
       if (lock) {
-        LockPage(*page, where);
+        LockPage(*page, where, nest);
         if (page->mapping_ != this) {
           UnlockPage(*page, where);
           PutPage(*page, where);
@@ -71,12 +72,13 @@ Page* AddressSpace::FindOrCreatePage(uint64_t index, sim::Gfp gfp, bool lock, Wh
       return page;
     }
     bool raced = false;
-    page = AddNewPage(index, gfp, lock, &raced, where);
+    page = AddNewPage(index, gfp, lock, &raced, where, nest);
     if (page != nullptr || !raced) return page;
   }
 }
 
-Page* AddressSpace::AddNewPage(uint64_t index, sim::Gfp gfp, bool lock, bool* raced, Where where) {
+Page* AddressSpace::AddNewPage(uint64_t index, sim::Gfp gfp, bool lock, bool* raced, Where where,
+                                const sim::LockMap* nest) {
   // The allocation may sleep and reclaim (this mapping's pages included).
   if (!sim::Memory::Of(sched_).AllocPages(1, gfp, where)) return nullptr;
   if (pages_.count(index) != 0) {
@@ -92,7 +94,7 @@ Page* AddressSpace::AddNewPage(uint64_t index, sim::Gfp gfp, bool lock, bool* ra
     // waits, so lockdep sees a trylock (later locks still depend on it).
     page->flags_ |= kPgLocked;
     page->lock_owner_ = sched_.current();
-    sim::Lockdep::Of(sched_).Acquire(page->map_, 0, true, sim::LockRead::kExclusive, where);
+    sim::Lockdep::Of(sched_).Acquire(page->map_, 0, true, sim::LockRead::kExclusive, where, nest);
     page->lock_in_lockdep_ = true;
   }
   ++page->refcount_;  // the page cache's reference

@@ -158,13 +158,13 @@ struct PageOps {
     sim::Lockdep::Of(s).Acquired(page.map_);
   }
 
-  static bool TryLockPage(Page& page, sim::Where where) {
+  static bool TryLockPage(Page& page, sim::Where where, const sim::LockMap* nest) {
     if (!PageOps::Alive(page, "trylock_page", where)) return false;
     sim::Scheduler& s = page.sched();
     s.Yield("trylock_page");
     if (s.unwinding() || !PageOps::Alive(page, "trylock_page", where)) return false;
     if (PageLocked(page)) return false;
-    PageOps::SetLocked(page, /*trylock=*/true, where, nullptr);
+    PageOps::SetLocked(page, /*trylock=*/true, where, nest);
     return true;
   }
 
@@ -354,7 +354,9 @@ void* DetachPagePrivate(Page& page) { return PageOps::DetachPagePrivate(page); }
 void LockPage(Page& page, sim::Where where, const sim::LockMap* nest) {
   PageOps::LockPage(page, where, nest);
 }
-bool TryLockPage(Page& page, sim::Where where) { return PageOps::TryLockPage(page, where); }
+bool TryLockPage(Page& page, sim::Where where, const sim::LockMap* nest) {
+  return PageOps::TryLockPage(page, where, nest);
+}
 void UnlockPage(Page& page, sim::Where where) { PageOps::UnlockPage(page, where); }
 void HandOffPageLock(Page& page, sim::Where where) { PageOps::HandOffPageLock(page, where); }
 void WaitOnPageLocked(Page& page) { PageOps::WaitOnPageLocked(page); }

@@ -174,7 +174,8 @@ void LockPage(Page& page, sim::Where where = sim::Where::current(),
               const sim::LockMap* nest = nullptr);
 // trylock_page(): true if the page was unlocked and is now locked. Never
 // sleeps.
-bool TryLockPage(Page& page, sim::Where where = sim::Where::current());
+bool TryLockPage(Page& page, sim::Where where = sim::Where::current(),
+                 const sim::LockMap* nest = nullptr);
 // unlock_page(): clears PG_locked and wakes waiters. Any fiber may unlock
 // (I/O completion does). Unlocking an unlocked page is lock_misuse.
 void UnlockPage(Page& page, sim::Where where = sim::Where::current());
@@ -294,8 +295,9 @@ class AddressSpace {
   // allocation uses `gfp` and may enter reclaim. Returns null if memory
   // could not be had (-ENOMEM). REQUIRES: may sleep (unless atomic gfp and
   // !lock).
+  // `nest`: as LockPage's, for a caller holding other pages.
   Page* FindOrCreatePage(uint64_t index, sim::Gfp gfp, bool lock = true,
-                         Where where = Where::current());
+                         Where where = Where::current(), const sim::LockMap* nest = nullptr);
   // read_cache_page(): the uptodate page at `index` (created and read
   // through ->readpage if needed), referenced and unlocked; null on error.
   Page* ReadCachePage(uint64_t index, sim::Gfp gfp);
@@ -370,7 +372,8 @@ class AddressSpace {
   std::vector<Violation> Violations(uint64_t i_size) const;
   // Allocates and caches a page at `index` (locked if `lock`); null with
   // *raced if another fiber cached one meanwhile, null alone on -ENOMEM.
-  Page* AddNewPage(uint64_t index, sim::Gfp gfp, bool lock, bool* raced, Where where);
+  Page* AddNewPage(uint64_t index, sim::Gfp gfp, bool lock, bool* raced, Where where,
+                   const sim::LockMap* nest = nullptr);
   void TruncateInodePage(Page& page);
   // Up to `max` cached pages with indices in [start, end] (and `flag`
   // set, if not 0), each with a reference: find_get_pages_range(_tag).
