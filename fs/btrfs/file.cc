@@ -50,7 +50,14 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t*
       // prepare_uptodate_page(): a page the write covers only in part.
       const bool partial = (index == first && pos % kPageSize != 0) ||
                            (index == last && end % kPageSize != 0);
-      if (partial && !PageUptodate(*page) && FillPage(*page) == 0) SetPageUptodate(*page);
+      if (partial && !PageUptodate(*page)) {
+        // btrfs_readpage(): the page's range locked and its ordered
+        // extents waited for before the disk is read; the page reads
+        // what the last finished write of it made durable.
+        LockAndFlushOrdered(page->offset(), page->offset() + kPageSize);
+        if (FillPage(*page) == 0) SetPageUptodate(*page);
+        io_tree_.UnlockExtent(page->offset(), page->offset() + kPageSize - 1);
+      }
       pages.push_back(page);
     }
     for (Page* page : pages) WaitOnPageWriteback(*page);
