@@ -30,8 +30,9 @@ std::string Slurp(const std::string& path) {
 // test is hermetic (see model/testdata/fsx/README.md).
 std::string SamplesDir() { return "model/testdata/fsx"; }
 
-// fsx's data buffer: srandom(seed); orig[i] = random() % 256 (glibc).
-std::vector<uint8_t> FsxBuffer(unsigned seed, size_t len) {
+// fsx's data buffer from the host's glibc: srandom(seed); orig[i] =
+// random() % 256 (the oracle for model::FsxBuffer).
+std::vector<uint8_t> LibcFsxBuffer(unsigned seed, size_t len) {
   srandom(seed);
   std::vector<uint8_t> orig(len);
   for (uint8_t& b : orig) b = static_cast<uint8_t>(random() % 256);
@@ -46,7 +47,7 @@ void ReplaySample(const std::string& name) {
   std::string error;
   auto ops = ParseFsxLog(text, file, &error);
   ASSERT_TRUE(ops.has_value()) << error;
-  auto file_ops = ToFileOps(*ops, FsxBuffer(200, 256 * 1024), file, &error);
+  auto file_ops = ToFileOps(*ops, model::FsxBuffer(200, 256 * 1024), file, &error);
   ASSERT_TRUE(file_ops.has_value()) << error;
   FileState state;
   for (size_t i = 0; i < file_ops->size(); ++i) {
@@ -62,6 +63,17 @@ void ReplaySample(const std::string& name) {
 
 TEST(FileModelTest, ReplaysFsxBasicLogExactlyAsTheKernelDid) { ReplaySample("basic_S200_N200"); }
 TEST(FileModelTest, ReplaysFsxFallocLogExactlyAsTheKernelDid) { ReplaySample("falloc_S200_N200"); }
+
+// The project's glibc random() gives what the host's does, for seeds
+// small, large (negative as glibc's int32 words) and zero.
+TEST(FileModelTest, GlibcRandomMatchesTheHostLibc) {
+  for (unsigned seed : {0u, 1u, 200u, 12345u, 0x80000005u, 0xffffffffu}) {
+    EXPECT_EQ(model::FsxBuffer(seed, 5000), LibcFsxBuffer(seed, 5000)) << "seed " << seed;
+    srandom(seed);
+    model::GlibcRandom mine(seed);
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(mine.Next(), static_cast<uint32_t>(random())) << seed;
+  }
+}
 
 TEST(FileModelTest, BadLogsAreRefusedWithFileAndLine) {
   std::string error;

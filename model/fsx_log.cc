@@ -55,7 +55,9 @@ std::optional<std::vector<FsxOp>> ParseFsxLogUnchecked(const std::string& text,
     while (words >> w) {
       if (w == "keep_size") {
         op.keep_size = true;
-      } else if (w != "close_open" && w != "unshare" && w != "*") {
+      } else if (w == "close_open") {
+        op.close_open = true;
+      } else if (w != "unshare" && w != "*") {
         *error = file + ":" + std::to_string(n) + ": unknown flag '" + w + "'";
         return std::nullopt;
       }
@@ -66,6 +68,39 @@ std::optional<std::vector<FsxOp>> ParseFsxLogUnchecked(const std::string& text,
 }
 
 }  // namespace
+
+GlibcRandom::GlibcRandom(uint32_t seed) {
+  // srandom_r(): x[0] = seed (0 becomes 1), x[i] = 16807 * x[i-1] mod
+  // 2^31-1 by Schrage's method on signed 32-bit words, then 310 values
+  // discarded.
+  int32_t x[34];
+  x[0] = static_cast<int32_t>(seed == 0 ? 1 : seed);
+  for (int i = 1; i < 31; ++i) {
+    const int32_t hi = x[i - 1] / 127773, lo = x[i - 1] % 127773;
+    int32_t word = 16807 * lo - 2836 * hi;
+    if (word < 0) word += 2147483647;
+    x[i] = word;
+  }
+  for (int i = 31; i < 34; ++i) x[i] = x[i - 31];
+  for (int i = 0; i < 34; ++i) r_[i] = static_cast<uint32_t>(x[i]);
+  for (int i = 0; i < 310; ++i) Next();
+}
+
+uint32_t GlibcRandom::Next() {
+  // x[i] = x[i-31] + x[i-3] (mod 2^32); random() returns x[i] >> 1. r_ is
+  // a ring of the last 34 values with r_[at_] the oldest (x[i-34]).
+  const uint32_t v = r_[(at_ + 3) % 34] + r_[(at_ + 31) % 34];
+  r_[at_] = v;
+  at_ = (at_ + 1) % 34;
+  return v >> 1;
+}
+
+std::vector<uint8_t> FsxBuffer(uint32_t seed, size_t len) {
+  GlibcRandom random(seed);
+  std::vector<uint8_t> orig(len);
+  for (uint8_t& b : orig) b = static_cast<uint8_t>(random.Next() % 256);
+  return orig;
+}
 
 std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std::string& file,
                                               std::string* error) {

@@ -26,12 +26,31 @@ struct FsxOp {
   std::string name;  // write, mapwrite, read, mapread, truncate, ...
   std::vector<uint64_t> args;
   bool keep_size = false;
+  bool close_open = false;  // fsx closes and reopens the file after the op
   int line = 0;
   uint64_t size_before() const { return args.back(); }
 };
 
 // The largest offset, length or size a log may name (fsx -l is far below).
 inline constexpr uint64_t kFsxFileMax = uint64_t{16} << 20;
+
+// glibc's random() after srandom(seed) (the TYPE_3 additive feedback
+// generator, x[i] = x[i-3] + x[i-31], that fsx draws from), written out so
+// that fsx's data does not depend on the host's C library.
+class GlibcRandom {
+ public:
+  explicit GlibcRandom(uint32_t seed);
+  // The next random(): 0 .. 2^31-1.
+  uint32_t Next();
+
+ private:
+  uint32_t r_[34];
+  size_t at_ = 0;  // r_[at_] is x[i-34]
+};
+
+// fsx's data buffer: srandom(seed), then orig[i] = random() % 256 for
+// i < len (its -l, max_file_len; 256 KiB by default).
+std::vector<uint8_t> FsxBuffer(uint32_t seed, size_t len);
 
 // Parses a log. On error returns nullopt and sets `error` to one line,
 // "FILE:LINE: problem".
