@@ -43,6 +43,8 @@ using sim::FindingKind;
 using sim::Scheduler;
 
 constexpr uint64_t kFirstIno = 257;
+
+std::vector<uint8_t> fsx_final_bytes;
 constexpr uint64_t kReadAllBytes = kScenarioFileBytesMax;
 
 void Report(Scheduler& s, FindingKind kind, std::string signature, std::string report) {
@@ -77,6 +79,10 @@ class FsWorld final : public sim::Program {
       files_[i].inode = std::make_unique<fs::BtrfsInode>(*fs_, kFirstIno + i);
     }
     if (spec.check_crash_consistency) states_.assign(1, std::vector<model::FileState>(files_.size()));
+    fsx_model_.assign(files_.size(), std::nullopt);
+    for (const FiberSpec& fiber : spec.fibers) {
+      if (fiber.fsx && !fiber.ops.empty()) fsx_model_[fiber.ops.front().file] = model::FileState{};
+    }
     for (const FiberSpec& fiber : spec.fibers) {
       const bool changes = std::any_of(fiber.ops.begin(), fiber.ops.end(),
                                        [](const OpSpec& op) { return ChangesFile(op.kind); });
@@ -107,6 +113,11 @@ class FsWorld final : public sim::Program {
   }
 
   void Finish(Scheduler& s) override {
+    for (size_t i = 0; i < files_.size() && settled_ && cut_clock_ == ~uint64_t{0}; ++i) {
+      if (!fsx_model_[i]) continue;
+      fsx_final_bytes = files_[i].final;
+      CheckFsxBytes(s, i, 0, "the file at the end", files_[i].final, fsx_model_[i]->bytes);
+    }
     if (!spec_->check_linearizable) return;
     for (size_t i = 0; i < files_.size(); ++i) Judge(s, i);
   }
@@ -139,13 +150,48 @@ class FsWorld final : public sim::Program {
   bool RunOp(Scheduler& s, const std::string& who, const OpSpec& spec) {
     File& file = files_[spec.file];
     fs::BtrfsInode& inode = *file.inode;
+    std::optional<model::FileState>& fsx = fsx_model_[spec.file];
+    if (spec.fsx_line > 0 && spec.check_size && fsx && inode.i_size() != spec.size_before) {
+      Report(s, FindingKind::kDataMismatch, "data_mismatch:fsx_size:" + spec_->files[spec.file],
+             "fsx line " + std::to_string(spec.fsx_line) + ": the file is " +
+                 std::to_string(inode.i_size()) + " bytes before the op, fsx logged " +
+                 std::to_string(spec.size_before));
+    }
     model::FileOp op;
+    const bool go_on = RunOpKind(s, who, spec, file, inode, op);
+    if (spec.fsx_line > 0 && fsx) {
+      // The log's reference model follows the fiber; a read is checked
+      // against it (a change was made by this fiber alone).
+      if (spec.kind != OpKind::kRead) {
+        if (ChangesFile(spec.kind)) model::ApplyFileOp(*fsx, op);
+      } else if (cut_clock_ == ~uint64_t{0}) {
+        // (After a power cut the disks are gone: what a read of an
+        // uncached page returns is no longer the file's; the crash check
+        // judges what survived.)
+        std::vector<uint8_t> want = model::ApplyFileOp(*fsx, op);
+        CheckFsxBytes(s, spec.file, spec.fsx_line, "read [" + std::to_string(op.offset) + ", +" +
+                                                       std::to_string(op.length) + ")",
+                      last_read_, want);
+      }
+    }
+    // fsx's close_open: close and open again, with the file's clean page
+    // cache dropped.
+    if (spec.close_open) inode.mapping().InvalidateMappingPages(0, fs::kLEndMax);
+    return go_on;
+  }
+
+  bool RunOpKind(Scheduler& s, const std::string& who, const OpSpec& spec, File& file,
+                 fs::BtrfsInode& inode, model::FileOp& op) {
     switch (spec.kind) {
       case OpKind::kWrite: {
         op.kind = model::FileOpKind::kWrite;
         op.offset = Draw(s, spec.offset);
         uint64_t len = Draw(s, spec.length);
-        op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
+        if (spec.data) {
+          op.data = *spec.data;
+        } else {
+          op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
+        }
         uint64_t invoke = Begin(spec.file, op);
         inode.BufferedWrite(op.offset, op.data);
         End(file, op, invoke, {}, who);
@@ -154,6 +200,26 @@ class FsWorld final : public sim::Program {
       case OpKind::kMmapWrite: {
         op.kind = model::FileOpKind::kWrite;
         op.offset = Draw(s, spec.offset);
+        if (spec.data) {
+          // fsx's mapwrite: a memcpy into a shared mapping of the whole
+          // range (within EOF: fsx extended the file first), one store
+          // (page_mkwrite) per page, each its own change: no lock orders
+          // them against fsync, so a commit may take any prefix of them.
+          op.data = *spec.data;
+          for (uint64_t at = 0; at < op.data.size();) {
+            const uint64_t n = std::min<uint64_t>(op.data.size() - at, kPageSize - (op.offset + at) % kPageSize);
+            model::FileOp piece;
+            piece.kind = model::FileOpKind::kWrite;
+            piece.offset = op.offset + at;
+            piece.data.assign(op.data.begin() + static_cast<long>(at),
+                              op.data.begin() + static_cast<long>(at + n));
+            uint64_t invoke = Begin(spec.file, piece);
+            inode.MmapWrite(piece.offset, piece.data, false);
+            End(file, piece, invoke, {}, who);
+            at += n;
+          }
+          return true;
+        }
         // A store stays within its page (page_mkwrite faults one page).
         uint64_t len = std::min(Draw(s, spec.length), kPageSize - op.offset % kPageSize);
         op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
@@ -176,6 +242,7 @@ class FsWorld final : public sim::Program {
         uint64_t invoke = ++clock_;
         std::vector<uint8_t> got = inode.Read(op.offset, op.length);
         Record(file, op, invoke, got, who);
+        last_read_ = std::move(got);
         return true;
       }
       case OpKind::kTruncate: {
@@ -257,6 +324,7 @@ class FsWorld final : public sim::Program {
   void Record(File& file, const model::FileOp& op, uint64_t invoke,
               const std::vector<uint8_t>& result, const std::string& who) {
     if (!spec_->check_linearizable) return;
+    if (fsx_model_[static_cast<size_t>(&file - files_.data())]) return;  // the fsx fiber checks it
     // Linux makes buffered I/O atomic per page only: check it per page.
     model::RecordPerPage(file.history, op, invoke, result, who, kPageSize, clock_);
   }
@@ -304,6 +372,7 @@ class FsWorld final : public sim::Program {
         Report(s, FindingKind::kWarn, "warn:space_info:reservation_mismatch", "WARNING: " + why);
       }
     }
+    settled_ = true;
     if (synced) CheckDisk(s);
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be
@@ -315,7 +384,29 @@ class FsWorld final : public sim::Program {
     }
   }
 
+  // An fsx fiber's check: `got` (bytes read, or the file) against what
+  // its log's reference model holds; the first difference names the line.
+  void CheckFsxBytes(Scheduler& s, size_t index, int line, const std::string& what,
+                     const std::vector<uint8_t>& got, const std::vector<uint8_t>& want) {
+    if (got == want) return;
+    size_t at = 0;
+    while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
+    std::string report = "fsx";
+    if (line > 0) report += " line " + std::to_string(line);
+    report += ": " + what + " in file '" + spec_->files[index] + "' differs from the log's model";
+    if (got.size() != want.size()) {
+      report += ": " + std::to_string(got.size()) + " bytes, the model " +
+                std::to_string(want.size());
+    }
+    if (at < got.size() && at < want.size()) {
+      report += "; first difference at byte " + std::to_string(at) + ": 0x" + Hex(got[at]) +
+                ", the model 0x" + Hex(want[at]);
+    }
+    Report(s, FindingKind::kDataMismatch, "data_mismatch:fsx:" + spec_->files[index], report);
+  }
+
   void Judge(Scheduler& s, size_t index) {
+    if (fsx_model_[index]) return;  // checked against its fsx log's model
     const File& file = files_[index];
     model::FileState final_state{file.final};
     model::Linearization l =
@@ -572,7 +663,34 @@ class FsWorld final : public sim::Program {
            "crash inconsistency: after a power cut the remounted file" +
                std::string(files_.size() > 1 ? "s (" : " (") + sizes +
                " bytes) is not the state of fsync #" + std::to_string(promised_) +
-               " or of any later commit");
+               " or of any later commit" + Nearest(found));
+  }
+
+  // The allowed state the remounted files are nearest to (the longest
+  // common prefix), and where they first differ from it.
+  std::string Nearest(const std::vector<model::FileState>& found) const {
+    size_t best = promised_, best_at = 0, best_file = 0;
+    for (size_t st = promised_; st < states_.size(); ++st) {
+      for (size_t i = 0; i < found.size(); ++i) {
+        const std::vector<uint8_t>& a = found[i].bytes;
+        const std::vector<uint8_t>& b = states_[st][i].bytes;
+        size_t at = 0;
+        while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+        if (a == b) continue;
+        if (st == promised_ || at > best_at) best = st, best_at = at, best_file = i;
+        break;
+      }
+    }
+    if (best >= states_.size()) return "";
+    const std::vector<uint8_t>& a = found[best_file].bytes;
+    const std::vector<uint8_t>& b = states_[best][best_file].bytes;
+    std::string r = "; nearest is state #" + std::to_string(best) + " of " +
+                    std::to_string(states_.size() - 1) + " (" + std::to_string(b.size()) +
+                    " bytes), first difference at byte " + std::to_string(best_at);
+    if (best_at < a.size() && best_at < b.size()) {
+      r += ": 0x" + Hex(a[best_at]) + " on disk, 0x" + Hex(b[best_at]) + " in the state";
+    }
+    return r;
   }
 
   std::shared_ptr<const ScenarioSpec> spec_;
@@ -580,6 +698,11 @@ class FsWorld final : public sim::Program {
   std::unique_ptr<sim::BlockArray> array_;
   std::unique_ptr<fs::BtrfsFs> fs_;
   std::vector<File> files_;
+  // Per file: the reference model of the fsx log replayed on it (one fsx
+  // fiber per file, its only reader and changer), or none.
+  std::vector<std::optional<model::FileState>> fsx_model_;
+  bool settled_ = false;
+  std::vector<uint8_t> last_read_;  // what the last kRead returned (fsx's check)
   uint64_t clock_ = 0;
   std::unique_ptr<sim::Completion> done_;
   // Crash check: states_[k] is every file after the first k changing
@@ -606,6 +729,8 @@ class FsWorld final : public sim::Program {
 };
 
 }  // namespace
+
+const std::vector<uint8_t>& LastFsxFinalBytes() { return fsx_final_bytes; }
 
 Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   auto shared = std::make_shared<const ScenarioSpec>(std::move(spec));

@@ -7,11 +7,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "model/explorer.h"
 #include "model/trace.h"
 #include "scenarios/fs_config.h"
+#include "scenarios/fsx_scenario.h"
 #include "scenarios/orders/order_variant.h"
 #include "scenarios/registry.h"
 
@@ -28,6 +31,92 @@ model::Target Make(const std::string& name, model::Config config) {
 std::string OutDir() {
   const char* tmp = std::getenv("TEST_TMPDIR");
   return std::string(tmp ? tmp : "/tmp") + "/fs-programs-out";
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// An fsx log as a scenario file under the test's temporary directory.
+std::string FsxScenarioFile(const std::string& name, const std::string& log, bool concurrent,
+                            uint64_t seed = 200) {
+  FsxScenarioOptions o;
+  o.source = name;
+  o.seed = seed;
+  o.concurrent = concurrent;
+  std::string error;
+  std::optional<std::string> json = FsxScenarioJson(name, log, o, &error);
+  EXPECT_TRUE(json.has_value()) << error;
+  std::filesystem::create_directories(OutDir());
+  const std::string path = OutDir() + "/" + name + (concurrent ? "-c" : "") + ".json";
+  std::ofstream(path) << json.value_or("");
+  return path;
+}
+
+const char* const kFsxSamples[] = {"basic_S200_N200", "falloc_S200_N200"};
+
+// The fsx logs recorded on a real kernel replay on the simulated btrfs
+// byte for byte, under every correct lock order: each read and size the
+// log names, and the final file, which must equal what fsx left on ext4.
+TEST(FsProgramsTest, FsxSamplesReplayByteExactUnderEveryCorrectOrder) {
+  for (const char* sample : kFsxSamples) {
+    const std::string dir = std::string("model/testdata/fsx/") + sample;
+    const std::string path = FsxScenarioFile(sample, ReadAll(dir + "/ops"), false);
+    const std::string want = ReadAll(dir + "/expected.bin");
+    for (const std::string& order : CorrectOrderNames()) {
+      model::ExploreOptions o;
+      o.runs = 1;
+      o.out_dir = OutDir();
+      model::ExploreSummary s = model::Explore({Make(path, {{"order", order}})}, o);
+      EXPECT_EQ(s.runs, 1u);
+      ASSERT_TRUE(s.findings.empty()) << sample << "/" << order << ": " << s.findings[0].finding.report;
+      const std::vector<uint8_t>& got = LastFsxFinalBytes();
+      EXPECT_EQ(std::string(got.begin(), got.end()), want) << sample << "/" << order;
+    }
+  }
+}
+
+// The same logs beside a flusher, kswapd under memory pressure, fsync and
+// a power cut: clean under every correct order.
+TEST(FsProgramsTest, FsxSamplesAreCleanBesideWritebackReclaimAndAPowerCut) {
+  for (const char* sample : kFsxSamples) {
+    const std::string path = FsxScenarioFile(
+        sample, ReadAll(std::string("model/testdata/fsx/") + sample + "/ops"), true);
+    for (const std::string& order : CorrectOrderNames()) {
+      model::ExploreOptions o;
+      o.runs = 100;
+      o.all = true;
+      o.out_dir = OutDir();
+      model::ExploreSummary s = model::Explore({Make(path, {{"order", order}})}, o);
+      EXPECT_EQ(s.runs, 100u);
+      EXPECT_TRUE(s.findings.empty()) << sample << "/" << order << ": " << s.findings[0].finding.report;
+    }
+  }
+}
+
+// The fsx fiber's own checks fire: a size field the file does not have
+// names its line; and a bug on the path fsx exercises is found from it.
+TEST(FsProgramsTest, FsxChecksNameTheLineAndFindABug) {
+  const std::string path = FsxScenarioFile("sizes", "write 0 8192 0\ntruncate 0 100 9999\n", false);
+  model::ExploreOptions o;
+  o.runs = 1;
+  o.out_dir = OutDir();
+  model::ExploreSummary s = model::Explore({Make(path, {})}, o);
+  ASSERT_EQ(s.findings.size(), 1u);
+  EXPECT_EQ(s.findings[0].finding.signature, "data_mismatch:fsx_size:fsx");
+  EXPECT_NE(s.findings[0].finding.report.find("fsx line 2"), std::string::npos)
+      << s.findings[0].finding.report;
+
+  const std::string falloc = FsxScenarioFile(
+      "falloc", ReadAll("model/testdata/fsx/falloc_S200_N200/ops"), true);
+  o.runs = 1000;
+  s = model::Explore({Make(falloc, {{"bug", "free_extent_without_pinning"}})}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kCrashInconsistency);
 }
 
 TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {

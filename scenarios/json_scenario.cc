@@ -18,6 +18,7 @@
 
 #include "fs/mm/page_cache.h"
 #include "model/file_model.h"
+#include "model/fsx_log.h"
 #include "sim/limits.h"
 
 namespace fsim::scenarios {
@@ -324,6 +325,89 @@ sim::MemoryConfig ReadMemory(const json& j, const std::string& path) {
   return m;
 }
 
+// A fiber's "fsx": {"log": TEXT, "seed": S, "max_len": L, "file": NAME}:
+// an fsx operation log (model/fsx_log.h) replayed as fsx --replay-ops does,
+// its data from glibc's random() after srandom(seed) over max_len bytes.
+std::vector<OpSpec> ReadFsx(const json& j, const std::string& path,
+                            const std::vector<std::string>& files) {
+  Object o(j, path, {"log", "seed", "max_len", "file"});
+  const std::string text = String(o.Require("log"), o.At("log"));
+  uint64_t seed = 1;
+  if (const json* v = o.Find("seed")) seed = Uint(*v, o.At("seed"), 0, 0xffffffff);
+  uint64_t max_len = 256 * 1024;  // fsx's -l default
+  if (const json* v = o.Find("max_len")) max_len = Uint(*v, o.At("max_len"), 1, kScenarioFileBytesMax);
+  size_t file = 0;
+  if (const json* f = o.Find("file")) {
+    std::string name = String(*f, o.At("file"));
+    auto it = std::find(files.begin(), files.end(), name);
+    if (it == files.end()) Fail(o.At("file"), "unknown file '" + name + "' (files: " + Join(files) + ")");
+    file = static_cast<size_t>(it - files.begin());
+  }
+  const std::string where = o.At("log");
+  std::string error;
+  std::optional<std::vector<model::FsxOp>> log = model::ParseFsxLog(text, where, &error);
+  if (!log) Fail(where, "line " + error.substr(std::min(error.size(), where.size() + 1)));
+  std::optional<std::vector<model::FileOp>> file_ops =
+      model::ToFileOps(*log, model::FsxBuffer(static_cast<uint32_t>(seed), max_len), where, &error);
+  if (!file_ops) Fail(where, "line " + error.substr(std::min(error.size(), where.size() + 1)));
+  std::vector<OpSpec> out;
+  auto fixed = [](uint64_t v) { return Choice{v, v, 1, {}}; };
+  for (size_t i = 0; i < log->size(); ++i) {
+    const model::FsxOp& x = (*log)[i];
+    const model::FileOp& f = (*file_ops)[i];
+    const std::string at = "line " + std::to_string(x.line) + ": " + x.name + ": ";
+    const uint64_t end = f.kind == model::FileOpKind::kTruncate ? f.offset : f.offset + f.length;
+    if (end > kScenarioFileBytesMax) {
+      Fail(where, at + "reaches " + std::to_string(end) + ", past the largest file size " +
+                      std::to_string(kScenarioFileBytesMax));
+    }
+    const size_t first = out.size();
+    OpSpec op;
+    op.file = file;
+    op.fsx_line = x.line;
+    op.offset = fixed(f.offset);
+    op.length = fixed(f.length);
+    op.keep_size = f.keep_size;
+    const bool ranged = f.kind != model::FileOpKind::kTruncate && f.kind != model::FileOpKind::kFsync;
+    if (ranged && f.length == 0) continue;  // fsx does nothing for an empty range
+    switch (f.kind) {
+      case model::FileOpKind::kWrite:
+        if (x.name == "mapwrite" && end > x.size_before()) {
+          // fsx's domapwrite(): the file is extended with ftruncate first.
+          OpSpec grow = op;
+          grow.kind = OpKind::kTruncate;
+          grow.offset = grow.length = Choice{};
+          grow.size = fixed(end);
+          out.push_back(grow);
+        }
+        op.kind = x.name == "mapwrite" ? OpKind::kMmapWrite : OpKind::kWrite;
+        op.data = std::make_shared<const std::vector<uint8_t>>(f.data);
+        break;
+      case model::FileOpKind::kRead: op.kind = OpKind::kRead; break;
+      case model::FileOpKind::kTruncate:
+        op.kind = OpKind::kTruncate;
+        op.offset = op.length = Choice{};
+        op.size = fixed(f.offset);
+        break;
+      case model::FileOpKind::kFallocate: op.kind = OpKind::kFallocate; break;
+      case model::FileOpKind::kPunchHole: op.kind = OpKind::kPunchHole; break;
+      case model::FileOpKind::kZeroRange: op.kind = OpKind::kZeroRange; break;
+      case model::FileOpKind::kFsync:
+        op.kind = OpKind::kFsync;
+        op.offset = op.length = Choice{};
+        break;
+    }
+    out.push_back(op);
+    out[first].check_size = true;
+    out[first].size_before = x.size_before();
+    out.back().close_open = x.close_open;
+    if (out.size() > kScenarioFsxOpsMax) {
+      Fail(where, "more than " + std::to_string(kScenarioFsxOpsMax) + " operations");
+    }
+  }
+  return out;
+}
+
 std::vector<FiberSpec> ReadFibers(const json& j, const std::string& path,
                                   const std::vector<std::string>& files) {
   if (!j.is_array()) Fail(path, "expected an array");
@@ -333,7 +417,7 @@ std::vector<FiberSpec> ReadFibers(const json& j, const std::string& path,
   std::vector<FiberSpec> fibers;
   size_t op_index = 0;
   for (size_t i = 0; i < j.size(); ++i) {
-    Object o(j[i], path + "/" + std::to_string(i), {"name", "ops"});
+    Object o(j[i], path + "/" + std::to_string(i), {"name", "ops", "fsx"});
     FiberSpec f;
     f.name = String(o.Require("name"), o.At("name"));
     if (f.name.empty() || f.name.size() >= sim::kFiberNameMax) {
@@ -344,6 +428,13 @@ std::vector<FiberSpec> ReadFibers(const json& j, const std::string& path,
     }
     for (const FiberSpec& other : fibers) {
       if (other.name == f.name) Fail(o.At("name"), "a second fiber named '" + f.name + "'");
+    }
+    if (const json* fsx = o.Find("fsx")) {
+      if (o.Find("ops") != nullptr) Fail(o.At("fsx"), "a fiber has either ops or fsx, not both");
+      f.fsx = true;
+      f.ops = ReadFsx(*fsx, o.At("fsx"), files);
+      fibers.push_back(std::move(f));
+      continue;
     }
     const json& ops = o.Require("ops");
     if (!ops.is_array()) Fail(o.At("ops"), "expected an array");
@@ -374,10 +465,29 @@ void CheckWhole(const ScenarioSpec& spec) {
     // Several fibers may change files: the fsync integrity oracle judges
     // any number of them; the whole-state check needs one (FsWorld).
   }
+  // A file an fsx fiber replays a log on is that fiber's alone to read
+  // and change (it checks its reads and final bytes against the log's own
+  // reference model); others may write it back or fsync it.
+  for (size_t i = 0; i < spec.fibers.size(); ++i) {
+    const FiberSpec& x = spec.fibers[i];
+    if (!x.fsx || x.ops.empty()) continue;
+    const size_t file = x.ops.front().file;
+    for (size_t k = 0; k < spec.fibers.size(); ++k) {
+      if (k == i) continue;
+      for (const OpSpec& op : spec.fibers[k].ops) {
+        if (op.file == file && (ChangesFile(op.kind) || op.kind == OpKind::kRead)) {
+          Fail("/fibers/" + std::to_string(k),
+               "reads or changes file '" + spec.files[file] + "', which fiber '" + x.name +
+                   "' replays an fsx log on (only fsync, writeback and sleep may share it)");
+        }
+      }
+    }
+  }
   if (spec.check_linearizable) {
     for (size_t file = 0; file < spec.files.size(); ++file) {
       uint64_t pieces = 0;
       for (const FiberSpec& f : spec.fibers) {
+        if (f.fsx) continue;  // checked by the fiber itself
         for (const OpSpec& op : f.ops) {
           if (op.file == file) pieces += HistoryPieces(op) * op.repeat.top();
         }

@@ -17,6 +17,7 @@
 #define FSIM_SCENARIOS_JSON_SCENARIO_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +37,7 @@ namespace fsim::scenarios {
 inline constexpr size_t kScenarioFibersMax = 16;
 inline constexpr size_t kScenarioFilesMax = 8;
 inline constexpr size_t kScenarioOpsMax = 64;        // per fiber
+inline constexpr size_t kScenarioFsxOpsMax = 100'000;  // per fiber, from an fsx log
 inline constexpr uint64_t kScenarioRepeatMax = 64;   // per operation
 inline constexpr uint64_t kScenarioFileBytesMax = 2 << 20;  // offsets, sizes, ends
 // All files together (their metadata must fit a checkpoint slot).
@@ -87,11 +89,23 @@ struct OpSpec {
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write
+  // From an fsx log (a fiber's "fsx"): the bytes a write or mmap_write
+  // stores (instead of one `byte`), the log's line, the file size fsx saw
+  // before the op (checked), and fsx's close_open after it.
+  std::shared_ptr<const std::vector<uint8_t>> data;
+  int fsx_line = 0;  // 0: not from an fsx log
+  bool check_size = false;
+  uint64_t size_before = 0;
+  bool close_open = false;
 };
 
 struct FiberSpec {
   std::string name;
   std::vector<OpSpec> ops;
+  // The ops come from an fsx log: the fiber checks each read, each size
+  // and the final bytes against the reference model itself (see
+  // FORMAT.md), and is its file's only changer.
+  bool fsx = false;
 };
 
 struct ScenarioSpec {

@@ -92,6 +92,11 @@ std::optional<model::Target> MakeTargetForTrace(const std::string& name,
 // A data scenario, interpreted by scenarios/fs_programs.cc.
 Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source);
 
+// The bytes of the file an fsx fiber replayed its log on, as settle read
+// them at the end of the last completed run of a data scenario in this
+// process (`fsim fsx --out`).
+const std::vector<uint8_t>& LastFsxFinalBytes();
+
 // True if `scenario` takes configuration key `key` (its own or a runtime
 // key).
 bool AcceptsKey(const Scenario& scenario, const std::string& key);

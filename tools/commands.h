@@ -94,7 +94,25 @@ struct BugsArgs {
   std::string out = "fsim-out";
 };
 
+// fsim fsx OPS: tools/fsx_cmd.cc.
+struct FsxArgs {
+  std::string ops;                  // the fsx log (--record-ops)
+  uint64_t seed = 1;                // fsx -S (its default 1)
+  uint64_t max_len = 256 * 1024;    // fsx -l
+  std::string out;                  // the final file's bytes; empty: none
+  std::string expect;               // bytes to compare the final file with
+  std::string order = "legacy";
+  bool concurrent = false;
+  uint64_t runs = 1000;             // --concurrent
+  std::string strategy = "pct";
+  uint64_t explore_seed = 1;
+  std::vector<std::string> config;  // K=V
+  std::string trace_dir = "fsim-out";
+  bool json = false;
+};
+
 int Explore(const ExploreArgs& args);
+int Fsx(const FsxArgs& args);
 // fsim bugs [--hunt]: the catalogue of injectable mistakes, or the hunt.
 int Bugs(const BugsArgs& args);
 int Replay(const ReplayArgs& args);

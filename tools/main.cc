@@ -122,6 +122,32 @@ int Main(int argc, char** argv) {
   bugs->add_option("--bug", bu.bugs, "Only this flag (repeatable)");
   bugs->add_option("--out", bu.out, "--hunt: directory for the traces (default fsim-out)");
 
+  FsxArgs fx;
+  CLI::App* fsx = app.add_subcommand(
+      "fsx", "Replay an fsx operation log (fsx --record-ops) on the simulated btrfs, checking "
+             "every read, every size and the final bytes; exit 1 on findings");
+  fsx->add_option("ops", fx.ops, "The fsx op log")->required();
+  fsx->add_option("--seed", fx.seed, "fsx's seed (-S) the log was recorded with (default 1)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{0xffffffff}));
+  fsx->add_option("--max-len", fx.max_len, "fsx's -l, its largest file (default 262144)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{2} << 20));
+  fsx->add_option("-o,--out", fx.out, "Write the file's final bytes here");
+  fsx->add_option("--expect", fx.expect,
+                  "Compare the file's final bytes with this file (e.g. what fsx left on a kernel)");
+  fsx->add_option("--order", fx.order, "Lock-order variant (default legacy)");
+  fsx->add_flag("--concurrent", fx.concurrent,
+                "Explore the log beside a flusher, kswapd under memory pressure and fsync, with "
+                "a power cut at an explored moment");
+  fsx->add_option("--runs", fx.runs, "--concurrent: runs (default 1000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  fsx->add_option("--strategy", fx.strategy, "--concurrent: random | pct | surw | urw | dfs")
+      ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
+  fsx->add_option("--explore-seed", fx.explore_seed, "--concurrent: base seed of the exploration");
+  fsx->add_option("--config", fx.config, "Configuration K=V (repeatable), e.g. bug=NAME");
+  fsx->add_option("--trace-dir", fx.trace_dir,
+                  "Directory for the generated scenario and the traces (default fsim-out)");
+  fsx->add_flag("--json", fx.json, "Print one JSON summary object on stdout");
+
   BenchArgs be;
   CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
   bench->add_flag("--json", be.json, "Print one JSON object on stdout");
@@ -245,6 +271,7 @@ int Main(int argc, char** argv) {
 
   if (app.got_subcommand("list")) return List();
   if (app.got_subcommand(explore)) return Explore(ex);
+  if (app.got_subcommand(fsx)) return Fsx(fx);
   if (app.got_subcommand(replay)) return Replay(re);
   if (app.got_subcommand(shrink)) return Shrink(sh);
   if (app.got_subcommand(bench)) {

@@ -338,6 +338,9 @@ class AddressSpace {
   void TruncateInodePagesRange(uint64_t lstart, uint64_t lend);
   // truncate_pagecache(): drops the page cache from `newsize` on.
   void TruncatePagecache(uint64_t newsize);
+  // invalidate_mapping_pages(): drops the unused clean pages of [start,
+  // end] (bytes), without waiting; returns how many left the cache.
+  uint64_t InvalidateMappingPages(uint64_t start, uint64_t end);
   // truncate_setsize(): i_size = newsize, then TruncatePagecache.
   void TruncateSetsize(uint64_t& i_size, uint64_t newsize);
 

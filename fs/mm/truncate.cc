@@ -124,4 +124,34 @@ void AddressSpace::TruncateSetsize(uint64_t& i_size, uint64_t newsize) {
   TruncatePagecache(newsize);
 }
 
+// invalidate_mapping_pages() (mm/truncate.c): drops the pages of the range
+// that nobody uses: unlocked, clean, not under writeback, and whose
+// private state the filesystem gives up (invalidate_inode_page()). Never
+// waits; returns how many pages left the page cache.
+uint64_t AddressSpace::InvalidateMappingPages(uint64_t start, uint64_t end) {
+  uint64_t index = start >> kPageShift;
+  const uint64_t last = end >> kPageShift;
+  uint64_t dropped = 0;
+  while (index <= last) {
+    std::vector<Page*> batch = FindGetPages(index, last, 0, kPagevecSize);
+    if (batch.empty()) break;
+    for (Page* page : batch) {
+      index = page->index_ + 1;
+      if (TryLockPage(*page)) {
+        if (page->mapping_ == this && !PageDirty(*page) && !PageWriteback(*page) &&
+            (!PagePrivate(*page) || ops_->Releasepage(*page, sim::kGfpKernel)) &&
+            page->refcount_ == 2 && !PageDirty(*page)) {
+          // The page cache's reference and this batch's: no other user.
+          DeleteFromPageCache(*page);
+          ++dropped;
+        }
+        UnlockPage(*page);
+      }
+      PutPage(*page);
+    }
+    if (index == 0) break;
+  }
+  return dropped;
+}
+
 }  // namespace fsim::fs
