@@ -20,6 +20,8 @@ const char* FileOpName(FileOpKind kind) {
     case FileOpKind::kPunchHole: return "punch_hole";
     case FileOpKind::kZeroRange: return "zero_range";
     case FileOpKind::kFallocate: return "fallocate";
+    case FileOpKind::kCopy: return "copy";
+    case FileOpKind::kDedupe: return "dedupe";
     default: return "fsync";
   }
 }
@@ -58,7 +60,16 @@ std::vector<uint8_t> ApplyFileOp(FileState& s, const FileOp& op) {
     case FileOpKind::kFallocate:
       if (!op.keep_size && end > size) b.resize(end, 0);
       break;
+    case FileOpKind::kCopy: {
+      if (op.offset >= size) break;
+      const std::vector<uint8_t> src(b.begin() + static_cast<long>(op.offset),
+                                     b.begin() + static_cast<long>(std::min(end, size)));
+      if (op.dest + src.size() > b.size()) b.resize(op.dest + src.size(), 0);
+      std::copy(src.begin(), src.end(), b.begin() + static_cast<long>(op.dest));
+      break;
+    }
     case FileOpKind::kFsync:
+    case FileOpKind::kDedupe:
       break;
   }
   return {};

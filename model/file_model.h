@@ -31,7 +31,10 @@ struct FileState {
   bool operator==(const FileState&) const = default;
 };
 
-enum class FileOpKind { kWrite, kRead, kTruncate, kPunchHole, kZeroRange, kFallocate, kFsync };
+// kCopy: fsx's clone_range and copy_range, the bytes of [offset, +length)
+// copied to `dest` (growing the file); kDedupe: dedupe_range, which
+// shares equal extents and changes no byte.
+enum class FileOpKind { kWrite, kRead, kTruncate, kPunchHole, kZeroRange, kFallocate, kFsync, kCopy, kDedupe };
 const char* FileOpName(FileOpKind kind);
 
 struct FileOp {
@@ -40,6 +43,7 @@ struct FileOp {
   uint64_t length = 0;
   bool keep_size = false;        // zero_range, fallocate
   std::vector<uint8_t> data;     // write
+  uint64_t dest = 0;             // copy, dedupe: the destination offset
 };
 
 // Applies `op`; for a read returns the bytes read, otherwise nothing.

@@ -81,10 +81,27 @@ TEST(FileModelTest, BadLogsAreRefusedWithFileAndLine) {
   EXPECT_EQ(error, "ops:1: write needs 3 numbers");
   EXPECT_FALSE(ParseFsxLog("\nwrite 0 1 0 sideways\n", "ops", &error));
   EXPECT_EQ(error, "ops:2: unknown flag 'sideways'");
-  auto ops = ParseFsxLog("copy_range 0 1 2 0\n", "ops", &error);
+  auto ops = ParseFsxLog("exchange_range 0 1 2 0\n", "ops", &error);
   ASSERT_TRUE(ops.has_value());
   EXPECT_FALSE(ToFileOps(*ops, {}, "ops", &error));
-  EXPECT_EQ(error, "ops:1: unsupported op copy_range");
+  EXPECT_EQ(error, "ops:1: unsupported op exchange_range");
+}
+
+// clone_range and copy_range copy bytes (growing the file), dedupe_range
+// changes none: fsx's own bookkeeping of them.
+TEST(FileModelTest, CloneCopyAndDedupeAsFsxKeepsTheirBytes) {
+  std::string error;
+  auto ops = ParseFsxLog(
+      "write 0 8 0\nclone_range 0 4 10 8\ncopy_range 2 4 0 14\ndedupe_range 0 4 10 14\n", "ops",
+      &error);
+  ASSERT_TRUE(ops.has_value()) << error;
+  auto file_ops = ToFileOps(*ops, std::vector<uint8_t>(64, 0), "ops", &error);
+  ASSERT_TRUE(file_ops.has_value()) << error;
+  FileState s;
+  for (const FileOp& op : *file_ops) ApplyFileOp(s, op);
+  // write: op 1 writes byte 1 everywhere (orig all zero).
+  std::vector<uint8_t> want = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1};
+  EXPECT_EQ(s.bytes, want);
 }
 
 FileOp Write(uint64_t off, std::vector<uint8_t> data) {

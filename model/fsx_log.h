@@ -52,14 +52,24 @@ class GlibcRandom {
 // i < len (its -l, max_file_len; 256 KiB by default).
 std::vector<uint8_t> FsxBuffer(uint32_t seed, size_t len);
 
+// fsx's random operation mix as an op log (the format --record-ops
+// writes, and fsx --replay-ops and `fsim fsx` read): `n` operations drawn
+// from GlibcRandom(seed) with fsx's rules for each op's range (-l max_len,
+// -o max_op_len; clone and dedupe ranges block aligned, copy and clone
+// ranges not overlapping) and its size_before field from the reference
+// model. Ops an fsx run would skip (an empty range) are logged as skip.
+std::string GenerateFsxLog(uint64_t n, uint32_t seed, uint64_t max_len = 256 * 1024,
+                           uint64_t max_op_len = 64 * 1024);
+
 // Parses a log. On error returns nullopt and sets `error` to one line,
 // "FILE:LINE: problem".
 std::optional<std::vector<FsxOp>> ParseFsxLog(const std::string& text, const std::string& file,
                                               std::string* error);
 
-// The operations as reference-model operations, with fsx's data. Ops the
-// model does not have (copy_range, clone_range, collapse/insert_range,
-// dedupe, exchange) are refused with "FILE:LINE: unsupported op NAME".
+// The operations as reference-model operations, with fsx's data:
+// clone_range and copy_range become kCopy, dedupe_range kDedupe. Ops btrfs
+// does not implement (collapse/insert_range, exchange_range: fsx skips
+// them there) are refused with "FILE:LINE: unsupported op NAME".
 std::optional<std::vector<FileOp>> ToFileOps(const std::vector<FsxOp>& ops,
                                              const std::vector<uint8_t>& orig,
                                              const std::string& file, std::string* error);

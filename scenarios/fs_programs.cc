@@ -278,6 +278,23 @@ class FsWorld final : public sim::Program {
       case OpKind::kSleep:
         s.SleepFor(Draw(s, spec.ns));
         return true;
+      case OpKind::kCopyRange: {
+        op.kind = model::FileOpKind::kCopy;
+        op.offset = Draw(s, spec.offset);
+        op.length = Draw(s, spec.length);
+        op.dest = spec.dest;
+        uint64_t invoke = Begin(spec.file, op);
+        inode.CopyFileRange(op.offset, op.length, op.dest);
+        End(file, op, invoke, {}, who);
+        return true;
+      }
+      case OpKind::kDedupeRange:
+        op.kind = model::FileOpKind::kDedupe;
+        op.offset = Draw(s, spec.offset);
+        op.length = Draw(s, spec.length);
+        op.dest = spec.dest;
+        inode.DedupeRange(op.offset, op.length, op.dest);
+        return true;
       case OpKind::kWriteback:
         inode.WritebackAll();
         return true;

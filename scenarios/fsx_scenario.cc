@@ -76,6 +76,11 @@ std::optional<std::string> FsxScenarioJson(const std::string& name, const std::s
     s["power_cut"] = {{"at_ns", {{"min", 1000000}, {"max", 16000000}, {"step", 1000000}}}};
   }
   s["fibers"] = fibers;
+  // A long log is a long run, not a livelock: about 200 scheduling steps
+  // an op sequentially, more beside the background (and the RFC's writer
+  // throttled with its range held).
+  const uint64_t steps = std::max<uint64_t>(200'000, ops->size() * (args.concurrent ? 2000 : 400));
+  s["config"] = {{"steps_max", std::to_string(steps)}};
   s["checks"] = {{"linearizable", false},  // the fsx fiber checks its reads itself
                  {"invariants", true},
                  {"crash_consistency", args.concurrent}};

@@ -241,6 +241,8 @@ uint64_t PagesDirtied(const OpSpec& op) {
     case OpKind::kWrite:
     case OpKind::kMmapWrite:
       return PagesSpanned(op);
+    case OpKind::kCopyRange:
+      return PagesSpanned(op) + 1;  // written at dest, which may straddle one more
     case OpKind::kTruncate:
       return 1;  // the partial page's tail, zeroed and written
     case OpKind::kPunchHole:
@@ -396,6 +398,15 @@ std::vector<OpSpec> ReadFsx(const json& j, const std::string& path,
         op.kind = OpKind::kFsync;
         op.offset = op.length = Choice{};
         break;
+      case model::FileOpKind::kCopy:
+      case model::FileOpKind::kDedupe:
+        if (f.dest + f.length > kScenarioFileBytesMax) {
+          Fail(where, at + "reaches " + std::to_string(f.dest + f.length) +
+                          ", past the largest file size " + std::to_string(kScenarioFileBytesMax));
+        }
+        op.kind = f.kind == model::FileOpKind::kCopy ? OpKind::kCopyRange : OpKind::kDedupeRange;
+        op.dest = f.dest;
+        break;
     }
     out.push_back(op);
     out[first].check_size = true;
@@ -506,9 +517,10 @@ void CheckWhole(const ScenarioSpec& spec) {
   std::vector<uint64_t> file_end(spec.files.size(), 0);
   for (const FiberSpec& f : spec.fibers) {
     for (const OpSpec& op : f.ops) {
-      const uint64_t end = !ChangesFile(op.kind)            ? 0
-                           : op.kind == OpKind::kTruncate ? op.size.top()
-                                                          : op.offset.top() + op.length.top();
+      const uint64_t end = !ChangesFile(op.kind)             ? 0
+                           : op.kind == OpKind::kTruncate  ? op.size.top()
+                           : op.kind == OpKind::kCopyRange ? op.dest + op.length.top()
+                                                           : op.offset.top() + op.length.top();
       file_end[op.file] = std::max(file_end[op.file], end);
     }
   }
@@ -680,13 +692,16 @@ class DuplicateKeys {
 
 bool ChangesFile(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kTruncate || k == OpKind::kFallocate ||
-         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite;
+         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite ||
+         k == OpKind::kCopyRange;
 }
 
 const char* OpKindName(OpKind kind) {
   for (const OpInfo& o : Ops()) {
     if (o.kind == kind) return o.name;
   }
+  if (kind == OpKind::kCopyRange) return "copy_range";
+  if (kind == OpKind::kDedupeRange) return "dedupe_range";
   return "?";
 }
 

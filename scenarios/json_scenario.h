@@ -71,6 +71,10 @@ enum class OpKind {
   kMmapWrite,
   kSleep,
   kWriteback,
+  // Only from an fsx log (a fiber's "fsx"): clone_range and copy_range
+  // (the bytes of [offset, +length) to `dest`), dedupe_range.
+  kCopyRange,
+  kDedupeRange,
 };
 const char* OpKindName(OpKind kind);
 // True for the operations that change a file (its bytes or its size).
@@ -86,6 +90,7 @@ struct OpSpec {
   Choice size;  // truncate
   Choice byte;  // write, mmap_write
   Choice ns;    // sleep
+  uint64_t dest = 0;  // copy_range, dedupe_range
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write

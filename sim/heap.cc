@@ -18,15 +18,14 @@ Heap::~Heap() { Release(); }
 void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*)) {
   size_t rounded = (size + align - 1) / align * align;
   char* p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
+  index_[p] = blocks_.size();
   blocks_.push_back({p, rounded, align, destroy, false, {}});
   return p;
 }
 
 void Heap::Free(void* p, Where where) {
-  Block* block = nullptr;
-  for (Block& b : blocks_) {
-    if (b.p == p) block = &b;
-  }
+  auto found = index_.find(p);
+  Block* block = found == index_.end() ? nullptr : &blocks_[found->second];
   FSIM_CHECK_MSG(block != nullptr, "Heap::Delete of memory Heap::New did not return");
   if (block->freed) {
     Finding f;
@@ -74,6 +73,7 @@ void Heap::Release() {
   }
   for (Block& b : blocks_) ::operator delete(b.p, std::align_val_t(b.align));
   blocks_.clear();
+  index_.clear();
 }
 
 }  // namespace fsim::sim

@@ -19,6 +19,7 @@
 #include <source_location>
 #include <string>
 #include <utility>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/lockdep.h"
@@ -82,6 +83,9 @@ class Heap final : public RunService {
 
   Scheduler& sched_;
   std::vector<Block> blocks_;
+  // Block of each pointer New returned (lookups only: nothing iterates it,
+  // so its order never reaches a choice or a report).
+  std::unordered_map<const void*, size_t> index_;
 };
 
 }  // namespace fsim::sim

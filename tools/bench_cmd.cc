@@ -26,9 +26,12 @@
 #include "model/pct.h"
 #include "model/random_walk.h"
 #include "model/target.h"
+#include "model/fsx_log.h"
+#include "scenarios/fsx_scenario.h"
 #include "scenarios/registry.h"
 #include "fs/btrfs/inode.h"
 #include "sim/block.h"
+#include "sim/check.h"
 #include "sim/memory.h"
 #include "sim/lockdep.h"
 #include "sim/scheduler.h"
@@ -265,6 +268,35 @@ void BM_FileOps(benchmark::State& state) {
   state.SetItemsProcessed(ops);
 }
 
+// --- fsx replay --------------------------------------------------------------
+
+// A sequential replay of fsx's operation mix (GenerateFsxLog: 2,000 ops,
+// seed 1, -l 256 KiB) on the simulated btrfs with a hot page cache (the
+// memory budget holds the file): fsx operations per second, each checked
+// against the byte model, settle and the remount check included.
+void BM_FsxReplay(benchmark::State& state) {
+  const std::string log = model::GenerateFsxLog(2000, 1);
+  scenarios::FsxScenarioOptions o;
+  o.source = "generated";
+  std::string error;
+  std::optional<std::string> json = scenarios::FsxScenarioJson("fsx_bench", log, o, &error);
+  FSIM_CHECK_MSG(json.has_value(), error.c_str());
+  std::optional<model::Target> target =
+      scenarios::MakeTargetForTrace("fsx_bench", *json, {}, &error);
+  FSIM_CHECK_MSG(target.has_value(), error.c_str());
+  std::optional<std::vector<model::FsxOp>> ops = model::ParseFsxLog(log, "generated", &error);
+  sim::Scheduler sched;
+  model::RandomWalk walk;
+  uint64_t seed = 0;
+  int64_t done = 0;
+  for (auto _ : state) {
+    sim::RunResult r = model::RunOnce(*target, sched, walk, ++seed);
+    FSIM_CHECK_MSG(r.findings.empty(), "the fsx replay benchmark's run has a finding");
+    done += static_cast<int64_t>(ops->size());
+  }
+  state.SetItemsProcessed(done);
+}
+
 // --- runs per scenario -----------------------------------------------------
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
@@ -322,6 +354,7 @@ int Bench(const BenchArgs& args) {
   });
   benchmark::RegisterBenchmark("block/bios", BM_Bios);
   benchmark::RegisterBenchmark("fs/ops", BM_FileOps);
+  benchmark::RegisterBenchmark("fsx/replay", BM_FsxReplay);
   RegisterMemoryBenchmarks();
   benchmark::RegisterBenchmark("lockdep/off", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kOff);
@@ -349,6 +382,7 @@ int Bench(const BenchArgs& args) {
   double bios_per_sec = figure("block/bios").items_per_sec;
   double reclaim_per_sec = figure("reclaim/pass").items_per_sec;
   double file_ops_per_sec = figure("fs/ops").items_per_sec;
+  double fsx_ops_per_sec = figure("fsx/replay").items_per_sec;
   double lock_off_ns = 1e9 / figure("lockdep/off").items_per_sec;
   double lock_hit_ns = 1e9 / figure("lockdep/hit").items_per_sec;
   double lock_miss_ns = 1e9 / figure("lockdep/miss").items_per_sec;
@@ -373,6 +407,7 @@ int Bench(const BenchArgs& args) {
                       {"bios_per_sec", bios_per_sec},
                       {"reclaim_passes_per_sec", reclaim_per_sec},
                       {"file_ops_per_sec", file_ops_per_sec},
+                      {"fsx_replay_ops_per_sec", fsx_ops_per_sec},
                       {"runs_per_sec", runs}};
   if (baseline) {
     PrintBenchComparison(j, *baseline, args.compare, args.json);
@@ -401,6 +436,8 @@ int Bench(const BenchArgs& args) {
   std::printf("memory: %.0f reclaim passes/s (direct reclaim and kswapd)\n", reclaim_per_sec);
   std::printf("filesystem: %.0f simulated file operations/s (4 KiB buffered writes and reads, "
               "fsync every 64, kswapd writing back)\n", file_ops_per_sec);
+  std::printf("fsx replay: %.0f fsx ops/s (fsx's op mix, 2,000 ops, sequential, hot page cache, "
+              "every read and size checked, settle and remount included)\n", fsx_ops_per_sec);
   std::printf("\nruns per second (pct depth 3, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());

@@ -97,6 +97,7 @@ struct BugsArgs {
 // fsim fsx OPS: tools/fsx_cmd.cc.
 struct FsxArgs {
   std::string ops;                  // the fsx log (--record-ops)
+  uint64_t generate = 0;            // --generate N: write a log instead
   uint64_t seed = 1;                // fsx -S (its default 1)
   uint64_t max_len = 256 * 1024;    // fsx -l
   std::string out;                  // the final file's bytes; empty: none

@@ -51,6 +51,20 @@ bool ReadText(const std::string& path, std::string* text, std::string* error) {
 
 int Fsx(const FsxArgs& args) {
   std::string text, error;
+  if (args.generate > 0) {
+    if (!args.ops.empty()) return UsageError("fsx: give an op log or --generate, not both");
+    const std::string log = model::GenerateFsxLog(args.generate, static_cast<uint32_t>(args.seed),
+                                                  args.max_len, std::min<uint64_t>(args.max_len, 64 * 1024));
+    if (args.out.empty()) {
+      std::fwrite(log.data(), 1, log.size(), stdout);
+      return kExitClean;
+    }
+    std::ofstream out(args.out, std::ios::binary);
+    out << log;
+    if (!out.flush()) return UsageError(args.out + ": cannot write");
+    return kExitClean;
+  }
+  if (args.ops.empty()) return UsageError("fsx: an op log to replay (or --generate N) is required");
   if (!ReadText(args.ops, &text, &error)) return UsageError(error);
   if (!CheckOutDir(args.trace_dir, &error)) return UsageError(error);
   std::string name = std::filesystem::path(args.ops).filename().string();

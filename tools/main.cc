@@ -126,7 +126,11 @@ int Main(int argc, char** argv) {
   CLI::App* fsx = app.add_subcommand(
       "fsx", "Replay an fsx operation log (fsx --record-ops) on the simulated btrfs, checking "
              "every read, every size and the final bytes; exit 1 on findings");
-  fsx->add_option("ops", fx.ops, "The fsx op log")->required();
+  fsx->add_option("ops", fx.ops, "The fsx op log");
+  fsx->add_option("--generate", fx.generate,
+                  "Write fsx's random operation mix (N ops, --seed, --max-len) as an op log to "
+                  "--out (default stdout) instead of replaying one")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
   fsx->add_option("--seed", fx.seed, "fsx's seed (-S) the log was recorded with (default 1)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{0xffffffff}));
   fsx->add_option("--max-len", fx.max_len, "fsx's -l, its largest file (default 262144)")

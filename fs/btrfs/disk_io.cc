@@ -138,6 +138,7 @@ void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
   FSIM_CHECK_MSG(it != extents_.end(), "a file extent item points at an extent never allocated");
   it->second.referenced = true;
+  referenced_.insert(disk_bytenr);
 }
 
 void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
@@ -161,19 +162,22 @@ void BtrfsFs::ReleaseUnreferenced() {
   for (const auto& [ino, items] : log_.state().extents) {
     for (const auto& [off, item] : items) live.insert(item.disk_bytenr);
   }
-  for (auto it = extents_.begin(); it != extents_.end();) {
-    Extent& e = it->second;
-    if (!e.referenced || e.pinned || live.count(it->first)) {
+  // Only the referenced, unpinned extents can become unreferenced (the
+  // pinned ones wait for the commit, however many pile up before it).
+  for (auto it = referenced_.begin(); it != referenced_.end();) {
+    if (live.count(*it)) {
       ++it;
       continue;
     }
+    auto e = extents_.find(*it);
+    FSIM_CHECK(e != extents_.end() && e->second.referenced && !e->second.pinned);
+    it = referenced_.erase(it);
     if (config_.bug_free_extent_without_pinning) {
-      AddFree(free_, it->first, e.len);
-      it = extents_.erase(it);
+      AddFree(free_, e->first, e->second.len);
+      extents_.erase(e);
       continue;
     }
-    e.pinned = true;
-    ++it;
+    e->second.pinned = true;
   }
 }
 

@@ -262,4 +262,29 @@ void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.UpWrite();
 }
 
+void BtrfsInode::CopyFileRange(uint64_t src, uint64_t len, uint64_t dst) {
+  if (len == 0) return;
+  const std::vector<uint8_t> data = Read(src, len);
+  if (!data.empty()) BufferedWrite(dst, data);
+}
+
+bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
+  if (len == 0) return true;
+  // btrfs_remap_file_range_prep(): the inode and mmap locks, then both
+  // ranges written and their ordered extents waited for.
+  i_rwsem_.DownWrite();
+  i_mmap_lock_.DownWrite();
+  const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
+  mapping_.FilemapWriteAndWaitRange(lo, hi - 1);
+  while (OrderedExtent* oe = ordered_.LookupRange(lo, hi - lo)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+  // vfs_dedupe_file_range_compare(): the bytes, page by page.
+  const bool same = Read(src, len) == Read(dst, len);
+  i_mmap_lock_.UpWrite();
+  i_rwsem_.UpWrite();
+  return same;
+}
+
 }  // namespace fsim::fs

@@ -78,6 +78,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "fs/btrfs/extent_io_tree.h"
@@ -241,6 +242,7 @@ class BtrfsFs {
     bool pinned = false;      // unreferenced, free after the next commit
   };
   std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
+  std::set<uint64_t> referenced_;       // of them: referenced, not pinned
   std::map<uint64_t, uint64_t> free_;   // start -> length, merged
   uint64_t bytes_may_use_ = 0;          // data space reserved for delalloc
   std::vector<BtrfsInode*> inodes_;
@@ -277,6 +279,16 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // fallocate(0 or KEEP_SIZE): the size grows to offset+len unless
   // keep_size; data is unchanged (preallocation reads as zeroes).
   void Fallocate(uint64_t offset, uint64_t len, bool keep_size);
+  // copy_file_range(2) within the file, as v5.13 does it when it cannot
+  // remap (generic_copy_file_range(), do_splice_direct()): the source read
+  // through the page cache, then written through the write path. fsx's
+  // clone_range goes here too: its data effect, not shared extents.
+  void CopyFileRange(uint64_t src, uint64_t len, uint64_t dst);
+  // FIDEDUPERANGE within the file (btrfs_remap_file_range(REMAP_FILE_DEDUP)):
+  // both ranges written back and their ordered extents finished, then
+  // compared; equal ranges would share extents, unequal ones are left;
+  // no byte changes either way. Returns whether they were equal.
+  bool DedupeRange(uint64_t src, uint64_t len, uint64_t dst);
   // A store through a shared mapping into one page: the page fault and
   // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
   // retrying around ordered extents; RFC: range, then page), then the

@@ -209,8 +209,17 @@ void FileImage::Apply(const FileOp& op, uint32_t op_index) {
     case FileOpKind::kFallocate:
       if (!op.keep_size && end > size_) SetSize(end, op_index);
       break;
+    case FileOpKind::kCopy: {
+      if (op.offset >= size_) break;
+      const std::vector<uint8_t> all = Bytes();
+      const uint64_t n = std::min(end, size_) - op.offset;
+      if (op.dest + n > size_) SetSize(op.dest + n, op_index);
+      Fill(op.dest, n, all.data() + op.offset, op_index);
+      break;
+    }
     case FileOpKind::kRead:
     case FileOpKind::kFsync:
+    case FileOpKind::kDedupe:
       break;
   }
 }
