@@ -31,6 +31,11 @@ constexpr Bug kBugs[] = {
      &fs::FsConfig::bug_delalloc_lock_pages_fail_keeps_range_locked, Bug::kRfc, "rfc_sync_waits",
      "lock_misuse,deadlock",
      "find_lock_delalloc_range (extents first) shortens the run without unlocking the range", ""},
+    {"fault_in_under_extent_lock", &fs::FsConfig::bug_fault_in_under_extent_lock, Bug::kRfc,
+     "rfc_sync_waits", "deadlock,lock_order,lock_misuse",
+     "the buffered write faults its user buffer in after iomap_begin locked the range "
+     "(v5.13's iomap_write_actor, as the RFC has it)",
+     ""},
     {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning, Bug::kAny,
      "legacy", "crash_inconsistency",
      "an extent no item points at is reused before the commit that dropped it is durable", ""},

@@ -187,6 +187,7 @@ class FsWorld final : public sim::Program {
         op.kind = model::FileOpKind::kWrite;
         op.offset = Draw(s, spec.offset);
         uint64_t len = Draw(s, spec.length);
+        if (spec.has_source) return WriteFromSource(s, who, spec, file, inode, op, len);
         if (spec.data) {
           op.data = *spec.data;
         } else {
@@ -299,6 +300,47 @@ class FsWorld final : public sim::Program {
         inode.WritebackAll();
         return true;
     }
+    return true;
+  }
+
+  // A write whose user buffer maps a file (perhaps this one): its bytes are
+  // what the copy read, recorded as a read of the source too.
+  class RecordingBuffer final : public fs::UserBuffer {
+   public:
+    explicit RecordingBuffer(fs::UserBuffer& inner) : inner_(inner) {}
+    bool FaultIn(uint64_t off, uint64_t len) override { return inner_.FaultIn(off, len); }
+    uint64_t CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) override {
+      const uint64_t n = inner_.CopyAtomic(off, dst, len);
+      if (bytes.size() < off + n) bytes.resize(off + n);
+      std::copy(dst, dst + n, bytes.begin() + static_cast<long>(off));
+      return n;
+    }
+    std::vector<uint8_t> bytes;
+
+   private:
+    fs::UserBuffer& inner_;
+  };
+
+  bool WriteFromSource(Scheduler& s, const std::string& who, const OpSpec& spec, File& file,
+                       fs::BtrfsInode& inode, model::FileOp& op, uint64_t len) {
+    const uint64_t src_off = Draw(s, spec.source_offset);
+    File& src = files_[spec.source_file];
+    fs::MappedBuffer mapped(*src.inode, src_off);
+    RecordingBuffer buffer(mapped);
+    const uint64_t invoke = ++clock_;
+    if (spec.source_file != spec.file) src.inode->Igrab();
+    const uint64_t written = inode.BufferedWriteFrom(op.offset, len, buffer);
+    if (spec.source_file != spec.file) src.inode->Iput();
+    buffer.bytes.resize(written);
+    op.data = buffer.bytes;
+    if (written == 0) return true;  // -EFAULT: the source is past its EOF
+    model::FileOp read;
+    read.kind = model::FileOpKind::kRead;
+    read.offset = src_off;
+    read.length = written;
+    Record(src, read, invoke, op.data, who);
+    ++changes_done_;
+    Record(file, op, invoke, {}, who);
     return true;
   }
 

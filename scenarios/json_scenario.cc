@@ -136,7 +136,7 @@ struct OpInfo {
 
 const std::vector<OpInfo>& Ops() {
   static const std::vector<OpInfo> ops = {
-      {"write", OpKind::kWrite, {"offset", "length", "byte", "sync"}},
+      {"write", OpKind::kWrite, {"offset", "length", "byte", "sync", "source"}},
       {"read", OpKind::kRead, {"offset", "length"}},
       {"truncate", OpKind::kTruncate, {"size"}},
       {"fallocate", OpKind::kFallocate, {"offset", "length", "keep_size"}},
@@ -197,6 +197,24 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
     // the linearizability check can tell the writers apart.
     op.byte.min = op.byte.max = 1 + index % 255;
     if (const json* b = o.Find("byte")) op.byte = ReadChoice(*b, o.At("byte"), 0, 255);
+  }
+  if (const json* src = o.Find("source")) {
+    Object so(*src, o.At("source"), {"file", "offset"});
+    op.has_source = true;
+    if (const json* f = so.Find("file")) {
+      std::string file = String(*f, so.At("file"));
+      auto it = std::find(files.begin(), files.end(), file);
+      if (it == files.end()) Fail(so.At("file"), "unknown file '" + file + "' (files: " + Join(files) + ")");
+      op.source_file = static_cast<size_t>(it - files.begin());
+    } else {
+      op.source_file = op.file;
+    }
+    op.source_offset = ReadChoice(so.Require("offset"), so.At("offset"), 0, kScenarioFileBytesMax - 1);
+    if (op.source_offset.top() + op.length.top() > kScenarioFileBytesMax) {
+      Fail(o.At("source"), "offset + length reaches past the largest file size " +
+                               std::to_string(kScenarioFileBytesMax));
+    }
+    if (o.Find("byte") != nullptr) Fail(o.At("byte"), "a write from a source takes no byte");
   }
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
@@ -473,6 +491,14 @@ void ReadChecks(const json& j, const std::string& path, ScenarioSpec& spec) {
 void CheckWhole(const ScenarioSpec& spec) {
   if (spec.check_crash_consistency) {
     if (!spec.power_cut_ns) Fail("/checks/crash_consistency", "needs a power_cut");
+    for (const FiberSpec& f : spec.fibers) {
+      for (const OpSpec& op : f.ops) {
+        if (op.has_source) {
+          Fail("/fibers", "a write from a mapped source (its bytes known only once copied) "
+                          "cannot run with crash_consistency");
+        }
+      }
+    }
     // Several fibers may change files: the fsync integrity oracle judges
     // any number of them; the whole-state check needs one (FsWorld).
   }

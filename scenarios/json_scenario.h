@@ -91,6 +91,11 @@ struct OpSpec {
   Choice byte;  // write, mmap_write
   Choice ns;    // sleep
   uint64_t dest = 0;  // copy_range, dedupe_range
+  // write: the user buffer is a shared mapping of `source_file` from
+  // `source_offset` (it may fault, into this very file), not `byte`s.
+  bool has_source = false;
+  size_t source_file = 0;
+  Choice source_offset;
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write

@@ -67,7 +67,7 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "/fibers/0/ops/0/offset: expected an unsigned integer");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "ofset": 0, "length": 1})")),
             "/fibers/0/ops/0/ofset: unknown key for write (expected one of: op, repeat, file, "
-            "offset, length, byte, sync)");
+            "offset, length, byte, sync, source)");
   EXPECT_EQ(Error(WithOp(R"({"op": "wrte"})")),
             "/fibers/0/ops/0/op: unknown operation 'wrte' (expected one of: write, read, "
             "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback)");

@@ -24,16 +24,20 @@ void UnlockPages(std::vector<Page*>& pages) {
 }  // namespace
 
 // btrfs_buffered_write()'s batch: the pages of [pos, end), at most
-// kWritePagesMax of them, written as v5.13 does.
+// kWritePagesMax of them, written as v5.13 does. (The caller faulted the
+// buffer in first, with nothing locked.)
 //   prepare_pages(): every page locked in index order (the first and last
 //     read first if the write covers them partly), then each waited out of
 //     writeback with all of them held;
 //   lock_and_cleanup_extent_if_need(): the range locked; an ordered extent
 //     in it means everything unlocked, the extent waited for, and again;
-//   the copy, btrfs_dirty_pages() (delalloc, the pages dirty, i_size), the
-//     range and the pages unlocked.
-// Returns the end of what was written.
-uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t* src) {
+//   btrfs_copy_from_user(): the copy with page faults disabled, page by
+//     page; it stops at a source page gone since the fault-in;
+//   btrfs_dirty_pages() over what was copied (delalloc, the pages dirty,
+//     i_size), the range and the pages unlocked.
+// Returns the end of what was written (`pos` if nothing could be copied).
+uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
+                                      UserBuffer& buffer) {
   // PAGE_SIZE / sizeof(struct page *): the page array btrfs allocates.
   constexpr uint64_t kWritePagesMax = kPageSize / sizeof(void*);
   const uint64_t first = pos / kPageSize;
@@ -69,22 +73,67 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t*
     ordered_.Wait(oe);
     ordered_.Put(oe);
   }
+  uint64_t copied_end = pos;
   for (Page* page : pages) {
     const uint64_t page_start = page->offset();
     const uint64_t from = std::max(pos, page_start) - page_start;
     const uint64_t to = std::min(end, page_start + kPageSize) - page_start;
-    std::memcpy(page->data.data() + from, src + (page_start + from - pos), to - from);
+    const uint64_t want = to - from;
+    if (buffer.CopyAtomic(page_start + from - pos + base, page->data.data() + from, want) < want) {
+      break;  // a short copy ends the batch at this page
+    }
+    copied_end = page_start + to;
   }
-  // btrfs_dirty_pages().
-  DirtyDelalloc(start_pos, last_pos);
-  for (Page* page : pages) {
-    SetPageUptodate(*page);
-    SetPageDirty(*page);
+  if (copied_end > pos) {
+    // btrfs_dirty_pages() over the pages copied.
+    const uint64_t dirty_last = (copied_end - 1) / kPageSize * kPageSize + kPageSize - 1;
+    DirtyDelalloc(start_pos, dirty_last);
+    for (Page* page : pages) {
+      if (page->offset() >= copied_end) break;
+      SetPageUptodate(*page);
+      SetPageDirty(*page);
+    }
+    i_size_ = std::max(i_size_, copied_end);
   }
-  i_size_ = std::max(i_size_, end);
   io_tree_.UnlockExtent(start_pos, last_pos);
   UnlockPages(pages);
-  return end;
+  return copied_end;
+}
+
+uint64_t KernelBuffer::CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) {
+  const uint64_t n = off >= data_.size() ? 0 : std::min<uint64_t>(len, data_.size() - off);
+  std::memcpy(dst, data_.data() + off, n);
+  return n;
+}
+
+bool MappedBuffer::FaultIn(uint64_t off, uint64_t len) {
+  // A read fault on each page of a shared file mapping (filemap_fault):
+  // the page read through ->readpage if it is not in the cache. Past EOF
+  // is SIGBUS: -EFAULT for the write.
+  const uint64_t from = offset_ + off, to = offset_ + off + len;
+  if (to > file_.i_size()) return false;
+  for (uint64_t index = from / kPageSize; index * kPageSize < to; ++index) {
+    Page* page = file_.mapping().ReadCachePage(index, sim::kGfpKernel);
+    if (page == nullptr) return false;
+    PutPage(*page);
+  }
+  return true;
+}
+
+uint64_t MappedBuffer::CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) {
+  // With page faults disabled only the pages the cache holds uptodate are
+  // read (a mapped page: its PTE is there).
+  uint64_t done = 0;
+  while (done < len) {
+    const uint64_t at = offset_ + off + done;
+    if (at >= file_.i_size()) break;
+    const Page* page = file_.mapping().Peek(at / kPageSize);
+    if (page == nullptr || !PageUptodate(*page)) break;
+    const uint64_t n = std::min(len - done, kPageSize - at % kPageSize);
+    std::memcpy(dst + done, page->data.data() + at % kPageSize, n);
+    done += n;
+  }
+  return done;
 }
 
 void BtrfsInode::DirtyDelalloc(uint64_t start, uint64_t end) {
@@ -100,46 +149,92 @@ void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
   i_rwsem_.UpWrite();
 }
 
+uint64_t BtrfsInode::BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& buffer) {
+  if (len == 0) return 0;
+  i_rwsem_.DownWrite();
+  const uint64_t written = WriteLockedFrom(pos, len, buffer);
+  i_rwsem_.UpWrite();
+  return written;
+}
+
 void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
+  KernelBuffer buffer(data);
+  WriteLockedFrom(pos, data.size(), buffer);
+}
+
+uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer) {
   // btrfs_write_check(): a write starting past EOF grows the file over a
   // gap first (btrfs_cont_expand).
   if (pos > i_size_) TruncateBlockForExpand(i_size_);
-  const uint64_t end = pos + data.size();
-  const uint64_t first = pos / kPageSize, last = (end - 1) / kPageSize;
+  const uint64_t end = pos + len;
+  uint64_t at = pos;
   if (fs_.config().order == LockOrder::kLegacy) {
-    for (uint64_t at = pos; at < end;) {
-      at = WriteBatchLegacy(at, end, data.data() + (at - pos));
+    while (at < end) {
+      // btrfs_buffered_write(): "fault pages before locking them in
+      // prepare_pages to avoid recursive lock".
+      constexpr uint64_t kBatchBytes = kPageSize / sizeof(void*) * kPageSize;
+      const uint64_t batch_end = std::min(end, (at / kPageSize * kPageSize) + kBatchBytes);
+      if (!buffer.FaultIn(at - pos, batch_end - at)) break;
+      at = WriteBatchLegacy(at, end, at - pos, buffer);
       // balance_dirty_pages_ratelimited() after each batch, with nothing
       // locked but i_rwsem.
       BalanceDirtyPages(mapping_);
     }
-    return;
+    return at - pos;
   }
-  // Extents before pages: the whole range, ordered extents flushed.
-  LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
-  for (uint64_t index = first; index <= last; ++index) {
-    uint64_t page_start = index * kPageSize;
-    uint64_t from = std::max(pos, page_start) - page_start;
-    uint64_t to = std::min(end, page_start + kPageSize) - page_start;
-    const uint8_t* src = data.data() + (page_start + from - pos);
-    Page* page = GrabPage(index);
-    SetPageExtentMapped(*page);
-    WaitOnPageWriteback(*page);
-    if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
-    std::memcpy(page->data.data() + from, src, to - from);
-    SetPageUptodate(*page);
-    SetPageDirty(*page);
-    i_size_ = std::max(i_size_, page_start + to);  // write_end, under the page lock
-    UnlockPage(*page);
-    PutPage(*page);
-    // iomap_write_actor(): balance_dirty_pages_ratelimited() after each
-    // page, inside iomap_apply: under the RFC that is with the extent
-    // range still locked, so the flusher's best-effort writeback cannot
-    // take these pages while the writer is throttled waiting for it.
-    BalanceDirtyPages(mapping_);
+  // Extents before pages: iomap_apply() over the rest of the write, its
+  // iomap_begin locking the whole range with ordered extents flushed; a
+  // short copy ends it (iomap_end unlocks), and the next one faults the
+  // buffer in again.
+  const bool fault_under_lock = fs_.config().bug_fault_in_under_extent_lock;
+  while (at < end) {
+    if (!fault_under_lock && !buffer.FaultIn(at - pos, end - at)) break;
+    const uint64_t first = at / kPageSize, last = (end - 1) / kPageSize;
+    LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
+    const uint64_t start = at;
+    bool fault = false;
+    for (uint64_t index = first; index <= last; ++index) {
+      const uint64_t page_start = index * kPageSize;
+      const uint64_t from = std::max(at, page_start) - page_start;
+      const uint64_t to = std::min(end, page_start + kPageSize) - page_start;
+      // v5.13's iomap_write_actor(): the fault-in per page, inside
+      // iomap_apply, with the range locked (the mistake).
+      if (fault_under_lock && !buffer.FaultIn(page_start + from - pos, to - from)) {
+        fault = true;
+        break;
+      }
+      Page* page = GrabPage(index);
+      SetPageExtentMapped(*page);
+      WaitOnPageWriteback(*page);
+      if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
+      const uint64_t copied =
+          buffer.CopyAtomic(page_start + from - pos, page->data.data() + from, to - from);
+      if (copied < to - from) {
+        // iomap_write_end() of a short copy: nothing of this page.
+        UnlockPage(*page);
+        PutPage(*page);
+        break;
+      }
+      SetPageUptodate(*page);
+      SetPageDirty(*page);
+      i_size_ = std::max(i_size_, page_start + to);  // write_end, under the page lock
+      UnlockPage(*page);
+      PutPage(*page);
+      at = page_start + to;
+      // iomap_write_actor(): balance_dirty_pages_ratelimited() after each
+      // page, inside iomap_apply: under the RFC that is with the extent
+      // range still locked, so the flusher's best-effort writeback cannot
+      // take these pages while the writer is throttled waiting for it.
+      BalanceDirtyPages(mapping_);
+    }
+    // iomap_end(): the delalloc of what was written, the range unlocked.
+    if (at > start) {
+      DirtyDelalloc(start / kPageSize * kPageSize, (at - 1) / kPageSize * kPageSize + kPageSize - 1);
+    }
+    io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
+    if (fault) break;
   }
-  DirtyDelalloc(first * kPageSize, (last + 1) * kPageSize - 1);
-  io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
+  return at - pos;
 }
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {

@@ -525,7 +525,36 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
 int BtrfsInode::Readpage(Page& page) {
   uint64_t start = page.offset();
   SetPageExtentMapped(page);
-  LockAndFlushOrdered(start, start + kPageSize);
+  if (fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_readahead_blocking_extent_lock) {
+    // Extents before pages, handed a locked page (filemap_fault,
+    // read_cache_page): the range only if it is free with no ordered
+    // extent; else the page goes back, the range is taken (ordered
+    // extents flushed) with no page held, and then the page again. (The
+    // RFC's read iomap_begin locks the range blocking here: the
+    // rfc_readahead_blocking_extent_lock mistake.) The caller's reference
+    // keeps the page; truncated meanwhile, it is left unread and the
+    // caller looks again.
+    bool have = io_tree_.TryLockExtent(start, start + kPageSize - 1);
+    if (have) {
+      if (OrderedExtent* oe = ordered_.LookupRange(start, kPageSize)) {
+        ordered_.Put(oe);
+        io_tree_.UnlockExtent(start, start + kPageSize - 1);
+        have = false;
+      }
+    }
+    if (!have) {
+      UnlockPage(page);
+      LockAndFlushOrdered(start, start + kPageSize);
+      LockPage(page);
+      if (page.mapping() != &mapping_ || PageUptodate(page)) {
+        io_tree_.UnlockExtent(start, start + kPageSize - 1);
+        UnlockPage(page);
+        return 0;
+      }
+    }
+  } else {
+    LockAndFlushOrdered(start, start + kPageSize);
+  }
   int ret = FillPage(page);
   if (ret == 0) SetPageUptodate(page);
   io_tree_.UnlockExtent(start, start + kPageSize - 1);

@@ -60,6 +60,11 @@
 //   extent_write_cache_pages flushes its bio: a holder of that page who
 //   waits for an ordered extent whose pages sit in the unsubmitted ioend
 //   never wakes.
+// - bug_fault_in_under_extent_lock: under extents before pages, the
+//   buffered write faults the user buffer in page by page after
+//   iomap_begin locked the range (v5.13's iomap_write_actor, as the RFC
+//   has it) instead of before: a buffer mapping the range being written
+//   faults into readpage, which waits for that range.
 // - bug_delalloc_lock_pages_fail_keeps_range_locked: under extents before
 //   pages, find_lock_delalloc_range() takes the range, then the run's
 //   pages; when a page of the run went away it shortens the run and
@@ -111,6 +116,7 @@ struct FsConfig {
   bool bug_fsync_sync_all_skips_redirtied = false;
   bool bug_writepages_ioend_open_across_lock_page = false;
   bool bug_delalloc_lock_pages_fail_keeps_range_locked = false;
+  bool bug_fault_in_under_extent_lock = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -250,6 +256,47 @@ class BtrfsFs {
   void SpaceWarn(const std::string& what, uint64_t len);
 };
 
+class BtrfsInode;
+
+// The source of a write's bytes: the user buffer behind the iov_iter.
+class UserBuffer {
+ public:
+  virtual ~UserBuffer() = default;
+  // iov_iter_fault_in_readable(): makes [off, off + len) of the buffer
+  // present, taking the page faults that needs (and their locks). False
+  // if it cannot (-EFAULT).
+  virtual bool FaultIn(uint64_t off, uint64_t len) = 0;
+  // iov_iter_copy_from_user_atomic(): copies [off, off + len) to `dst`
+  // with page faults disabled; returns what it copied, short at the first
+  // source page not present. Never sleeps.
+  virtual uint64_t CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) = 0;
+};
+
+// A kernel buffer (or a user buffer that is always present): never faults.
+class KernelBuffer final : public UserBuffer {
+ public:
+  explicit KernelBuffer(const std::vector<uint8_t>& data) : data_(data) {}
+  bool FaultIn(uint64_t, uint64_t) override { return true; }
+  uint64_t CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) override;
+
+ private:
+  const std::vector<uint8_t>& data_;
+};
+
+// A user buffer that is a shared mapping of `file` from `offset`: faulting
+// it in reads its pages through filemap_fault (readpage, with its extent
+// lock); the atomic copy takes what the page cache holds uptodate.
+class MappedBuffer final : public UserBuffer {
+ public:
+  MappedBuffer(BtrfsInode& file, uint64_t offset) : file_(file), offset_(offset) {}
+  bool FaultIn(uint64_t off, uint64_t len) override;
+  uint64_t CopyAtomic(uint64_t off, uint8_t* dst, uint64_t len) override;
+
+ private:
+  BtrfsInode& file_;
+  uint64_t offset_;
+};
+
 class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, public ExtentIoTreeHooks {
  public:
   BtrfsInode(BtrfsFs& fs, uint64_t ino);
@@ -257,6 +304,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
 
   // write(2), buffered. REQUIRES: process context.
   void BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // write(2) of `len` bytes from `buffer` (which may fault, even on this
+  // file). Returns the bytes written: short only if the buffer faults.
+  uint64_t BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
   // read(2), buffered: the bytes up to EOF.
   std::vector<uint8_t> Read(uint64_t pos, uint64_t len);
   // fsync(2): data and size durable on return. Returns 0 or -EIO.
@@ -372,7 +422,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Waits for ordered extents in [start, end) with the range unlocked in
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
-  uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, const uint8_t* src);
+  // `buffer` holds the write's bytes from `pos` on (its offset 0 is pos).
+  uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base, UserBuffer& buffer);
   // The page at `index`, locked and out of writeback, with its range
   // locked and no ordered extent over it: extents first (range, flushing
   // ordered extents, then page) or pages first (page, then range; an
@@ -388,6 +439,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   void TruncateBlock(uint64_t from);
   // The write path with i_rwsem already held.
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
+  // The same from any buffer; returns the bytes written.
+  uint64_t WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
   // Punch hole with i_rwsem already held.
   void PunchHoleLocked(uint64_t offset, uint64_t len);
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
