@@ -21,6 +21,9 @@ struct Bug {
 
 // Sorted by name. The README's table says more of each.
 constexpr Bug kBugs[] = {
+    {"clone_lock_order_by_argument", &fs::FsConfig::bug_clone_lock_order_by_argument, Bug::kAny,
+     "legacy", "deadlock,lock_order",
+     "a clone between two files locks them in argument order (source first), not by inode", ""},
     {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices,
      Bug::kAny, "legacy", "crash_inconsistency,data_mismatch,checksum",
      "the log commit flushes only its own disk, not the other data devices", ""},

@@ -296,6 +296,26 @@ class FsWorld final : public sim::Program {
         op.dest = spec.dest;
         inode.DedupeRange(op.offset, op.length, op.dest);
         return true;
+      case OpKind::kCloneRange: {
+        op.kind = model::FileOpKind::kWrite;
+        op.offset = Draw(s, spec.offset);
+        const uint64_t len = Draw(s, spec.length);
+        const uint64_t src_off = Draw(s, spec.source_offset);
+        File& src = files_[spec.source_file];
+        const uint64_t invoke = ++clock_;
+        if (spec.source_file != spec.file) src.inode->Igrab();
+        op.data = inode.CloneRangeFrom(*src.inode, src_off, len, op.offset);
+        if (spec.source_file != spec.file) src.inode->Iput();
+        if (op.data.empty()) return true;  // the source ends before src_off
+        model::FileOp read;
+        read.kind = model::FileOpKind::kRead;
+        read.offset = src_off;
+        read.length = op.data.size();
+        Record(src, read, invoke, op.data, who);
+        ++changes_done_;
+        Record(file, op, invoke, {}, who);
+        return true;
+      }
       case OpKind::kWriteback:
         inode.WritebackAll();
         return true;

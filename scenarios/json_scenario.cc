@@ -146,13 +146,15 @@ const std::vector<OpInfo>& Ops() {
       {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof"}},
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
+      {"clone_range", OpKind::kCloneRange, {"offset", "length", "source"}},
   };
   return ops;
 }
 
 bool TakesRange(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kRead || k == OpKind::kFallocate ||
-         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite;
+         k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite ||
+         k == OpKind::kCloneRange;
 }
 
 
@@ -216,6 +218,7 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
     }
     if (o.Find("byte") != nullptr) Fail(o.At("byte"), "a write from a source takes no byte");
   }
+  if (op.kind == OpKind::kCloneRange && !op.has_source) Fail(path, "clone_range needs a source");
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
   if (const json* k = o.Find("sync")) op.sync = Bool(*k, o.At("sync"));
@@ -240,6 +243,8 @@ uint64_t PagesSpanned(const OpSpec& op) {
 
 uint64_t HistoryPieces(const OpSpec& op) {
   switch (op.kind) {
+    case OpKind::kCloneRange:
+      return 2 * PagesSpanned(op);  // a read of the source, a write here
     case OpKind::kWrite:
     case OpKind::kRead:
     case OpKind::kPunchHole:
@@ -260,6 +265,7 @@ uint64_t PagesDirtied(const OpSpec& op) {
     case OpKind::kMmapWrite:
       return PagesSpanned(op);
     case OpKind::kCopyRange:
+    case OpKind::kCloneRange:
       return PagesSpanned(op) + 1;  // written at dest, which may straddle one more
     case OpKind::kTruncate:
       return 1;  // the partial page's tail, zeroed and written
@@ -719,7 +725,7 @@ class DuplicateKeys {
 bool ChangesFile(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kTruncate || k == OpKind::kFallocate ||
          k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite ||
-         k == OpKind::kCopyRange;
+         k == OpKind::kCopyRange || k == OpKind::kCloneRange;
 }
 
 const char* OpKindName(OpKind kind) {

@@ -71,6 +71,7 @@ enum class OpKind {
   kMmapWrite,
   kSleep,
   kWriteback,
+  kCloneRange,  // FICLONERANGE from `source` into the op's file
   // Only from an fsx log (a fiber's "fsx"): clone_range and copy_range
   // (the bytes of [offset, +length) to `dest`), dedupe_range.
   kCopyRange,

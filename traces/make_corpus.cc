@@ -65,6 +65,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "rfc_sync_waits"}, {"bug", "delalloc_lock_pages_fail_keeps_range_locked"}}, true},
       {"fs_write_from_mmap-fault_in_under_extent_lock", "fs_write_from_mmap",
        {{"order", "rfc_sync_waits"}, {"bug", "fault_in_under_extent_lock"}}, true},
+      {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
+       {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
       {"fs_truncate-rfc-clean", "fs_truncate", {{"order", "rfc"}}, false},
       {"fs_fsync_powercut-rfc-clean", "fs_fsync_powercut", {{"order", "rfc"}}, false},

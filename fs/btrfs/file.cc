@@ -382,4 +382,38 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   return same;
 }
 
+std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
+                                                uint64_t dst_off) {
+  BtrfsInode* first = &src;
+  BtrfsInode* second = this;
+  if (!fs_.config().bug_clone_lock_order_by_argument && second->ino_ < first->ino_) {
+    std::swap(first, second);
+  }
+  const bool two = first != second;
+  // lock_two_nondirectories(), btrfs_double_mmap_lock().
+  first->i_rwsem_.DownWrite();
+  if (two) second->i_rwsem_.DownWriteNested(1);
+  first->i_mmap_lock_.DownWrite();
+  if (two) second->i_mmap_lock_.DownWriteNested(1);
+  std::vector<uint8_t> data;
+  if (src_off < src.i_size_) {
+    len = std::min(len, src.i_size_ - src_off);
+    // btrfs_remap_file_range_prep(): both ranges written and settled.
+    for (auto [inode, off] : {std::pair{&src, src_off}, std::pair{this, dst_off}}) {
+      inode->mapping_.FilemapWriteAndWaitRange(off, off + len - 1);
+      while (OrderedExtent* oe = inode->ordered_.LookupRange(off, len)) {
+        inode->ordered_.Wait(oe);
+        inode->ordered_.Put(oe);
+      }
+    }
+    data = src.Read(src_off, len);
+    if (!data.empty()) WriteLocked(dst_off, data);
+  }
+  if (two) second->i_mmap_lock_.UpWrite();
+  first->i_mmap_lock_.UpWrite();
+  if (two) second->i_rwsem_.UpWrite();
+  first->i_rwsem_.UpWrite();
+  return data;
+}
+
 }  // namespace fsim::fs

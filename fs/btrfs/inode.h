@@ -60,6 +60,9 @@
 //   extent_write_cache_pages flushes its bio: a holder of that page who
 //   waits for an ordered extent whose pages sit in the unsubmitted ioend
 //   never wakes.
+// - bug_clone_lock_order_by_argument: a clone between two files takes
+//   their locks in argument order (source, then destination) instead of
+//   by inode: two files cloning into each other deadlock.
 // - bug_fault_in_under_extent_lock: under extents before pages, the
 //   buffered write faults the user buffer in page by page after
 //   iomap_begin locked the range (v5.13's iomap_write_actor, as the RFC
@@ -117,6 +120,7 @@ struct FsConfig {
   bool bug_writepages_ioend_open_across_lock_page = false;
   bool bug_delalloc_lock_pages_fail_keeps_range_locked = false;
   bool bug_fault_in_under_extent_lock = false;
+  bool bug_clone_lock_order_by_argument = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -339,6 +343,16 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // compared; equal ranges would share extents, unequal ones are left;
   // no byte changes either way. Returns whether they were equal.
   bool DedupeRange(uint64_t src, uint64_t len, uint64_t dst);
+  // FICLONERANGE from `src` (another file, or this one) into this file
+  // (btrfs_remap_file_range()): lock_two_nondirectories() takes both
+  // i_rwsem, the lower inode first and the other nested (by inode number,
+  // fsim's stand-in for the kernel's address order), the mmap locks the
+  // same way, both ranges are written back with their ordered extents
+  // finished, then the bytes: by their data effect (read, then the write
+  // path), not as shared extents. Returns the bytes cloned (to src's EOF).
+  std::vector<uint8_t> CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
+                                      uint64_t dst_off);
+  uint64_t ino() const { return ino_; }
   // A store through a shared mapping into one page: the page fault and
   // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
   // retrying around ordered extents; RFC: range, then page), then the
