@@ -139,8 +139,11 @@ std::string UsageText(const FiberSite& site) {
 }
 }  // namespace
 
-Lockdep::Lockdep(Scheduler& sched) : sched_(sched), fibers_(kFibersMax) {}
-Lockdep::~Lockdep() = default;
+Lockdep::Lockdep(Scheduler& sched) : sched_(sched), fibers_(kFibersMax) {
+  sched_.set_held_locks_describer(
+      [this](FiberId id) { return Enabled() ? HeldLocksText(id) : std::string(); });
+}
+Lockdep::~Lockdep() { sched_.set_held_locks_describer(nullptr); }
 
 void Lockdep::OnRunBegin() {
   ++run_;  // invalidates every LockMap's class cache

@@ -632,6 +632,16 @@ void Scheduler::ReportDeadlock() {
                    " fiber(s) blocked forever, none runnable, no timer "
                    "pending";
   for (const std::string& l : lines) finding.report += "\n" + l;
+  if (held_locks_describer_) {
+    // Who holds what, and where each was taken (debug_show_all_locks()).
+    std::string all;
+    for (FiberId id : blocked_ids) {
+      std::string held = held_locks_describer_(id);
+      while (!held.empty() && held.back() == '\n') held.pop_back();
+      if (!held.empty()) all += "\n" + held;
+    }
+    if (!all.empty()) finding.report += "\n\nShowing all locks held by the blocked fibers:" + all;
+  }
   Report(std::move(finding));
 }
 

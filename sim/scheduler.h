@@ -216,6 +216,13 @@ class Scheduler {
   void set_known_signatures(const std::unordered_set<uint64_t>* known) {
     known_signatures_ = known;
   }
+  // Describes the locks a fiber holds, with where each was taken (set by
+  // the lock validator when it exists; a deadlock report shows them for
+  // every blocked fiber, as the kernel's hung-task report shows all locks
+  // held). Empty function: none.
+  void set_held_locks_describer(std::function<std::string(FiberId)> fn) {
+    held_locks_describer_ = std::move(fn);
+  }
   // The fiber slots spawned into during this run.
   const FiberSet& used() const { return used_; }
   // True if a report with this signature need not be built.
@@ -314,6 +321,7 @@ class Scheduler {
   std::vector<Timer> timers_;  // a min-heap on (deadline_ns, seq)
   std::vector<Finding> findings_;
   const std::unordered_set<uint64_t>* known_signatures_ = nullptr;  // lookup only
+  std::function<std::string(FiberId)> held_locks_describer_;
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;
