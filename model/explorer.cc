@@ -190,6 +190,7 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       ++summary.runs;
       ++lane.stats.runs;
       lane.stats.steps_max = std::max(lane.stats.steps_max, result.steps);
+      for (const std::string& point : result.covered) ++lane.stats.coverage[point];
       XXH3_64bits_update(&digest, &result.digest, sizeof result.digest);
       virtual_ns += result.virtual_ns;
       for (const sim::Finding& finding : result.findings) {

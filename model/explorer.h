@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,8 @@ struct TargetStats {
   uint64_t findings = 0;
   uint64_t steps_max = 0;
   bool exhausted = false;  // dfs: the bounded space was fully explored
+  // Coverage point -> runs that reached it (sim::Scheduler::Cover).
+  std::map<std::string, uint64_t> coverage;
 };
 
 struct ExploreSummary {

@@ -119,6 +119,32 @@ TEST(FsProgramsTest, FsxChecksNameTheLineAndFindABug) {
   EXPECT_EQ(s.findings[0].finding.kind, sim::FindingKind::kCrashInconsistency);
 }
 
+// Coverage points say which paths a scenario exercised: the RAID1
+// re-read scenario does evict pages, the stripe-crossing one does split a
+// bio at map_length, and under extents-before-pages the flusher does find
+// ranges busy. Counted over runs, never part of a choice: the same seed
+// gives the same digest and the same counts.
+TEST(FsProgramsTest, CoverageShowsWhatAScenarioExercised) {
+  model::ExploreOptions o;
+  o.runs = 200;
+  o.all = true;
+  o.out_dir = OutDir();
+  model::ExploreSummary a = model::Explore(
+      {Make("fs_raid1_evict_reread", {}), Make("fs_raid0_stripe_cross", {}),
+       Make("fs_writers", {{"order", "rfc_sync_waits"}})},
+      o);
+  ASSERT_EQ(a.targets.size(), 3u);
+  EXPECT_GT(a.targets[0].coverage["vmscan:page_reclaimed"], 100u);
+  EXPECT_EQ(a.targets[1].coverage["btrfs_map_bio:split_at_map_length"], 200u);
+  EXPECT_GT(a.targets[2].coverage["map_blocks:range_busy_redirty"], 100u);
+  model::ExploreSummary b = model::Explore(
+      {Make("fs_raid1_evict_reread", {}), Make("fs_raid0_stripe_cross", {}),
+       Make("fs_writers", {{"order", "rfc_sync_waits"}})},
+      o);
+  EXPECT_EQ(a.digest, b.digest);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a.targets[i].coverage, b.targets[i].coverage);
+}
+
 TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
   for (const std::string& order : CorrectOrderNames()) {
     std::vector<model::Target> targets;

@@ -200,6 +200,7 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   Tracer* tracer = sched_.tracer();
   if (tracer != nullptr) [[unlikely]] tracer->ReclaimBegin(gfp, target, kswapd);
   ReclaimScope scope(sched_, gfp, Where::current());
+  sched_.Cover(kswapd ? "reclaim:kswapd" : "reclaim:direct");
   if (kswapd) {
     ++stats_.kswapd_reclaims;
   } else {

@@ -133,6 +133,7 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
     f.waiting_on = nullptr;
   });
   used_.clear();
+  covered_.clear();
   sleep_->waiters_.clear();
   orphan_->waiters_.clear();
   runnable_.clear();
@@ -205,6 +206,10 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   result.steps = steps_;
   result.virtual_ns = now_ns_;
   result.decisions = chooser_.decisions().size();
+  for (const char* p : covered_) result.covered.emplace_back(p);
+  std::sort(result.covered.begin(), result.covered.end());
+  result.covered.erase(std::unique(result.covered.begin(), result.covered.end()),
+                       result.covered.end());
   return result;
 }
 

@@ -122,6 +122,8 @@ struct RunResult {
   uint64_t steps = 0;
   uint64_t virtual_ns = 0;
   size_t decisions = 0;
+  // The coverage points the run reached (Scheduler::Cover), sorted.
+  std::vector<std::string> covered;
 };
 
 // A per-scheduler component of the simulated world that lives across runs
@@ -223,6 +225,15 @@ class Scheduler {
   void set_held_locks_describer(std::function<std::string(FiberId)> fn) {
     held_locks_describer_ = std::move(fn);
   }
+  // A coverage point: the run reached `point` (a string literal naming a
+  // path: "vmscan:pageout_kswapd"). Observed only, never part of a choice
+  // or the digest; explore --coverage counts the runs that reach each.
+  void Cover(const char* point) {
+    for (const char* p : covered_) {
+      if (p == point) return;
+    }
+    covered_.push_back(point);
+  }
   // The fiber slots spawned into during this run.
   const FiberSet& used() const { return used_; }
   // True if a report with this signature need not be built.
@@ -322,6 +333,7 @@ class Scheduler {
   std::vector<Finding> findings_;
   const std::unordered_set<uint64_t>* known_signatures_ = nullptr;  // lookup only
   std::function<std::string(FiberId)> held_locks_describer_;
+  std::vector<const char*> covered_;  // this run's coverage points
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
   bool unwinding_ = false;

@@ -32,6 +32,7 @@ struct ExploreArgs {
   std::string out = "fsim-out";
   bool all = false;
   bool json = false;
+  bool coverage = false;  // print the runs that reached each coverage point
 };
 
 struct ReplayArgs {

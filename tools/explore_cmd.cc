@@ -58,6 +58,20 @@ void PrintTable(const model::ExploreSummary& summary, double seconds,
   }
 }
 
+// --coverage: per scenario, the runs that reached each coverage point (a
+// point no run reached is a path the scenario does not exercise).
+void PrintCoverage(const model::ExploreSummary& summary) {
+  std::printf("\ncoverage (runs that reached each point):\n");
+  for (const model::TargetStats& t : summary.targets) {
+    std::printf("  %s (%llu runs)\n", t.scenario.c_str(), static_cast<unsigned long long>(t.runs));
+    if (t.coverage.empty()) std::printf("    (no point reached)\n");
+    for (const auto& [point, runs] : t.coverage) {
+      std::printf("    %-44s %10llu  %5.1f%%\n", point.c_str(), static_cast<unsigned long long>(runs),
+                  t.runs > 0 ? 100.0 * static_cast<double>(runs) / static_cast<double>(t.runs) : 0.0);
+    }
+  }
+}
+
 void PrintJson(const model::ExploreSummary& summary, double seconds, bool interrupted) {
   nlohmann::json findings = nlohmann::json::array();
   for (const model::FindingRecord& f : summary.findings) {
@@ -71,7 +85,8 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
     targets.push_back({{"scenario", t.scenario},
                        {"runs", t.runs},
                        {"findings", t.findings},
-                       {"exhausted", t.exhausted}});
+                       {"exhausted", t.exhausted},
+                       {"coverage", t.coverage}});
   }
   nlohmann::json j = {{"fsim_summary", 1},
                       {"runs", summary.runs},
@@ -177,6 +192,7 @@ int Explore(const ExploreArgs& args) {
     PrintJson(summary, seconds, interrupted);
   } else {
     PrintTable(summary, seconds, options);
+    if (args.coverage) PrintCoverage(summary);
   }
   if (!summary.findings.empty()) return kExitFindings;
   return interrupted ? kExitInterrupted : kExitClean;

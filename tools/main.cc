@@ -61,6 +61,9 @@ int Main(int argc, char** argv) {
   explore->add_flag("--all", ex.all,
                     "Run the whole budget, reporting each distinct finding once");
   explore->add_flag("--json", ex.json, "Print one JSON summary object on stdout");
+  explore->add_flag("--coverage", ex.coverage,
+                    "After the table, per scenario: the runs that reached each coverage point "
+                    "(kswapd writepage, best-effort redirty, reclaim, ...); always in --json");
 
   ReplayArgs re;
   CLI::App* replay = app.add_subcommand(

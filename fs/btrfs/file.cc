@@ -80,6 +80,7 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
     const uint64_t to = std::min(end, page_start + kPageSize) - page_start;
     const uint64_t want = to - from;
     if (buffer.CopyAtomic(page_start + from - pos + base, page->data.data() + from, want) < want) {
+      sched_.Cover("write:short_copy");
       break;  // a short copy ends the batch at this page
     }
     copied_end = page_start + to;
@@ -210,6 +211,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       const uint64_t copied =
           buffer.CopyAtomic(page_start + from - pos, page->data.data() + from, to - from);
       if (copied < to - from) {
+        sched_.Cover("write:short_copy");
         // iomap_write_end() of a short copy: nothing of this page.
         UnlockPage(*page);
         PutPage(*page);
@@ -307,6 +309,7 @@ int BtrfsInode::SyncWriteAndWait() {
       return error;
     }
     if (wbc.pages_skipped == 0 || fs_.config().bug_fsync_sync_all_skips_redirtied) break;
+    sched_.Cover("fsync:rewrite_pages_skipped");
     // Redirtied: their range was another task's. Wait for it with no
     // page locked, then write them again.
     io_tree_.LockExtent(0, kLEndMax);

@@ -107,6 +107,7 @@ bool BtrfsInode::Evictable() const {
 
 void BtrfsInode::Evict() {
   FSIM_CHECK(Evictable());
+  sched_.Cover("super_shrinker:evict_inode");
   freeing_ = true;
   if (freeing_wait_ == nullptr) freeing_wait_ = std::make_unique<sim::WaitQueue>(sched_, "inode_freeing");
   EvictInodeTruncatePages(/*lock_ranges=*/true);
@@ -489,6 +490,7 @@ int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
   // iomap_writepage(), whose rule is iomap's (kswapd writes; direct
   // reclaim WARNs), and so exposes map_blocks to kswapd's locked page.
   if (fs_.config().order == LockOrder::kLegacy && sched_.current_fiber().memalloc) {
+    sched_.Cover("btrfs_writepage:memalloc_redirty");
     RedirtyPageForWritepage(wbc, page);
     UnlockPage(page);
     return 0;
@@ -543,6 +545,7 @@ int BtrfsInode::Readpage(Page& page) {
       }
     }
     if (!have) {
+      sched_.Cover("readpage:page_dropped_for_range");
       UnlockPage(page);
       LockAndFlushOrdered(start, start + kPageSize);
       LockPage(page);
@@ -576,6 +579,7 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
     return false;
   }
   DetachPagePrivate(page);
+  sched_.Cover("releasepage:released");
   return true;
 }
 
@@ -599,6 +603,7 @@ void BtrfsInode::Invalidatepage(Page& page, uint64_t offset, uint64_t length) {
   // page (truncated_len).
   if (!fs_.config().bug_invalidatepage_no_ordered_accounting && TestClearPagePrivate2(page)) {
     if (OrderedExtent* oe = ordered_.Lookup(start)) {
+      sched_.Cover("invalidatepage:unsubmitted_ordered_accounted");
       oe->flags |= kOrderedTruncated;
       oe->truncated_len = std::min(oe->truncated_len, start - oe->file_offset);
       ordered_.Put(oe);
@@ -704,6 +709,7 @@ bool BtrfsInode::LockDelallocPages(IomapWritepageCtx& wpc, uint64_t start, uint6
     }
     if (page != nullptr) PutPage(*page);
     if (!ok) {
+      sched_.Cover("lock_delalloc_pages:page_gone");
       UnlockDelallocPages(start, at);
       return false;
     }
@@ -757,7 +763,11 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
       io_tree_.LockExtent(start, end - 1);
     } else if (!io_tree_.TryLockExtent(start, end - 1)) {
       end = start + kPageSize;
-      if (!io_tree_.TryLockExtent(start, end - 1)) return kIomapRedirty;
+      sched_.Cover("map_blocks:range_busy_run_narrowed");
+      if (!io_tree_.TryLockExtent(start, end - 1)) {
+        sched_.Cover("map_blocks:range_busy_redirty");
+        return kIomapRedirty;
+      }
     }
     if (LockDelallocPages(wpc, start, end)) break;
     // The fail path: the range goes back before the run is shortened.
@@ -793,6 +803,7 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   // cow_file_range(): COW, every write goes to new space, one ordered
   // extent for the run, every page of it marked PG_private_2.
   const uint64_t len = end - start;
+  if (len > kPageSize) sched_.Cover("cow_file_range:multi_page_extent");
   const uint64_t disk = fs_.AllocData(len);
   OrderedExtent* oe = ordered_.Add(start, len, disk, len, 0);
   (void)oe;

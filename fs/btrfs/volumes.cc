@@ -341,6 +341,7 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
   std::vector<Mapping> maps = {first};
   std::vector<uint64_t> lens = {first.map_length};
   uint64_t done = first.map_length;
+  if (done < length) sched_.Cover("btrfs_map_bio:split_at_map_length");
   while (done < length) {
     FSIM_CHECK_MSG(maps.size() < kBioSplitsMax,
                    "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");

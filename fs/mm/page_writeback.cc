@@ -172,6 +172,7 @@ void BalanceDirtyPages(AddressSpace& mapping) {
     cache.WakeFlusher();
     if (cache.nr_dirty_ <= cache.DirtyThresh()) return;  // the freerun zone
     // Throttled: sleep until writeback completes pages, or the pause ends.
+    s.Cover("balance_dirty_pages:throttled");
     const uint64_t ends = cache.writeback_ends_, starts = cache.writeback_starts_;
     cache.throttle_wait().WaitEventTimeout([&] { return cache.writeback_ends_ != ends; },
                                            kDirtyPauseNs);

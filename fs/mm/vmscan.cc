@@ -62,6 +62,7 @@ bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp) {
                            (mode == Mode::kAll ||
                             (mode == Mode::kKswapdOnly && kswapd && PageReclaim(page)));
     if (!may_write) {
+      cache_.sched_.Cover("vmscan:dirty_page_kept");
       page.flags_ |= kPgReclaim;
       return keep_locked();
     }
@@ -74,6 +75,7 @@ bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp) {
       wbc.nr_to_write = 32;  // SWAP_CLUSTER_MAX
       wbc.for_reclaim = true;
       page.flags_ |= kPgReclaim;
+      cache_.sched_.Cover(kswapd ? "vmscan:pageout_kswapd" : "vmscan:pageout_direct");
       int error = mapping->ops_->Writepage(page, wbc);  // unlocks the page
       if (error < 0 && page.mapping_ == mapping) mapping->SetError(error);
       if (!PageWriteback(page)) page.flags_ &= ~kPgReclaim;
@@ -94,6 +96,7 @@ bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp) {
   }
   mapping->DeleteFromPageCache(page);
   UnlockPage(page);
+  cache_.sched_.Cover("vmscan:page_reclaimed");
   return true;
 }
 
