@@ -43,16 +43,17 @@ std::string ReadAll(const std::string& path) {
 
 // An fsx log as a scenario file under the test's temporary directory.
 std::string FsxScenarioFile(const std::string& name, const std::string& log, bool concurrent,
-                            uint64_t seed = 200) {
+                            uint64_t seed = 200, const std::string& profile = "single") {
   FsxScenarioOptions o;
   o.source = name;
   o.seed = seed;
   o.concurrent = concurrent;
+  o.profile = profile;
   std::string error;
   std::optional<std::string> json = FsxScenarioJson(name, log, o, &error);
   EXPECT_TRUE(json.has_value()) << error;
   std::filesystem::create_directories(OutDir());
-  const std::string path = OutDir() + "/" + name + (concurrent ? "-c" : "") + ".json";
+  const std::string path = OutDir() + "/" + name + (concurrent ? "-c" : "") + "-" + profile + ".json";
   std::ofstream(path) << json.value_or("");
   return path;
 }
@@ -96,6 +97,25 @@ TEST(FsProgramsTest, FsxSamplesAreCleanBesideWritebackReclaimAndAPowerCut) {
       EXPECT_TRUE(s.findings.empty()) << sample << "/" << order << ": " << s.findings[0].finding.report;
     }
   }
+}
+
+// On a RAID0 array the same workload stays clean under every correct
+// order, and finds the map_length mistake (the RFC's first TODO).
+TEST(FsProgramsTest, FsxOnRaid0IsCleanAndFindsTheMapLengthMistake) {
+  const std::string path = FsxScenarioFile(
+      "falloc", ReadAll("model/testdata/fsx/falloc_S200_N200/ops"), true, 200, "raid0");
+  model::ExploreOptions o;
+  o.runs = 50;
+  o.all = true;
+  o.out_dir = OutDir();
+  for (const std::string& order : CorrectOrderNames()) {
+    model::ExploreSummary s = model::Explore({Make(path, {{"order", order}})}, o);
+    EXPECT_TRUE(s.findings.empty()) << order << ": " << s.findings[0].finding.report;
+  }
+  o.all = false;
+  model::ExploreSummary s = model::Explore({Make(path, {{"bug", "iomap_merge_past_map_length"}})}, o);
+  ASSERT_FALSE(s.findings.empty());
+  EXPECT_EQ(s.findings[0].finding.signature, "warn:btrfs_map_bio:bio_beyond_map_length");
 }
 
 // The fsx fiber's own checks fire: a size field the file does not have

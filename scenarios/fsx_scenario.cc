@@ -49,7 +49,16 @@ std::optional<std::string> FsxScenarioJson(const std::string& name, const std::s
   // Every write lands in fresh data space (COW): room for all of them.
   const uint64_t mib = std::clamp<uint64_t>((written + (uint64_t{8} << 20)) >> 20,
                                             16, kScenarioDeviceMibMax);
-  s["devices"] = json::array({{{"name", "vda"}, {"size_mib", mib}}});
+  const int disks = args.profile == "raid10" ? 4
+                    : args.profile == "raid0" || args.profile == "raid1" ? 2
+                                                                          : 1;
+  if (disks == 1 && args.profile != "single" && args.profile != "dup") {
+    *error = "unknown data profile '" + args.profile + "' (single, dup, raid0, raid1, raid10)";
+    return std::nullopt;
+  }
+  s["devices"] = json::array();
+  for (int d = 0; d < disks; ++d) s["devices"].push_back({{"size_mib", mib}});
+  s["data_profile"] = args.profile;
   const uint64_t pages = (file_end + kPage - 1) / kPage;
   if (args.concurrent) {
     // Pressure: about half of the file fits, and at least what one fsx

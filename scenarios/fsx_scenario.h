@@ -17,6 +17,9 @@ struct FsxScenarioOptions {
   uint64_t seed = 1;           // fsx -S
   uint64_t max_len = 256 * 1024;  // fsx -l
   bool concurrent = false;
+  // The data profile (mkfs.btrfs -d): single (one disk), dup, raid0 (two
+  // disks), raid1 (two), raid10 (four).
+  std::string profile = "single";
 };
 
 // The scenario JSON that replays `log`, named `name`. On a bad log returns

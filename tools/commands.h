@@ -111,6 +111,7 @@ struct FsxArgs {
   std::vector<std::string> config;  // K=V
   std::string trace_dir = "fsim-out";
   bool json = false;
+  std::string profile = "single";  // the data profile of the simulated array
 };
 
 int Explore(const ExploreArgs& args);

@@ -79,6 +79,7 @@ int Fsx(const FsxArgs& args) {
   so.seed = args.seed;
   so.max_len = args.max_len;
   so.concurrent = args.concurrent;
+  so.profile = args.profile;
   std::optional<std::string> scenario = scenarios::FsxScenarioJson(name, text, so, &error);
   if (!scenario) return UsageError(error);
   {

@@ -154,6 +154,10 @@ int Main(int argc, char** argv) {
   fsx->add_option("--trace-dir", fx.trace_dir,
                   "Directory for the generated scenario and the traces (default fsim-out)");
   fsx->add_flag("--json", fx.json, "Print one JSON summary object on stdout");
+  fsx->add_option("--profile", fx.profile,
+                  "Data profile of the simulated array: single (default), dup, raid0, raid1, "
+                  "raid10 (two, two and four disks)")
+      ->check(CLI::IsMember({"single", "dup", "raid0", "raid1", "raid10"}));
 
   BenchArgs be;
   CLI::App* bench = app.add_subcommand("bench", "Measure the runtime's speed");
