@@ -343,6 +343,27 @@ expect_exit 0 $? "bugs --hunt --bug cont_expand_without_truncate_block"
 grep -q '"found":true' hunt.json || fail "hunt: $(cat hunt.json)"
 grep -q '"shrunk_decisions":' hunt.json || fail "hunt lacks shrunk_decisions: $(cat hunt.json)"
 
+# fsx: a generated log replays clean (exit 0) and writes the file's bytes;
+# a malformed log, an op btrfs refuses, a directory: one line naming the
+# file (and the line), exit 2.
+"$FSIM" fsx --generate 60 --seed 5 -o gen.ops
+expect_exit 0 $? "fsx --generate"
+grep -q '^write \|^mapwrite \|^truncate ' gen.ops || fail "generated log: $(head -3 gen.ops)"
+"$FSIM" fsx gen.ops --seed 5 --trace-dir "$OUT/fsx" -o gen.bin > fsx.out 2> fsx.err
+expect_exit 0 $? "fsx replay of a generated log"
+[ -f gen.bin ] || fail "fsx -o wrote no file"
+printf 'write 0x0 zz 0x0\n' > bad.ops
+"$FSIM" fsx bad.ops > /dev/null 2> u.err
+expect_exit 2 $? "fsx malformed log"
+grep -q "bad.ops:1: write needs 3 numbers" u.err || fail "fsx malformed message: $(cat u.err)"
+printf 'write 0x0 0x10 0x0\ncollapse_range 0x0 0x1000 0x10\n' > refused.ops
+"$FSIM" fsx refused.ops > /dev/null 2> u.err
+expect_exit 2 $? "fsx refused op"
+grep -q "refused.ops:2: unsupported op collapse_range" u.err || fail "fsx refused message: $(cat u.err)"
+"$FSIM" fsx "$TEST_TMPDIR" > /dev/null 2> u.err
+expect_exit 2 $? "fsx directory"
+[ "$(wc -l < u.err)" -eq 1 ] || fail "fsx directory: more than one line: $(cat u.err)"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -32,6 +32,10 @@ int Main(int argc, char** argv) {
   CLI::App app{"fsim: deterministic simulation of a filesystem's buffered I/O path"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  app.footer(
+      "Exit codes: 0 nothing found, 1 findings (or a reproduced finding), 2 bad input or "
+      "usage (one line naming the problem), 3 internal harness error, 4 a trace that does "
+      "not reproduce, 130 an exploration stopped by Ctrl-C with no finding.");
 
   app.add_subcommand("list", "List the scenarios: name - description");
 
