@@ -343,6 +343,18 @@ expect_exit 0 $? "bugs --hunt --bug cont_expand_without_truncate_block"
 grep -q '"found":true' hunt.json || fail "hunt: $(cat hunt.json)"
 grep -q '"shrunk_decisions":' hunt.json || fail "hunt lacks shrunk_decisions: $(cat hunt.json)"
 
+# -j 2: two processes, shard 0/2 and 1/2; together the unsharded runs,
+# and a finding is a finding (exit 1, one per signature, its trace on disk).
+"$FSIM" explore --scenario abba_fixed --scenario fs_small_truncate --runs 300 -j 2 --json \
+  --out "$OUT/j" > j.json 2> /dev/null
+expect_exit 0 $? "explore -j 2"
+grep -q '"runs":600' j.json || fail "-j 2 runs: $(cat j.json)"
+"$FSIM" explore --scenario abba --runs 100 -j 2 --json --out "$OUT/j" > jf.json 2> /dev/null
+expect_exit 1 $? "explore -j 2 abba"
+[ "$(grep -o '"signature":"deadlock:mutex:A,mutex:B"' jf.json | wc -l)" -eq 1 ] ||
+  fail "-j 2: one finding per signature: $(cat jf.json)"
+[ -f "$(str_field jf.json trace)" ] || fail "-j 2: trace not on disk"
+
 # fsx: a generated log replays clean (exit 0) and writes the file's bytes;
 # a malformed log, an op btrfs refuses, a directory: one line naming the
 # file (and the line), exit 2.

@@ -33,6 +33,7 @@ struct ExploreArgs {
   bool all = false;
   bool json = false;
   bool coverage = false;  // print the runs that reached each coverage point
+  uint32_t jobs = 1;      // -j N: N processes, shard i/N each
 };
 
 struct ReplayArgs {

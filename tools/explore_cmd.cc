@@ -1,9 +1,18 @@
 // fsim list, fsim explore.
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -110,6 +119,152 @@ int List() {
   return kExitClean;
 }
 
+namespace {
+
+// -j N: the same exploration as N processes, child I running --shard I/N
+// (model/explorer.h: the shards together run exactly the unsharded runs),
+// each writing its JSON summary to a file; the summary printed is their
+// union, merged in shard order (deterministic for a given N; its digest
+// combines the shards' digests in that order).
+int ExploreJobs(const ExploreArgs& args) {
+  std::vector<std::string> base = {"explore"};
+  for (const std::string& s : args.scenarios) base.insert(base.end(), {"--scenario", s});
+  base.insert(base.end(), {"--strategy", args.strategy, "--seed", std::to_string(args.seed),
+                           "--out", args.out, "--json"});
+  if (args.strategy == "pct") base.insert(base.end(), {"--depth", std::to_string(args.depth)});
+  if (args.strategy == "dfs" && args.preemptions >= 0) {
+    base.insert(base.end(), {"--preemptions", std::to_string(args.preemptions)});
+  }
+  if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
+  if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
+  if (args.vtime_sec > 0) {
+    base.insert(base.end(), {"--vtime", std::to_string(args.vtime_sec / args.jobs)});
+  }
+  for (const std::string& c : args.config) base.insert(base.end(), {"--config", c});
+  if (args.all) base.push_back("--all");
+  std::vector<pid_t> pids;
+  std::vector<std::string> outs;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path();
+  for (uint32_t i = 0; i < args.jobs; ++i) {
+    outs.push_back((dir / ("fsim-job-" + std::to_string(getpid()) + "-" + std::to_string(i) +
+                           ".json")).string());
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(args.jobs)});
+    pid_t pid = fork();
+    if (pid < 0) return UsageError("-j: fork failed");
+    if (pid == 0) {
+      int fd = open(outs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) _exit(kExitInternal);
+      dup2(fd, 1);
+      std::vector<char*> cargv;
+      std::string exe = "fsim";
+      cargv.push_back(exe.data());
+      for (std::string& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      execv("/proc/self/exe", cargv.data());
+      _exit(kExitInternal);
+    }
+    pids.push_back(pid);
+  }
+  int worst = kExitClean;
+  std::vector<nlohmann::json> results(args.jobs);
+  for (uint32_t i = 0; i < args.jobs; ++i) {
+    int status = 0;
+    waitpid(pids[i], &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
+    std::ifstream in(outs[i]);
+    try {
+      in >> results[i];
+    } catch (const std::exception&) {
+      results[i] = nlohmann::json();
+    }
+    std::filesystem::remove(outs[i]);
+    if (rc != kExitClean && rc != kExitFindings) worst = std::max(worst, rc);
+    if (!results[i].is_object()) worst = std::max(worst, kExitInternal);
+  }
+  if (worst > kExitFindings) {
+    std::fprintf(stderr, "fsim: -j: a shard failed (exit %d)\n", worst);
+    return worst;
+  }
+  // The union: runs, findings and per-scenario figures summed.
+  nlohmann::json merged = {{"fsim_summary", 1}, {"runs", 0}, {"seconds", 0.0},
+                           {"findings", nlohmann::json::array()}, {"interrupted", false},
+                           {"jobs", args.jobs}};
+  std::map<std::string, nlohmann::json> targets;
+  std::vector<std::string> order;
+  std::set<std::string> seen;
+  XXH3_state_t* digest = XXH3_createState();
+  XXH3_64bits_reset(digest);
+  for (const nlohmann::json& r : results) {
+    merged["runs"] = merged["runs"].get<uint64_t>() + r["runs"].get<uint64_t>();
+    merged["seconds"] = std::max(merged["seconds"].get<double>(), r["seconds"].get<double>());
+    merged["interrupted"] = merged["interrupted"].get<bool>() || r["interrupted"].get<bool>();
+    const std::string d = r["digest"].get<std::string>();
+    XXH3_64bits_update(digest, d.data(), d.size());
+    for (const nlohmann::json& f : r["findings"]) {
+      // One finding per scenario and signature, as one process reports it
+      // (the first shard's; the others' traces stay on disk).
+      const std::string key = f.value("scenario", "") + "\n" + f.value("signature", "");
+      if (seen.insert(key).second) merged["findings"].push_back(f);
+    }
+    for (const nlohmann::json& t : r["targets"]) {
+      const std::string name = t["scenario"].get<std::string>();
+      if (!targets.count(name)) {
+        order.push_back(name);
+        targets[name] = {{"scenario", name}, {"runs", 0}, {"findings", 0}, {"exhausted", true},
+                         {"coverage", nlohmann::json::object()}};
+      }
+      nlohmann::json& m = targets[name];
+      m["runs"] = m["runs"].get<uint64_t>() + t["runs"].get<uint64_t>();
+      m["findings"] = m["findings"].get<uint64_t>() + t["findings"].get<uint64_t>();
+      m["exhausted"] = m["exhausted"].get<bool>() && t["exhausted"].get<bool>();
+      for (const auto& [point, runs] : t["coverage"].items()) {
+        m["coverage"][point] = m["coverage"].value(point, uint64_t{0}) + runs.get<uint64_t>();
+      }
+    }
+  }
+  merged["digest"] = model::DigestHex(XXH3_64bits_digest(digest));
+  XXH3_freeState(digest);
+  const double seconds = merged["seconds"].get<double>();
+  merged["runs_per_sec"] = seconds > 0 ? merged["runs"].get<double>() / seconds : 0.0;
+  merged["targets"] = nlohmann::json::array();
+  for (const std::string& name : order) merged["targets"].push_back(targets[name]);
+  const bool found = !merged["findings"].empty();
+  if (args.json) {
+    std::printf("%s\n", merged.dump().c_str());
+  } else {
+    std::printf("%-24s %10s %9s  %s\n", "scenario", "runs", "findings", "status");
+    for (const std::string& name : order) {
+      const nlohmann::json& t = targets[name];
+      std::printf("%-24s %10llu %9llu  %s\n", name.c_str(),
+                  static_cast<unsigned long long>(t["runs"].get<uint64_t>()),
+                  static_cast<unsigned long long>(t["findings"].get<uint64_t>()),
+                  t["findings"].get<uint64_t>() > 0 ? "FOUND" : "ok");
+    }
+    std::printf("\nruns: %llu  jobs: %u  seconds: %.2f  runs/s: %.0f  digest: %s\n",
+                static_cast<unsigned long long>(merged["runs"].get<uint64_t>()), args.jobs, seconds,
+                merged["runs_per_sec"].get<double>(), merged["digest"].get<std::string>().c_str());
+    if (!found) {
+      std::printf("no findings\n");
+    } else {
+      std::printf("\nfindings:\n");
+      for (const nlohmann::json& f : merged["findings"]) {
+        std::printf("  %s in %s (seed %llu, run %llu)\n    %s\n    trace: %s\n"
+                    "    replay: fsim replay %s --report\n",
+                    f["kind"].get<std::string>().c_str(), f["scenario"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(f["seed"].get<uint64_t>()),
+                    static_cast<unsigned long long>(f["run"].get<uint64_t>()),
+                    f["message"].get<std::string>().c_str(), f["trace"].get<std::string>().c_str(),
+                    f["trace"].get<std::string>().c_str());
+      }
+    }
+  }
+  if (found) return kExitFindings;
+  return merged["interrupted"].get<bool>() ? kExitInterrupted : kExitClean;
+}
+
+}  // namespace
+
 int Explore(const ExploreArgs& args) {
   std::string error;
   model::Config config;
@@ -119,6 +274,7 @@ int Explore(const ExploreArgs& args) {
     return UsageError(error);
   }
   if (!CheckOutDir(args.out, &error)) return UsageError(error);
+  if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
   // The default suite under the order asked for (a scenario the RFC order
   // is known to fail is left out under it).
   const auto order = config.find("order");
@@ -151,6 +307,8 @@ int Explore(const ExploreArgs& args) {
     if (!target) return UsageError(error);
     targets.push_back(std::move(*target));
   }
+  // Every scenario and key is known good: the shards can go.
+  if (args.jobs > 1) return ExploreJobs(args);
   options.strategy.name = args.strategy;
   options.strategy.depth = args.depth;
   options.strategy.preemptions = args.preemptions;

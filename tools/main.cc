@@ -65,6 +65,10 @@ int Main(int argc, char** argv) {
   explore->add_flag("--all", ex.all,
                     "Run the whole budget, reporting each distinct finding once");
   explore->add_flag("--json", ex.json, "Print one JSON summary object on stdout");
+  explore->add_option("-j,--jobs", ex.jobs,
+                      "Run the exploration as N processes, shard I/N each (every core); the "
+                      "summary is their union")
+      ->check(CLI::Range(1u, 256u));
   explore->add_flag("--coverage", ex.coverage,
                     "After the table, per scenario: the runs that reached each coverage point "
                     "(kswapd writepage, best-effort redirty, reclaim, ...); always in --json");
