@@ -29,6 +29,7 @@ int Dfs::Cost(const Node& node, size_t option) const {
 
 bool Dfs::Allowed(const Node& node, size_t depth, size_t option) const {
   if (bound_ >= 0 && node.preemptions_before + Cost(node, option) > bound_) {
+    bound_pruned_ = true;
     return false;
   }
   if (depth == 0 && shard_count_ > 1) return option % shard_count_ == shard_index_;

@@ -35,6 +35,9 @@ class Dfs final : public sim::Strategy {
   void EndRun() override;
 
   bool exhausted() const { return exhausted_; }
+  // Whether the preemption bound cut some schedule off: a larger bound
+  // would explore more.
+  bool bound_pruned() const { return bound_pruned_; }
   // Whether the run that just ended belongs to this shard.
   bool run_owned() const { return run_owned_; }
   uint64_t runs() const { return runs_; }
@@ -62,6 +65,7 @@ class Dfs final : public sim::Strategy {
   size_t depth_ = 0;  // decisions made in the current run
   int preemptions_ = 0;
   bool exhausted_ = false;
+  mutable bool bound_pruned_ = false;
   bool run_owned_ = true;
   uint64_t runs_ = 0;
 };

@@ -142,7 +142,8 @@ ExploreSummary Explore(const std::vector<Target>& targets,
     lane.target = &targets[i];
     lane.stats.scenario = targets[i].scenario;
     if (kind == "dfs") {
-      auto dfs = std::make_unique<Dfs>(options.strategy.preemptions,
+      lane.stats.preemption_bound = options.dfs_iterative ? 0 : options.strategy.preemptions;
+      auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound,
                                        options.shard_index, options.shard_count);
       lane.dfs = dfs.get();
       lane.strategy = std::move(dfs);
@@ -182,11 +183,22 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       sched.set_known_signatures(&lane.known);
       sim::RunResult result = RunOnce(target, sched, *lane.strategy, seed);
       sched.set_known_signatures(nullptr);
+      const bool owned = !lane.dfs || lane.dfs->run_owned();
       if (lane.dfs && lane.dfs->exhausted()) {
-        lane.done = true;
-        lane.stats.exhausted = true;
+        if (options.dfs_iterative && lane.dfs->bound_pruned()) {
+          // Iterative preemption bounding: the next bound's space (it
+          // runs the smaller bounds' schedules again, as CHESS's ICB).
+          ++lane.stats.preemption_bound;
+          auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound, options.shard_index,
+                                           options.shard_count);
+          lane.dfs = dfs.get();
+          lane.strategy = std::move(dfs);
+        } else {
+          lane.done = true;
+          lane.stats.exhausted = true;
+        }
       }
-      if (lane.dfs && !lane.dfs->run_owned()) continue;
+      if (!owned) continue;
       ++summary.runs;
       ++lane.stats.runs;
       lane.stats.steps_max = std::max(lane.stats.steps_max, result.steps);
@@ -201,7 +213,9 @@ ExploreSummary Explore(const std::vector<Target>& targets,
           std::filesystem::create_directories(options.out_dir);
           dir_made = true;
         }
-        Trace trace = TraceOfRun(target, options.strategy, seed, r, result, sched.chooser().decisions());
+        StrategyInfo info = options.strategy;
+        if (lane.dfs) info.preemptions = lane.stats.preemption_bound;
+        Trace trace = TraceOfRun(target, info, seed, r, result, sched.chooser().decisions());
         trace.finding = finding;
         std::string path = TracePath(options.out_dir, target, finding, seed);
         std::string error = WriteTrace(path, trace);

@@ -48,6 +48,10 @@ struct FindingRecord {
 
 struct ExploreOptions {
   StrategyInfo strategy;
+  // dfs: iterative preemption bounding: bound 0, then 1, 2, ... each time
+  // the bounded space is exhausted and the bound cut something off, within
+  // the run budget (strategy.preemptions is then ignored).
+  bool dfs_iterative = false;
   uint64_t seed = 1;
   // Runs per target; nullopt: kRunsDefault for random, pct and surw, until the
   // space is exhausted for dfs.
@@ -71,6 +75,7 @@ struct TargetStats {
   uint64_t findings = 0;
   uint64_t steps_max = 0;
   bool exhausted = false;  // dfs: the bounded space was fully explored
+  int preemption_bound = -1;  // dfs: the bound of the last space explored (-1: unbounded)
   // Coverage point -> runs that reached it (sim::Scheduler::Cover).
   std::map<std::string, uint64_t> coverage;
 };

@@ -343,6 +343,17 @@ expect_exit 0 $? "bugs --hunt --bug cont_expand_without_truncate_block"
 grep -q '"found":true' hunt.json || fail "hunt: $(cat hunt.json)"
 grep -q '"shrunk_decisions":' hunt.json || fail "hunt lacks shrunk_decisions: $(cat hunt.json)"
 
+# DFS with iterative preemption bounding: abba's inversion needs one
+# preemption, found at bound 1 within a handful of schedules; abba_fixed's
+# whole space is explored (a bound that cuts nothing off ends it).
+"$FSIM" explore --scenario abba --strategy dfs --iterative --json --out "$OUT/it" > it.json 2> /dev/null
+expect_exit 1 $? "dfs --iterative abba"
+grep -q '"preemption_bound":1' it.json || fail "iterative abba bound: $(cat it.json)"
+"$FSIM" explore --scenario abba_fixed --strategy dfs --iterative --json > itf.json 2> /dev/null
+expect_exit 0 $? "dfs --iterative abba_fixed"
+grep -q '"exhausted":true' itf.json || fail "iterative abba_fixed not exhausted: $(cat itf.json)"
+check_usage "--iterative without dfs" explore --scenario abba --iterative
+
 # -j 2: two processes, shard 0/2 and 1/2; together the unsharded runs,
 # and a finding is a finding (exit 1, one per signature, its trace on disk).
 "$FSIM" explore --scenario abba_fixed --scenario fs_small_truncate --runs 300 -j 2 --json \

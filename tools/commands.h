@@ -34,6 +34,7 @@ struct ExploreArgs {
   bool json = false;
   bool coverage = false;  // print the runs that reached each coverage point
   uint32_t jobs = 1;      // -j N: N processes, shard i/N each
+  bool iterative = false; // dfs: iterative preemption bounding
 };
 
 struct ReplayArgs {

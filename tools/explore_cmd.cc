@@ -34,13 +34,18 @@ void PrintTable(const model::ExploreSummary& summary, double seconds,
     const char* status = t.findings > 0 ? "FOUND" : "ok";
     std::string extra;
     if (options.strategy.name == "dfs") {
-      extra = t.exhausted ? " (space exhausted: " + std::to_string(t.runs) +
-                                " schedules at preemption bound " +
-                                (options.strategy.preemptions < 0
-                                     ? std::string("unbounded")
-                                     : std::to_string(options.strategy.preemptions)) +
-                                ")"
-                          : " (not exhausted)";
+      const std::string bound = t.preemption_bound < 0 ? std::string("unbounded")
+                                                        : std::to_string(t.preemption_bound);
+      if (options.dfs_iterative) {
+        extra = t.exhausted ? " (space exhausted: " + std::to_string(t.runs) +
+                                  " schedules over bounds 0.." + bound +
+                                  ", the last cutting nothing off)"
+                            : " (iterative, reached preemption bound " + bound + ")";
+      } else {
+        extra = t.exhausted ? " (space exhausted: " + std::to_string(t.runs) +
+                                  " schedules at preemption bound " + bound + ")"
+                            : " (not exhausted)";
+      }
     }
     std::printf("%-24s %10llu %9llu %10llu  %s%s\n", t.scenario.c_str(),
                 static_cast<unsigned long long>(t.runs),
@@ -95,6 +100,7 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
                        {"runs", t.runs},
                        {"findings", t.findings},
                        {"exhausted", t.exhausted},
+                       {"preemption_bound", t.preemption_bound},
                        {"coverage", t.coverage}});
   }
   nlohmann::json j = {{"fsim_summary", 1},
@@ -135,6 +141,7 @@ int ExploreJobs(const ExploreArgs& args) {
   if (args.strategy == "dfs" && args.preemptions >= 0) {
     base.insert(base.end(), {"--preemptions", std::to_string(args.preemptions)});
   }
+  if (args.iterative) base.push_back("--iterative");
   if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
   if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
   if (args.vtime_sec > 0) {
@@ -312,6 +319,7 @@ int Explore(const ExploreArgs& args) {
   options.strategy.name = args.strategy;
   options.strategy.depth = args.depth;
   options.strategy.preemptions = args.preemptions;
+  options.dfs_iterative = args.iterative;
   options.seed = args.seed;
   options.runs = args.runs;
   options.virtual_ns_budget = static_cast<uint64_t>(args.vtime_sec * 1e9);

@@ -65,6 +65,9 @@ int Main(int argc, char** argv) {
   explore->add_flag("--all", ex.all,
                     "Run the whole budget, reporting each distinct finding once");
   explore->add_flag("--json", ex.json, "Print one JSON summary object on stdout");
+  explore->add_flag("--iterative", ex.iterative,
+                    "dfs: iterative preemption bounding: bound 0, then 1, 2, ... each time the "
+                    "bounded space is exhausted, within --runs");
   explore->add_option("-j,--jobs", ex.jobs,
                       "Run the exploration as N processes, shard I/N each (every core); the "
                       "summary is their union")
@@ -286,6 +289,14 @@ int Main(int argc, char** argv) {
   if (explore->count("--preemptions") != 0 && ex.strategy != "dfs") {
     return UsageError("explore: --preemptions bounds DFS; it does nothing with --strategy " +
                       ex.strategy);
+  }
+  if (ex.iterative && ex.strategy != "dfs") {
+    return UsageError("explore: --iterative deepens DFS's preemption bound; it does nothing with "
+                      "--strategy " + ex.strategy);
+  }
+  if (ex.iterative && explore->count("--preemptions") != 0) {
+    return UsageError("explore: --iterative starts at bound 0 and raises it; give it or "
+                      "--preemptions, not both");
   }
 
   if (app.got_subcommand("list")) return List();
