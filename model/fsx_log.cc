@@ -22,6 +22,12 @@ bool ParseNumber(const std::string& s, uint64_t* out) {
   return used == s.size();
 }
 
+// The byte fsx's k-th op (1-based, skips not counted) writes at offset o.
+uint8_t FsxByte(uint64_t k, uint64_t o, const std::vector<uint8_t>& orig) {
+  const uint64_t r = (o & 1) && o < orig.size() ? orig[o] : 0;
+  return static_cast<uint8_t>((k + r) & 0xff);
+}
+
 size_t ArgsFor(const std::string& name) {
   if (name == "copy_range" || name == "clone_range" || name == "dedupe_range" ||
       name == "exchange_range") {
@@ -180,10 +186,7 @@ std::string GenerateFsxLog(uint64_t n, uint32_t seed, uint64_t max_len, uint64_t
     if (!f) continue;  // cannot happen: every generated op is one ToFileOps knows
     FileOp& fo = f->front();
     if (fo.kind == FileOpKind::kWrite) {  // the k-th op's data, as ToFileOps numbers them
-      for (uint64_t b = 0; b < fo.data.size(); ++b) {
-        const uint64_t o = fo.offset + b;
-        fo.data[b] = static_cast<uint8_t>((k + ((o & 1) && o < orig.size() ? orig[o] : 0)) & 0xff);
-      }
+      for (uint64_t b = 0; b < fo.data.size(); ++b) fo.data[b] = FsxByte(k, fo.offset + b, orig);
     }
     ApplyFileOp(file, fo);
   }
@@ -222,9 +225,7 @@ std::optional<std::vector<FileOp>> ToFileOps(const std::vector<FsxOp>& ops,
       f.kind = FileOpKind::kWrite;
       f.data.resize(f.length);
       for (uint64_t i = 0; i < f.length; ++i) {
-        uint64_t o = f.offset + i;
-        uint64_t r = (o & 1) && o < orig.size() ? orig[o] : 0;
-        f.data[i] = static_cast<uint8_t>((k + r) & 0xff);
+        f.data[i] = FsxByte(k, f.offset + i, orig);
       }
     } else if (op.name == "read" || op.name == "mapread") {
       f.kind = FileOpKind::kRead;

@@ -306,14 +306,8 @@ class FsWorld final : public sim::Program {
         if (spec.source_file != spec.file) src.inode->Igrab();
         op.data = inode.CloneRangeFrom(*src.inode, src_off, len, op.offset);
         if (spec.source_file != spec.file) src.inode->Iput();
-        if (op.data.empty()) return true;  // the source ends before src_off
-        model::FileOp read;
-        read.kind = model::FileOpKind::kRead;
-        read.offset = src_off;
-        read.length = op.data.size();
-        Record(src, read, invoke, op.data, who);
-        ++changes_done_;
-        Record(file, op, invoke, {}, who);
+        // (Nothing cloned: the source ends before src_off.)
+        if (!op.data.empty()) RecordCopy(src, src_off, file, op, invoke, who);
         return true;
       }
       case OpKind::kWriteback:
@@ -353,15 +347,22 @@ class FsWorld final : public sim::Program {
     if (spec.source_file != spec.file) src.inode->Iput();
     buffer.bytes.resize(written);
     op.data = buffer.bytes;
-    if (written == 0) return true;  // -EFAULT: the source is past its EOF
+    if (written > 0) RecordCopy(src, src_off, file, op, invoke, who);  // else -EFAULT
+    return true;
+  }
+
+  // A write whose bytes were read from `src` at `src_off` (a mapped user
+  // buffer, a clone): a read of the source and a write here, both from
+  // `invoke` on, for the linearizability check.
+  void RecordCopy(File& src, uint64_t src_off, File& file, const model::FileOp& op,
+                  uint64_t invoke, const std::string& who) {
     model::FileOp read;
     read.kind = model::FileOpKind::kRead;
     read.offset = src_off;
-    read.length = written;
+    read.length = op.data.size();
     Record(src, read, invoke, op.data, who);
     ++changes_done_;
     Record(file, op, invoke, {}, who);
-    return true;
   }
 
   // fsync(2): on success, every change done before it is promised to

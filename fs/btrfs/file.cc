@@ -239,6 +239,14 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
   return at - pos;
 }
 
+void BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
+  mapping_.FilemapWriteAndWaitRange(start, start + len - 1);
+  while (OrderedExtent* oe = ordered_.LookupRange(start, len)) {
+    ordered_.Wait(oe);
+    ordered_.Put(oe);
+  }
+}
+
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
@@ -250,12 +258,8 @@ void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
 void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
   const uint64_t end = std::min(offset + len, i_size_);
   if (offset >= end) return;
-  // btrfs_wait_ordered_range(): written and settled before punching.
-  mapping_.FilemapWriteAndWaitRange(offset, end - 1);
-  while (OrderedExtent* oe = ordered_.LookupRange(offset, end - offset)) {
-    ordered_.Wait(oe);
-    ordered_.Put(oe);
-  }
+  // Written and settled before punching.
+  WaitOrderedRange(offset, end - offset);
   const uint64_t lock_start = (offset + kPageSize - 1) / kPageSize * kPageSize;
   const uint64_t lock_end = end / kPageSize * kPageSize;  // exclusive
   // Partial pages: zeroes written through the write path
@@ -373,11 +377,7 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
   const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
-  mapping_.FilemapWriteAndWaitRange(lo, hi - 1);
-  while (OrderedExtent* oe = ordered_.LookupRange(lo, hi - lo)) {
-    ordered_.Wait(oe);
-    ordered_.Put(oe);
-  }
+  WaitOrderedRange(lo, hi - lo);
   // vfs_dedupe_file_range_compare(): the bytes, page by page.
   const bool same = Read(src, len) == Read(dst, len);
   i_mmap_lock_.UpWrite();
@@ -402,13 +402,8 @@ std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_of
   if (src_off < src.i_size_) {
     len = std::min(len, src.i_size_ - src_off);
     // btrfs_remap_file_range_prep(): both ranges written and settled.
-    for (auto [inode, off] : {std::pair{&src, src_off}, std::pair{this, dst_off}}) {
-      inode->mapping_.FilemapWriteAndWaitRange(off, off + len - 1);
-      while (OrderedExtent* oe = inode->ordered_.LookupRange(off, len)) {
-        inode->ordered_.Wait(oe);
-        inode->ordered_.Put(oe);
-      }
-    }
+    src.WaitOrderedRange(src_off, len);
+    WaitOrderedRange(dst_off, len);
     data = src.Read(src_off, len);
     if (!data.empty()) WriteLocked(dst_off, data);
   }

@@ -455,6 +455,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // The same from any buffer; returns the bytes written.
   uint64_t WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
+  // btrfs_wait_ordered_range(): [start, +len) written back and its ordered
+  // extents finished. REQUIRES: len > 0.
+  void WaitOrderedRange(uint64_t start, uint64_t len);
   // Punch hole with i_rwsem already held.
   void PunchHoleLocked(uint64_t offset, uint64_t len);
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
