@@ -18,6 +18,7 @@
 // Configuration: order=NAME (a lock-order variant, scenarios/orders/;
 // default legacy), bug=NAME (an injected mistake, fs/btrfs/inode.h).
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <cstdio>
 #include <map>
@@ -78,7 +79,7 @@ class FsWorld final : public sim::Program {
     for (size_t i = 0; i < files_.size(); ++i) {
       files_[i].inode = std::make_unique<fs::BtrfsInode>(*fs_, kFirstIno + i);
     }
-    if (spec.check_crash_consistency) states_.assign(1, std::vector<model::FileState>(files_.size()));
+    crash_check_ = spec.check_crash_consistency;
     fsx_model_.assign(files_.size(), std::nullopt);
     for (const FiberSpec& fiber : spec.fibers) {
       if (fiber.fsx && !fiber.ops.empty()) fsx_model_[fiber.ops.front().file] = model::FileState{};
@@ -228,7 +229,7 @@ class FsWorld final : public sim::Program {
         uint64_t written = inode.MmapWrite(op.offset, op.data, spec.past_eof);
         if (written < len) {
           // SIGBUS at EOF: only the bytes before it were stored.
-          if (!states_.empty()) states_.pop_back();
+          if (crash_check_) invoked_.pop_back();
           if (written == 0) return true;
           op.data.resize(written);
           PushState(spec.file, op);
@@ -386,17 +387,27 @@ class FsWorld final : public sim::Program {
   }
 
   void PushState(size_t file, const model::FileOp& op) {
-    if (states_.empty()) return;  // no crash check
-    std::vector<model::FileState> next = states_.back();
-    model::ApplyFileOp(next[file], op);
-    states_.push_back(std::move(next));
+    if (crash_check_) invoked_.push_back({file, op});
+  }
+
+  // Visits states #from, #from + 1, ..., #invoked_.size() in order (state
+  // #k: every file after the first k changes invoked), built by replaying
+  // invoked_ rather than kept, until `visit` returns true.
+  template <typename Visit>
+  void ForEachState(size_t from, Visit visit) const {
+    std::vector<model::FileState> state(files_.size());
+    for (size_t k = 0; k < invoked_.size(); ++k) {
+      if (k >= from && visit(k, state)) return;
+      model::ApplyFileOp(state[invoked_[k].first], invoked_[k].second);
+    }
+    if (invoked_.size() >= from) visit(invoked_.size(), state);
   }
 
   void End(File& file, const model::FileOp& op, uint64_t invoke, const std::vector<uint8_t>& result,
            const std::string& who) {
     ++changes_done_;
     Record(file, op, invoke, result, who);
-    if (!states_.empty()) {
+    if (crash_check_) {
       changes_.push_back({static_cast<size_t>(&file - files_.data()), op, invoke, ++clock_});
     }
   }
@@ -676,31 +687,34 @@ class FsWorld final : public sim::Program {
           pinned = cs[k]->response < f.invoke && (k == 0 || cs[k - 1]->response < cs[k]->invoke);
         }
         if (!pinned) continue;
+        // Pinned writes ran one after another, in cs's order: applied in
+        // that order, the last to cover a byte gives its content.
         const uint64_t start = page * kPageSize, end = start + kPageSize;
-        for (const Change* c : cs) {  // in real-time order: the last wins
+        std::array<uint8_t, kPageSize> want_page{};
+        std::array<bool, kPageSize> covered{};
+        for (const Change* c : cs) {
           const uint64_t from = std::max(start, c->op.offset);
           const uint64_t to = std::min(end, c->op.offset + c->op.data.size());
           for (uint64_t b = from; b < to; ++b) {
-            const uint8_t want = c->op.data[b - c->op.offset];
-            bool newer = false;  // a later write of this page covers b
-            for (const Change* d : cs) {
-              newer = newer || (d->invoke > c->invoke && b >= d->op.offset &&
-                                b < d->op.offset + d->op.data.size());
-            }
-            if (newer) continue;
-            if (b < got.size() && got[b] == want) continue;
-            char detail[200];
-            std::snprintf(detail, sizeof detail,
-                          "byte %llu (page %llu) %s after the remount, written as 0x%02x by a "
-                          "write that completed before fsync began",
-                          static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
-                          b < got.size() ? "differs" : "is past the file's end", want);
-            std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
-            Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
-                   "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
-                       " in file '" + spec_->files[f.file] + "'");
-            return;
+            want_page[b - start] = c->op.data[b - c->op.offset];
+            covered[b - start] = true;
           }
+        }
+        for (uint64_t b = start; b < end; ++b) {
+          if (!covered[b - start]) continue;
+          const uint8_t want = want_page[b - start];
+          if (b < got.size() && got[b] == want) continue;
+          char detail[200];
+          std::snprintf(detail, sizeof detail,
+                        "byte %llu (page %llu) %s after the remount, written as 0x%02x by a "
+                        "write that completed before fsync began",
+                        static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
+                        b < got.size() ? "differs" : "is past the file's end", want);
+          std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
+          Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
+                 "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
+                     " in file '" + spec_->files[f.file] + "'");
+          return;
         }
       }
     }
@@ -734,9 +748,11 @@ class FsWorld final : public sim::Program {
     // files are the state after some prefix of its changes, at least as
     // long as the last fsync's. With several, their order is not one.
     if (changers_ > 1) return;
-    for (size_t st = promised_; st < states_.size(); ++st) {
-      if (found == states_[st]) return;
-    }
+    bool allowed = false;
+    ForEachState(promised_, [&](size_t, const std::vector<model::FileState>& state) {
+      return allowed = found == state;
+    });
+    if (allowed) return;
     std::string sizes;
     for (const model::FileState& f : found) sizes += (sizes.empty() ? "" : ", ") + std::to_string(f.bytes.size());
     Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
@@ -750,22 +766,22 @@ class FsWorld final : public sim::Program {
   // common prefix), and where they first differ from it.
   std::string Nearest(const std::vector<model::FileState>& found) const {
     size_t best = promised_, best_at = 0, best_file = 0;
-    for (size_t st = promised_; st < states_.size(); ++st) {
+    std::vector<uint8_t> a, b;  // the nearest state's differing file, and found's
+    ForEachState(promised_, [&](size_t st, const std::vector<model::FileState>& state) {
       for (size_t i = 0; i < found.size(); ++i) {
-        const std::vector<uint8_t>& a = found[i].bytes;
-        const std::vector<uint8_t>& b = states_[st][i].bytes;
+        const std::vector<uint8_t>& want = state[i].bytes;
         size_t at = 0;
-        while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
-        if (a == b) continue;
-        if (st == promised_ || at > best_at) best = st, best_at = at, best_file = i;
+        while (at < found[i].bytes.size() && at < want.size() && found[i].bytes[at] == want[at]) ++at;
+        if (found[i].bytes == want) continue;
+        if (st == promised_ || at > best_at) best = st, best_at = at, best_file = i, b = want;
         break;
       }
-    }
-    if (best >= states_.size()) return "";
-    const std::vector<uint8_t>& a = found[best_file].bytes;
-    const std::vector<uint8_t>& b = states_[best][best_file].bytes;
+      return false;
+    });
+    if (best > invoked_.size()) return "";
+    a = found[best_file].bytes;
     std::string r = "; nearest is state #" + std::to_string(best) + " of " +
-                    std::to_string(states_.size() - 1) + " (" + std::to_string(b.size()) +
+                    std::to_string(invoked_.size()) + " (" + std::to_string(b.size()) +
                     " bytes), first difference at byte " + std::to_string(best_at);
     if (best_at < a.size() && best_at < b.size()) {
       r += ": 0x" + Hex(a[best_at]) + " on disk, 0x" + Hex(b[best_at]) + " in the state";
@@ -785,9 +801,11 @@ class FsWorld final : public sim::Program {
   std::vector<uint8_t> last_read_;  // what the last kRead returned (fsx's check)
   uint64_t clock_ = 0;
   std::unique_ptr<sim::Completion> done_;
-  // Crash check: states_[k] is every file after the first k changing
-  // operations invoked; promised_ the number an fsync made durable.
-  std::vector<std::vector<model::FileState>> states_;
+  // Crash check: invoked_[k] is the (k+1)th changing operation invoked
+  // (state #k is every file after the first k), promised_ the number an
+  // fsync made durable.
+  bool crash_check_ = false;
+  std::vector<std::pair<size_t, model::FileOp>> invoked_;
   uint64_t changes_done_ = 0;
   uint64_t promised_ = 0;
   // The fsync integrity oracle (crash checks only): every completed change
