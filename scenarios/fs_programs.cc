@@ -649,15 +649,17 @@ class FsWorld final : public sim::Program {
   // The fsync integrity oracle, for any number of fibers changing files:
   // when fsync returned 0, every byte written to the file by a write that
   // completed before that fsync began is durable, unless a later change
-  // may have replaced it. Judged per page: a page is pinned by fsync F if
-  // every write touching it that began before the power cut had completed
-  // before F began, one after another (so their order, hence the page's
-  // content, is known); its bytes those writes covered must then be in
-  // the remounted file, within its size. Files with changes that shrink
-  // or zero (truncate, punch hole, zero range, fallocate) are left to the
+  // may have replaced it. Judged per byte: a byte is pinned by fsync F if
+  // every write covering it that began before the power cut had completed
+  // before F began, one after another (so their order, hence the byte's
+  // content, is known); a pinned byte must then be in the remounted file,
+  // within its size, as the last of them wrote it. A write racing F pins
+  // nothing it covers, but the bytes of its page it does not cover keep
+  // what earlier writes made durable. Files with changes that shrink or
+  // zero (truncate, punch hole, zero range, fallocate) are left to the
   // state check below.
   void CheckFsyncIntegrity(Scheduler& s, const std::vector<model::FileState>& found) {
-    // A page pinned by an fsync is pinned, with the same content, by every
+    // A byte pinned by an fsync is pinned, with the same content, by every
     // later one of the same file: the last fsync of each file says all.
     std::vector<const FsyncPromise*> last(files_.size(), nullptr);
     for (const FsyncPromise& f : fsyncs_) {
@@ -674,47 +676,54 @@ class FsWorld final : public sim::Program {
         writes.push_back(&c);
       }
       if (!simple) continue;
+      // In invocation order: for pinned writes, the order they ran in.
+      std::sort(writes.begin(), writes.end(),
+                [](const Change* a, const Change* b) { return a->invoke < b->invoke; });
       std::map<uint64_t, std::vector<const Change*>> by_page;
       for (const Change* c : writes) {
+        if (c->op.data.empty()) continue;
         const uint64_t first = c->op.offset / kPageSize;
         const uint64_t last = (c->op.offset + c->op.data.size() - 1) / kPageSize;
         for (uint64_t p = first; p <= last; ++p) by_page[p].push_back(c);
       }
       const std::vector<uint8_t>& got = found[f.file].bytes;
       for (const auto& [page, cs] : by_page) {
-        bool pinned = true;
-        for (size_t k = 0; k < cs.size() && pinned; ++k) {
-          pinned = cs[k]->response < f.invoke && (k == 0 || cs[k - 1]->response < cs[k]->invoke);
-        }
-        if (!pinned) continue;
-        // Pinned writes ran one after another, in cs's order: applied in
-        // that order, the last to cover a byte gives its content.
+        // The page in segments over which the set of writes covering a
+        // byte does not change.
         const uint64_t start = page * kPageSize, end = start + kPageSize;
-        std::array<uint8_t, kPageSize> want_page{};
-        std::array<bool, kPageSize> covered{};
+        std::vector<uint64_t> cuts{start, end};
         for (const Change* c : cs) {
-          const uint64_t from = std::max(start, c->op.offset);
-          const uint64_t to = std::min(end, c->op.offset + c->op.data.size());
-          for (uint64_t b = from; b < to; ++b) {
-            want_page[b - start] = c->op.data[b - c->op.offset];
-            covered[b - start] = true;
-          }
+          cuts.push_back(std::clamp<uint64_t>(c->op.offset, start, end));
+          cuts.push_back(std::clamp<uint64_t>(c->op.offset + c->op.data.size(), start, end));
         }
-        for (uint64_t b = start; b < end; ++b) {
-          if (!covered[b - start]) continue;
-          const uint8_t want = want_page[b - start];
-          if (b < got.size() && got[b] == want) continue;
-          char detail[200];
-          std::snprintf(detail, sizeof detail,
-                        "byte %llu (page %llu) %s after the remount, written as 0x%02x by a "
-                        "write that completed before fsync began",
-                        static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
-                        b < got.size() ? "differs" : "is past the file's end", want);
-          std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
-          Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
-                 "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
-                     " in file '" + spec_->files[f.file] + "'");
-          return;
+        std::sort(cuts.begin(), cuts.end());
+        cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+        for (size_t seg = 0; seg + 1 < cuts.size(); ++seg) {
+          const uint64_t lo = cuts[seg], hi = cuts[seg + 1];
+          const Change* prev = nullptr;
+          bool pinned = true;
+          for (const Change* c : cs) {
+            if (c->op.offset > lo || c->op.offset + c->op.data.size() <= lo) continue;
+            pinned = c->response < f.invoke && (prev == nullptr || prev->response < c->invoke);
+            if (!pinned) break;
+            prev = c;
+          }
+          if (!pinned || prev == nullptr) continue;
+          for (uint64_t b = lo; b < hi; ++b) {
+            const uint8_t want = prev->op.data[b - prev->op.offset];
+            if (b < got.size() && got[b] == want) continue;
+            char detail[200];
+            std::snprintf(detail, sizeof detail,
+                          "byte %llu (page %llu) %s after the remount, written as 0x%02x by a "
+                          "write that completed before fsync began",
+                          static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
+                          b < got.size() ? "differs" : "is past the file's end", want);
+            std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
+            Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
+                   "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
+                       " in file '" + spec_->files[f.file] + "'");
+            return;
+          }
         }
       }
     }

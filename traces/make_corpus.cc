@@ -46,9 +46,9 @@ const std::vector<Entry>& Entries() {
       {"fs_multipage_truncate-invalidatepage_no_ordered_accounting", "fs_multipage_truncate",
        {{"order", "legacy"}, {"bug", "invalidatepage_no_ordered_accounting"}}, true},
       // Not a flag: the RFC order itself (best-effort extent locking in
-      // data-integrity writeback) loses fsync'd data.
-      {"fs_fsync_readers_powercut-rfc-fsync_lost", "fs_fsync_readers_powercut", {{"order", "rfc"}},
-       true},
+      // data-integrity writeback) loses fsync'd data when page_mkwrite
+      // holds the range of a page fsync is writing.
+      {"fs_fsync_mmap_powercut-rfc-fsync_lost", "fs_fsync_mmap_powercut", {{"order", "rfc"}}, true},
       {"fs_reuse_powercut-free_extent_without_pinning", "fs_reuse_powercut",
        {{"bug", "free_extent_without_pinning"}}, true},
       {"fs_zero_range_fallocate-rfc-data_lost", "fs_zero_range_fallocate", {{"order", "rfc"}}, true,

@@ -391,11 +391,16 @@ void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
   }
 }
 
+// filemap_read(): the filesystem is called only for pages that are not
+// cached and uptodate. A cached uptodate page is copied with no page lock
+// and no extent lock (copy_page_to_iter); one that is not is locked
+// (filemap_update_page) and read by ->readpage, which takes the range as
+// its order says. i_size is read once the page is in hand, just before the
+// copy.
 std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   if (pos >= i_size_ || len == 0) return {};
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
-  const bool rfc = fs_.config().order == LockOrder::kRfc;
   // filemap_get_pages(): a missing page starts synchronous readahead
   // before anything of the fs is locked.
   for (uint64_t index = first; index <= last; ++index) {
@@ -404,21 +409,48 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
       break;
     }
   }
-  if (rfc) LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
   std::vector<uint8_t> out;
-  for (uint64_t index = first; index <= last; ++index) {
-    Page* page = GrabPage(index);
-    SetPageExtentMapped(*page);
-    if (!PageUptodate(*page)) {
-      uint64_t start = page->offset();
-      if (!rfc) LockAndFlushOrdered(start, start + kPageSize);  // page, then range
-      if (FillPage(*page) == 0) SetPageUptodate(*page);
-      if (!rfc) io_tree_.UnlockExtent(start, start + kPageSize - 1);
+  for (uint64_t index = first; index <= last;) {
+    Page* page = mapping_.FindGetPage(index);
+    if (page == nullptr) {
+      // filemap_create_page(): a new page, locked, read by ->readpage.
+      // Allocating may sleep: a page someone added meanwhile is found
+      // instead (add_to_page_cache_lru's -EEXIST, then the lookup again),
+      // and it is read only if it is not uptodate.
+      page = GrabPage(index);
+      if (PageUptodate(*page)) {
+        UnlockPage(*page);
+      } else {
+        Readpage(*page);  // unlocks
+      }
+    } else if (!PageUptodate(*page)) {
+      // filemap_update_page(): the page lock, then a look again: it may
+      // have been read, or truncated, meanwhile.
+      LockPage(*page);
+      if (page->mapping() != &mapping_) {
+        sched_.Cover("filemap_read:page_truncated_retry");
+        UnlockPage(*page);
+        PutPage(*page);
+        continue;
+      }
+      if (PageUptodate(*page)) {
+        UnlockPage(*page);
+      } else {
+        Readpage(*page);  // unlocks
+      }
+    } else {
+      sched_.Cover("filemap_read:cached_uptodate");
     }
-    // filemap_read(): i_size is read again once the page is in hand; with
-    // the page locked, a writer's write_end for this page is all or none.
+    // filemap_read_page(): a page truncated while ->readpage had it is
+    // looked up again (AOP_TRUNCATED_PAGE). One left !uptodate by an I/O
+    // error is copied as read (zeroes), as this model's reads have no
+    // error return.
+    if (!PageUptodate(*page) && page->mapping() != &mapping_) {
+      PutPage(*page);
+      continue;
+    }
     const uint64_t end = std::min(pos + len, i_size_);
-    uint64_t page_start = index * kPageSize;
+    const uint64_t page_start = index * kPageSize;
     // A truncate may have moved EOF below this page, or below `pos`.
     bool stop = end <= std::max(pos, page_start);
     if (!stop) {
@@ -428,11 +460,10 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
                  page->data.begin() + static_cast<long>(to));
       stop = to < kPageSize;
     }
-    UnlockPage(*page);
     PutPage(*page);
     if (stop) break;
+    ++index;
   }
-  if (rfc) io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
   return out;
 }
 

@@ -515,7 +515,11 @@ void PageCache::FlusherMain() {
         wbc.for_background = true;
         mapping->DoWritepages(wbc);
         if (sched_.unwinding()) return;
-        progress = progress || wbc.nr_to_write < kChunk;
+        // writeback_sb_inodes(): wrote = write_chunk - nr_to_write -
+        // pages_skipped. Pages ->writepage redirtied are not progress, so a
+        // pass that only redirtied ends the work (wb_writeback's "No more
+        // inodes for IO, bail") instead of running again at once.
+        progress = progress || kChunk - wbc.nr_to_write - wbc.pages_skipped > 0;
         if (mapping->nr_dirty_ == 0) std::erase(dirty_mappings_, mapping);
       }
       if (!progress) break;

@@ -2,7 +2,7 @@
 // writeback mended: fsync counts the pages best-effort writeback
 // redirtied because another task held their range (wbc->pages_skipped),
 // takes and drops that range with no page locked (extents before pages:
-// it waits for the holder, a reader or the flusher, to finish), and
+// it waits for the holder, page_mkwrite or the flusher, to finish), and
 // writes them again before it waits and commits. The flusher and kswapd
 // stay best effort: they owe no page to anyone.
 #include "scenarios/orders/order_variant.h"
