@@ -65,6 +65,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "rfc_sync_waits"}, {"bug", "delalloc_lock_pages_fail_keeps_range_locked"}}, true},
       {"fs_write_from_mmap-fault_in_under_extent_lock", "fs_write_from_mmap",
        {{"order", "rfc_sync_waits"}, {"bug", "fault_in_under_extent_lock"}}, true},
+      {"fs_evict_idle_inode-releasepage_unlocks_past_range", "fs_evict_idle_inode",
+       {{"order", "rfc_sync_waits"}, {"bug", "releasepage_unlocks_past_range"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},

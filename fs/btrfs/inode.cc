@@ -22,15 +22,17 @@ const sim::LockClassKey kIMmapKey{"&BTRFS_I(inode)->i_mmap_lock"};
 
 uint32_t Csum(const uint8_t* data) { return BtrfsDataCsum(data); }
 
-// Reads or writes one page of disk through the volume layer and waits.
-sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t disk, uint8_t* data) {
+// Reads or writes one page of disk through the volume layer and waits;
+// `mirror_num` as Volumes::MapBio's.
+sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t disk, uint8_t* data,
+                      int mirror_num = 0) {
   sim::Completion done(s, "page_io");
   sim::Bio bio;
   bio.op = op;
   bio.sector = disk / 512;
   bio.vecs = {{data, static_cast<uint32_t>(kPageSize)}};
   bio.end_io = [&done](sim::Bio&) { done.Complete(); };
-  v.MapBio(&bio);
+  v.MapBio(&bio, mirror_num);
   done.Wait();
   return bio.status;
 }
@@ -167,23 +169,59 @@ int BtrfsInode::FillPage(Page& page) {
   for (const auto& [start, item] : file->second) {
     if (start > off || start + item.num_bytes <= off) continue;
     uint64_t disk = item.disk_bytenr + item.offset + (off - start);
-    if (PageIo(sched_, fs_.volumes(), sim::BioOp::kRead, disk, page.data.data()) !=
-        sim::BlkStatus::kOk) {
-      return -5;
-    }
-    auto csum = fs_.log().state().csums.find(disk);
-    if (csum != fs_.log().state().csums.end() && csum->second != Csum(page.data.data())) {
-      sim::Finding f;
-      f.kind = sim::FindingKind::kChecksum;
-      f.signature = "checksum:data";
-      f.report = "BTRFS warning: csum failed root 5 ino " + std::to_string(ino_) + " off " +
-                 std::to_string(off) + " csum mismatch (disk " + std::to_string(disk) + ")";
-      sched_.Report(std::move(f));
-      return -5;
-    }
-    return 0;
+    return ReadDataBlock(disk, off, page.data.data());
   }
   return 0;  // a hole
+}
+
+// One block of file data from disk, checked against its checksum, as
+// end_bio_extent_readpage() and btrfs_submit_read_repair() do it: a copy
+// that fails to read or fails its checksum is read from the next mirror;
+// the first good copy is written back over every bad one
+// (repair_io_failure(), synchronous, one copy); only when no copy is good
+// is the read an error (-EIO). A checksum failure no copy can repair is a
+// finding: this model injects no silent corruption, so a stored block
+// that does not match its committed checksum means the filesystem wrote
+// or committed the wrong thing (the repaired case is left to the
+// end-of-run check, which reads every copy).
+int BtrfsInode::ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data) {
+  Volumes& v = fs_.volumes();
+  const int copies = std::max(v.NumCopies(disk), 1);
+  const int first = copies > 1 ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
+  std::vector<int> bad;
+  int csum_failed_mirror = 0;
+  for (int k = 0; k < copies; ++k) {
+    const int mirror = (first + k) % copies;
+    bool good = PageIo(sched_, v, sim::BioOp::kRead, disk, data, mirror + 1) == sim::BlkStatus::kOk;
+    if (good) {
+      auto csum = fs_.log().state().csums.find(disk);
+      if (csum != fs_.log().state().csums.end() && csum->second != Csum(data)) {
+        good = false;
+        if (csum_failed_mirror == 0) csum_failed_mirror = mirror + 1;
+      }
+    }
+    if (good) {
+      if (!bad.empty()) {
+        sched_.Cover("read_repair:repaired");
+        std::vector<uint8_t> copy(data, data + kPageSize);  // the bio's own buffer
+        for (int m : bad) PageIo(sched_, v, sim::BioOp::kWrite, disk, copy.data(), m + 1);
+      }
+      return 0;
+    }
+    bad.push_back(mirror);
+    if (k + 1 < copies) sched_.Cover("read_repair:next_mirror");
+  }
+  if (csum_failed_mirror != 0) {
+    sim::Finding f;
+    f.kind = sim::FindingKind::kChecksum;
+    f.signature = "checksum:data";
+    f.report = "BTRFS warning: csum failed root 5 ino " + std::to_string(ino_) + " off " +
+               std::to_string(off) + " csum mismatch (disk " + std::to_string(disk) + ") mirror " +
+               std::to_string(csum_failed_mirror) + ", and no copy of " + std::to_string(copies) +
+               " repairs it";
+    sched_.Report(std::move(f));
+  }
+  return -5;
 }
 
 Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
@@ -605,7 +643,7 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
   const uint64_t start = page.offset(), end = start + kPageSize - 1;
   if (fs_.config().order == LockOrder::kRfc) {
     if (!io_tree_.TryLockExtent(start, end)) return false;
-    io_tree_.UnlockExtent(start, end);
+    io_tree_.UnlockExtent(start, end + (fs_.config().bug_releasepage_unlocks_past_range ? 1 : 0));
   } else if (io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
     return false;
   }

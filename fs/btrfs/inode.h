@@ -72,6 +72,11 @@
 //   pages, find_lock_delalloc_range() takes the range, then the run's
 //   pages; when a page of the run went away it shortens the run and
 //   retries without first unlocking the range it took.
+// - bug_releasepage_unlocks_past_range: under extents before pages,
+//   releasepage try-locks the page's range [start, end] and unlocks
+//   [start, end + 1]: one byte of the next page's range it never owned
+//   (extent range locks have no owner, so the kernel would not notice;
+//   whoever held that byte now holds a range that is partly free).
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -121,6 +126,7 @@ struct FsConfig {
   bool bug_delalloc_lock_pages_fail_keeps_range_locked = false;
   bool bug_fault_in_under_extent_lock = false;
   bool bug_clone_lock_order_by_argument = false;
+  bool bug_releasepage_unlocks_past_range = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -463,6 +469,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
+  int ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data);
   void FinishOrderedIo(OrderedExtent* oe);
   // evict_inode_truncate_pages(): the page cache dropped
   // (truncate_inode_pages_final()), then every io_tree range cleared with

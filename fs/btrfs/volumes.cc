@@ -212,26 +212,35 @@ void Volumes::FailBio(sim::Bio* bio) {
   });
 }
 
-void Volumes::MapBio(sim::Bio* bio, Where where) {
+void Volumes::MapBio(sim::Bio* bio, Where where) { MapBio(bio, 0, where); }
+
+void Volumes::MapBio(sim::Bio* bio, int mirror_num, Where where) {
   const bool write = bio->op == sim::BioOp::kWrite;
   const uint64_t logical = bio->sector * kSector;
   const uint64_t length = bio->size();
   const int copies = NumCopies(logical);
-  const int mirror =
-      copies > 1 && !write ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
+  FSIM_CHECK(mirror_num >= 0 && mirror_num <= std::max(copies, 1));
+  const int mirror = mirror_num > 0 ? mirror_num - 1
+                     : copies > 1 && !write
+                         ? static_cast<int>(sched_.Choose(copies, "read_mirror"))
+                         : 0;
+  // A write to one named copy maps as a read of that copy does.
+  const bool all_copies = write && mirror_num == 0;
   Mapping map;
-  if (!MapBlock(write, logical, length, mirror, &map)) {
+  if (!MapBlock(all_copies, logical, length, mirror, &map)) {
     Warn("warn:btrfs_map_bio:unmapped",
          "BTRFS critical: unable to find chunk map for logical " + std::to_string(logical) +
              " length " + std::to_string(length) + "\n  submitted at " + sim::WhereText(where));
     return FailBio(bio);
   }
   if (length <= map.map_length) {
+    if (write && !all_copies) map.max_errors = 0;
     ++bio_counter_;  // btrfs_bio_counter_inc_blocked()
     SubmitMapped(bio, map, where);
     --bio_counter_;  // btrfs_bio_counter_dec()
     return;
   }
+  FSIM_CHECK_MSG(all_copies || !write, "a one-copy write must fit in map_length");
   if (!split_bios_) {
     // The RFC's "iomap merges bios past the extent map's mapped length".
     Warn("warn:btrfs_map_bio:bio_beyond_map_length",

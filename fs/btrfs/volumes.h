@@ -122,6 +122,11 @@ class Volumes {
   // while a device queue is full); the bio and its pages live until
   // end_io.
   void MapBio(sim::Bio* bio, Where where = Where::current());
+  // btrfs_map_bio(..., mirror_num): as MapBio(), with `mirror_num` > 0
+  // naming the copy (1-based, <= NumCopies) a read uses, or the only copy
+  // a write goes to (repair_io_failure() rewriting a bad copy). 0 is
+  // MapBio(). A one-copy write must fit in map_length.
+  void MapBio(sim::Bio* bio, int mirror_num, Where where = Where::current());
 
   // true (the default): MapBio() splits a bio crossing map_length. false:
   // v5.13's behaviour with iomap merging past map_length (bug flag
