@@ -21,6 +21,10 @@ struct Bug {
 
 // Sorted by name. The README's table says more of each.
 constexpr Bug kBugs[] = {
+    {"chained_bio_double_submit", &fs::FsConfig::bug_chained_bio_double_submit, Bug::kAny,
+     "legacy", "use_after_free,lock_misuse,warn,data_mismatch",
+     "iomap_chain_bio's full bio also goes through the filesystem's submit hook a second time",
+     ""},
     {"clone_lock_order_by_argument", &fs::FsConfig::bug_clone_lock_order_by_argument, Bug::kAny,
      "legacy", "deadlock,lock_order",
      "a clone between two files locks them in argument order (source first), not by inode", ""},
@@ -34,6 +38,10 @@ constexpr Bug kBugs[] = {
      &fs::FsConfig::bug_delalloc_lock_pages_fail_keeps_range_locked, Bug::kRfc, "rfc_sync_waits",
      "lock_misuse,deadlock",
      "find_lock_delalloc_range (extents first) shortens the run without unlocking the range", ""},
+    {"end_io_wrong_container", &fs::FsConfig::bug_end_io_wrong_container, Bug::kAny, "legacy",
+     "use_after_free",
+     "btrfs's write completion takes container_of(bio, btrfs_io_bio) of a bio iomap allocated",
+     ""},
     {"fault_in_under_extent_lock", &fs::FsConfig::bug_fault_in_under_extent_lock, Bug::kRfc,
      "rfc_sync_waits", "deadlock,lock_order,lock_misuse",
      "the buffered write faults its user buffer in after iomap_begin locked the range "

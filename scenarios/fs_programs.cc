@@ -416,7 +416,19 @@ class FsWorld final : public sim::Program {
               const std::vector<uint8_t>& result, const std::string& who) {
     if (!spec_->check_linearizable) return;
     if (fsx_model_[static_cast<size_t>(&file - files_.data())]) return;  // the fsx fiber checks it
-    // Linux makes buffered I/O atomic per page only: check it per page.
+    // What Linux guarantees a read racing a write, and so what is checked:
+    // nothing across pages (a buffered write copies and commits one page
+    // at a time, iomap_write_actor / btrfs_buffered_write's batches, and
+    // filemap_read copies page by page), so each page of an operation is
+    // its own operation. Within a page, filemap_read copies an uptodate
+    // page with no page lock while a writer may copy into it
+    // (copy_page_to_iter against iov_iter_copy_from_user_atomic): Linux
+    // promises no atomicity there either, and a torn page is possible on
+    // real hardware. fsim's copies are single steps (no scheduling point
+    // inside a page copy), so a read sees each page either before or after
+    // a racing write's copy into it, and the per-page check is exact for
+    // the model; a model change that yielded inside a copy would have to
+    // relax it to bytes.
     model::RecordPerPage(file.history, op, invoke, result, who, kPageSize, clock_);
   }
 

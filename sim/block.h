@@ -75,6 +75,15 @@ struct Bio {
   // bi_end_io: called once, in interrupt context, when the bio completes.
   std::function<void(Bio&)> end_io;
   void* private_data = nullptr;  // bi_private
+  // What bi_private points at, in the owner's terms (C would just cast:
+  // fsim keeps the type so that reading it as the wrong one is seen).
+  uint32_t private_tag = 0;
+  // The structure this bio is embedded in (what container_of may take of
+  // it), in the allocator's terms; 0: none.
+  uint32_t container = 0;
+  int remaining = 1;         // __bi_remaining: bio_chain()ed children + 1
+  int refs = 1;              // bi_cnt
+  bool chain_error = false;  // a chained child failed (bio_chain_endio)
 
   uint64_t size() const;
 };

@@ -51,6 +51,15 @@ std::string Heap::FreedBy(const void* addr) const {
   return {};
 }
 
+void Heap::ReportUseAfterFree(const void* p, std::string_view what, Where where) {
+  Finding f;
+  f.kind = FindingKind::kUseAfterFree;
+  f.signature = "use_after_free:" + std::string(what);
+  f.report = "BUG: KASAN: use-after-free in " + std::string(what) + " at " + WhereText(where) +
+             "\n  the object was freed " + FreedBy(p);
+  sched_.Report(std::move(f));
+}
+
 bool Heap::ReportDead(const void* object, std::string_view what, Where where) {
   Scheduler* running = Scheduler::Running();
   FSIM_CHECK_MSG(running != nullptr, "use of a freed object outside a run");

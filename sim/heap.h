@@ -51,6 +51,16 @@ class Heap final : public RunService {
   // If `addr` lies in an object freed in this run: "by fiber 'F' at
   // site". Empty otherwise.
   std::string FreedBy(const void* addr) const;
+  // Whether `p`, a pointer New() returned in this run, was freed (false
+  // for memory New() did not return). A hash lookup: cheap enough to ask
+  // before every use of an object that may have been freed under its user.
+  bool IsFreed(const void* p) const {
+    auto found = index_.find(p);
+    return found != index_.end() && blocks_[found->second].freed;
+  }
+  // Reports use_after_free, KASAN's way, for a use of freed `p` by
+  // `what`: where the object was freed and where it is used now.
+  void ReportUseAfterFree(const void* p, std::string_view what, Where where = Where::current());
 
   // Reports use_after_free if `object` is not alive; returns alive().
   // `what` names the operation ("mutex_lock"). Reads nothing of `object`

@@ -31,6 +31,7 @@ sim::BlkStatus PageIo(sim::Scheduler& s, Volumes& v, sim::BioOp op, uint64_t dis
   bio.op = op;
   bio.sector = disk / 512;
   bio.vecs = {{data, static_cast<uint32_t>(kPageSize)}};
+  bio.container = kBtrfsIoBioContainer;
   bio.end_io = [&done](sim::Bio&) { done.Complete(); };
   v.MapBio(&bio, mirror_num);
   done.Wait();
@@ -907,6 +908,24 @@ void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
   for (const sim::BioVec& v : bio->vecs) {
     submitted_csums_[disk] = Csum(v.data);
     disk += v.len;
+  }
+  if (fs_.config().bug_end_io_wrong_container) {
+    // btrfs_bio_wq_end_io()-style: btrfs's own completion first, which
+    // reads the btrfs_io_bio around the bio, then iomap's.
+    bio->end_io = [this, iomap_end_io = std::move(bio->end_io)](sim::Bio& done) {
+      if (done.container != kBtrfsIoBioContainer) {
+        sim::Finding f;
+        f.kind = sim::FindingKind::kUseAfterFree;
+        f.signature = "use_after_free:container_of_wrong_type";
+        f.report =
+            "BUG: KASAN: slab-out-of-bounds in end_bio_extent_writepage: btrfs_io_bio(bio) "
+            "(container_of(bio, struct btrfs_io_bio, bio)) of a bio iomap allocated from "
+            "iomap_ioend_bioset, ino " + std::to_string(ino_);
+        sched_.Fail(std::move(f));
+        return;
+      }
+      iomap_end_io(done);
+    };
   }
   fs_.volumes().MapBio(bio);
 }

@@ -72,6 +72,17 @@
 //   pages, find_lock_delalloc_range() takes the range, then the run's
 //   pages; when a page of the run went away it shortens the run and
 //   retries without first unlocking the range it took.
+// - bug_chained_bio_double_submit: when iomap_chain_bio() chains a full
+//   bio to a new one, the full one goes to the filesystem's submit hook
+//   twice (the RFC's hook added beside the submit_bio() iomap already
+//   does): it completes twice, its parent's __bi_remaining runs out early,
+//   the ioend finishes (pages end writeback, bios and ioend freed) while a
+//   bio of it is still in flight, and that bio's completion reads freed
+//   memory.
+// - bug_end_io_wrong_container: btrfs's data write completion takes
+//   container_of(bio, struct btrfs_io_bio, bio) of the bio iomap submitted
+//   through the hook, which iomap allocated (iomap_ioend_bioset): the
+//   fields read lie outside the bio's real allocation.
 // - bug_releasepage_unlocks_past_range: under extents before pages,
 //   releasepage try-locks the page's range [start, end] and unlocks
 //   [start, end + 1]: one byte of the next page's range it never owned
@@ -127,6 +138,8 @@ struct FsConfig {
   bool bug_fault_in_under_extent_lock = false;
   bool bug_clone_lock_order_by_argument = false;
   bool bug_releasepage_unlocks_past_range = false;
+  bool bug_chained_bio_double_submit = false;
+  bool bug_end_io_wrong_container = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -433,6 +446,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // carries PG_private_2, else null.
   OrderedExtent* OrderedOfPage(uint64_t start);
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
+  bool DoubleSubmitChained() const override { return fs_.config().bug_chained_bio_double_submit; }
   void EndIoend(Ioend& ioend) override;
   // io_tree hooks
   void SetDelallocExtent(uint64_t bytes) override;

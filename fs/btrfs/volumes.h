@@ -59,6 +59,10 @@ inline constexpr size_t kRaid10SubStripes = 2;     // btrfs_raid_array[RAID10].s
 // more is a harness error: no caller builds bios that large.
 inline constexpr size_t kBioSplitsMax = 256;
 
+// sim::Bio::container of the bios btrfs allocates itself (btrfs_bio_alloc()
+// from btrfs_bioset: a struct btrfs_io_bio around the bio).
+inline constexpr uint32_t kBtrfsIoBioContainer = 0x20;
+
 enum class Profile { kSingle, kDup, kRaid0, kRaid1, kRaid10 };
 const char* ProfileName(Profile profile);
 

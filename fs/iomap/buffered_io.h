@@ -17,9 +17,16 @@
 // - fsim adds kIomapFBoundary: a mapping flagged so must not be merged
 //   past its end (the fix the RFC needed; later kernels grew the same
 //   idea). Without the flag, behaviour is v5.13's.
-// - Completion: when every bio of an ioend has completed (in interrupt
-//   context), each page ends writeback and the filesystem's EndIoend runs
-//   (btrfs accounts its ordered extents there).
+// - Completion as v5.13 chains it: iomap_chain_bio() bio_chain()s the full
+//   bio to the new one (its bi_private becomes the new bio, its end_io
+//   bio_chain_endio, the new bio's __bi_remaining one more) and takes a
+//   reference for iomap_finish_ioend(); only the last bio (io_bio) has the
+//   ioend as bi_private. When the last bio and every child have completed
+//   (in interrupt context), iomap_finish_ioend() runs the filesystem's
+//   EndIoend (btrfs accounts its ordered extents there), ends each page's
+//   writeback, and walks the chain by bi_private, putting each bio. Bios
+//   and ioends live in sim::Heap: a bio or ioend used after it was freed,
+//   a bi_private read as the wrong type, are reported where they happen.
 //
 // Locking rules: IomapDoWritepage is called with the page locked and
 // unlocks it. Completion runs in interrupt context.
@@ -66,9 +73,11 @@ struct Ioend {
   uint64_t offset = 0;      // file offset
   uint64_t size = 0;        // bytes
   uint64_t boundary = ~uint64_t{0};  // file offset it may not grow past
-  std::vector<std::unique_ptr<sim::Bio>> bios;  // the chain
+  // The chain, first (io_inline_bio) to last (io_bio): bios live in
+  // sim::Heap, each put by iomap_finish_ioend (and a chained one also by
+  // bio_chain_endio, after iomap_chain_bio's bio_get).
+  std::vector<sim::Bio*> bios;
   size_t submitted = 0;     // bios handed to the filesystem so far
-  int pending = 0;          // bios submitted and not completed
   bool error = false;
   std::vector<Page*> pages;
 };
@@ -86,6 +95,9 @@ class IomapWritebackOps {
   // Submits one bio of `ioend` (bio->sector is a logical disk address in
   // 512-byte units). The bio's end_io is set; the fs must call it once.
   virtual void SubmitBio(Ioend& ioend, sim::Bio* bio) = 0;
+  // An injectable mistake (FsConfig::bug_chained_bio_double_submit): the
+  // bio iomap_chain_bio() fills is also handed to the hook a second time.
+  virtual bool DoubleSubmitChained() const { return false; }
   // All I/O of `ioend` is done (interrupt context), before its pages end
   // writeback.
   virtual void EndIoend(Ioend& ioend) { (void)ioend; }
@@ -126,7 +138,8 @@ class IomapWritepageCtx {
   bool CanAdd(uint64_t offset, uint64_t sector) const;
   void Submit(Ioend* ioend);
   void SubmitBio(Ioend* ioend, size_t index);
-  void BioDone(Ioend* ioend, sim::Bio& bio);
+  static void BioEndio(sim::Scheduler& sched, IomapWritebackOps* ops, sim::Bio& bio);
+  static void FinishIoend(sim::Scheduler& sched, IomapWritebackOps* ops, sim::Bio& last);
 
   sim::Scheduler& sched_;
   IomapWritebackOps& ops_;
