@@ -71,6 +71,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "chained_bio_double_submit"}}, true},
       {"fs_writers-end_io_wrong_container", "fs_writers",
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
+      {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
+       {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},

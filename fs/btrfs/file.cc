@@ -290,7 +290,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
     fs_.log().DropExtents(ino_, lock_start, lock_end);
     fs_.ReleaseUnreferenced();
     fs_.transaction_lock().Unlock();
-    em_tree_.Drop(lock_start, lock_end, false);
+    if (!fs_.config().bug_punch_hole_keeps_extent_map) em_tree_.Drop(lock_start, lock_end, false);
     io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc | kExtentDoAccounting);
     io_tree_.UnlockExtent(lock_start, lock_end - 1);
   }

@@ -164,15 +164,60 @@ int BtrfsInode::FillPage(Page& page) {
   const uint64_t off = page.offset();
   page.data.fill(0);
   if (off >= i_size_) return 0;
-  const auto& all = fs_.log().state().extents;
-  auto file = all.find(ino_);
-  if (file == all.end()) return 0;
-  for (const auto& [start, item] : file->second) {
-    if (start > off || start + item.num_bytes <= off) continue;
-    uint64_t disk = item.disk_bytenr + item.offset + (off - start);
-    return ReadDataBlock(disk, off, page.data.data());
+  const ExtentMap em = GetExtent(off);
+  if (em.block_start == kHole || (em.flags & kEmPrealloc)) return 0;
+  return ReadDataBlock(em.block_start + (off - em.start), off, page.data.data());
+}
+
+// btrfs_get_extent() for the block at `start`, called with its range
+// locked: the cached map if there is one (a map of an extent still being
+// written is there, pinned, from cow_file_range), else one built from the
+// file extent items, the item covering `start` or the hole between items,
+// trimmed to the gap between cached maps (btrfs_add_extent_mapping's
+// merge_extent_mapping on -EEXIST) and added to the cache.
+ExtentMap BtrfsInode::GetExtent(uint64_t start) {
+  if (std::optional<ExtentMap> em = em_tree_.Lookup(start, 1)) {
+    sched_.Cover("btrfs_get_extent:cached");
+    return *em;
   }
-  return 0;  // a hole
+  ExtentMap em;
+  em.start = 0;
+  uint64_t end = kLEndMax;
+  const auto& all = fs_.log().state().extents;
+  if (auto file = all.find(ino_); file != all.end()) {
+    for (const auto& [at, item] : file->second) {
+      if (at + item.num_bytes <= start) {
+        em.start = std::max(em.start, at + item.num_bytes);
+        continue;
+      }
+      if (at > start) {
+        end = std::min(end, at);
+        break;
+      }
+      em.start = at;
+      end = at + item.num_bytes;
+      em.block_start = item.disk_bytenr + item.offset;
+      em.block_len = item.num_bytes;
+      em.orig_start = at - item.offset;
+      em.ram_bytes = item.disk_num_bytes;
+      if (item.type == FileExtentType::kPrealloc) em.flags |= kEmPrealloc;
+      break;
+    }
+  }
+  // Trimmed to the gap around `start` that no cached map covers.
+  for (std::optional<ExtentMap> left = em_tree_.Lookup(em.start, start - em.start); left;
+       left = em_tree_.Lookup(em.start, start - em.start)) {
+    const uint64_t cut = left->end() - em.start;
+    if (em.block_start != kHole) em.block_start += cut, em.block_len -= cut;
+    em.start = left->end();
+  }
+  if (std::optional<ExtentMap> right = em_tree_.Lookup(start, end - start)) end = right->start;
+  em.len = end - em.start;
+  if (em.block_start == kHole) em.block_len = 0;
+  sched_.Cover("btrfs_get_extent:from_items");
+  const bool added = em_tree_.Add(em);
+  FSIM_CHECK(added);
+  return em;
 }
 
 // One block of file data from disk, checked against its checksum, as
@@ -983,6 +1028,17 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
     fs_.transaction_lock().Unlock();
   }
   em_tree_.Unpin(start, 0);
+  // btrfs_finish_ordered_io()'s out: label: the part of the extent no item
+  // will point at (all of it on an error, past truncated_len for a
+  // truncated one) leaves the extent map cache, or a later read would
+  // follow the map to space that is free, or another file's.
+  const uint64_t written = (oe->flags & kOrderedIoErr) ? 0
+                           : (oe->flags & kOrderedTruncated)
+                               ? std::min(oe->truncated_len, oe->num_bytes)
+                               : oe->num_bytes;
+  if (written < oe->num_bytes) {
+    em_tree_.Drop(start + written, end + 1, false);
+  }
   io_tree_.UnlockExtent(start, end);
   ordered_.Remove(oe);
   ordered_.Put(oe);

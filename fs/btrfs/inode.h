@@ -83,6 +83,10 @@
 //   container_of(bio, struct btrfs_io_bio, bio) of the bio iomap submitted
 //   through the hook, which iomap allocated (iomap_ioend_bioset): the
 //   fields read lie outside the bio's real allocation.
+// - bug_punch_hole_keeps_extent_map: btrfs_punch_hole drops the file
+//   extent items of the hole but not its cached extent maps
+//   (btrfs_drop_extent_cache): a later read of a hole page that is not
+//   cached follows the stale map to the freed (or reused) disk space.
 // - bug_releasepage_unlocks_past_range: under extents before pages,
 //   releasepage try-locks the page's range [start, end] and unlocks
 //   [start, end + 1]: one byte of the next page's range it never owned
@@ -139,6 +143,7 @@ struct FsConfig {
   bool bug_clone_lock_order_by_argument = false;
   bool bug_releasepage_unlocks_past_range = false;
   bool bug_chained_bio_double_submit = false;
+  bool bug_punch_hole_keeps_extent_map = false;
   bool bug_end_io_wrong_container = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
@@ -484,6 +489,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // range locked by the caller.
   int FillPage(Page& page);
   int ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data);
+  ExtentMap GetExtent(uint64_t start);
   void FinishOrderedIo(OrderedExtent* oe);
   // evict_inode_truncate_pages(): the page cache dropped
   // (truncate_inode_pages_final()), then every io_tree range cleared with
