@@ -680,13 +680,30 @@ int BtrfsInode::Readpage(Page& page) {
   return ret;
 }
 
-bool BtrfsInode::Releasepage(Page& page, sim::Gfp) {
-  // __btrfs_releasepage() -> try_release_extent_state(): not while the
-  // page's range is locked (someone is between the extent lock and this
-  // page). Legacy tests the LOCKED bit; the RFC takes a best-effort
-  // try_lock_extent, as reclaim holds the page lock.
+bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {
+  // __btrfs_releasepage() -> try_release_extent_mapping(), then
+  // try_release_extent_state(): not while the page's range is locked
+  // (someone is between the extent lock and this page). Legacy tests the
+  // LOCKED bit; the RFC takes a best-effort try_lock_extent, as reclaim
+  // holds the page lock.
   if (PageDirty(page) || PageWriteback(page)) return false;
   const uint64_t start = page.offset(), end = start + kPageSize - 1;
+  // try_release_extent_mapping(): for a large file (i_size > 16 MiB) and
+  // an allocation that may block, the cached maps from this page on are
+  // dropped one by one while each starts where the last ended, is not
+  // pinned (being written) and its range is not locked; the first that is
+  // stops the walk, a locked one is only stepped over.
+  if ((gfp & sim::kGfpDirectReclaim) && i_size_ > (uint64_t{16} << 20)) {
+    for (uint64_t at = start; at <= end;) {
+      std::optional<ExtentMap> em = em_tree_.Lookup(at, end - at + 1);
+      if (!em || (em->flags & kEmPinned) || em->start != at) break;
+      if (!io_tree_.TestRangeBit(em->start, em->end() - 1, kExtentLocked, false)) {
+        em_tree_.Drop(em->start, em->end(), false);
+        sched_.Cover("try_release_extent_mapping:dropped");
+      }
+      at = em->end();
+    }
+  }
   if (fs_.config().order == LockOrder::kRfc) {
     if (!io_tree_.TryLockExtent(start, end)) return false;
     io_tree_.UnlockExtent(start, end + (fs_.config().bug_releasepage_unlocks_past_range ? 1 : 0));

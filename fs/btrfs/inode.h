@@ -429,6 +429,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Pages writeback wrote wholly past EOF (bug_writeback_past_eof_after_truncate).
   uint64_t pages_written_past_eof() const { return pages_written_past_eof_; }
   AddressSpace& mapping() { return mapping_; }
+  // The extent map cache (for tests).
+  const ExtentMapTree& em_tree() const { return em_tree_; }
   ExtentIoTree& io_tree() { return io_tree_; }
   OrderedTree& ordered() { return ordered_; }
 

@@ -296,6 +296,47 @@ TEST(BtrfsInodeTest, ReadRepairRewritesABadCopyAndFailsOnlyWhenNoCopyIsGood) {
   }
 }
 
+// try_release_extent_mapping(): releasepage drops the cached extent map
+// that starts at the page only for a file larger than 16 MiB (v5.13's
+// SZ_16M test), and a later read rebuilds it from the file extent items.
+TEST(BtrfsInodeTest, ReleasepageDropsExtentMapsOfLargeFilesOnly) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    for (uint64_t size : {uint64_t{8192}, uint64_t{17} << 20}) {
+      SCOPED_TRACE(std::to_string(size));
+      sim::Scheduler s;
+      sim::testing::NonPreemptive strategy;
+      std::unique_ptr<sim::BlockArray> array;
+      std::unique_ptr<BtrfsFs> fs;
+      std::unique_ptr<BtrfsInode> inode;
+      std::vector<uint8_t> want(2 * kPageSize, 0x5a), got;
+      bool released = false, cached_after = true;
+      sim::RunResult r = RunFunctions(s, strategy, [&] {
+        FsConfig config;
+        config.order = order;
+        BuildWorld(s, config, array, fs, inode);
+        s.Spawn("app", [&] {
+          inode->BufferedWrite(0, want);
+          ASSERT_EQ(inode->Fsync(), 0);
+          inode->Truncate(size);
+          ASSERT_TRUE(inode->em_tree().Lookup(0, 1).has_value());
+          Page* page = inode->mapping().FindLockPage(0);
+          ASSERT_NE(page, nullptr);
+          released = inode->Releasepage(*page, sim::kGfpKernel);
+          UnlockPage(*page);
+          PutPage(*page);
+          cached_after = inode->em_tree().Lookup(0, 1).has_value();
+          inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+          got = inode->Read(0, want.size());
+        });
+      });
+      ASSERT_TRUE(r.findings.empty()) << All(r);
+      EXPECT_TRUE(released);
+      EXPECT_EQ(cached_after, size <= (uint64_t{16} << 20));
+      EXPECT_EQ(got, want);
+    }
+  }
+}
+
 TEST(BtrfsInodeTest, APunchedHoleReadsAsZeroesFromCacheAndFromDisk) {
   for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
     sim::Scheduler s;
