@@ -65,12 +65,17 @@ ObjectProfileData EstimateEventsByObject(const Target& target, sim::Scheduler& s
   });
 }
 
+std::string ConfigText(const Target& target) {
+  std::string config;
+  for (const auto& [key, value] : target.config) config += key + "=" + value + ";";
+  return config;
+}
+
 std::string TracePath(const std::string& dir, const Target& target,
                       const sim::Finding& finding, uint64_t seed) {
   // The configuration is part of the name: explorations of one scenario
   // under two orders (or bugs) into one directory keep both traces.
-  std::string config;
-  for (const auto& [key, value] : target.config) config += key + "=" + value + ";";
+  const std::string config = ConfigText(target);
   std::string name = target.scenario + "-" +
                      std::string(sim::FindingKindName(finding.kind)) + "-" +
                      DigestHex(sim::NameHash(finding.signature)).substr(0, 8) + "-c" +
@@ -202,7 +207,25 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       ++summary.runs;
       ++lane.stats.runs;
       lane.stats.steps_max = std::max(lane.stats.steps_max, result.steps);
-      for (const std::string& point : result.covered) ++lane.stats.coverage[point];
+      for (const std::string& point : result.covered) {
+        if (lane.stats.coverage[point]++ == 0) lane.stats.coverage_first[point] = r;
+      }
+      if (options.save_clean != 0 && r % options.save_clean == 0 && result.findings.empty()) {
+        if (!dir_made) {
+          std::filesystem::create_directories(options.out_dir);
+          dir_made = true;
+        }
+        StrategyInfo info = options.strategy;
+        if (lane.dfs) info.preemptions = lane.stats.preemption_bound;
+        Trace trace = TraceOfRun(target, info, seed, r, result, sched.chooser().decisions());
+        const std::string name = target.scenario + "-clean-c" +
+                                 DigestHex(sim::NameHash(ConfigText(target))).substr(0, 6) + "-r" +
+                                 std::to_string(r) + "-" + std::to_string(seed) + ".trace.json";
+        std::string path = (std::filesystem::path(options.out_dir) / name).string();
+        std::string error = WriteTrace(path, trace);
+        if (!error.empty()) throw std::runtime_error(error);
+        lane.stats.clean_traces.push_back(std::move(path));
+      }
       XXH3_64bits_update(&digest, &result.digest, sizeof result.digest);
       virtual_ns += result.virtual_ns;
       for (const sim::Finding& finding : result.findings) {

@@ -61,6 +61,10 @@ struct ExploreOptions {
   uint32_t shard_count = 1;
   bool all = false;  // run the whole budget instead of stopping at a finding
   std::string out_dir = "fsim-out";
+  // Every save_clean-th run (run index r with r % save_clean == 0) that
+  // found nothing is written as a trace too (0: none), so that a clean
+  // run's timeline can be opened like a finding's.
+  uint64_t save_clean = 0;
   // Wall-clock budget, checked between runs (the clock lives in tools/).
   std::function<bool()> out_of_time;
   // Called for each new finding, after its trace is on disk.
@@ -78,6 +82,12 @@ struct TargetStats {
   int preemption_bound = -1;  // dfs: the bound of the last space explored (-1: unbounded)
   // Coverage point -> runs that reached it (sim::Scheduler::Cover).
   std::map<std::string, uint64_t> coverage;
+  // Coverage point -> the first run (index r) that reached it: distinct
+  // points against runs, the curve that flattens out when a budget is
+  // enough. Shards merge it by the minimum.
+  std::map<std::string, uint64_t> coverage_first;
+  // Clean runs written as traces (ExploreOptions::save_clean).
+  std::vector<std::string> clean_traces;
 };
 
 struct ExploreSummary {

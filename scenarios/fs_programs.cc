@@ -866,6 +866,18 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   };
   s.source = std::move(source);
   s.json = shared->json;
+  if (shared->memory_declared) {
+    s.intents.push_back({"reclaim:", "a memory budget (memory.budget_pages), but no run reclaimed"});
+  }
+  if (shared->power_cut_ns) s.intents.push_back({"power_cut", "a power cut, but no run reached it"});
+  for (const sim::DeviceConfig& d : shared->devices) {
+    if (d.fault_io_errors) {
+      s.intents.push_back({"block:io_error", "I/O errors on " + d.name + ", but none was injected"});
+    }
+    if (d.fault_device_failure) {
+      s.intents.push_back({"block:device_failed", d.name + " failing, but it never failed"});
+    }
+  }
   return s;
 }
 

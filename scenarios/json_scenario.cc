@@ -649,7 +649,10 @@ ScenarioSpec ReadScenario(const json& j) {
   spec.memory.budget_pages = 64;
   spec.memory.low_pages = 64 * 2 / 3;
   spec.memory.high_pages = 64 / 2;
-  if (const json* v = o.Find("memory")) spec.memory = ReadMemory(*v, "/memory");
+  if (const json* v = o.Find("memory")) {
+    spec.memory = ReadMemory(*v, "/memory");
+    spec.memory_declared = true;
+  }
   spec.files = {"file"};
   if (const json* v = o.Find("files")) {
     if (!v->is_array() || v->empty() || v->size() > kScenarioFilesMax) {

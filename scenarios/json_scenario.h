@@ -132,6 +132,7 @@ struct ScenarioSpec {
   // The data chunk's profile over them (mkfs.btrfs -d).
   fs::Profile data_profile = fs::Profile::kSingle;
   sim::MemoryConfig memory;
+  bool memory_declared = false;  // the file gives "memory" (a budget meant as pressure)
   std::vector<std::string> files;  // inode numbers 257, 258, ... in order
   std::vector<FiberSpec> fibers;
   std::optional<Choice> power_cut_ns;  // when the power fails

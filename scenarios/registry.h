@@ -58,6 +58,10 @@ struct Scenario {
   // family's programs are benchmarks of the search, not of the runtime:
   // `fsim bench` measures their runs/s only when named.
   std::string family;
+  // What the scenario declares it exercises, as (coverage point prefix,
+  // the declaration): explore warns when no run reached the prefix (a
+  // memory budget no run ran out of, a fault never injected).
+  std::vector<std::pair<std::string, std::string>> intents;
 };
 
 // All built-in scenarios (code and compiled-in files), sorted by name.

@@ -153,6 +153,7 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   BlkStatus status = BlkStatus::kOk;
   if (failed_ || (config_.fault_io_errors && sched_.Choose(2, "bio_io_error") == 1)) {
     status = BlkStatus::kIoError;
+    sched_.Cover(failed_ ? "block:device_failed" : "block:io_error");
   }
   if (status == BlkStatus::kOk) {
     if (bio.op == BioOp::kFlush || (bio.flags & kBioPreflush)) PersistUpTo(req->flush_barrier);
@@ -254,6 +255,7 @@ void BlockDevice::PowerCut() {
   FSIM_CHECK_MSG(sched_.in_fiber(), "PowerCut() decides through the Chooser: call it in a fiber");
   ++generation_;
   dead_ = true;
+  sched_.Cover(pending_.empty() ? "power_cut:idle" : "power_cut:requests_in_flight");
   // In-flight writes and flushes may or may not have been carried out by
   // the device, in any order. One that was is carried out whole: a
   // PREFLUSH flush first (a device performs the flush before the write),

@@ -1,5 +1,7 @@
 #include "sim/lockdep.h"
 
+#include <set>
+
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -464,6 +466,13 @@ bool Lockdep::CheckPrevAdd(FiberLocks& fl, const HeldLock& prev, const HeldLock&
                     FiberSite::Here(sched_, next.where).fiber});
   classes_[prev.cls].after.push_back(e);
   classes_[next.cls].before.push_back(e);
+  // A distinct lock-graph edge is a coverage point (explore --coverage).
+  // Cover() keeps the pointer: the name is interned for the process (its
+  // content, not its address, is what reaches a report).
+  static std::set<std::string> interned;
+  const std::string& point =
+      *interned.insert("lockdep:" + classes_[prev.cls].name + " -> " + classes_[next.cls].name).first;
+  sched_.Cover(point.c_str());
   return true;
 }
 

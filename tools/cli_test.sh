@@ -387,6 +387,36 @@ grep -q "refused.ops:2: unsupported op collapse_range" u.err || fail "fsx refuse
 expect_exit 2 $? "fsx directory"
 [ "$(wc -l < u.err)" -eq 1 ] || fail "fsx directory: more than one line: $(cat u.err)"
 
+# Coverage: explore --coverage FILE records, per scenario, the runs that
+# reached each point and the first run that did; fsim coverage prints it
+# and draws the curve; a memory-pressure scenario shows kswapd reclaiming,
+# one without a memory budget shows no reclaim; --save-clean writes clean
+# runs as traces that replay.
+"$FSIM" explore --scenario fs_raid1_device_failure --scenario fs_small_truncate --runs 40 \
+  --coverage cov.json --save-clean 20 --out "$OUT/clean" > cov.out 2> /dev/null
+expect_exit 0 $? "explore --coverage FILE"
+grep -q '"fsim_coverage": 1' cov.json || fail "coverage file header: $(head -3 cov.json)"
+grep -q '"coverage_first"' cov.json || fail "coverage file lacks coverage_first"
+grep -q "reclaim:kswapd .*first run" cov.out || fail "coverage table lacks kswapd reclaim: $(cat cov.out)"
+"$FSIM" coverage cov.json --svg cov.svg > covp.out 2> /dev/null
+expect_exit 0 $? "fsim coverage --svg"
+grep -q "^fs_raid1_device_failure (40 runs" covp.out || fail "coverage print: $(cat covp.out)"
+sed -n '/^fs_small_truncate/,$p' covp.out | grep -q "reclaim:" && fail "no memory budget, yet reclaim: $(cat covp.out)"
+grep -q "<polyline" cov.svg || fail "coverage svg has no curve"
+n_clean=$(ls "$OUT/clean" | grep -c -- "-clean-")
+[ "$n_clean" -eq 4 ] || fail "--save-clean 20 over 2x40 runs wrote $n_clean traces, expected 4"
+clean_trace=$(ls "$OUT/clean"/*-clean-* | head -1)
+"$FSIM" replay "$clean_trace" > /dev/null 2>&1
+expect_exit 0 $? "a clean trace replays clean"
+"$FSIM" explore --scenario fs_small_truncate --runs 10 --coverage "$TEST_TMPDIR" > /dev/null 2> u.err
+expect_exit 2 $? "--coverage a directory"
+"$FSIM" coverage missing.json > /dev/null 2> u.err
+expect_exit 2 $? "coverage of a missing file"
+echo '{"targets": 3}' > notcov.json
+"$FSIM" coverage notcov.json > /dev/null 2> u.err
+expect_exit 2 $? "coverage of a file that is not one"
+[ "$(wc -l < u.err)" -eq 1 ] || fail "coverage bad file: more than one line: $(cat u.err)"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

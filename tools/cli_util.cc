@@ -8,6 +8,7 @@
 
 #include "model/error_line.h"
 #include <csignal>
+#include <fstream>
 #include <cstdio>
 #include <cstdlib>
 
@@ -136,6 +137,45 @@ void Progress::Print(bool final) {
 
 void Progress::Done() {
   if (printed_ && tty_) Print(true);
+}
+
+bool CheckOutFile(const std::string& path, const std::string& flag, std::string* error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty()) {
+    *error = flag + ": an empty file name";
+    return false;
+  }
+  if (fs::is_directory(path, ec)) {
+    *error = flag + " " + path + ": is a directory";
+    return false;
+  }
+  fs::path parent = fs::absolute(path, ec).parent_path();
+  if (ec || !fs::is_directory(parent, ec)) {
+    *error = flag + " " + path + ": " + parent.string() + " is not a directory";
+    return false;
+  }
+  if (::access(parent.c_str(), W_OK | X_OK) != 0) {
+    *error = flag + " " + path + ": " + parent.string() + " is not writable";
+    return false;
+  }
+  return true;
+}
+
+std::string WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return path + ": cannot create file";
+    out << text;
+    out.flush();
+    if (!out) return path + ": write failed";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return path + ": cannot rename temporary file into place";
+  }
+  return {};
 }
 
 bool CheckOutDir(const std::string& dir, std::string* error) {

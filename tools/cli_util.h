@@ -45,6 +45,13 @@ bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::str
 // we may write, or a path whose nearest existing ancestor is one (it is
 // created then). False with one line in *error otherwise.
 bool CheckOutDir(const std::string& dir, std::string* error);
+// The file an option names (`flag`, for the message) can be written: not
+// a directory, in an existing directory we may write. False with a
+// one-line *error otherwise.
+bool CheckOutFile(const std::string& path, const std::string& flag, std::string* error);
+// Writes `text` to `path` through a temporary unique to this process, then
+// renames it into place. Returns "" or a one-line error naming the file.
+std::string WriteFileAtomically(const std::string& path, const std::string& text);
 
 // Ctrl-C (SIGINT) during an exploration: the first one asks the explorer to
 // stop after the run in progress (traces already found are on disk; the

@@ -33,6 +33,8 @@ struct ExploreArgs {
   bool all = false;
   bool json = false;
   bool coverage = false;  // print the runs that reached each coverage point
+  std::string coverage_file;  // --coverage FILE: also write the coverage JSON there
+  uint64_t save_clean = 0;    // --save-clean N: every Nth clean run as a trace
   uint32_t jobs = 1;      // -j N: N processes, shard i/N each
   bool iterative = false; // dfs: iterative preemption bounding
 };
@@ -88,6 +90,11 @@ struct CompareArgs {
 int List();
 int CompareOrders(const CompareArgs& args);
 int LockGraph(const LockGraphArgs& args);
+struct CoverageArgs {
+  std::string file;  // explore --coverage FILE, or an explore --json summary
+  std::string svg;   // --svg OUT: the curve of points against runs; empty: none
+};
+int Coverage(const CoverageArgs& args);
 struct BugsArgs {
   bool json = false;
   bool hunt = false;

@@ -72,18 +72,82 @@ void PrintTable(const model::ExploreSummary& summary, double seconds,
   }
 }
 
-// --coverage: per scenario, the runs that reached each coverage point (a
-// point no run reached is a path the scenario does not exercise).
-void PrintCoverage(const model::ExploreSummary& summary) {
-  std::printf("\ncoverage (runs that reached each point):\n");
-  for (const model::TargetStats& t : summary.targets) {
-    std::printf("  %s (%llu runs)\n", t.scenario.c_str(), static_cast<unsigned long long>(t.runs));
-    if (t.coverage.empty()) std::printf("    (no point reached)\n");
-    for (const auto& [point, runs] : t.coverage) {
-      std::printf("    %-44s %10llu  %5.1f%%\n", point.c_str(), static_cast<unsigned long long>(runs),
-                  t.runs > 0 ? 100.0 * static_cast<double>(runs) / static_cast<double>(t.runs) : 0.0);
+// Per scenario as JSON: figures, coverage (point -> runs), coverage_first
+// (point -> first run), clean traces written.
+nlohmann::json TargetJson(const model::TargetStats& t) {
+  return {{"scenario", t.scenario},
+          {"runs", t.runs},
+          {"findings", t.findings},
+          {"exhausted", t.exhausted},
+          {"preemption_bound", t.preemption_bound},
+          {"coverage", t.coverage},
+          {"coverage_first", t.coverage_first},
+          {"clean_traces", t.clean_traces}};
+}
+
+// A scenario's declared intents (scenarios::Scenario::intents) that no run
+// of it reached: one warning each.
+std::vector<std::string> IntentWarnings(const nlohmann::json& targets) {
+  std::vector<std::string> out;
+  for (const nlohmann::json& t : targets) {
+    const std::string name = t.value("scenario", "");
+    const scenarios::Scenario* sc = scenarios::FindScenario(name);
+    if (sc == nullptr || t.value("runs", uint64_t{0}) == 0) continue;
+    for (const auto& [prefix, what] : sc->intents) {
+      bool reached = false;
+      for (const auto& [point, runs] : t["coverage"].items()) {
+        reached = reached || point.rfind(prefix, 0) == 0;
+      }
+      if (!reached) {
+        out.push_back(name + " declares " + what + " (no run reached '" + prefix + "*') in " +
+                      std::to_string(t["runs"].get<uint64_t>()) + " runs");
+      }
     }
   }
+  return out;
+}
+
+// --coverage: per scenario, the runs that reached each coverage point and
+// the first run that did (a point no run reached is a path the scenario
+// does not exercise), then the warnings.
+void PrintCoverage(const nlohmann::json& targets, const std::vector<std::string>& warnings) {
+  std::printf("\ncoverage (runs that reached each point, the first run that did):\n");
+  for (const nlohmann::json& t : targets) {
+    const uint64_t total = t["runs"].get<uint64_t>();
+    std::printf("  %s (%llu runs)\n", t["scenario"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(total));
+    if (t["coverage"].empty()) std::printf("    (no point reached)\n");
+    for (const auto& [point, runs_json] : t["coverage"].items()) {
+      const uint64_t runs = runs_json.get<uint64_t>();
+      std::printf("    %-44s %10llu  %5.1f%%  first run %llu\n", point.c_str(),
+                  static_cast<unsigned long long>(runs),
+                  total > 0 ? 100.0 * static_cast<double>(runs) / static_cast<double>(total) : 0.0,
+                  static_cast<unsigned long long>(t["coverage_first"].value(point, uint64_t{0})));
+    }
+  }
+  for (const std::string& w : warnings) std::printf("warning: %s\n", w.c_str());
+}
+
+// The coverage and warnings of an exploration: printed (--coverage),
+// warned about on stderr, written to --coverage FILE. Returns false if the
+// file could not be written (the message is on stderr).
+bool ReportCoverage(const ExploreArgs& args, const nlohmann::json& targets) {
+  const std::vector<std::string> warnings = IntentWarnings(targets);
+  if (args.coverage && !args.json) {
+    PrintCoverage(targets, warnings);
+  } else if (!warnings.empty() && !args.json) {
+    std::printf("warning: %zu declared intent(s) no run reached (a memory budget no run "
+                "reclaimed under, a fault never injected): see --coverage\n",
+                warnings.size());
+  }
+  if (args.coverage_file.empty()) return true;
+  const nlohmann::json file = {{"fsim_coverage", 1}, {"targets", targets}, {"warnings", warnings}};
+  std::string error = WriteFileAtomically(args.coverage_file, file.dump(1) + "\n");
+  if (!error.empty()) {
+    std::fprintf(stderr, "fsim: %s\n", error.c_str());
+    return false;
+  }
+  return true;
 }
 
 void PrintJson(const model::ExploreSummary& summary, double seconds, bool interrupted) {
@@ -95,14 +159,7 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
     findings.push_back(std::move(finding));
   }
   nlohmann::json targets = nlohmann::json::array();
-  for (const model::TargetStats& t : summary.targets) {
-    targets.push_back({{"scenario", t.scenario},
-                       {"runs", t.runs},
-                       {"findings", t.findings},
-                       {"exhausted", t.exhausted},
-                       {"preemption_bound", t.preemption_bound},
-                       {"coverage", t.coverage}});
-  }
+  for (const model::TargetStats& t : summary.targets) targets.push_back(TargetJson(t));
   nlohmann::json j = {{"fsim_summary", 1},
                       {"runs", summary.runs},
                       {"seconds", seconds},
@@ -111,6 +168,7 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
                       {"findings", std::move(findings)},
                       {"targets", std::move(targets)},
                       {"interrupted", interrupted}};
+  j["warnings"] = IntentWarnings(j["targets"]);
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -149,6 +207,7 @@ int ExploreJobs(const ExploreArgs& args) {
   }
   for (const std::string& c : args.config) base.insert(base.end(), {"--config", c});
   if (args.all) base.push_back("--all");
+  if (args.save_clean > 0) base.insert(base.end(), {"--save-clean", std::to_string(args.save_clean)});
   std::vector<pid_t> pids;
   std::vector<std::string> outs;
   const std::filesystem::path dir = std::filesystem::temp_directory_path();
@@ -219,7 +278,9 @@ int ExploreJobs(const ExploreArgs& args) {
       if (!targets.count(name)) {
         order.push_back(name);
         targets[name] = {{"scenario", name}, {"runs", 0}, {"findings", 0}, {"exhausted", true},
-                         {"coverage", nlohmann::json::object()}};
+                         {"coverage", nlohmann::json::object()},
+                         {"coverage_first", nlohmann::json::object()},
+                         {"clean_traces", nlohmann::json::array()}};
       }
       nlohmann::json& m = targets[name];
       m["runs"] = m["runs"].get<uint64_t>() + t["runs"].get<uint64_t>();
@@ -227,6 +288,19 @@ int ExploreJobs(const ExploreArgs& args) {
       m["exhausted"] = m["exhausted"].get<bool>() && t["exhausted"].get<bool>();
       for (const auto& [point, runs] : t["coverage"].items()) {
         m["coverage"][point] = m["coverage"].value(point, uint64_t{0}) + runs.get<uint64_t>();
+      }
+      // Run indices are global (shard I runs r mod N == I): the first is
+      // the smallest over the shards.
+      const nlohmann::json first_runs = t.value("coverage_first", nlohmann::json::object());
+      for (const auto& [point, first] : first_runs.items()) {
+        const uint64_t r = first.get<uint64_t>();
+        if (!m["coverage_first"].contains(point) || m["coverage_first"][point].get<uint64_t>() > r) {
+          m["coverage_first"][point] = r;
+        }
+      }
+      const nlohmann::json clean = t.value("clean_traces", nlohmann::json::array());
+      for (const nlohmann::json& path : clean) {
+        m["clean_traces"].push_back(path);
       }
     }
   }
@@ -236,6 +310,7 @@ int ExploreJobs(const ExploreArgs& args) {
   merged["runs_per_sec"] = seconds > 0 ? merged["runs"].get<double>() / seconds : 0.0;
   merged["targets"] = nlohmann::json::array();
   for (const std::string& name : order) merged["targets"].push_back(targets[name]);
+  merged["warnings"] = IntentWarnings(merged["targets"]);
   const bool found = !merged["findings"].empty();
   if (args.json) {
     std::printf("%s\n", merged.dump().c_str());
@@ -266,6 +341,7 @@ int ExploreJobs(const ExploreArgs& args) {
       }
     }
   }
+  if (!ReportCoverage(args, merged["targets"])) return kExitInternal;
   if (found) return kExitFindings;
   return merged["interrupted"].get<bool>() ? kExitInterrupted : kExitClean;
 }
@@ -281,6 +357,9 @@ int Explore(const ExploreArgs& args) {
     return UsageError(error);
   }
   if (!CheckOutDir(args.out, &error)) return UsageError(error);
+  if (!args.coverage_file.empty() && !CheckOutFile(args.coverage_file, "--coverage", &error)) {
+    return UsageError(error);
+  }
   if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
   // The default suite under the order asked for (a scenario the RFC order
   // is known to fail is left out under it).
@@ -325,6 +404,7 @@ int Explore(const ExploreArgs& args) {
   options.virtual_ns_budget = static_cast<uint64_t>(args.vtime_sec * 1e9);
   options.all = args.all;
   options.out_dir = args.out;
+  options.save_clean = args.save_clean;
   Clock::time_point start = Clock::now();
   InterruptScope interrupt;
   std::optional<Clock::time_point> deadline;
@@ -358,8 +438,10 @@ int Explore(const ExploreArgs& args) {
     PrintJson(summary, seconds, interrupted);
   } else {
     PrintTable(summary, seconds, options);
-    if (args.coverage) PrintCoverage(summary);
   }
+  nlohmann::json targets_json = nlohmann::json::array();
+  for (const model::TargetStats& t : summary.targets) targets_json.push_back(TargetJson(t));
+  if (!ReportCoverage(args, targets_json)) return kExitInternal;
   if (!summary.findings.empty()) return kExitFindings;
   return interrupted ? kExitInterrupted : kExitClean;
 }

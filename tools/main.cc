@@ -72,9 +72,21 @@ int Main(int argc, char** argv) {
                       "Run the exploration as N processes, shard I/N each (every core); the "
                       "summary is their union")
       ->check(CLI::Range(1u, 256u));
-  explore->add_flag("--coverage", ex.coverage,
-                    "After the table, per scenario: the runs that reached each coverage point "
-                    "(kswapd writepage, best-effort redirty, reclaim, ...); always in --json");
+  explore
+      ->add_option_function<std::vector<std::string>>(
+          "--coverage",
+          [&ex](const std::vector<std::string>& v) {
+            ex.coverage = true;
+            if (!v.empty()) ex.coverage_file = v.front();
+          },
+          "After the table, per scenario: the runs that reached each coverage point (kswapd "
+          "writepage, best-effort redirty, reclaim, ...) and the first run that did; with FILE, "
+          "also written there as JSON for 'fsim coverage' (always in --json)")
+      ->expected(0, 1);
+  explore->add_option("--save-clean", ex.save_clean,
+                      "Also write every Nth clean run (run index divisible by N) as a trace in "
+                      "--out, to replay or open in Perfetto like a finding's")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
 
   ReplayArgs re;
   CLI::App* replay = app.add_subcommand(
@@ -105,6 +117,15 @@ int Main(int argc, char** argv) {
   lockgraph->add_option("--config", lg.config, "Configuration K=V (repeatable)");
   lockgraph->add_option("-o,--out", lg.out, "Output .dot file (default: stdout)");
   lockgraph->add_flag("--svg", lg.svg, "Also render FILE.svg with graphviz's dot");
+
+  CoverageArgs cv;
+  CLI::App* coverage = app.add_subcommand(
+      "coverage",
+      "Print the coverage an exploration recorded (explore --coverage FILE): per scenario the runs "
+      "that reached each point and the first that did; --svg draws points against runs");
+  coverage->add_option("file", cv.file, "Coverage file (explore --coverage FILE) or explore --json output")
+      ->required();
+  coverage->add_option("--svg", cv.svg, "Write the curve of distinct points against runs as SVG");
 
   CompareArgs co;
   CLI::App* compare = app.add_subcommand(
@@ -229,7 +250,9 @@ int Main(int argc, char** argv) {
                            name == "--seeds" || name == "--limit";
       // A file or directory value that looks like an option is one
       // (replay T --chrome-trace --log wrote a file named --log).
-      const bool path = name == "--out" || name == "--chrome-trace" || name == "--compare";
+      const bool path = name == "--out" || name == "--chrome-trace" || name == "--compare" ||
+                        (name == "--svg" && sub->get_name() == "coverage") ||
+                        name == "--coverage";
       if (path) opt->check(not_an_option);
       if (!numeric) continue;
       opt->check(finite);
@@ -318,6 +341,7 @@ int Main(int argc, char** argv) {
   }
   if (app.got_subcommand(bugs)) return Bugs(bu);
   if (app.got_subcommand(compare)) return CompareOrders(co);
+  if (app.got_subcommand(coverage)) return Coverage(cv);
   if (app.got_subcommand(lockgraph)) {
     if (lg.trace.empty() == lg.scenario.empty()) {
       return UsageError("lockgraph: give either a TRACE or --scenario NAME");
