@@ -417,6 +417,32 @@ echo '{"targets": 3}' > notcov.json
 expect_exit 2 $? "coverage of a file that is not one"
 [ "$(wc -l < u.err)" -eq 1 ] || fail "coverage bad file: more than one line: $(cat u.err)"
 
+# --json on every command that prints a result: one line, its own tag.
+"$FSIM" list --json > l.json 2> /dev/null
+expect_exit 0 $? "list --json"
+grep -q '^{"fsim_list":1,.*"name":"abba"' l.json || fail "list --json: $(head -c 200 l.json)"
+"$FSIM" replay "$trace" --json > r.json 2> /dev/null
+expect_exit 1 $? "replay --json of a finding"
+grep -q '"fsim_replay":1' r.json && grep -q '"reproduced":true' r.json || fail "replay --json: $(cat r.json)"
+"$FSIM" shrink "$trace" -o shr.trace.json --json > s.json 2> /dev/null
+expect_exit 1 $? "shrink --json"
+grep -q '"fsim_shrink":1' s.json && grep -q '"output":"shr.trace.json"' s.json || fail "shrink --json: $(cat s.json)"
+[ -f shr.trace.json ] || fail "shrink -o/--output wrote nothing"
+"$FSIM" lockgraph --scenario abba --runs 20 --json > g.json 2> /dev/null
+expect_exit 0 $? "lockgraph --json"
+grep -q '"fsim_lockgraph":1' g.json && grep -q '"cycles":\[\["' g.json || fail "lockgraph --json: $(cat g.json)"
+for f in l.json r.json s.json g.json; do
+  [ "$(wc -l < $f)" -eq 1 ] || fail "$f: more than one line"
+done
+# compare-orders takes explore's budget flags: --time (split over the
+# orders), --shard I/N, --all.
+"$FSIM" compare-orders --scenario fs_small_truncate --order legacy --order rfc_sync_waits \
+  --runs 1000000 --time 1 --shard 1/2 --all --json --out "$OUT/cmp" > c.json 2> /dev/null
+expect_exit 0 $? "compare-orders --time --shard --all"
+grep -q '"fsim_compare' c.json || fail "compare-orders --json: $(head -c 200 c.json)"
+"$FSIM" compare-orders --shard 2/2 > /dev/null 2> u.err
+expect_exit 2 $? "compare-orders --shard out of range"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -44,12 +44,14 @@ struct ReplayArgs {
   bool report = false;
   std::string chrome_trace;  // --chrome-trace OUT.json; empty: none
   bool log = false;          // --log: the event log on stdout
+  bool json = false;         // --json: one JSON object on stdout
 };
 
 struct ShrinkArgs {
   std::string trace;
   std::string out;  // -o; empty: TRACE with .shrunk.trace.json
   uint64_t max_runs = 2000;  // model::kShrinkRunsDefault
+  bool json = false;         // --json: one JSON object on stdout
 };
 
 struct BenchArgs {
@@ -74,6 +76,7 @@ struct LockGraphArgs {
   uint64_t seed = 1;
   std::string out;  // -o FILE.dot; empty: stdout
   bool svg = false;
+  bool json = false;  // --json: the graph as one JSON object on stdout
 };
 
 struct CompareArgs {
@@ -85,9 +88,12 @@ struct CompareArgs {
   std::optional<uint64_t> runs;
   std::string out = "fsim-out";
   bool json = false;
+  double time_sec = 0;  // --time: wall budget of the whole comparison, split evenly over the orders
+  std::string shard;    // --shard I/N, as explore's
+  bool all = true;      // --all: the whole budget, every distinct finding (always, as here)
 };
 
-int List();
+int List(bool json = false);
 int CompareOrders(const CompareArgs& args);
 int LockGraph(const LockGraphArgs& args);
 struct CoverageArgs {

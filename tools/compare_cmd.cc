@@ -43,6 +43,8 @@ std::string KindCounts(const std::vector<model::FindingRecord>& findings) {
 int CompareOrders(const CompareArgs& args) {
   if (std::string error; !CheckOutDir(args.out, &error)) return UsageError(error);
   std::string error;
+  uint32_t shard_index = 0, shard_count = 1;
+  if (!ParseShard(args.shard, &shard_index, &shard_count, &error)) return UsageError(error);
   model::Config config;
   if (!ParseConfig(args.config, &config, &error)) return UsageError(error);
   if (config.count("order") != 0) {
@@ -96,7 +98,18 @@ int CompareOrders(const CompareArgs& args) {
     options.runs = args.runs;
     options.all = true;  // every distinct finding, over the whole budget
     options.out_dir = args.out + "/" + order;
-    options.out_of_time = [] { return InterruptScope::Interrupted(); };
+    options.shard_index = shard_index;
+    options.shard_count = shard_count;
+    // --time: each order gets an even share, from when it starts, so that
+    // a slow order cannot starve the ones after it.
+    std::optional<Clock::time_point> deadline;
+    if (args.time_sec > 0) {
+      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                                    args.time_sec / static_cast<double>(orders.size())));
+    }
+    options.out_of_time = [deadline] {
+      return InterruptScope::Interrupted() || (deadline && Clock::now() >= *deadline);
+    };
     const uint64_t before = total_runs;
     options.on_run = [&](const model::RunRecord& r) {
       model::RunRecord shown = r;

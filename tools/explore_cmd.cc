@@ -174,7 +174,19 @@ void PrintJson(const model::ExploreSummary& summary, double seconds, bool interr
 
 }  // namespace
 
-int List() {
+int List(bool json) {
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const scenarios::Scenario& s : scenarios::Scenarios()) {
+      list.push_back({{"name", s.name},
+                      {"description", s.description},
+                      {"source", s.source},
+                      {"default_suite", s.default_suite},
+                      {"family", s.family}});
+    }
+    std::printf("%s\n", nlohmann::json{{"fsim_list", 1}, {"scenarios", list}}.dump().c_str());
+    return kExitClean;
+  }
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
     // Data scenarios say where they come from; programs in C++ do not.
     std::printf("%s - %s%s\n", s.name.c_str(), s.description.c_str(),

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "model/explorer.h"
@@ -160,6 +161,34 @@ int LockGraph(const LockGraphArgs& args) {
             std::to_string(args.seed) + ")";
   }
   std::string dot = Dot(graph, title);
+  if (args.json) {
+    // The graph itself: classes, dependencies (first seen first), and the
+    // classes in each cycle (a strongly connected component of two or
+    // more).
+    std::set<int> cyclic;
+    const std::map<std::string, int> comp = Components(graph, &cyclic);
+    nlohmann::json deps = nlohmann::json::array();
+    for (const auto& [from, to] : graph.order) {
+      deps.push_back({{"from", from}, {"to", to},
+                      {"in_cycle", cyclic.count(comp.at(from)) && comp.at(from) == comp.at(to)}});
+    }
+    std::map<int, std::vector<std::string>> cycles;
+    for (const std::string& n : graph.nodes) {
+      auto c = comp.find(n);
+      if (c != comp.end() && cyclic.count(c->second)) cycles[c->second].push_back(n);
+    }
+    nlohmann::json cycle_list = nlohmann::json::array();
+    for (const auto& [id, names] : cycles) cycle_list.push_back(names);
+    nlohmann::json j = {{"fsim_lockgraph", 1}, {"title", title},   {"classes", graph.nodes},
+                        {"dependencies", deps}, {"cycles", cycle_list}};
+    if (!args.out.empty()) {
+      std::string werror = WriteFileAtomically(args.out, dot);
+      if (!werror.empty()) return UsageError(werror);
+      j["output"] = args.out;
+    }
+    std::printf("%s\n", j.dump().c_str());
+    return kExitClean;
+  }
   if (args.out.empty()) {
     std::fputs(dot.c_str(), stdout);
     if (args.svg) return UsageError("--svg needs -o FILE.dot");

@@ -37,7 +37,11 @@ int Main(int argc, char** argv) {
       "usage (one line naming the problem), 3 internal harness error, 4 a trace that does "
       "not reproduce, 130 an exploration stopped by Ctrl-C with no finding.");
 
-  app.add_subcommand("list", "List the scenarios: name - description");
+  bool list_json = false;
+  app.add_subcommand("list", "List the scenarios: name - description")
+      ->add_flag("--json", list_json,
+                 "Print one JSON object: every scenario's name, description, source, whether it "
+                 "is in the default suite");
 
   ExploreArgs ex;
   CLI::App* explore = app.add_subcommand(
@@ -96,12 +100,16 @@ int Main(int argc, char** argv) {
   replay->add_option("--chrome-trace", re.chrome_trace,
                      "Write the run as a Chrome trace (Perfetto, chrome://tracing) to this file");
   replay->add_flag("--log", re.log, "Print the run's events on stdout, one line each");
+  replay->add_flag("--json", re.json,
+                   "Print one JSON object on stdout: the trace, what the replay gave, whether it "
+                   "reproduced");
 
   ShrinkArgs sh;
   CLI::App* shrink = app.add_subcommand(
       "shrink", "Minimise a trace keeping its finding; exit 1 when written, 4 if it does not reproduce");
   shrink->add_option("trace", sh.trace, "Trace file")->required();
-  shrink->add_option("-o,--out", sh.out,
+  shrink->add_flag("--json", sh.json, "Print one JSON object on stdout");
+  shrink->add_option("-o,--output", sh.out,
                      "Output trace (default: TRACE as .shrunk.trace.json)");
   shrink->add_option("--max-runs", sh.max_runs,
                      "Candidate runs at most (default 2000)")
@@ -115,8 +123,11 @@ int Main(int argc, char** argv) {
   lockgraph->add_option("--runs", lg.runs, "Runs for --scenario (default 100)");
   lockgraph->add_option("--seed", lg.seed, "Base seed for --scenario");
   lockgraph->add_option("--config", lg.config, "Configuration K=V (repeatable)");
-  lockgraph->add_option("-o,--out", lg.out, "Output .dot file (default: stdout)");
+  lockgraph->add_option("-o,--output", lg.out, "Output .dot file (default: stdout)");
   lockgraph->add_flag("--svg", lg.svg, "Also render FILE.svg with graphviz's dot");
+  lockgraph->add_flag("--json", lg.json,
+                      "Print the graph as one JSON object (classes, dependencies, cycles); with "
+                      "-o, the DOT file is written too");
 
   CoverageArgs cv;
   CLI::App* coverage = app.add_subcommand(
@@ -136,6 +147,14 @@ int Main(int argc, char** argv) {
   compare->add_option("--order", co.orders,
                       "Lock-order variant (repeatable; default: all, see scenarios/orders/)");
   compare->add_option("--runs", co.runs, "Runs per scenario and order (default 1000)");
+  compare->add_option("--time", co.time_sec,
+                      "Wall-clock budget in seconds for the whole comparison, split evenly over "
+                      "the orders")
+      ->check(CLI::Range(0.0, 1e9));
+  compare->add_option("--shard", co.shard, "Run shard I of N (I/N, 0-based), as explore's");
+  compare->add_flag("--all", co.all,
+                    "Run the whole budget, reporting each distinct finding once (what "
+                    "compare-orders always does; accepted as explore takes it)");
   compare->add_option("--strategy", co.strategy, "random | pct | surw | urw | dfs")
       ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
   compare->add_option("--seed", co.seed, "Base seed (the same under every order)");
@@ -170,7 +189,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{0xffffffff}));
   fsx->add_option("--max-len", fx.max_len, "fsx's -l, its largest file (default 262144)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{2} << 20));
-  fsx->add_option("-o,--out", fx.out, "Write the file's final bytes here");
+  fsx->add_option("-o,--output", fx.out, "Write the file's final bytes here");
   fsx->add_option("--expect", fx.expect,
                   "Compare the file's final bytes with this file (e.g. what fsx left on a kernel)");
   fsx->add_option("--order", fx.order, "Lock-order variant (default legacy)");
@@ -250,7 +269,8 @@ int Main(int argc, char** argv) {
                            name == "--seeds" || name == "--limit";
       // A file or directory value that looks like an option is one
       // (replay T --chrome-trace --log wrote a file named --log).
-      const bool path = name == "--out" || name == "--chrome-trace" || name == "--compare" ||
+      const bool path = name == "--out" || name == "--output" || name == "--chrome-trace" ||
+                        name == "--compare" ||
                         (name == "--svg" && sub->get_name() == "coverage") ||
                         name == "--coverage";
       if (path) opt->check(not_an_option);
@@ -322,7 +342,7 @@ int Main(int argc, char** argv) {
                       "--preemptions, not both");
   }
 
-  if (app.got_subcommand("list")) return List();
+  if (app.got_subcommand("list")) return List(list_json);
   if (app.got_subcommand(explore)) return Explore(ex);
   if (app.got_subcommand(fsx)) return Fsx(fx);
   if (app.got_subcommand(replay)) return Replay(re);

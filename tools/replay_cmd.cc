@@ -5,6 +5,7 @@
 // only observe: the verdict and the exit code are those of a plain replay.
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "model/chrome_trace.h"
 #include "model/event_log.h"
@@ -73,6 +74,23 @@ int Replay(const ReplayArgs& args) {
     for (const sim::Finding& f : rep.result.findings) {
       if (f.signature == trace->finding->signature) finding = f;
     }
+  }
+  if (args.json) {
+    nlohmann::json j = RunInfo(args, *trace, rep);
+    j["fsim_replay"] = 1;
+    j["trace_digest"] = model::DigestHex(trace->digest);
+    j["trace_steps"] = trace->steps;
+    j["trace_virtual_ns"] = trace->virtual_ns;
+    if (!rep.divergence.empty()) j["divergence"] = rep.divergence;
+    if (finding) {
+      j["replayed_finding"] = {{"kind", sim::FindingKindName(finding->kind)},
+                               {"signature", finding->signature},
+                               {"message", finding->message()}};
+      if (args.report) j["replayed_finding"]["report"] = finding->report;
+    }
+    std::printf("%s\n", j.dump().c_str());
+    if (!rep.reproduced()) return kExitNotReproduced;
+    return finding ? kExitFindings : kExitClean;
   }
   if (rep.reproduced()) {
     if (!finding) {

@@ -3,6 +3,7 @@
 // atomically and prints the sizes before and after.
 #include <cstdio>
 #include <string>
+#include <nlohmann/json.hpp>
 
 #include "model/shrink.h"
 #include "model/trace.h"
@@ -59,6 +60,25 @@ int Shrink(const ShrinkArgs& args) {
 
   const model::StreamSize& b = r.before;
   const model::StreamSize& a = r.after;
+  if (args.json) {
+    auto size = [](const model::StreamSize& z) {
+      return nlohmann::json{{"decisions", z.decisions},     {"preemptions", z.preemptions},
+                            {"value_decisions", z.value_decisions},
+                            {"nonzero_values", z.nonzero_values}, {"steps", z.steps},
+                            {"non_default", z.non_default}};
+    };
+    nlohmann::json j = {{"fsim_shrink", 1},
+                        {"trace", args.trace},
+                        {"output", out},
+                        {"kind", sim::FindingKindName(r.trace.finding->kind)},
+                        {"signature", r.trace.finding->signature},
+                        {"before", size(b)},
+                        {"after", size(a)},
+                        {"runs_tried", r.runs},
+                        {"budget_exhausted", r.budget_exhausted}};
+    std::printf("%s\n", j.dump().c_str());
+    return kExitFindings;
+  }
   std::printf("shrunk: %s %s\n",
               std::string(sim::FindingKindName(r.trace.finding->kind)).c_str(),
               r.trace.finding->signature.c_str());
