@@ -322,6 +322,17 @@ int Bench(const BenchArgs& args) {
     baseline = LoadBenchBaseline(args.compare, &error);
     if (!baseline) return UsageError(error);
   }
+  // A named scenario bench cannot run is an error, before any measuring.
+  for (const std::string& name : args.filter) {
+    if (scenarios::FindScenario(name) == nullptr) {
+      return UsageError("bench --scenario " + name + ": no such scenario (see 'fsim list')");
+    }
+    if (name == "spin" || name == "stack_overflow") {
+      return UsageError("bench --scenario " + name +
+                        ": pathological by design (it never ends, or overflows its stack); "
+                        "bench cannot measure it");
+    }
+  }
   std::vector<model::Target> targets;
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
     if (s.name == "spin" || s.name == "stack_overflow") continue;  // pathological by design

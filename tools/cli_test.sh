@@ -443,6 +443,13 @@ grep -q '"fsim_compare' c.json || fail "compare-orders --json: $(head -c 200 c.j
 "$FSIM" compare-orders --shard 2/2 > /dev/null 2> u.err
 expect_exit 2 $? "compare-orders --shard out of range"
 
+# bench --scenario for a scenario bench cannot run: exit 2 before measuring.
+"$FSIM" bench --scenario no_such_scenario > /dev/null 2> u.err
+expect_exit 2 $? "bench --scenario unknown"
+grep -q "no_such_scenario: no such scenario" u.err || fail "bench unknown scenario message: $(cat u.err)"
+"$FSIM" bench --scenario spin > /dev/null 2> u.err
+expect_exit 2 $? "bench --scenario spin"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

@@ -722,6 +722,7 @@ void BtrfsInode::Invalidatepage(Page& page, uint64_t offset, uint64_t length) {
     return;
   }
   // No bio may still be writing this page's blocks.
+  if (PageWriteback(page)) sched_.Cover("invalidatepage:page_under_writeback");
   WaitOnPageWriteback(page);
   const uint64_t start = page.offset(), end = start + kPageSize - 1;
   // Legacy locks the range under the page lock (pages before extents);
