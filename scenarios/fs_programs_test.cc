@@ -165,6 +165,34 @@ TEST(FsProgramsTest, CoverageShowsWhatAScenarioExercised) {
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a.targets[i].coverage, b.targets[i].coverage);
 }
 
+// Writepage from kswapd shows where memory runs short, and nothing of
+// reclaim where it does not; every point reached has the first run that
+// reached it, within the budget.
+TEST(FsProgramsTest, CoverageShowsKswapdWritepageOnlyUnderPressure) {
+  model::ExploreOptions o;
+  o.runs = 200;
+  o.all = true;
+  o.out_dir = OutDir();
+  model::ExploreSummary s =
+      model::Explore({Make("fs_clone_two_files", {}), Make("fs_small_truncate", {})}, o);
+  ASSERT_EQ(s.targets.size(), 2u);
+  const model::TargetStats& pressure = s.targets[0];
+  const model::TargetStats& none = s.targets[1];
+  EXPECT_GT(pressure.coverage.count("vmscan:pageout_kswapd"), 0u);
+  EXPECT_GT(pressure.coverage.count("reclaim:kswapd"), 0u);
+  for (const auto& [point, runs] : none.coverage) {
+    EXPECT_NE(point.rfind("reclaim:", 0), 0u) << point;
+    EXPECT_NE(point.rfind("vmscan:", 0), 0u) << point;
+  }
+  for (const model::TargetStats& t : s.targets) {
+    ASSERT_EQ(t.coverage.size(), t.coverage_first.size()) << t.scenario;
+    for (const auto& [point, first] : t.coverage_first) {
+      EXPECT_EQ(t.coverage.count(point), 1u) << point;
+      EXPECT_LT(first, t.runs) << point;
+    }
+  }
+}
+
 TEST(FsProgramsTest, BothOrdersAreCleanUnderExploration) {
   for (const std::string& order : CorrectOrderNames()) {
     std::vector<model::Target> targets;
