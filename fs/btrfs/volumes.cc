@@ -277,13 +277,12 @@ void Volumes::SubmitMapped(sim::Bio* bio, const Mapping& map, Where where) {
       if (--bbio->stripes_pending > 0) return;
       sim::Bio* orig = bbio->orig;
       const bool failed = bbio->error > bbio->max_errors;
-      sim::Heap::Of(sched_).Delete(bbio);  // btrfs_end_bbio()
+      sim::Heap& heap = sim::Heap::Of(sched_);  // a local: the closure dies next
+      heap.Delete(bbio);  // btrfs_end_bbio()
       // The submitter's bio, restored and completed: freed meanwhile (it
       // was submitted twice, or its owner finished without it), that is a
       // use after free.
-      if (sim::Heap::Of(sched_).IsFreed(orig)) {
-        return sim::Heap::Of(sched_).ReportUseAfterFree(orig, "btrfs_end_bbio");
-      }
+      if (heap.IsFreed(orig)) return heap.ReportUseAfterFree(orig, "btrfs_end_bbio");
       orig->status = failed ? sim::BlkStatus::kIoError : sim::BlkStatus::kOk;
       if (orig->end_io) orig->end_io(*orig);
     };
@@ -397,10 +396,9 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
       if (--split->remaining > 0) return;
       sim::Bio* parent = split->parent;
       const sim::BlkStatus status = split->status;
-      sim::Heap::Of(sched_).Delete(split);
-      if (sim::Heap::Of(sched_).IsFreed(parent)) {
-        return sim::Heap::Of(sched_).ReportUseAfterFree(parent, "bio_chain_endio");
-      }
+      sim::Heap& heap = sim::Heap::Of(sched_);  // a local: the closure dies next
+      heap.Delete(split);
+      if (heap.IsFreed(parent)) return heap.ReportUseAfterFree(parent, "bio_chain_endio");
       parent->status = status;
       if (parent->end_io) parent->end_io(*parent);
     };
