@@ -73,6 +73,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
       {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
+      {"fs_raid1_device_failure-read_created_page_without_uptodate_check", "fs_raid1_device_failure",
+       {{"order", "legacy"}, {"bug", "read_created_page_without_uptodate_check"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},

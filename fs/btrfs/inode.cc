@@ -502,7 +502,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
       // instead (add_to_page_cache_lru's -EEXIST, then the lookup again),
       // and it is read only if it is not uptodate.
       page = GrabPage(index);
-      if (PageUptodate(*page)) {
+      if (PageUptodate(*page) && !fs_.config().bug_read_created_page_without_uptodate_check) {
         UnlockPage(*page);
       } else {
         Readpage(*page);  // unlocks

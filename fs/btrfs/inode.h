@@ -87,6 +87,12 @@
 //   extent items of the hole but not its cached extent maps
 //   (btrfs_drop_extent_cache): a later read of a hole page that is not
 //   cached follows the stale map to the freed (or reused) disk space.
+// - bug_read_created_page_without_uptodate_check: filemap_read, finding no
+//   page, allocates one and calls ->readpage on what find_or_create_page
+//   returns without looking whether it is uptodate: allocating may sleep,
+//   and a writer may have added the page meanwhile, dirty with data not
+//   yet on disk, which the read then overwrites from disk. (fsim's own
+//   read path had this mistake for an hour; the default suite found it.)
 // - bug_releasepage_unlocks_past_range: under extents before pages,
 //   releasepage try-locks the page's range [start, end] and unlocks
 //   [start, end + 1]: one byte of the next page's range it never owned
@@ -144,6 +150,7 @@ struct FsConfig {
   bool bug_releasepage_unlocks_past_range = false;
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
+  bool bug_read_created_page_without_uptodate_check = false;
   bool bug_end_io_wrong_container = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
