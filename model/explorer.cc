@@ -210,14 +210,18 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       for (const std::string& point : result.covered) {
         if (lane.stats.coverage[point]++ == 0) lane.stats.coverage_first[point] = r;
       }
-      if (options.save_clean != 0 && r % options.save_clean == 0 && result.findings.empty()) {
+      // This run as a trace, its directory made on first use.
+      auto run_trace = [&] {
         if (!dir_made) {
           std::filesystem::create_directories(options.out_dir);
           dir_made = true;
         }
         StrategyInfo info = options.strategy;
         if (lane.dfs) info.preemptions = lane.stats.preemption_bound;
-        Trace trace = TraceOfRun(target, info, seed, r, result, sched.chooser().decisions());
+        return TraceOfRun(target, info, seed, r, result, sched.chooser().decisions());
+      };
+      if (options.save_clean != 0 && r % options.save_clean == 0 && result.findings.empty()) {
+        Trace trace = run_trace();
         const std::string name = target.scenario + "-clean-c" +
                                  DigestHex(sim::NameHash(ConfigText(target))).substr(0, 6) + "-r" +
                                  std::to_string(r) + "-" + std::to_string(seed) + ".trace.json";
@@ -232,13 +236,7 @@ ExploreSummary Explore(const std::vector<Target>& targets,
         if (!lane.signatures.insert(finding.signature).second) continue;
         lane.known.insert(sim::NameHash(finding.signature));
         // A new finding: its trace goes to disk before anything else.
-        if (!dir_made) {
-          std::filesystem::create_directories(options.out_dir);
-          dir_made = true;
-        }
-        StrategyInfo info = options.strategy;
-        if (lane.dfs) info.preemptions = lane.stats.preemption_bound;
-        Trace trace = TraceOfRun(target, info, seed, r, result, sched.chooser().decisions());
+        Trace trace = run_trace();
         trace.finding = finding;
         std::string path = TracePath(options.out_dir, target, finding, seed);
         std::string error = WriteTrace(path, trace);

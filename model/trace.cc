@@ -137,13 +137,17 @@ std::string DigestHex(uint64_t digest) {
 }
 
 std::string WriteTrace(const std::string& path, const Trace& trace) {
+  return WriteFileAtomically(path, ToJson(trace).dump(1) + "\n");
+}
+
+std::string WriteFileAtomically(const std::string& path, const std::string& text) {
   // Unique per process: two explorations writing into one directory must
   // not collide on the temporary (the name steers nothing of a run).
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return path + ": cannot create file";
-    out << ToJson(trace).dump(1) << "\n";
+    out << text;
     out.flush();
     if (!out) return path + ": write failed";
   }

@@ -42,6 +42,10 @@ struct Trace {
 
 // Writes `trace` to `path` atomically. Returns an error message, or empty.
 std::string WriteTrace(const std::string& path, const Trace& trace);
+// Writes `text` to `path` through a temporary unique to this process,
+// renamed into place (how traces are written). Returns "" or a one-line
+// error naming the file.
+std::string WriteFileAtomically(const std::string& path, const std::string& text);
 
 // Reads a trace. On failure returns nullopt and sets `error` to one line
 // naming the file and the problem.

@@ -162,22 +162,6 @@ bool CheckOutFile(const std::string& path, const std::string& flag, std::string*
   return true;
 }
 
-std::string WriteFileAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return path + ": cannot create file";
-    out << text;
-    out.flush();
-    if (!out) return path + ": write failed";
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return path + ": cannot rename temporary file into place";
-  }
-  return {};
-}
-
 bool CheckOutDir(const std::string& dir, std::string* error) {
   namespace fs = std::filesystem;
   if (dir.empty()) {

@@ -49,9 +49,6 @@ bool CheckOutDir(const std::string& dir, std::string* error);
 // a directory, in an existing directory we may write. False with a
 // one-line *error otherwise.
 bool CheckOutFile(const std::string& path, const std::string& flag, std::string* error);
-// Writes `text` to `path` through a temporary unique to this process, then
-// renames it into place. Returns "" or a one-line error naming the file.
-std::string WriteFileAtomically(const std::string& path, const std::string& text);
 
 // Ctrl-C (SIGINT) during an exploration: the first one asks the explorer to
 // stop after the run in progress (traces already found are on disk; the

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "model/trace.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -185,7 +186,7 @@ int Coverage(const CoverageArgs& args) {
     if (w.is_string()) std::printf("warning: %s\n", w.get<std::string>().c_str());
   }
   if (!args.svg.empty()) {
-    std::string error = WriteFileAtomically(args.svg, Svg(curves));
+    std::string error = model::WriteFileAtomically(args.svg, Svg(curves));
     if (!error.empty()) {
       std::fprintf(stderr, "fsim: %s\n", error.c_str());
       return kExitInternal;

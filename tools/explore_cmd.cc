@@ -142,7 +142,7 @@ bool ReportCoverage(const ExploreArgs& args, const nlohmann::json& targets) {
   }
   if (args.coverage_file.empty()) return true;
   const nlohmann::json file = {{"fsim_coverage", 1}, {"targets", targets}, {"warnings", warnings}};
-  std::string error = WriteFileAtomically(args.coverage_file, file.dump(1) + "\n");
+  std::string error = model::WriteFileAtomically(args.coverage_file, file.dump(1) + "\n");
   if (!error.empty()) {
     std::fprintf(stderr, "fsim: %s\n", error.c_str());
     return false;

@@ -182,7 +182,7 @@ int LockGraph(const LockGraphArgs& args) {
     nlohmann::json j = {{"fsim_lockgraph", 1}, {"title", title},   {"classes", graph.nodes},
                         {"dependencies", deps}, {"cycles", cycle_list}};
     if (!args.out.empty()) {
-      std::string werror = WriteFileAtomically(args.out, dot);
+      std::string werror = model::WriteFileAtomically(args.out, dot);
       if (!werror.empty()) return UsageError(werror);
       j["output"] = args.out;
     }

@@ -185,23 +185,23 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
   uint64_t end = kLEndMax;
   const auto& all = fs_.log().state().extents;
   if (auto file = all.find(ino_); file != all.end()) {
-    for (const auto& [at, item] : file->second) {
+    // Items are disjoint, by file offset: the one before `start`'s
+    // successor covers it, or ends the hole that does.
+    const auto next = file->second.upper_bound(start);
+    if (next != file->second.end()) end = next->first;
+    if (next != file->second.begin()) {
+      const auto& [at, item] = *std::prev(next);
       if (at + item.num_bytes <= start) {
-        em.start = std::max(em.start, at + item.num_bytes);
-        continue;
+        em.start = at + item.num_bytes;
+      } else {
+        em.start = at;
+        end = at + item.num_bytes;
+        em.block_start = item.disk_bytenr + item.offset;
+        em.block_len = item.num_bytes;
+        em.orig_start = at - item.offset;
+        em.ram_bytes = item.disk_num_bytes;
+        if (item.type == FileExtentType::kPrealloc) em.flags |= kEmPrealloc;
       }
-      if (at > start) {
-        end = std::min(end, at);
-        break;
-      }
-      em.start = at;
-      end = at + item.num_bytes;
-      em.block_start = item.disk_bytenr + item.offset;
-      em.block_len = item.num_bytes;
-      em.orig_start = at - item.offset;
-      em.ram_bytes = item.disk_num_bytes;
-      if (item.type == FileExtentType::kPrealloc) em.flags |= kEmPrealloc;
-      break;
     }
   }
   // Trimmed to the gap around `start` that no cached map covers.
@@ -249,8 +249,7 @@ int BtrfsInode::ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data) {
     if (good) {
       if (!bad.empty()) {
         sched_.Cover("read_repair:repaired");
-        std::vector<uint8_t> copy(data, data + kPageSize);  // the bio's own buffer
-        for (int m : bad) PageIo(sched_, v, sim::BioOp::kWrite, disk, copy.data(), m + 1);
+        for (int m : bad) PageIo(sched_, v, sim::BioOp::kWrite, disk, data, m + 1);
       }
       return 0;
     }
