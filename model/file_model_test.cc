@@ -180,5 +180,40 @@ TEST(LinearizabilityTest, OverlongHistoriesAreRefusedNotTruncated) {
   EXPECT_NE(l.why.find("exceeds"), std::string::npos);
 }
 
+// A byte nothing wrote where it was seen refutes the history without a
+// search, however many operations race (a compressed block read
+// undecoded, a stale mapping to another file's data), and says where.
+TEST(LinearizabilityTest, AByteNoWritePutThereIsRefusedAtOnce) {
+  std::vector<OpRecord> h;
+  uint64_t t = 0;
+  // 40 concurrent one-byte writes: a search over their orders would be
+  // hopeless; the read's 0x78 was written by none of them at byte 5.
+  for (int i = 0; i < 40; ++i) h.push_back({Write(i % 8, {static_cast<uint8_t>(i + 1)}), ++t, 1000, {}, "w"});
+  h.push_back({Read(0, 8), ++t, 1001, {1, 2, 3, 4, 5, 0x78, 7, 8}, "reader"});
+  Linearization l = CheckLinearizable(FileState{}, h, nullptr);
+  EXPECT_FALSE(l.ok);
+  EXPECT_NE(l.why.find("reader read 0x78 at byte 5, which no operation put there"), std::string::npos) << l.why;
+  // The same value at a place some write put it is not refuted that way.
+  std::vector<OpRecord> fine = {{Write(5, {0x78}), 1, 2, {}, "w"}, {Read(0, 8), 3, 4, {0, 0, 0, 0, 0, 0x78, 0, 0}, "r"}};
+  FileState final_state{{0, 0, 0, 0, 0, 0x78}};
+  EXPECT_FALSE(CheckLinearizable(FileState{}, fine, nullptr).ok);  // the read's size is wrong: 8 > 6
+  fine[1].result.resize(6);
+  EXPECT_TRUE(CheckLinearizable(FileState{}, fine, &final_state).ok);
+}
+
+TEST(LinearizabilityTest, WithACopyABytesPlaceIsFreeButItsValueIsNot) {
+  FileOp copy;
+  copy.kind = FileOpKind::kCopy;
+  copy.offset = 0;
+  copy.length = 1;
+  copy.dest = 3;
+  std::vector<OpRecord> h = {{Write(0, {9}), 1, 2, {}, "w"}, {copy, 3, 4, {}, "c"}, {Read(3, 1), 5, 6, {9}, "r"}};
+  EXPECT_TRUE(CheckLinearizable(FileState{}, h, nullptr).ok);
+  h[2].result = {7};
+  Linearization l = CheckLinearizable(FileState{}, h, nullptr);
+  EXPECT_FALSE(l.ok);
+  EXPECT_NE(l.why.find("0x07 at byte 3"), std::string::npos) << l.why;
+}
+
 }  // namespace
 }  // namespace fsim::model

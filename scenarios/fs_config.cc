@@ -31,6 +31,11 @@ constexpr Bug kBugs[] = {
     {"commit_without_barrier_all_devices", &fs::FsConfig::bug_commit_without_barrier_all_devices,
      Bug::kAny, "legacy", "crash_inconsistency,data_mismatch,checksum",
      "the log commit flushes only its own disk, not the other data devices", ""},
+    {"compressed_partial_io", &fs::FsConfig::bug_compressed_partial_io, Bug::kAny, "legacy",
+     "data_mismatch,checksum",
+     "a read maps a compressed extent as a plain one: the block asked for, read undecoded, not "
+     "the whole encoded extent (IOMAP_ENCODED, io_size)",
+     ""},
     {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block,
      Bug::kAny, "legacy", "data_mismatch",
      "growing the file skips zeroing the old EOF page's tail (btrfs_truncate_block)", ""},
@@ -134,6 +139,7 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
   return {
       {"order", "the lock-order variant: " + Join(OrderNames())},
       {"bug", "an injected mistake: " + Join(BugNames())},
+      {"compress", "on: mount with compress (zlib), off: without (the default)"},
   };
 }
 
@@ -147,6 +153,12 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
                         Join(OrderNames())};
     }
     v->apply(c);
+  }
+  if (auto compress = config.find("compress"); compress != config.end()) {
+    if (compress->second != "on" && compress->second != "off") {
+      throw ConfigError{"config compress=" + compress->second + ": expected on or off"};
+    }
+    c.compress = compress->second == "on";
   }
   auto bug = config.find("bug");
   if (bug != config.end()) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/btrfs/compression.h"
 #include "fs/btrfs/inode.h"
 #include "model/file_model.h"
 #include "scenarios/fs_config.h"
@@ -566,10 +567,15 @@ class FsWorld final : public sim::Program {
     if (!p.extents.count(ino)) return true;
     std::vector<uint8_t> block;
     for (const auto& [off, item] : p.extents.at(ino)) {
-      block.assign(item.num_bytes, 0);
-      for (uint64_t k = 0; k < item.num_bytes; k += kPageSize) {
+      // A compressed extent is read whole and decoded; the item's bytes
+      // are [offset, offset + num_bytes) of what it decodes to.
+      const bool encoded = item.compression != 0;
+      const uint64_t base = encoded ? item.disk_bytenr : item.disk_bytenr + item.offset;
+      const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
+      block.assign(io_size, 0);
+      for (uint64_t k = 0; k < io_size; k += kPageSize) {
         fs::Mapping m;
-        const uint64_t logical = item.disk_bytenr + item.offset + k;
+        const uint64_t logical = base + k;
         const int copies = fs_->volumes().NumCopies(logical);
         if (!fs_->volumes().MapBlock(false, logical, kPageSize, mirror < copies ? mirror : 0, &m) ||
             m.stripes.empty()) {
@@ -578,14 +584,25 @@ class FsWorld final : public sim::Program {
           return false;
         }
         const fs::Stripe& st = m.stripes[0];
-        const uint64_t n = std::min<uint64_t>(kPageSize, item.num_bytes - k);
+        const uint64_t n = std::min<uint64_t>(kPageSize, io_size - k);
         array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
         if (csum_bad != nullptr && n == kPageSize) {
           auto c = p.csums.find(logical);
           if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + k)) {
-            csum_bad->push_back(off + k);
+            csum_bad->push_back(encoded ? off : off + k);
           }
         }
+      }
+      if (encoded) {
+        // A stream that does not decode reads as zeroes here: the data
+        // comparison then names the bytes.
+        std::optional<std::vector<uint8_t>> decoded = fs::ZlibDecompress(block, fs::kMaxUncompressed);
+        std::vector<uint8_t> bytes(item.num_bytes, 0);
+        if (decoded && item.offset < decoded->size()) {
+          std::memcpy(bytes.data(), decoded->data() + item.offset,
+                      std::min<uint64_t>(item.num_bytes, decoded->size() - item.offset));
+        }
+        block = std::move(bytes);
       }
       if (off < file.size()) {
         const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);

@@ -610,8 +610,12 @@ ScenarioSpec ReadScenario(const json& j) {
     }
   }
   if (const json* v = o.Find("config")) {
-    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep"}, " in config");
+    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep", "compress"}, " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
+    if (auto it = spec.config.find("compress");
+        it != spec.config.end() && it->second != "on" && it->second != "off") {
+      Fail(c.At("compress"), "expected \"on\" or \"off\", not \"" + it->second + "\"");
+    }
   }
   spec.devices = {ReadDevice(json::object(), "/devices/0")};
   if (const json* v = o.Find("devices")) {

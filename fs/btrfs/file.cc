@@ -240,7 +240,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
 }
 
 void BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
-  mapping_.FilemapWriteAndWaitRange(start, start + len - 1);
+  WriteAndWaitRange(start, start + len - 1);
   while (OrderedExtent* oe = ordered_.LookupRange(start, len)) {
     ordered_.Wait(oe);
     ordered_.Put(oe);
@@ -298,7 +298,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
 
 int BtrfsInode::SyncWriteAndWait() {
   if (fs_.config().order != LockOrder::kRfc || !fs_.config().rfc_sync_waits_for_range) {
-    return mapping_.FilemapWriteAndWaitRange(0, kLEndMax);
+    return WriteAndWaitRange(0, kLEndMax);
   }
   // Bounded: a task that keeps taking the range again cannot keep fsync
   // here for ever (what is then left dirty is the oracle's to judge).
@@ -308,6 +308,13 @@ int BtrfsInode::SyncWriteAndWait() {
     WritebackControl wbc;
     wbc.sync_mode = WbSyncMode::kAll;
     int error = mapping_.DoWritepages(wbc);
+    if (error == 0 && has_async_extent_) {
+      // btrfs_fdatawrite_range()'s second pass (its skips count too).
+      WritebackControl again;
+      again.sync_mode = WbSyncMode::kAll;
+      error = mapping_.DoWritepages(again);
+      wbc.pages_skipped += again.pages_skipped;
+    }
     if (error == -5) {
       mapping_.CheckErrors();
       return error;

@@ -10,7 +10,9 @@
 #include <set>
 #include <span>
 
+#include "fs/btrfs/compression.h"
 #include "sim/check.h"
+#include "sim/heap.h"
 #include "sim/memory.h"
 
 namespace fsim::fs {
@@ -166,7 +168,42 @@ int BtrfsInode::FillPage(Page& page) {
   if (off >= i_size_) return 0;
   const ExtentMap em = GetExtent(off);
   if (em.block_start == kHole || (em.flags & kEmPrealloc)) return 0;
+  if (em.flags & kEmCompressed) return ReadCompressedBlock(em, off, page.data.data());
   return ReadDataBlock(em.block_start + (off - em.start), off, page.data.data());
+}
+
+int BtrfsInode::ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data) {
+  if (fs_.config().bug_compressed_partial_io) {
+    // Mapped as a plain extent: the block at the file offset's place.
+    return ReadDataBlock(em.block_start + (off - em.start), off, data);
+  }
+  const EncodedMapping m = MapEncoded(em.start, em.len, em.orig_start, em.block_start, em.block_len, off);
+  std::vector<uint8_t> encoded(m.io_size);
+  for (uint64_t k = 0; k < m.io_size; k += kPageSize) {
+    if (int ret = ReadDataBlock(m.addr + k, off, encoded.data() + k); ret != 0) return ret;
+  }
+  sched_.Cover("btrfs_submit_compressed_read");
+  std::optional<std::vector<uint8_t>> decoded = ZlibDecompress(encoded, kMaxUncompressed);
+  if (!decoded) {
+    // Every block passed its checksum, yet the stream does not decode:
+    // what was written (and checksummed) was not a stream.
+    sim::Finding f;
+    f.kind = sim::FindingKind::kChecksum;
+    f.signature = "checksum:decompress";
+    f.report = "BTRFS error: zlib decompress failed, root 5 ino " + std::to_string(ino_) +
+               " off " + std::to_string(off) + " (compressed extent at " + std::to_string(m.addr) +
+               ", " + std::to_string(m.io_size) + " bytes, checksums good)";
+    sched_.Report(std::move(f));
+    return -5;
+  }
+  // Past the decoded end (the file's end when it was written) reads as
+  // zeroes (zlib_decompress_bio()'s zero_fill_bio()).
+  std::memset(data, 0, kPageSize);
+  if (m.decoded_pos < decoded->size()) {
+    std::memcpy(data, decoded->data() + m.decoded_pos,
+                std::min<uint64_t>(kPageSize, decoded->size() - m.decoded_pos));
+  }
+  return 0;
 }
 
 // btrfs_get_extent() for the block at `start`, called with its range
@@ -196,9 +233,17 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
       } else {
         em.start = at;
         end = at + item.num_bytes;
-        em.block_start = item.disk_bytenr + item.offset;
-        em.block_len = item.num_bytes;
         em.orig_start = at - item.offset;
+        if (item.compression != 0) {
+          // btrfs_extent_item_to_extent_map(): a compressed map is the
+          // whole encoded extent.
+          em.block_start = item.disk_bytenr;
+          em.block_len = item.disk_num_bytes;
+          em.flags |= kEmCompressed;
+        } else {
+          em.block_start = item.disk_bytenr + item.offset;
+          em.block_len = item.num_bytes;
+        }
         em.ram_bytes = item.disk_num_bytes;
         if (item.type == FileExtentType::kPrealloc) em.flags |= kEmPrealloc;
       }
@@ -208,7 +253,7 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
   for (std::optional<ExtentMap> left = em_tree_.Lookup(em.start, start - em.start); left;
        left = em_tree_.Lookup(em.start, start - em.start)) {
     const uint64_t cut = left->end() - em.start;
-    if (em.block_start != kHole) em.block_start += cut, em.block_len -= cut;
+    if (em.block_start != kHole && !(em.flags & kEmCompressed)) em.block_start += cut, em.block_len -= cut;
     em.start = left->end();
   }
   if (std::optional<ExtentMap> right = em_tree_.Lookup(start, end - start)) end = right->start;
@@ -932,6 +977,9 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
       if (at != start) UnlockPage(*mapping_.Peek(at / kPageSize));
     }
   }
+  // btrfs_run_delalloc_range(): with compress and the inode not marked
+  // NOCOMPRESS (inode_need_compress()), the run goes to the async workers.
+  if (fs_.config().compress && !nocompress_) return CowFileRangeAsync(start, end);
   // cow_file_range(): COW, every write goes to new space, one ordered
   // extent for the run, every page of it marked PG_private_2.
   const uint64_t len = end - start;
@@ -961,6 +1009,205 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   UnlockDelallocPages(start, end);
   MapOrdered(wpc, start, disk, end);
   return 0;
+}
+
+namespace {
+
+// cow_file_range_async()'s chunk: one work item per 512 KiB.
+constexpr uint64_t kAsyncChunk = 512 * 1024;
+
+uint64_t RoundUpBlock(uint64_t n) { return (n + kPageSize - 1) / kPageSize * kPageSize; }
+
+}  // namespace
+
+int BtrfsInode::CowFileRangeAsync(uint64_t start, uint64_t end) {
+  has_async_extent_ = true;
+  const bool range_held = fs_.config().order == LockOrder::kRfc;
+  if (range_held) {
+    io_tree_.HandOff(start, end - 1);
+  } else {
+    io_tree_.UnlockExtent(start, end - 1);
+  }
+  for (uint64_t at = start; at < end; at += kPageSize) HandOffPageLock(*mapping_.Peek(at / kPageSize));
+  sched_.Cover("cow_file_range_async");
+  for (uint64_t chunk = start; chunk < end; chunk += kAsyncChunk) {
+    const uint64_t chunk_end = std::min(end, chunk + kAsyncChunk);
+    ++i_count_;  // ihold(): the work item holds the inode
+    sched_.Spawn("btrfs-delalloc", [this, chunk, chunk_end, range_held] {
+      CompressFileRange(chunk, chunk_end, range_held);
+      Iput();
+    });
+  }
+  return kIomapPageStarted;
+}
+
+void BtrfsInode::CompressFileRange(uint64_t start, uint64_t end, bool range_held) {
+  // extent_range_clear_dirty_for_io(): the pages are being written.
+  for (uint64_t at = start; at < end; at += kPageSize) ClearPageDirtyForIo(*mapping_.Peek(at / kPageSize));
+  struct AsyncExtent {
+    uint64_t start, end;
+    std::optional<std::vector<uint8_t>> encoded;
+  };
+  std::vector<AsyncExtent> extents;
+  for (uint64_t at = start; at < end;) {
+    const uint64_t piece_end = std::min(end, at + kMaxUncompressed);
+    // Only what lies within i_size is data (compress_file_range()'s
+    // actual_end); a block or less is never compressed (it cannot save
+    // space), and that says nothing about the file's data.
+    const uint64_t actual_end = std::min(i_size_, piece_end);
+    std::optional<std::vector<uint8_t>> encoded;
+    const bool attempt = !nocompress_ && actual_end > at && actual_end - at > kPageSize;
+    if (attempt) {
+      std::vector<uint8_t> data(actual_end - at);
+      for (uint64_t k = 0; k < data.size(); k += kPageSize) {
+        const Page* page = mapping_.Peek((at + k) / kPageSize);
+        std::memcpy(data.data() + k, page->data.data(), std::min<uint64_t>(kPageSize, data.size() - k));
+      }
+      encoded = ZlibCompress(data);
+      // It must save at least a block (total_compressed + blocksize <=
+      // total_in, both rounded up).
+      if (encoded && RoundUpBlock(encoded->size()) + kPageSize > RoundUpBlock(data.size())) {
+        encoded.reset();
+      }
+      if (!encoded) {
+        // Flag the file so that it is not compressed in the future.
+        sched_.Cover("compress_file_range:incompressible");
+        nocompress_ = true;
+      }
+    }
+    if (!encoded) {
+      // cleanup_and_bail_uncompressed: the rest of the chunk, as it is.
+      if (!attempt) sched_.Cover("compress_file_range:bail_uncompressed");
+      extents.push_back({at, end, std::nullopt});
+      break;
+    }
+    sched_.Cover("compress_file_range:compressed");
+    extents.push_back({at, piece_end, std::move(encoded)});
+    at = piece_end;
+    sched_.Yield("compress_file_range");  // cond_resched()
+  }
+  for (const AsyncExtent& e : extents) {
+    SubmitAsyncExtent(e.start, e.end, e.encoded ? &*e.encoded : nullptr, range_held);
+  }
+}
+
+void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vector<uint8_t>* encoded,
+                                   bool range_held) {
+  // v5.13 takes the range here, with the pages locked (pages before
+  // extents); extents before pages kept it from writeback.
+  if (!range_held) io_tree_.LockExtent(start, end - 1);
+  const uint64_t ram = end - start;
+  const uint64_t disk_len = encoded != nullptr ? RoundUpBlock(encoded->size()) : ram;
+  const uint64_t disk = fs_.AllocData(disk_len);
+  ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? kOrderedCompressed : 0);
+  // create_io_em(): pinned until the ordered extent finishes.
+  em_tree_.Drop(start, end, false);
+  ExtentMap em;
+  em.start = start;
+  em.len = ram;
+  em.block_start = disk;
+  em.block_len = disk_len;
+  em.orig_start = start;
+  em.ram_bytes = ram;
+  em.flags = kEmPinned | (encoded != nullptr ? kEmCompressed : 0);
+  em_tree_.Add(em);
+  // What goes to disk: the stream padded to whole blocks, or the pages as
+  // they are (zeroes past i_size).
+  struct AsyncWrite {
+    std::vector<uint8_t> data;
+    std::vector<Page*> pages;
+    int pending = 0;
+    bool error = false;
+  };
+  auto io = std::make_shared<AsyncWrite>();
+  io->data.assign(disk_len, 0);
+  for (uint64_t at = start; at < end; at += kPageSize) {
+    Page* page = mapping_.Peek(at / kPageSize);
+    FSIM_CHECK(page != nullptr && PageLocked(*page));
+    if (encoded == nullptr && at < i_size_) {
+      std::memcpy(io->data.data() + (at - start), page->data.data(), std::min<uint64_t>(kPageSize, i_size_ - at));
+    }
+    io->pages.push_back(page);
+  }
+  if (encoded != nullptr) std::memcpy(io->data.data(), encoded->data(), encoded->size());
+  // extent_clear_unlock_delalloc(EXTENT_LOCKED | EXTENT_DELALLOC,
+  // PAGE_UNLOCK | PAGE_START_WRITEBACK): the allocation takes over the
+  // delalloc reservation, the range and the pages are unlocked with
+  // writeback started.
+  fs_.ConvertReserved(io_tree_.CountRangeBits(start, end - 1, kExtentDelalloc));
+  io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
+  for (Page* page : io->pages) {
+    GetPage(*page);
+    SetPageWriteback(*page);
+  }
+  io_tree_.UnlockExtent(start, end - 1);
+  for (Page* page : io->pages) UnlockPage(*page);
+  // btrfs_submit_compressed_write(): checksums of the blocks as written,
+  // bios cut where btrfs_bio_fits_in_stripe() says.
+  for (uint64_t k = 0; k < disk_len; k += kPageSize) submitted_csums_[disk + k] = Csum(io->data.data() + k);
+  std::vector<std::pair<uint64_t, uint64_t>> bios;  // offset in io->data, length
+  for (uint64_t off = 0; off < disk_len;) {
+    uint64_t len = kPageSize;
+    while (off + len < disk_len && len / kPageSize < kBioMaxVecs &&
+           fs_.volumes().BioFitsInStripe(sim::BioOp::kWrite, disk + off, len + kPageSize)) {
+      len += kPageSize;
+    }
+    bios.emplace_back(off, len);
+    off += len;
+  }
+  io->pending = static_cast<int>(bios.size());
+  for (const auto& [off, len] : bios) {
+    sim::Bio* bio = sim::Heap::Of(sched_).New<sim::Bio>();
+    bio->op = sim::BioOp::kWrite;
+    bio->sector = (disk + off) / 512;
+    bio->container = kBtrfsIoBioContainer;
+    for (uint64_t k = 0; k < len; k += kPageSize) {
+      bio->vecs.push_back({io->data.data() + off + k, static_cast<uint32_t>(kPageSize)});
+    }
+    bio->end_io = [this, io, start, ram](sim::Bio& done) {
+      // end_compressed_bio_write(), interrupt context. The closure goes
+      // with the bio: what is needed after is taken first.
+      BtrfsInode* self = this;
+      std::shared_ptr<AsyncWrite> w = io;
+      const uint64_t file_start = start, file_len = ram;
+      if (done.status != sim::BlkStatus::kOk) w->error = true;
+      sim::Heap::Of(self->sched_).Delete(&done);
+      if (--w->pending > 0) return;
+      if (OrderedExtent* oe = self->ordered_.DecTestPending(file_start, file_len, !w->error)) {
+        self->sched_.Spawn("btrfs-endio-write", [self, oe] { self->FinishOrderedIo(oe); });
+      }
+      // end_compressed_writeback().
+      for (Page* page : w->pages) {
+        if (w->error) {
+          SetPageError(*page);
+          self->mapping_.SetError(-5);
+        }
+        EndPageWriteback(*page);
+        PutPage(*page);
+      }
+    };
+    fs_.volumes().MapBio(bio);
+  }
+}
+
+int BtrfsInode::FdatawriteRange(uint64_t start, uint64_t end) {
+  int ret = mapping_.FilemapFdatawriteRange(start, end, WbSyncMode::kAll);
+  if (ret == 0 && has_async_extent_) {
+    sched_.Cover("btrfs_fdatawrite_range:second_pass");
+    ret = mapping_.FilemapFdatawriteRange(start, end, WbSyncMode::kAll);
+  }
+  return ret;
+}
+
+int BtrfsInode::WriteAndWaitRange(uint64_t start, uint64_t end) {
+  if (mapping_.nrpages() == 0) return mapping_.CheckErrors();
+  int error = FdatawriteRange(start, end);
+  if (error == -5) {
+    mapping_.CheckErrors();
+    return error;
+  }
+  int error2 = mapping_.FilemapFdatawaitRange(start, end);
+  return error != 0 ? error : error2;
 }
 
 void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
@@ -1018,6 +1265,8 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
     item.num_bytes = visible;
     item.disk_bytenr = oe->disk_bytenr;
     item.disk_num_bytes = oe->disk_num_bytes;
+    const bool compressed = oe->flags & kOrderedCompressed;
+    if (compressed) item.compression = 1;  // BTRFS_COMPRESS_ZLIB
     if (visible > 0) {
       fs_.log().InsertExtent(item);  // drops what it replaces (COW)
       fs_.ExtentReferenced(oe->disk_bytenr);
@@ -1026,10 +1275,12 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
       fs_.ExtentUnused(oe->disk_bytenr);
     }
     // btrfs_csum_file_blocks(): one checksum per block written.
-    for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) {
+    // A compressed extent's checksums cover its encoded blocks, all of
+    // them as long as any of the extent is visible.
+    for (uint64_t k = 0; k < oe->disk_num_bytes; k += kPageSize) {
       auto csum = submitted_csums_.find(oe->disk_bytenr + k);
       if (csum == submitted_csums_.end()) continue;
-      if (k < visible) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
+      if (compressed ? visible > 0 : k < visible) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
       submitted_csums_.erase(csum);
     }
     uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);

@@ -98,6 +98,11 @@
 //   [start, end + 1]: one byte of the next page's range it never owned
 //   (extent range locks have no owner, so the kernel would not notice;
 //   whoever held that byte now holds a range that is partly free).
+// - bug_compressed_partial_io: with compress=on, the read side maps a
+//   compressed extent as iomap maps a plain one (IOMAP_MAPPED at
+//   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
+//   its io_size: it reads only the block asked for, not the whole encoded
+//   extent, and copies it into the page undecoded.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -152,6 +157,11 @@ struct FsConfig {
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_end_io_wrong_container = false;
+  bool bug_compressed_partial_io = false;
+  // Mount option compress (compress=zlib): writeback compresses delalloc
+  // ranges through the async COW workers (cow_file_range_async(),
+  // compress_file_range(), submit_compressed_extents()).
+  bool compress = false;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -497,6 +507,35 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
+  // btrfs_submit_compressed_read() for the block at `off` of compressed
+  // extent map `em`: the whole encoded extent read (each block checked and
+  // repaired as ReadDataBlock does), decoded, the block's part copied.
+  int ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data);
+  // cow_file_range_async(): the run [start, end), its pages locked by
+  // writeback (the page it holds and those lock_delalloc_pages took) and
+  // its range locked, goes to the delalloc workers in chunks of 512 KiB,
+  // each holding the inode; the pages stay locked for them. Legacy
+  // unlocks the range first (v5.13; the worker takes it again with the
+  // pages locked); extents before pages hands it to the worker, which
+  // cannot take it under pages it holds. Returns kIomapPageStarted.
+  int CowFileRangeAsync(uint64_t start, uint64_t end);
+  // The delalloc worker: compress_file_range() then
+  // submit_compressed_extents() for [start, end).
+  void CompressFileRange(uint64_t start, uint64_t end, bool range_held);
+  // submit_compressed_extents() for one async extent [start, end):
+  // `encoded` is its zlib stream, or null to write it uncompressed
+  // (submit_uncompressed_range()). Allocates, adds the ordered extent and
+  // the extent map, starts writeback on the pages and unlocks them and
+  // the range, then submits (btrfs_submit_compressed_write()).
+  void SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vector<uint8_t>* encoded,
+                         bool range_held);
+  // btrfs_fdatawrite_range(): a data-integrity pass over [start, end],
+  // and, once the inode has handed ranges to the async workers, a second
+  // one, which waits on the page locks those workers hold until they
+  // have started writeback (so that what follows waits for it).
+  int FdatawriteRange(uint64_t start, uint64_t end);
+  // filemap_write_and_wait_range() with btrfs_fdatawrite_range().
+  int WriteAndWaitRange(uint64_t start, uint64_t end);
   int ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data);
   ExtentMap GetExtent(uint64_t start);
   void FinishOrderedIo(OrderedExtent* oe);
@@ -517,6 +556,11 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   std::map<uint64_t, uint32_t> submitted_csums_;
   uint64_t pages_written_past_eof_ = 0;
   uint64_t delalloc_bytes_ = 0;
+  // BTRFS_INODE_NOCOMPRESS: a range did not compress, so this inode is
+  // not compressed any more (compress, not compress-force).
+  bool nocompress_ = false;
+  // BTRFS_INODE_HAS_ASYNC_EXTENT: a range went to the async workers.
+  bool has_async_extent_ = false;
   int i_count_ = 0;
   bool freeing_ = false;  // I_FREEING: an eviction is in progress
   bool evicted_ = false;  // evicted and not looked up since

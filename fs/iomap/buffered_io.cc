@@ -107,6 +107,10 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
       for (Ioend* ioend : submit) Submit(ioend);
       return redirty();
     }
+    if (error == kIomapPageStarted) {
+      for (Ioend* ioend : submit) Submit(ioend);
+      return 0;
+    }
     if (error == 0 && iomap.type != IomapType::kHole) {
       AddToIoend(page, offset, kPageSize, &submit);
       ++count;

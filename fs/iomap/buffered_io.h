@@ -49,6 +49,11 @@ inline constexpr size_t kBioMaxVecs = 256;  // BIO_MAX_VECS
 // now (the RFC's best-effort extent lock failed); iomap redirties the page
 // and unlocks it, as btrfs's writepage did under PF_MEMALLOC.
 inline constexpr int kIomapRedirty = 1;
+// ->map_blocks took the page (still locked, its dirty bit cleared) for
+// I/O the filesystem starts itself, as btrfs's writepage_delalloc() does
+// for a range handed to the async compression workers (page_started):
+// iomap neither adds it to an ioend nor unlocks it.
+inline constexpr int kIomapPageStarted = 2;
 
 enum class IomapType { kHole, kDelalloc, kMapped, kUnwritten, kInline };
 
