@@ -567,6 +567,8 @@ class FsWorld final : public sim::Program {
     if (!p.extents.count(ino)) return true;
     std::vector<uint8_t> block;
     for (const auto& [off, item] : p.extents.at(ino)) {
+      // A preallocated extent reads as zeroes, whatever its blocks hold.
+      if (item.type == fs::FileExtentType::kPrealloc) continue;
       // A compressed extent is read whole and decoded; the item's bytes
       // are [offset, offset + num_bytes) of what it decodes to.
       const bool encoded = item.compression != 0;

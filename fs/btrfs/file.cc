@@ -255,7 +255,7 @@ void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
   i_rwsem_.UpWrite();
 }
 
-void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
+void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
   const uint64_t end = std::min(offset + len, i_size_);
   if (offset >= end) return;
   // Written and settled before punching.
@@ -292,6 +292,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len) {
     fs_.transaction_lock().Unlock();
     if (!fs_.config().bug_punch_hole_keeps_extent_map) em_tree_.Drop(lock_start, lock_end, false);
     io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc | kExtentDoAccounting);
+    if (prealloc) PreallocRange(lock_start, lock_end, /*replace=*/true);
     io_tree_.UnlockExtent(lock_start, lock_end - 1);
   }
 }
@@ -348,10 +349,21 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   // One i_rwsem hold: the size test and the change are one step.
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
-  PunchHoleLocked(offset, len);  // the part within EOF
-  // Past EOF: btrfs_cont_expand(), then the size.
+  // Within EOF: partial pages zeroed through the write path, the whole
+  // pages between them one preallocated extent (btrfs_zero_range()).
+  PunchHoleLocked(offset, len, /*prealloc=*/true);
+  // Past EOF: btrfs_cont_expand(), the holes there preallocated, then the
+  // size.
   if (!keep_size && offset + len > i_size_) {
     TruncateBlockForExpand(i_size_);
+    const uint64_t from = (std::max(offset, i_size_) + kPageSize - 1) / kPageSize * kPageSize;
+    const uint64_t to = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
+    if (from < to) {
+      WaitOrderedRange(from, to - from);
+      LockAndFlushOrdered(from, to);
+      PreallocRange(from, to, /*replace=*/false);
+      io_tree_.UnlockExtent(from, to - 1);
+    }
     i_size_ = offset + len;
     UpdateInodeSize();
   }
@@ -359,16 +371,72 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.UpWrite();
 }
 
+// btrfs_fallocate(), mode 0 or KEEP_SIZE: the range's holes get
+// preallocated extents, which read as zeroes until a write fills them in
+// place (run_delalloc_nocow) and its ordered extent marks them written.
 void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
+  if (!keep_size && offset + len > i_size_) TruncateBlockForExpand(i_size_);  // btrfs_cont_expand()
+  const uint64_t alloc_start = offset / kPageSize * kPageSize;
+  const uint64_t alloc_end = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
+  if (alloc_start < alloc_end) {
+    // Written back and settled first, then the range locked with no
+    // ordered extent in it.
+    WaitOrderedRange(alloc_start, alloc_end - alloc_start);
+    LockAndFlushOrdered(alloc_start, alloc_end);
+    PreallocRange(alloc_start, alloc_end, /*replace=*/false);
+    io_tree_.UnlockExtent(alloc_start, alloc_end - 1);
+  }
   if (!keep_size && offset + len > i_size_) {
-    TruncateBlockForExpand(i_size_);
     i_size_ = offset + len;
     UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
+  // The holes among the items (all of it, with `replace`).
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
+  if (replace) {
+    holes.emplace_back(start, end);
+  } else {
+    uint64_t at = start;
+    const auto& all = fs_.log().state().extents;
+    if (auto file = all.find(ino_); file != all.end()) {
+      auto it = file->second.upper_bound(start);
+      if (it != file->second.begin()) --it;
+      for (; it != file->second.end() && it->first < end; ++it) {
+        const uint64_t item_end = it->first + it->second.num_bytes;
+        if (item_end <= at) continue;
+        if (it->first > at) holes.emplace_back(at, it->first);
+        at = std::max(at, item_end);
+      }
+    }
+    if (at < end) holes.emplace_back(at, end);
+  }
+  if (holes.empty()) return;
+  has_prealloc_ = true;
+  sched_.Cover("btrfs_prealloc_file_range");
+  fs_.transaction_lock().Lock();
+  for (const auto& [from, to] : holes) {
+    // btrfs_reserve_extent() and insert_reserved_file_extent(PREALLOC).
+    FileExtentItem item;
+    item.ino = ino_;
+    item.file_offset = from;
+    item.num_bytes = to - from;
+    item.disk_bytenr = fs_.AllocData(to - from);
+    item.disk_num_bytes = to - from;
+    item.type = FileExtentType::kPrealloc;
+    fs_.log().InsertExtent(item);
+    fs_.ExtentReferenced(item.disk_bytenr);
+  }
+  fs_.ReleaseUnreferenced();
+  fs_.transaction_lock().Unlock();
+  // The cached maps of the range go (btrfs_drop_extent_cache()); the next
+  // lookup builds preallocated maps from the items.
+  for (const auto& [from, to] : holes) em_tree_.Drop(from, to, false);
 }
 
 void BtrfsInode::CopyFileRange(uint64_t src, uint64_t len, uint64_t dst) {

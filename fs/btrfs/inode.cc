@@ -904,6 +904,29 @@ void BtrfsInode::UnlockDelallocPages(uint64_t start, uint64_t end) {
   }
 }
 
+uint64_t BtrfsInode::NocowRunEnd(uint64_t start, uint64_t end,
+                                  std::optional<FileExtentItem>* prealloc) const {
+  const auto& all = fs_.log().state().extents;
+  auto file = all.find(ino_);
+  if (file == all.end()) return end;
+  auto next = file->second.upper_bound(start);
+  if (next != file->second.begin()) {
+    const FileExtentItem& item = std::prev(next)->second;
+    if (item.file_offset + item.num_bytes > start) {
+      if (item.type == FileExtentType::kPrealloc) {
+        *prealloc = item;
+        return std::min(end, item.file_offset + item.num_bytes);
+      }
+      // A regular extent is COWed (it has checksums) up to the next item
+      // that is preallocated.
+    }
+  }
+  for (; next != file->second.end() && next->first < end; ++next) {
+    if (next->second.type == FileExtentType::kPrealloc) return next->first;
+  }
+  return end;
+}
+
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   const uint64_t start = offset / kPageSize * kPageSize;
   // The blocks of a page already in an ordered extent are that extent's.
@@ -971,11 +994,44 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   // it can be truncated until the pages are unlocked.
   const uint64_t locked_end = end;
   end = std::min(end, DelallocRunEnd(wpc, start));
+  // btrfs_run_delalloc_range(): an inode with preallocated extents goes
+  // through run_delalloc_nocow(), which writes into them in place and
+  // COWs the rest, one part at a time.
+  std::optional<FileExtentItem> prealloc;
+  if (has_prealloc_) end = NocowRunEnd(start, end, &prealloc);
   if (end < locked_end) {
     io_tree_.UnlockExtent(end, locked_end - 1);
     for (uint64_t at = end; at < locked_end; at += kPageSize) {
       if (at != start) UnlockPage(*mapping_.Peek(at / kPageSize));
     }
+  }
+  if (prealloc) {
+    // run_delalloc_nocow(): the ordered extent writes into the
+    // preallocated extent (BTRFS_ORDERED_PREALLOC); its map is pinned
+    // until the extent is marked written. The delalloc bytes need no
+    // allocation: their reservation goes back (EXTENT_CLEAR_DATA_RESV).
+    sched_.Cover("run_delalloc_nocow:prealloc");
+    const uint64_t len = end - start;
+    const uint64_t disk = prealloc->disk_bytenr + prealloc->offset + (start - prealloc->file_offset);
+    ordered_.Add(start, len, disk, len, kOrderedPrealloc);
+    for (uint64_t at = start; at < end; at += kPageSize) {
+      if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
+    }
+    em_tree_.Drop(start, end, false);
+    ExtentMap em;
+    em.start = start;
+    em.len = len;
+    em.block_start = disk;
+    em.block_len = len;
+    em.orig_start = prealloc->file_offset - prealloc->offset;
+    em.ram_bytes = prealloc->disk_num_bytes;
+    em.flags = kEmPinned;
+    em_tree_.Add(em);
+    io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc | kExtentClearDataResv);
+    io_tree_.UnlockExtent(start, end - 1);
+    UnlockDelallocPages(start, end);
+    MapOrdered(wpc, start, disk, end);
+    return 0;
   }
   // btrfs_run_delalloc_range(): with compress and the inode not marked
   // NOCOMPRESS (inode_need_compress()), the run goes to the async workers.
@@ -1253,7 +1309,56 @@ void BtrfsInode::EndIoend(Ioend& ioend) {
 void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
   const uint64_t start = oe->file_offset, end = oe->end() - 1;
   io_tree_.LockExtent(start, end);
-  if (!(oe->flags & kOrderedIoErr)) {
+  const bool prealloc = oe->flags & kOrderedPrealloc;
+  if (prealloc && !(oe->flags & kOrderedIoErr)) {
+    // btrfs_mark_extent_written(): the written part of the preallocated
+    // item becomes a regular one over the same disk extent.
+    fs_.transaction_lock().Lock();
+    const uint64_t visible =
+        (oe->flags & kOrderedTruncated) ? std::min(oe->truncated_len, oe->num_bytes) : oe->num_bytes;
+    std::optional<FileExtentItem> pitem;
+    if (auto file = fs_.log().state().extents.find(ino_); file != fs_.log().state().extents.end()) {
+      auto it = file->second.upper_bound(oe->file_offset);
+      if (it != file->second.begin()) {
+        const FileExtentItem& item = std::prev(it)->second;
+        if (item.type == FileExtentType::kPrealloc &&
+            item.file_offset + item.num_bytes >= oe->file_offset + visible &&
+            item.disk_bytenr + item.offset + (oe->file_offset - item.file_offset) == oe->disk_bytenr) {
+          pitem = item;
+        }
+      }
+    }
+    if (visible > 0 && !pitem) {
+      sim::Finding f;
+      f.kind = sim::FindingKind::kWarn;
+      f.signature = "warn:btrfs_mark_extent_written:no_prealloc_extent";
+      f.report = "BTRFS critical: btrfs_mark_extent_written: ino " + std::to_string(ino_) + " [" +
+                 std::to_string(oe->file_offset) + ", +" + std::to_string(visible) +
+                 ") written in place has no preallocated extent under it any more";
+      sched_.Report(std::move(f));
+    } else if (visible > 0) {
+      FileExtentItem item = *pitem;
+      item.file_offset = oe->file_offset;
+      item.num_bytes = visible;
+      item.offset = pitem->offset + (oe->file_offset - pitem->file_offset);
+      item.type = FileExtentType::kRegular;
+      fs_.log().InsertExtent(item);
+      for (uint64_t k = 0; k < visible; k += kPageSize) {
+        auto csum = submitted_csums_.find(oe->disk_bytenr + k);
+        if (csum != submitted_csums_.end()) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
+      }
+      uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
+      auto ino = fs_.log().state().inodes.find(ino_);
+      if (ino == fs_.log().state().inodes.end() || ino->second.size < disk_i_size) {
+        fs_.log().UpdateInode({ino_, disk_i_size, 0});
+      }
+    }
+    for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) submitted_csums_.erase(oe->disk_bytenr + k);
+    fs_.transaction_lock().Unlock();
+  } else if (prealloc) {
+    // The write failed: the extent stays preallocated (reads as zeroes).
+    for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) submitted_csums_.erase(oe->disk_bytenr + k);
+  } else if (!(oe->flags & kOrderedIoErr)) {
     fs_.transaction_lock().Lock();
     // A truncated extent (pages invalidated before their write) becomes
     // visible only up to truncated_len.

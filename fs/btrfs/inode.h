@@ -117,6 +117,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -502,8 +503,21 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // btrfs_wait_ordered_range(): [start, +len) written back and its ordered
   // extents finished. REQUIRES: len > 0.
   void WaitOrderedRange(uint64_t start, uint64_t len);
-  // Punch hole with i_rwsem already held.
-  void PunchHoleLocked(uint64_t offset, uint64_t len);
+  // Punch hole with i_rwsem already held. With `prealloc` (zero range,
+  // btrfs_zero_range()), the whole pages get one preallocated extent
+  // instead of a hole.
+  void PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc = false);
+  // btrfs_prealloc_file_range() over [start, end) (page aligned): with
+  // `replace`, what items are there are dropped and one preallocated
+  // (unwritten) extent covers the range; without, each hole between items
+  // gets one. Marks the inode BTRFS_INODE_PREALLOC. REQUIRES: the range
+  // locked with no ordered extent in it.
+  void PreallocRange(uint64_t start, uint64_t end, bool replace);
+  // run_delalloc_nocow()'s look at the file extent items for a run from
+  // `start`: the preallocated item covering `start` (then the run is
+  // written in place, up to that item's end) or the first one after it
+  // (the run is COWed up to its start). Returns the run's new end.
+  uint64_t NocowRunEnd(uint64_t start, uint64_t end, std::optional<FileExtentItem>* prealloc) const;
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
@@ -561,6 +575,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   bool nocompress_ = false;
   // BTRFS_INODE_HAS_ASYNC_EXTENT: a range went to the async workers.
   bool has_async_extent_ = false;
+  // BTRFS_INODE_PREALLOC: fallocate gave the inode an extent; writeback
+  // then looks for preallocated extents to write in place.
+  bool has_prealloc_ = false;
   int i_count_ = 0;
   bool freeing_ = false;  // I_FREEING: an eviction is in progress
   bool evicted_ = false;  // evicted and not looked up since

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "model/file_model.h"
 #include "sim/memory.h"
 #include "sim/testing.h"
@@ -366,6 +368,72 @@ TEST(BtrfsInodeTest, APunchedHoleReadsAsZeroesFromCacheAndFromDisk) {
     ASSERT_TRUE(r.findings.empty()) << All(r);
     EXPECT_EQ(cached, want);
     EXPECT_EQ(from_disk, want);
+  }
+}
+
+// fallocate gives the holes of its range a preallocated extent, which
+// reads as zeroes; a write into it goes in place (run_delalloc_nocow), and
+// when its ordered extent finishes the written part becomes a regular item
+// over the same disk extent (btrfs_mark_extent_written), with checksums;
+// the rest stays preallocated. Zero range over written data leaves one
+// preallocated extent where the whole pages were.
+TEST(BtrfsInodeTest, PreallocatedExtentsAreWrittenInPlaceAndMarkedWritten) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> inode;
+    std::vector<uint8_t> before, after, zeroed;
+    std::map<uint64_t, FileExtentItem> items_after_write, items_after_zero;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      FsConfig config;
+      config.order = order;
+      BuildWorld(s, config, array, fs, inode);
+      s.Spawn("app", [&] {
+        inode->Fallocate(0, 4 * kPageSize, /*keep_size=*/false);
+        before = inode->Read(0, 4 * kPageSize);
+        inode->BufferedWrite(kPageSize, std::vector<uint8_t>(2 * kPageSize, 0x5a));
+        ASSERT_EQ(inode->Fsync(), 0);
+        items_after_write = fs->log().state().extents.at(257);
+        inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+        after = inode->Read(0, 4 * kPageSize);
+        inode->ZeroRange(100, 3 * kPageSize, /*keep_size=*/true);
+        ASSERT_EQ(inode->Fsync(), 0);
+        items_after_zero = fs->log().state().extents.at(257);
+        inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+        zeroed = inode->Read(0, 4 * kPageSize);
+      });
+    });
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_EQ(before, std::vector<uint8_t>(4 * kPageSize, 0));
+    std::vector<uint8_t> want(4 * kPageSize, 0);
+    std::fill(want.begin() + kPageSize, want.begin() + 3 * kPageSize, 0x5a);
+    EXPECT_EQ(after, want);
+    // [0, 4K) preallocated, [4K, 12K) regular in place, [12K, 16K) preallocated.
+    ASSERT_EQ(items_after_write.size(), 3u);
+    const FileExtentItem& head = items_after_write.at(0);
+    const FileExtentItem& mid = items_after_write.at(kPageSize);
+    const FileExtentItem& tail = items_after_write.at(3 * kPageSize);
+    EXPECT_EQ(head.type, FileExtentType::kPrealloc);
+    EXPECT_EQ(mid.type, FileExtentType::kRegular);
+    EXPECT_EQ(tail.type, FileExtentType::kPrealloc);
+    EXPECT_EQ(mid.disk_bytenr, head.disk_bytenr);  // the same disk extent, written in place
+    EXPECT_EQ(mid.offset, kPageSize);
+    EXPECT_EQ(mid.disk_num_bytes, 4 * kPageSize);
+    EXPECT_TRUE(fs->log().state().csums.count(mid.disk_bytenr + kPageSize));
+    // Zero range [100, 100 + 12K): pages 1 and 2 whole, one new
+    // preallocated extent; the partial pages zeroed through the write path.
+    std::vector<uint8_t> want_zero(4 * kPageSize, 0);
+    EXPECT_EQ(zeroed, want_zero);
+    bool prealloc_over_middle = false;
+    for (const auto& [off, item] : items_after_zero) {
+      if (off <= kPageSize && off + item.num_bytes >= 3 * kPageSize &&
+          item.type == FileExtentType::kPrealloc) {
+        prealloc_over_middle = true;
+      }
+    }
+    EXPECT_TRUE(prealloc_over_middle);
   }
 }
 
