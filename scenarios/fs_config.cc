@@ -68,6 +68,11 @@ constexpr Bug kBugs[] = {
     {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length, Bug::kAny,
      "legacy", "warn", "btrfs_map_bio does not split a bio merged past map_length (RFC TODO 1)",
      ""},
+    {"nocow_skips_cross_ref_check", &fs::FsConfig::bug_nocow_skips_cross_ref_check, Bug::kAny,
+     "legacy", "data_mismatch,checksum",
+     "run_delalloc_nocow writes into a preallocated extent a clone shares, without "
+     "btrfs_cross_ref_exist: both files' writes land in the same blocks",
+     ""},
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},

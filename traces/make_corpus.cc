@@ -78,6 +78,8 @@ const std::vector<Entry>& Entries() {
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",
        {{"order", "legacy"}, {"bug", "compressed_partial_io"}}, true},
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},
+      {"fs_reflink_prealloc-nocow_skips_cross_ref_check", "fs_reflink_prealloc",
+       {{"order", "legacy"}, {"bug", "nocow_skips_cross_ref_check"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},

@@ -240,7 +240,10 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
 }
 
 void BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
-  WriteAndWaitRange(start, start + len - 1);
+  // Under rfc_sync_waits_for_range, a page best-effort writeback skipped
+  // is waited for and written again here too: what follows (clone,
+  // dedupe, punch) reads the disk's extents, not the page cache.
+  SyncWriteAndWait(start, start + len - 1, /*fsync=*/false);
   while (OrderedExtent* oe = ordered_.LookupRange(start, len)) {
     ordered_.Wait(oe);
     ordered_.Put(oe);
@@ -297,9 +300,9 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
   }
 }
 
-int BtrfsInode::SyncWriteAndWait() {
+int BtrfsInode::SyncWriteAndWait(uint64_t start, uint64_t end, bool fsync) {
   if (fs_.config().order != LockOrder::kRfc || !fs_.config().rfc_sync_waits_for_range) {
-    return WriteAndWaitRange(0, kLEndMax);
+    return WriteAndWaitRange(start, end);
   }
   // Bounded: a task that keeps taking the range again cannot keep fsync
   // here for ever (what is then left dirty is the oracle's to judge).
@@ -308,11 +311,15 @@ int BtrfsInode::SyncWriteAndWait() {
     if (mapping_.nrpages() == 0) break;
     WritebackControl wbc;
     wbc.sync_mode = WbSyncMode::kAll;
+    wbc.range_start = start;
+    wbc.range_end = end;
     int error = mapping_.DoWritepages(wbc);
     if (error == 0 && has_async_extent_) {
       // btrfs_fdatawrite_range()'s second pass (its skips count too).
       WritebackControl again;
       again.sync_mode = WbSyncMode::kAll;
+      again.range_start = start;
+      again.range_end = end;
       error = mapping_.DoWritepages(again);
       wbc.pages_skipped += again.pages_skipped;
     }
@@ -320,19 +327,19 @@ int BtrfsInode::SyncWriteAndWait() {
       mapping_.CheckErrors();
       return error;
     }
-    if (wbc.pages_skipped == 0 || fs_.config().bug_fsync_sync_all_skips_redirtied) break;
-    sched_.Cover("fsync:rewrite_pages_skipped");
+    if (wbc.pages_skipped == 0 || (fsync && fs_.config().bug_fsync_sync_all_skips_redirtied)) break;
+    sched_.Cover(fsync ? "fsync:rewrite_pages_skipped" : "wait_ordered_range:rewrite_pages_skipped");
     // Redirtied: their range was another task's. Wait for it with no
     // page locked, then write them again.
-    io_tree_.LockExtent(0, kLEndMax);
-    io_tree_.UnlockExtent(0, kLEndMax);
+    io_tree_.LockExtent(start, end);
+    io_tree_.UnlockExtent(start, end);
   }
-  return mapping_.FilemapFdatawaitRange(0, kLEndMax);
+  return mapping_.FilemapFdatawaitRange(start, end);
 }
 
 int BtrfsInode::Fsync() {
   i_rwsem_.DownWrite();
-  int ret = SyncWriteAndWait();
+  int ret = SyncWriteAndWait(0, kLEndMax, /*fsync=*/true);
   while (OrderedExtent* oe = ordered_.LookupRange(0, kLEndMax)) {
     ordered_.Wait(oe);
     ordered_.Put(oe);
@@ -441,8 +448,82 @@ void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
 
 void BtrfsInode::CopyFileRange(uint64_t src, uint64_t len, uint64_t dst) {
   if (len == 0) return;
+  // vfs_copy_file_range(): remap_file_range(REMAP_FILE_CAN_SHORTEN)
+  // first, so the copy shares the source's extents; do_splice_direct()
+  // through the page cache when it cannot.
+  i_rwsem_.DownWrite();
+  i_mmap_lock_.DownWrite();
+  bool cloned = false;
+  if (src < i_size_) {
+    const uint64_t n = std::min(len, i_size_ - src);
+    if (CanRemap(*this, src, n, dst)) {
+      WaitOrderedRange(src, n);
+      WaitOrderedRange(dst, n);
+      CloneExtents(*this, src, n, dst);
+      cloned = true;
+    }
+  }
+  i_mmap_lock_.UpWrite();
+  i_rwsem_.UpWrite();
+  if (cloned) return;
   const std::vector<uint8_t> data = Read(src, len);
   if (!data.empty()) BufferedWrite(dst, data);
+}
+
+bool BtrfsInode::CanRemap(const BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) const {
+  if (len == 0 || src_off % kPageSize != 0 || dst_off % kPageSize != 0) return false;
+  if (src_off + len > src.i_size_) return false;
+  // An unaligned length only for the source's last block, landing at or
+  // past the destination's EOF.
+  if (len % kPageSize != 0 && (src_off + len != src.i_size_ || dst_off + len < i_size_)) return false;
+  if (&src == this && src_off < dst_off + len && dst_off < src_off + len) return false;
+  return true;
+}
+
+void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
+  const uint64_t alen = (len + kPageSize - 1) / kPageSize * kPageSize;
+  // btrfs_double_extent_lock(): the lower inode (or offset) first.
+  const bool src_first = src.ino_ < ino_ || (&src == this && src_off < dst_off);
+  ExtentIoTree& t1 = src_first ? src.io_tree_ : io_tree_;
+  ExtentIoTree& t2 = src_first ? io_tree_ : src.io_tree_;
+  const uint64_t o1 = src_first ? src_off : dst_off, o2 = src_first ? dst_off : src_off;
+  t1.LockExtent(o1, o1 + alen - 1);
+  t2.LockExtent(o2, o2 + alen - 1, sim::Where::current(), /*subclass=*/1);
+  sched_.Cover("btrfs_clone:shared_extents");
+  // The source's items over the range, moved to the destination's
+  // offsets, pointing at the same disk extents (a new reference each).
+  std::vector<FileExtentItem> cloned;
+  const auto& all = fs_.log().state().extents;
+  if (auto file = all.find(src.ino_); file != all.end()) {
+    auto it = file->second.upper_bound(src_off);
+    if (it != file->second.begin()) --it;
+    for (; it != file->second.end() && it->first < src_off + alen; ++it) {
+      const FileExtentItem& item = it->second;
+      const uint64_t from = std::max(item.file_offset, src_off);
+      const uint64_t to = std::min(item.file_offset + item.num_bytes, src_off + alen);
+      if (from >= to) continue;
+      FileExtentItem copy = item;
+      copy.ino = ino_;
+      copy.file_offset = dst_off + (from - src_off);
+      copy.num_bytes = to - from;
+      copy.offset = item.offset + (from - item.file_offset);
+      cloned.push_back(copy);
+      if (item.type == FileExtentType::kPrealloc) has_prealloc_ = true;
+    }
+  }
+  fs_.transaction_lock().Lock();
+  fs_.log().DropExtents(ino_, dst_off, dst_off + alen);
+  for (const FileExtentItem& item : cloned) fs_.log().InsertExtent(item);
+  fs_.ReleaseUnreferenced();
+  // clone_finish_inode_update(): the size covers the range.
+  if (dst_off + len > i_size_) i_size_ = dst_off + len;
+  fs_.log().UpdateInode({ino_, i_size_, 0});
+  fs_.transaction_lock().Unlock();
+  em_tree_.Drop(dst_off, dst_off + alen, false);
+  t2.UnlockExtent(o2, o2 + alen - 1);
+  t1.UnlockExtent(o1, o1 + alen - 1);
+  // The destination's cached pages of the range are stale now.
+  mapping_.TruncateInodePagesRange(dst_off, dst_off + alen - 1);
 }
 
 bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
@@ -453,8 +534,16 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   i_mmap_lock_.DownWrite();
   const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
   WaitOrderedRange(lo, hi - lo);
-  // vfs_dedupe_file_range_compare(): the bytes, page by page.
+  // vfs_dedupe_file_range_compare(): the bytes, page by page; equal
+  // ranges then share the source's extents.
   const bool same = Read(src, len) == Read(dst, len);
+  if (same && src < i_size_) {
+    const uint64_t n = std::min(len, i_size_ - src);
+    if (CanRemap(*this, src, n, dst) && dst + n <= i_size_) {
+      sched_.Cover("btrfs_dedupe:share");
+      CloneExtents(*this, src, n, dst);
+    }
+  }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
   return same;
@@ -480,7 +569,15 @@ std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_of
     src.WaitOrderedRange(src_off, len);
     WaitOrderedRange(dst_off, len);
     data = src.Read(src_off, len);
-    if (!data.empty()) WriteLocked(dst_off, data);
+    if (CanRemap(src, src_off, len, dst_off)) {
+      // The bytes the clone shares, as the source holds them now (for the
+      // caller's record; nothing else reads them).
+      CloneExtents(src, src_off, len, dst_off);
+    } else if (!data.empty()) {
+      // Unaligned: the kernel refuses (-EINVAL); fsim copies the bytes
+      // through the write path instead, so that such scenarios still run.
+      WriteLocked(dst_off, data);
+    }
   }
   if (two) second->i_mmap_lock_.UpWrite();
   first->i_mmap_lock_.UpWrite();

@@ -387,9 +387,13 @@ void BtrfsInode::EvictInodeTruncatePages(bool lock_ranges) {
        states = io_tree_.States()) {
     const ExtentState& first = states.front();
     io_tree_.LockExtent(first.start, first.end);
+    // clear_extent_bit(EXTENT_LOCKED | ...): the bits, then the lock
+    // (through unlock_extent, so that lockdep sees it released: the
+    // shrinker's fiber goes on reclaiming).
     io_tree_.ClearExtentBit(first.start, first.end,
-                            kExtentLocked | kExtentDelalloc | kExtentDoAccounting | kExtentDefrag |
-                                kExtentUptodate | kExtentDirty | kExtentDelallocNew);
+                            kExtentDelalloc | kExtentDoAccounting | kExtentDefrag | kExtentUptodate |
+                                kExtentDirty | kExtentDelallocNew);
+    io_tree_.UnlockExtent(first.start, first.end);
   }
 }
 
@@ -913,7 +917,8 @@ uint64_t BtrfsInode::NocowRunEnd(uint64_t start, uint64_t end,
   if (next != file->second.begin()) {
     const FileExtentItem& item = std::prev(next)->second;
     if (item.file_offset + item.num_bytes > start) {
-      if (item.type == FileExtentType::kPrealloc) {
+      if (item.type == FileExtentType::kPrealloc &&
+          (fs_.config().bug_nocow_skips_cross_ref_check || !CrossRefExists(item))) {
         *prealloc = item;
         return std::min(end, item.file_offset + item.num_bytes);
       }
@@ -922,9 +927,28 @@ uint64_t BtrfsInode::NocowRunEnd(uint64_t start, uint64_t end,
     }
   }
   for (; next != file->second.end() && next->first < end; ++next) {
-    if (next->second.type == FileExtentType::kPrealloc) return next->first;
+    if (next->second.type == FileExtentType::kPrealloc &&
+        (fs_.config().bug_nocow_skips_cross_ref_check || !CrossRefExists(next->second))) {
+      return next->first;
+    }
   }
   return end;
+}
+
+bool BtrfsInode::CrossRefExists(const FileExtentItem& item) const {
+  // Items split from one another keep file_offset - offset; any other
+  // item on the extent is another reference (a clone): writing in place
+  // would change its data too.
+  const uint64_t base = item.file_offset - item.offset;
+  for (const auto& [ino, items] : fs_.log().state().extents) {
+    for (const auto& [off, other] : items) {
+      if (other.disk_bytenr == item.disk_bytenr && (ino != ino_ || other.file_offset - other.offset != base)) {
+        sched_.Cover("run_delalloc_nocow:shared_cow");
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {

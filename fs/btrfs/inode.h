@@ -103,6 +103,9 @@
 //   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
 //   its io_size: it reads only the block asked for, not the whole encoded
 //   extent, and copies it into the page undecoded.
+// - bug_nocow_skips_cross_ref_check: run_delalloc_nocow writes into a
+//   preallocated extent in place without btrfs_cross_ref_exist(): when a
+//   clone shares the extent, both files' writes land in the same blocks.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -159,6 +162,7 @@ struct FsConfig {
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
+  bool bug_nocow_skips_cross_ref_check = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
@@ -518,6 +522,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // written in place, up to that item's end) or the first one after it
   // (the run is COWed up to its start). Returns the run's new end.
   uint64_t NocowRunEnd(uint64_t start, uint64_t end, std::optional<FileExtentItem>* prealloc) const;
+  // btrfs_cross_ref_exist(): another item (of another inode, or of this
+  // one at another place) references `item`'s disk extent.
+  bool CrossRefExists(const FileExtentItem& item) const;
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
@@ -564,7 +571,22 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   void UpdateInodeSize();
   // btrfs_sync_file()'s start_ordered_ops() and wait: every dirty page of
   // the file written and waited for (see rfc_sync_waits_for_range).
-  int SyncWriteAndWait();
+  // Over [start, end]; `fsync` names fsync's pass (where
+  // bug_fsync_sync_all_skips_redirtied lives).
+  int SyncWriteAndWait(uint64_t start, uint64_t end, bool fsync);
+  // btrfs_clone() from `src` [src_off, +len) to [dst_off, +len) of this
+  // inode: both ranges locked (btrfs_double_extent_lock(), the lower
+  // inode, or the lower offset, first), this range's items replaced by
+  // items sharing the source's disk extents (holes stay holes), the size
+  // grown to cover the range, and this range's extent maps and page cache
+  // dropped. REQUIRES: both inodes' i_rwsem and mmap locks held, both
+  // ranges written back with no ordered extent, page-aligned offsets.
+  void CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off);
+  // Whether [src_off, +len) of `src` can be remapped to dst_off here
+  // (btrfs_remap_file_range_prep()'s rules): page-aligned offsets, a
+  // length page-aligned or reaching the source's EOF and the destination's
+  // EOF, and, within one file, ranges that do not overlap.
+  bool CanRemap(const BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) const;
   // Checksums of data as submitted, by disk address, until its ordered
   // extent finishes.
   std::map<uint64_t, uint32_t> submitted_csums_;

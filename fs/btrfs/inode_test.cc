@@ -541,5 +541,66 @@ TEST(BtrfsInodeTest, FreedDataSpaceIsPinnedUntilTheCommitThenReused) {
   EXPECT_EQ(rounds, 3000u);
 }
 
+// FICLONERANGE shares extents: the destination's items point at the
+// source's disk extent, the bytes read back from disk in both files, and
+// the space is freed only when the last item pointing at it goes.
+TEST(BtrfsInodeTest, ACloneSharesExtentsFreedOnlyByTheLastUser) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> f;
+    std::unique_ptr<BtrfsInode> g;
+    uint64_t f_disk = 0, g_disk = 0, g_offset = 0;
+    bool live_after_f_truncated = false, free_after_both = false;
+    std::vector<uint8_t> g_bytes;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      FsConfig config;
+      config.order = order;
+      BuildWorld(s, config, array, fs, f);
+      g = std::make_unique<BtrfsInode>(*fs, 258);
+      s.Spawn("app", [&] {
+        std::vector<uint8_t> data(4 * kPageSize);
+        for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i / 100);
+        f->BufferedWrite(0, data);
+        ASSERT_EQ(f->Fsync(), 0);
+        g->CloneRangeFrom(*f, kPageSize, 2 * kPageSize, 0);
+        ASSERT_EQ(g->Fsync(), 0);
+        f_disk = fs->log().state().extents.at(257).at(0).disk_bytenr;
+        const FileExtentItem& gi = fs->log().state().extents.at(258).at(0);
+        g_disk = gi.disk_bytenr;
+        g_offset = gi.offset;
+        auto is_free = [&](uint64_t at) {
+          for (const auto& [start, len] : fs->free_space()) {
+            if (at >= start && at < start + len) return true;
+          }
+          return false;
+        };
+        f->Truncate(0);
+        ASSERT_EQ(f->Fsync(), 0);
+        ASSERT_EQ(g->Fsync(), 0);  // one more commit: anything pinned is unpinned
+        live_after_f_truncated = !is_free(f_disk) && fs->pinned_bytes() == 0;
+        g->mapping().TruncateInodePagesRange(0, kLEndMax);
+        g_bytes = g->Read(0, 2 * kPageSize);
+        g->Truncate(0);
+        ASSERT_EQ(g->Fsync(), 0);
+        ASSERT_EQ(f->Fsync(), 0);
+        free_after_both = is_free(f_disk);
+        EXPECT_EQ(fs->CheckSpace(), "");
+        (void)data;
+      });
+    });
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_EQ(g_disk, f_disk);
+    EXPECT_EQ(g_offset, kPageSize);
+    EXPECT_TRUE(live_after_f_truncated);
+    std::vector<uint8_t> want(2 * kPageSize);
+    for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<uint8_t>((i + kPageSize) / 100);
+    EXPECT_EQ(g_bytes, want);
+    EXPECT_TRUE(free_after_both);
+  }
+}
+
 }  // namespace
 }  // namespace fsim::fs
