@@ -45,7 +45,11 @@ std::optional<std::vector<uint8_t>> ZlibDecompress(std::span<const uint8_t> in, 
 
 EncodedMapping MapEncoded(uint64_t start, uint64_t len, uint64_t orig_start, uint64_t block_start,
                           uint64_t block_len, uint64_t pos) {
-  FSIM_CHECK(pos >= start && pos < start + len && orig_start <= start);
+  // orig_start = file_offset - offset may lie before the file's start (a
+  // clone that put the middle of an extent at offset 0): the arithmetic
+  // is modulo 2^64, as btrfs's u64 em->orig_start, and pos - orig_start
+  // is still the position in the decoded data.
+  FSIM_CHECK(pos >= start && pos < start + len);
   EncodedMapping m;
   m.addr = block_start;
   m.io_size = block_len;

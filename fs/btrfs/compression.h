@@ -44,7 +44,8 @@ struct EncodedMapping {
   uint64_t length = 0;   // file bytes the mapping covers (em->len)
   uint64_t decoded_pos = 0;  // where `pos` lies in the decoded data (pos - em->orig_start)
 };
-// REQUIRES: pos within [start, start + len); orig_start <= start.
+// REQUIRES: pos within [start, start + len). orig_start may wrap below 0
+// (a clone placed an extent's middle at the file's start).
 EncodedMapping MapEncoded(uint64_t start, uint64_t len, uint64_t orig_start, uint64_t block_start,
                           uint64_t block_len, uint64_t pos);
 

@@ -80,6 +80,10 @@ TEST(EncodedMapping, IoSizeIsTheEncodedExtentNotTheLogicalLength) {
     EXPECT_EQ(m.decoded_pos, pos - orig);
     EXPECT_LT(m.decoded_pos, kMaxUncompressed);
   }
+  // A clone that put the extent's second half at file offset 0: orig_start
+  // wraps below zero, and the decoded position is still right.
+  EXPECT_EQ(MapEncoded(0, 64 << 10, uint64_t{0} - (64 << 10), disk, io_size, 4096).decoded_pos,
+            (64 << 10) + 4096);
   // The last page of the extent is at its decoded end.
   EXPECT_EQ(MapEncoded(start, len, orig, disk, io_size, start + len - 4096).decoded_pos,
             kMaxUncompressed - 4096);
