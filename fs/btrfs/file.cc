@@ -191,6 +191,11 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
   while (at < end) {
     if (!fault_under_lock && !buffer.FaultIn(at - pos, end - at)) break;
     const uint64_t first = at / kPageSize, last = (end - 1) / kPageSize;
+    // The RFC's btrfs iomap_begin: the data space for the whole range
+    // reserved (btrfs_delalloc_reserve_space), then the range locked with
+    // its ordered extents flushed.
+    const uint64_t reserved = (last + 1 - first) * kPageSize;
+    fs_.ReserveData(reserved);
     LockAndFlushOrdered(first * kPageSize, (last + 1) * kPageSize);
     const uint64_t start = at;
     bool fault = false;
@@ -229,9 +234,21 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       // take these pages while the writer is throttled waiting for it.
       BalanceDirtyPages(mapping_);
     }
-    // iomap_end(): the delalloc of what was written, the range unlocked.
+    // iomap_end(): the pages written become delalloc on the reservation
+    // iomap_begin took (the old delalloc there cleared with its own), the
+    // reservation of what a short copy left unwritten is given back
+    // (btrfs_delalloc_release_space), and the range is unlocked.
+    uint64_t used = 0;
     if (at > start) {
-      DirtyDelalloc(start / kPageSize * kPageSize, (at - 1) / kPageSize * kPageSize + kPageSize - 1);
+      const uint64_t d_start = start / kPageSize * kPageSize;
+      const uint64_t d_end = (at - 1) / kPageSize * kPageSize + kPageSize - 1;
+      io_tree_.ClearExtentBit(d_start, d_end, kExtentDelalloc | kExtentDoAccounting);
+      io_tree_.SetExtentBit(d_start, d_end, kExtentDelalloc);
+      used = d_end - d_start + 1;
+    }
+    if (used < reserved) {
+      sched_.Cover("iomap_end:release_unused_reservation");
+      fs_.FreeReservedData(reserved - used);
     }
     io_tree_.UnlockExtent(first * kPageSize, (last + 1) * kPageSize - 1);
     if (fault) break;
