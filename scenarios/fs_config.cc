@@ -84,6 +84,11 @@ constexpr Bug kBugs[] = {
     {"releasepage_unlocks_past_range", &fs::FsConfig::bug_releasepage_unlocks_past_range,
      Bug::kRfc, "rfc_sync_waits", "lock_misuse,data_mismatch,deadlock",
      "releasepage (extents first) try-locks the page's range and unlocks one byte past it", ""},
+    {"rfc_compress_worker_relocks_range", &fs::FsConfig::bug_rfc_compress_worker_relocks_range,
+     Bug::kRfc, "rfc_sync_waits", "deadlock,lock_order",
+     "with compress, the async worker takes the range again with the run's pages locked "
+     "(v5.13's submit_compressed_extents, unchanged by the RFC)",
+     ""},
     {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent,
      Bug::kRfc, "rfc_sync_waits", "lock_order", "page_mkwrite left page-then-range, as the RFC left it", ""},
     {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock,

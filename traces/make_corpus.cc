@@ -80,6 +80,8 @@ const std::vector<Entry>& Entries() {
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},
       {"fs_reflink_prealloc-nocow_skips_cross_ref_check", "fs_reflink_prealloc",
        {{"order", "legacy"}, {"bug", "nocow_skips_cross_ref_check"}}, true},
+      {"fs_compress_overwrite_truncate-rfc_compress_worker_relocks_range", "fs_compress_overwrite_truncate",
+       {{"order", "rfc_sync_waits"}, {"bug", "rfc_compress_worker_relocks_range"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},

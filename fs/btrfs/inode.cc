@@ -1102,7 +1102,8 @@ uint64_t RoundUpBlock(uint64_t n) { return (n + kPageSize - 1) / kPageSize * kPa
 
 int BtrfsInode::CowFileRangeAsync(uint64_t start, uint64_t end) {
   has_async_extent_ = true;
-  const bool range_held = fs_.config().order == LockOrder::kRfc;
+  const bool range_held =
+      fs_.config().order == LockOrder::kRfc && !fs_.config().bug_rfc_compress_worker_relocks_range;
   if (range_held) {
     io_tree_.HandOff(start, end - 1);
   } else {

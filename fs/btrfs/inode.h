@@ -106,6 +106,11 @@
 // - bug_nocow_skips_cross_ref_check: run_delalloc_nocow writes into a
 //   preallocated extent in place without btrfs_cross_ref_exist(): when a
 //   clone shares the extent, both files' writes land in the same blocks.
+// - bug_rfc_compress_worker_relocks_range: under extents before pages,
+//   compressed writeback keeps v5.13's async path as it is (the RFC left
+//   compression as a TODO): cow_file_range_async unlocks the range and
+//   submit_compressed_extents takes it again with the run's pages locked,
+//   pages before extents, while readers take the range before the pages.
 
 //
 // Persistence: ordered extents finish in a worker fiber that records the
@@ -163,6 +168,7 @@ struct FsConfig {
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
   bool bug_nocow_skips_cross_ref_check = false;
+  bool bug_rfc_compress_worker_relocks_range = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
