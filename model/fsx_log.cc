@@ -55,7 +55,8 @@ std::optional<std::vector<FsxOp>> ParseFsxLogUnchecked(const std::string& text,
     for (size_t i = 0; i < want; ++i) {
       uint64_t v;
       if (!(words >> w) || !ParseNumber(w, &v)) {
-        *error = file + ":" + std::to_string(n) + ": " + op.name + " needs " +
+        // (A binary file's first "word" can be kilobytes: cut here.)
+        *error = file + ":" + std::to_string(n) + ": " + OneLine(op.name, 48) + " needs " +
                  std::to_string(want) + " numbers";
         return std::nullopt;
       }
