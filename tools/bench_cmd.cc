@@ -19,6 +19,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdio>
+#include <unistd.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -268,6 +269,56 @@ void BM_FileOps(benchmark::State& state) {
   state.SetItemsProcessed(ops);
 }
 
+// --- idle fibers -------------------------------------------------------------
+
+// Resident memory of this process in bytes (/proc/self/statm), or 0.
+uint64_t ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// What an idle fiber costs: one run in a fresh scheduler spawns as many
+// fibers as a run may have (kFibersMax), each of which blocks on a
+// completion; with all of them idle, the resident memory they added is
+// measured, then they are released. A stack is mapped when its slot is
+// first used (MAP_NORESERVE, with its guard) and only the pages a fiber
+// touched become resident.
+struct IdleFibers {
+  uint64_t fibers = 0;
+  uint64_t resident_per_fiber = 0;  // bytes
+  uint64_t mapped_per_fiber = 0;    // bytes of address space: stack and guard
+};
+
+IdleFibers MeasureIdleFibers() {
+  IdleFibers out;
+  sim::Scheduler sched;
+  model::RandomWalk walk;
+  sim::RunOptions options;
+  std::unique_ptr<sim::Completion> go;
+  uint64_t before = 0, during = 0;
+  sched.Run(walk, options, [&] {
+    go = std::make_unique<sim::Completion>(sched, "go");
+    sched.Spawn("measure", [&] {
+      before = ResidentBytes();
+      const uint64_t n = sim::kFibersMax - 1;
+      for (uint64_t i = 0; i < n; ++i) sched.Spawn("idle", [&] { go->Wait(); });
+      // Every idle fiber runs to its wait before this one runs again
+      // often enough: yield until they have all blocked.
+      for (uint64_t i = 0; i < 4 * n; ++i) sched.Yield("measure");
+      during = ResidentBytes();
+      out.fibers = n;
+      go->CompleteAll();
+    });
+  }, [] {}, [&] { go.reset(); });
+  if (out.fibers > 0 && during > before) out.resident_per_fiber = (during - before) / out.fibers;
+  out.mapped_per_fiber = sim::kStackSizeDefault + sim::kStackGuardSize;
+  return out;
+}
+
 // --- fsx replay --------------------------------------------------------------
 
 // A sequential replay of fsx's operation mix (GenerateFsxLog: 2,000 ops,
@@ -383,6 +434,7 @@ int Bench(const BenchArgs& args) {
   Collector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
+  const IdleFibers idle = MeasureIdleFibers();
 
   auto figure = [&](const std::string& name) { return collector.figures[name]; };
   double calibration_ns = 1e9 / figure("calibration").items_per_sec;
@@ -419,6 +471,9 @@ int Bench(const BenchArgs& args) {
                       {"reclaim_passes_per_sec", reclaim_per_sec},
                       {"file_ops_per_sec", file_ops_per_sec},
                       {"fsx_replay_ops_per_sec", fsx_ops_per_sec},
+                      {"idle_fibers", {{"fibers", idle.fibers},
+                                       {"resident_bytes_per_fiber", idle.resident_per_fiber},
+                                       {"mapped_bytes_per_fiber", idle.mapped_per_fiber}}},
                       {"runs_per_sec", runs}};
   if (baseline) {
     PrintBenchComparison(j, *baseline, args.compare, args.json);
@@ -449,6 +504,10 @@ int Bench(const BenchArgs& args) {
               "fsync every 64, kswapd writing back)\n", file_ops_per_sec);
   std::printf("fsx replay: %.0f fsx ops/s (fsx's op mix, 2,000 ops, sequential, hot page cache, "
               "every read and size checked, settle and remount included)\n", fsx_ops_per_sec);
+  std::printf("idle fibers: %llu blocked at once, %.1f KiB resident each (%.0f KiB of stack and "
+              "guard mapped each, touched pages only resident)\n",
+              static_cast<unsigned long long>(idle.fibers), idle.resident_per_fiber / 1024.0,
+              idle.mapped_per_fiber / 1024.0);
   std::printf("\nruns per second (pct depth 3, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());
