@@ -295,6 +295,16 @@ class FsWorld final : public sim::Program {
         op.kind = model::FileOpKind::kDedupe;
         op.offset = Draw(s, spec.offset);
         op.length = Draw(s, spec.length);
+        if (spec.has_source) {
+          // FIDEDUPERANGE from another file (or this one) into [offset,
+          // +length) here: no byte changes, so nothing to record.
+          const uint64_t src_off = Draw(s, spec.source_offset);
+          File& src = files_[spec.source_file];
+          if (spec.source_file != spec.file) src.inode->Igrab();
+          inode.DedupeRangeFrom(*src.inode, src_off, op.length, op.offset);
+          if (spec.source_file != spec.file) src.inode->Iput();
+          return true;
+        }
         op.dest = spec.dest;
         inode.DedupeRange(op.offset, op.length, op.dest);
         return true;

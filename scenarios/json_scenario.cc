@@ -147,6 +147,7 @@ const std::vector<OpInfo>& Ops() {
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
       {"clone_range", OpKind::kCloneRange, {"offset", "length", "source"}},
+      {"dedupe_range", OpKind::kDedupeRange, {"offset", "length", "source"}},
   };
   return ops;
 }
@@ -154,7 +155,7 @@ const std::vector<OpInfo>& Ops() {
 bool TakesRange(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kRead || k == OpKind::kFallocate ||
          k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite ||
-         k == OpKind::kCloneRange;
+         k == OpKind::kCloneRange || k == OpKind::kDedupeRange;
 }
 
 
@@ -219,6 +220,7 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
     if (o.Find("byte") != nullptr) Fail(o.At("byte"), "a write from a source takes no byte");
   }
   if (op.kind == OpKind::kCloneRange && !op.has_source) Fail(path, "clone_range needs a source");
+  if (op.kind == OpKind::kDedupeRange && !op.has_source) Fail(path, "dedupe_range needs a source");
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
   if (const json* k = o.Find("sync")) op.sync = Bool(*k, o.At("sync"));

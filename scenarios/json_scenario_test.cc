@@ -70,7 +70,8 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "offset, length, byte, sync, source)");
   EXPECT_EQ(Error(WithOp(R"({"op": "wrte"})")),
             "/fibers/0/ops/0/op: unknown operation 'wrte' (expected one of: write, read, "
-            "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback, clone_range)");
+            "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback, clone_range, "
+            "dedupe_range)");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": 0})")),
             "/fibers/0/ops/0: missing required key 'length'");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": {"min": 9, "max": 3}, "length": 1})")),

@@ -566,6 +566,34 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   return same;
 }
 
+bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
+  BtrfsInode* first = &src;
+  BtrfsInode* second = this;
+  if (second->ino_ < first->ino_) std::swap(first, second);
+  const bool two = first != second;
+  first->i_rwsem_.DownWrite();
+  if (two) second->i_rwsem_.DownWriteNested(1);
+  first->i_mmap_lock_.DownWrite();
+  if (two) second->i_mmap_lock_.DownWriteNested(1);
+  bool same = true;
+  if (src_off < src.i_size_ && dst_off < i_size_) {
+    len = std::min({len, src.i_size_ - src_off, i_size_ - dst_off});
+    src.WaitOrderedRange(src_off, len);
+    WaitOrderedRange(dst_off, len);
+    // vfs_dedupe_file_range_compare(), under both inodes' locks.
+    same = src.Read(src_off, len) == Read(dst_off, len);
+    if (same && CanRemap(src, src_off, len, dst_off)) {
+      sched_.Cover("btrfs_dedupe:share");
+      CloneExtents(src, src_off, len, dst_off);
+    }
+  }
+  if (two) second->i_mmap_lock_.UpWrite();
+  first->i_mmap_lock_.UpWrite();
+  if (two) second->i_rwsem_.UpWrite();
+  first->i_rwsem_.UpWrite();
+  return same;
+}
+
 std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
                                                 uint64_t dst_off) {
   BtrfsInode* first = &src;

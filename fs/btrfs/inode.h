@@ -395,6 +395,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // compared; equal ranges would share extents, unequal ones are left;
   // no byte changes either way. Returns whether they were equal.
   bool DedupeRange(uint64_t src, uint64_t len, uint64_t dst);
+  // FIDEDUPERANGE from `src` (another file, or this one): both inodes
+  // locked as a clone locks them (lock_two_nondirectories), both ranges
+  // written back and settled, the bytes compared (to the nearer EOF), and
+  // equal ranges that can be remapped then share the source's extents.
+  // No byte changes. Returns whether they were equal.
+  bool DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off);
   // FICLONERANGE from `src` (another file, or this one) into this file
   // (btrfs_remap_file_range()): lock_two_nondirectories() takes both
   // i_rwsem, the lower inode first and the other nested (by inode number,
