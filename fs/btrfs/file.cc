@@ -382,12 +382,7 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
     TruncateBlockForExpand(i_size_);
     const uint64_t from = (std::max(offset, i_size_) + kPageSize - 1) / kPageSize * kPageSize;
     const uint64_t to = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
-    if (from < to) {
-      WaitOrderedRange(from, to - from);
-      LockAndFlushOrdered(from, to);
-      PreallocRange(from, to, /*replace=*/false);
-      io_tree_.UnlockExtent(from, to - 1);
-    }
+    if (from < to) FallocateRange(from, to);
     i_size_ = offset + len;
     UpdateInodeSize();
   }
@@ -404,20 +399,22 @@ void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   if (!keep_size && offset + len > i_size_) TruncateBlockForExpand(i_size_);  // btrfs_cont_expand()
   const uint64_t alloc_start = offset / kPageSize * kPageSize;
   const uint64_t alloc_end = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
-  if (alloc_start < alloc_end) {
-    // Written back and settled first, then the range locked with no
-    // ordered extent in it.
-    WaitOrderedRange(alloc_start, alloc_end - alloc_start);
-    LockAndFlushOrdered(alloc_start, alloc_end);
-    PreallocRange(alloc_start, alloc_end, /*replace=*/false);
-    io_tree_.UnlockExtent(alloc_start, alloc_end - 1);
-  }
+  if (alloc_start < alloc_end) FallocateRange(alloc_start, alloc_end);
   if (!keep_size && offset + len > i_size_) {
     i_size_ = offset + len;
     UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
+}
+
+void BtrfsInode::FallocateRange(uint64_t start, uint64_t end) {
+  // Written back and settled first, then the range locked with no
+  // ordered extent in it.
+  WaitOrderedRange(start, end - start);
+  LockAndFlushOrdered(start, end);
+  PreallocRange(start, end, /*replace=*/false);
+  io_tree_.UnlockExtent(start, end - 1);
 }
 
 void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
@@ -566,15 +563,29 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   return same;
 }
 
-bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
+std::pair<BtrfsInode*, BtrfsInode*> BtrfsInode::LockRemapInodes(BtrfsInode& src, bool by_argument) {
   BtrfsInode* first = &src;
   BtrfsInode* second = this;
-  if (second->ino_ < first->ino_) std::swap(first, second);
+  if (!by_argument && second->ino_ < first->ino_) std::swap(first, second);
   const bool two = first != second;
+  // lock_two_nondirectories(), btrfs_double_mmap_lock().
   first->i_rwsem_.DownWrite();
   if (two) second->i_rwsem_.DownWriteNested(1);
   first->i_mmap_lock_.DownWrite();
   if (two) second->i_mmap_lock_.DownWriteNested(1);
+  return {first, second};
+}
+
+void BtrfsInode::UnlockRemapInodes(BtrfsInode& first, BtrfsInode& second) {
+  const bool two = &first != &second;
+  if (two) second.i_mmap_lock_.UpWrite();
+  first.i_mmap_lock_.UpWrite();
+  if (two) second.i_rwsem_.UpWrite();
+  first.i_rwsem_.UpWrite();
+}
+
+bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
+  const auto [first, second] = LockRemapInodes(src, /*by_argument=*/false);
   bool same = true;
   if (src_off < src.i_size_ && dst_off < i_size_) {
     len = std::min({len, src.i_size_ - src_off, i_size_ - dst_off});
@@ -587,26 +598,13 @@ bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len
       CloneExtents(src, src_off, len, dst_off);
     }
   }
-  if (two) second->i_mmap_lock_.UpWrite();
-  first->i_mmap_lock_.UpWrite();
-  if (two) second->i_rwsem_.UpWrite();
-  first->i_rwsem_.UpWrite();
+  UnlockRemapInodes(*first, *second);
   return same;
 }
 
 std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
                                                 uint64_t dst_off) {
-  BtrfsInode* first = &src;
-  BtrfsInode* second = this;
-  if (!fs_.config().bug_clone_lock_order_by_argument && second->ino_ < first->ino_) {
-    std::swap(first, second);
-  }
-  const bool two = first != second;
-  // lock_two_nondirectories(), btrfs_double_mmap_lock().
-  first->i_rwsem_.DownWrite();
-  if (two) second->i_rwsem_.DownWriteNested(1);
-  first->i_mmap_lock_.DownWrite();
-  if (two) second->i_mmap_lock_.DownWriteNested(1);
+  const auto [first, second] = LockRemapInodes(src, fs_.config().bug_clone_lock_order_by_argument);
   std::vector<uint8_t> data;
   if (src_off < src.i_size_) {
     len = std::min(len, src.i_size_ - src_off);
@@ -624,10 +622,7 @@ std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_of
       WriteLocked(dst_off, data);
     }
   }
-  if (two) second->i_mmap_lock_.UpWrite();
-  first->i_mmap_lock_.UpWrite();
-  if (two) second->i_rwsem_.UpWrite();
-  first->i_rwsem_.UpWrite();
+  UnlockRemapInodes(*first, *second);
   return data;
 }
 

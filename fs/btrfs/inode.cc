@@ -1029,62 +1029,45 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
       if (at != start) UnlockPage(*mapping_.Peek(at / kPageSize));
     }
   }
-  if (prealloc) {
-    // run_delalloc_nocow(): the ordered extent writes into the
-    // preallocated extent (BTRFS_ORDERED_PREALLOC); its map is pinned
-    // until the extent is marked written. The delalloc bytes need no
-    // allocation: their reservation goes back (EXTENT_CLEAR_DATA_RESV).
-    sched_.Cover("run_delalloc_nocow:prealloc");
-    const uint64_t len = end - start;
-    const uint64_t disk = prealloc->disk_bytenr + prealloc->offset + (start - prealloc->file_offset);
-    ordered_.Add(start, len, disk, len, kOrderedPrealloc);
-    for (uint64_t at = start; at < end; at += kPageSize) {
-      if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
-    }
-    em_tree_.Drop(start, end, false);
-    ExtentMap em;
-    em.start = start;
-    em.len = len;
-    em.block_start = disk;
-    em.block_len = len;
-    em.orig_start = prealloc->file_offset - prealloc->offset;
-    em.ram_bytes = prealloc->disk_num_bytes;
-    em.flags = kEmPinned;
-    em_tree_.Add(em);
-    io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc | kExtentClearDataResv);
-    io_tree_.UnlockExtent(start, end - 1);
-    UnlockDelallocPages(start, end);
-    MapOrdered(wpc, start, disk, end);
-    return 0;
-  }
   // btrfs_run_delalloc_range(): with compress and the inode not marked
   // NOCOMPRESS (inode_need_compress()), the run goes to the async workers.
-  if (fs_.config().compress && !nocompress_) return CowFileRangeAsync(start, end);
-  // cow_file_range(): COW, every write goes to new space, one ordered
-  // extent for the run, every page of it marked PG_private_2.
+  if (!prealloc && fs_.config().compress && !nocompress_) return CowFileRangeAsync(start, end);
+  // One ordered extent for the run, every page of it marked PG_private_2,
+  // its map pinned until the ordered extent finishes. Either
+  // run_delalloc_nocow() writes into the preallocated extent in place
+  // (BTRFS_ORDERED_PREALLOC), or cow_file_range() COWs: every write goes
+  // to new space.
   const uint64_t len = end - start;
-  if (len > kPageSize) sched_.Cover("cow_file_range:multi_page_extent");
-  const uint64_t disk = fs_.AllocData(len);
-  OrderedExtent* oe = ordered_.Add(start, len, disk, len, 0);
-  (void)oe;
+  uint64_t disk;
+  ExtentMap em{.start = start, .len = len, .block_len = len, .flags = kEmPinned};
+  if (prealloc) {
+    sched_.Cover("run_delalloc_nocow:prealloc");
+    disk = prealloc->disk_bytenr + prealloc->offset + (start - prealloc->file_offset);
+    em.orig_start = prealloc->file_offset - prealloc->offset;
+    em.ram_bytes = prealloc->disk_num_bytes;
+  } else {
+    if (len > kPageSize) sched_.Cover("cow_file_range:multi_page_extent");
+    disk = fs_.AllocData(len);
+    em.orig_start = start;
+    em.ram_bytes = len;
+  }
+  em.block_start = disk;
+  ordered_.Add(start, len, disk, len, prealloc ? kOrderedPrealloc : 0);
   for (uint64_t at = start; at < end; at += kPageSize) {
     if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
   }
-  em_tree_.Drop(start, end, false);
-  ExtentMap em;
-  em.start = start;
-  em.len = len;
-  em.block_start = disk;
-  em.block_len = len;
-  em.orig_start = start;
-  em.ram_bytes = len;
-  em.flags = kEmPinned;
-  em_tree_.Add(em);
-  // extent_clear_unlock_delalloc(): the allocation takes over the
+  CreateIoEm(em);
+  // extent_clear_unlock_delalloc(): a COW allocation takes over the
   // delalloc bytes' reservation (the bit is cleared without giving it
-  // back), the range is unlocked, and the run's other pages (PAGE_UNLOCK).
-  fs_.ConvertReserved(io_tree_.CountRangeBits(start, end - 1, kExtentDelalloc));
-  io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
+  // back); in place, the bytes need no allocation and their reservation
+  // goes back (EXTENT_CLEAR_DATA_RESV). Then the range is unlocked, and
+  // the run's other pages (PAGE_UNLOCK).
+  if (prealloc) {
+    io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc | kExtentClearDataResv);
+  } else {
+    fs_.ConvertReserved(io_tree_.CountRangeBits(start, end - 1, kExtentDelalloc));
+    io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
+  }
   io_tree_.UnlockExtent(start, end - 1);
   UnlockDelallocPages(start, end);
   MapOrdered(wpc, start, disk, end);
@@ -1099,6 +1082,11 @@ constexpr uint64_t kAsyncChunk = 512 * 1024;
 uint64_t RoundUpBlock(uint64_t n) { return (n + kPageSize - 1) / kPageSize * kPageSize; }
 
 }  // namespace
+
+void BtrfsInode::CreateIoEm(const ExtentMap& em) {
+  em_tree_.Drop(em.start, em.end(), false);
+  em_tree_.Add(em);
+}
 
 int BtrfsInode::CowFileRangeAsync(uint64_t start, uint64_t end) {
   has_async_extent_ = true;
@@ -1181,17 +1169,13 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   const uint64_t disk_len = encoded != nullptr ? RoundUpBlock(encoded->size()) : ram;
   const uint64_t disk = fs_.AllocData(disk_len);
   ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? kOrderedCompressed : 0);
-  // create_io_em(): pinned until the ordered extent finishes.
-  em_tree_.Drop(start, end, false);
-  ExtentMap em;
-  em.start = start;
-  em.len = ram;
-  em.block_start = disk;
-  em.block_len = disk_len;
-  em.orig_start = start;
-  em.ram_bytes = ram;
-  em.flags = kEmPinned | (encoded != nullptr ? kEmCompressed : 0);
-  em_tree_.Add(em);
+  CreateIoEm({.start = start,
+              .len = ram,
+              .block_start = disk,
+              .block_len = disk_len,
+              .orig_start = start,
+              .ram_bytes = ram,
+              .flags = kEmPinned | (encoded != nullptr ? kEmCompressed : 0u)});
   // What goes to disk: the stream padded to whole blocks, or the pages as
   // they are (zeroes past i_size).
   struct AsyncWrite {

@@ -127,6 +127,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "fs/btrfs/extent_io_tree.h"
@@ -529,6 +530,17 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // gets one. Marks the inode BTRFS_INODE_PREALLOC. REQUIRES: the range
   // locked with no ordered extent in it.
   void PreallocRange(uint64_t start, uint64_t end, bool replace);
+  // btrfs_fallocate()'s step over [start, end) (page aligned): written
+  // back and settled, locked with no ordered extent, its holes
+  // preallocated, unlocked.
+  void FallocateRange(uint64_t start, uint64_t end);
+  // lock_two_nondirectories() and btrfs_double_mmap_lock() for a remap
+  // from `src` into this inode: both i_rwsem, then both mmap locks, the
+  // lower inode first (in argument order, source first, with
+  // `by_argument`: bug_clone_lock_order_by_argument), one inode once.
+  // Returns them in the order taken, for UnlockRemapInodes().
+  std::pair<BtrfsInode*, BtrfsInode*> LockRemapInodes(BtrfsInode& src, bool by_argument);
+  static void UnlockRemapInodes(BtrfsInode& first, BtrfsInode& second);
   // run_delalloc_nocow()'s look at the file extent items for a run from
   // `start`: the preallocated item covering `start` (then the run is
   // written in place, up to that item's end) or the first one after it
@@ -544,6 +556,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // extent map `em`: the whole encoded extent read (each block checked and
   // repaired as ReadDataBlock does), decoded, the block's part copied.
   int ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data);
+  // create_io_em(): the cached maps over `em`'s range dropped and `em`
+  // (pinned: its ordered extent is in flight) added in their place.
+  void CreateIoEm(const ExtentMap& em);
   // cow_file_range_async(): the run [start, end), its pages locked by
   // writeback (the page it holds and those lock_delalloc_pages took) and
   // its range locked, goes to the delalloc workers in chunks of 512 KiB,
