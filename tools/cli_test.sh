@@ -160,6 +160,12 @@ grep -q '"order":"legacy","runs":100,"scenario":"fs_small_truncate"' cmp.json \
   || grep -q '"findings":\[\],"order":"legacy","runs":100,"scenario":"fs_small_truncate"' cmp.json \
   || fail "compare-orders legacy row"
 grep -q '"findings":\[\],"order":"rfc","runs":100' cmp.json || fail "compare-orders: rfc not clean"
+# The order x oracle matrix: a correct order's row is clean, rfc_as_posted's
+# names lockdep (the order inversion) with its first trace.
+grep -q '"matrix":\[.*"clean":true,"oracles":{},"order":"legacy"' cmp.json \
+  || fail "compare-orders matrix: legacy not clean"
+grep -q '"claims_correct":false,"clean":false,"oracles":{[^]]*"lockdep":{"first":{[^}]*"trace":"[^"]*rfc_as_posted' cmp.json \
+  || fail "compare-orders matrix: rfc_as_posted's lockdep cell"
 cmp_trace=$(grep -o '"trace":"[^"]*rfc_as_posted[^"]*"' cmp.json | head -1 | sed 's/.*:"\(.*\)"/\1/')
 [ -f "$cmp_trace" ] || fail "compare-orders trace $cmp_trace not on disk"
 "$FSIM" replay "$cmp_trace" > /dev/null 2>&1
@@ -168,6 +174,7 @@ expect_exit 1 $? "replay of a compare-orders trace"
   --out "$OUT/cmp" > cmp.txt 2>&1
 expect_exit 0 $? "compare-orders legacy vs rfc"
 grep -q '^fs_small_truncate *legacy *50  -$' cmp.txt || fail "compare-orders table row"
+grep -q '^legacy *correct .* clean$' cmp.txt || fail "compare-orders matrix row"
 check_usage "compare-orders with an unknown order" compare-orders --order sideways
 check_usage "compare-orders with --config order=" compare-orders --config order=rfc
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -36,6 +37,69 @@ std::string KindCounts(const std::vector<model::FindingRecord>& findings) {
     out += (out.empty() ? "" : ", ") + kind + " " + std::to_string(n);
   }
   return out.empty() ? "-" : out;
+}
+
+// The oracles of the order x oracle matrix, in the columns' order: which
+// check of fsim's a finding comes from, by its kind and signature.
+constexpr std::array<std::string_view, 9> kOracles = {
+    "lockdep", "deadlock", "fsync_integrity", "crash_consistency", "disk_reread",
+    "data",    "space",    "warn",            "other"};
+
+std::string_view OracleOf(const sim::Finding& f) {
+  std::string_view sig = f.signature;
+  auto starts = [&](std::string_view p) { return sig.substr(0, p.size()) == p; };
+  switch (f.kind) {
+    case sim::FindingKind::kLockOrder: return "lockdep";
+    case sim::FindingKind::kDeadlock: return "deadlock";
+    case sim::FindingKind::kCrashInconsistency:
+      return starts("crash_inconsistency:fsync_lost") ? "fsync_integrity" : "crash_consistency";
+    case sim::FindingKind::kDataMismatch:
+      // The end-of-run settle: written back, caches dropped, every mirror
+      // re-read, remounted.
+      return starts("data_mismatch:on_disk") || starts("data_mismatch:mirror_read") ? "disk_reread"
+                                                                                    : "data";
+    case sim::FindingKind::kWarn:
+      return starts("warn:space_info") || starts("warn:extent_space") ? "space" : "warn";
+    default: return "other";
+  }
+}
+
+// Per order, per oracle: the scenarios where it found something and the
+// first finding (scenario order).
+struct MatrixCell {
+  int scenarios = 0;
+  const model::FindingRecord* first = nullptr;
+};
+struct MatrixRow {
+  std::string order;
+  bool claims_correct = true;
+  uint64_t runs = 0;
+  std::map<std::string_view, MatrixCell> cells;
+};
+
+std::vector<MatrixRow> OracleMatrix(const std::vector<std::string>& orders,
+                                    const std::vector<Row>& rows) {
+  std::vector<MatrixRow> out;
+  for (const std::string& order : orders) {
+    MatrixRow m;
+    m.order = order;
+    if (const scenarios::OrderVariant* v = scenarios::FindOrderVariant(order)) {
+      m.claims_correct = v->claims_correct;
+    }
+    for (const Row& r : rows) {
+      if (r.order != order) continue;
+      m.runs += r.runs;
+      std::map<std::string_view, const model::FindingRecord*> seen;
+      for (const model::FindingRecord& f : r.findings) seen.emplace(OracleOf(f.finding), &f);
+      for (const auto& [oracle, f] : seen) {
+        MatrixCell& c = m.cells[oracle];
+        ++c.scenarios;
+        if (c.first == nullptr) c.first = f;
+      }
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 }  // namespace
@@ -146,6 +210,24 @@ int CompareOrders(const CompareArgs& args) {
                           {"runs", r.runs},
                           {"findings", std::move(findings)}});
     }
+    nlohmann::json matrix = nlohmann::json::array();
+    for (const MatrixRow& m : OracleMatrix(orders, rows)) {
+      nlohmann::json cells = nlohmann::json::object();
+      for (std::string_view oracle : kOracles) {
+        auto it = m.cells.find(oracle);
+        if (it == m.cells.end()) continue;
+        const model::FindingRecord& f = *it->second.first;
+        cells[std::string(oracle)] = {{"scenarios", it->second.scenarios},
+                                      {"first", {{"scenario", f.scenario},
+                                                 {"signature", f.finding.signature},
+                                                 {"trace", f.trace_path}}}};
+      }
+      matrix.push_back({{"order", m.order},
+                        {"claims_correct", m.claims_correct},
+                        {"runs", m.runs},
+                        {"clean", m.cells.empty()},
+                        {"oracles", std::move(cells)}});
+    }
     nlohmann::json j = {{"fsim_compare", 1},
                         {"strategy", args.strategy},
                         {"seed", args.seed},
@@ -154,7 +236,9 @@ int CompareOrders(const CompareArgs& args) {
                         {"runs", total_runs},
                         {"seconds", seconds},
                         {"interrupted", interrupted},
-                        {"rows", std::move(out_rows)}};
+                        {"rows", std::move(out_rows)},
+                        {"oracles", kOracles},
+                        {"matrix", std::move(matrix)}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     int sw = 8, ow = 5;  // column widths: the longest name
@@ -169,6 +253,32 @@ int CompareOrders(const CompareArgs& args) {
                   r.order.c_str(), static_cast<unsigned long long>(r.runs),
                   KindCounts(r.findings).c_str());
       last = r.scenario;
+    }
+    // The order x oracle matrix: per order, the scenarios in which each
+    // oracle found something.
+    const std::vector<MatrixRow> matrix = OracleMatrix(orders, rows);
+    std::vector<std::string_view> columns;  // the oracles that found anything
+    for (std::string_view oracle : kOracles) {
+      for (const MatrixRow& m : matrix) {
+        if (m.cells.count(oracle) != 0) {
+          columns.push_back(oracle);
+          break;
+        }
+      }
+    }
+    std::printf("\norder x oracle (scenarios with a finding, of %zu):\n", names.size());
+    std::printf("%-*s  %-7s", ow, "order", "claims");
+    for (std::string_view c : columns) std::printf("  %*s", static_cast<int>(c.size()), c.data());
+    std::printf("\n");
+    for (const MatrixRow& m : matrix) {
+      std::printf("%-*s  %-7s", ow, m.order.c_str(), m.claims_correct ? "correct" : "-");
+      for (std::string_view c : columns) {
+        auto it = m.cells.find(c);
+        const std::string cell = it == m.cells.end() ? "-" : std::to_string(it->second.scenarios);
+        std::printf("  %*s", static_cast<int>(c.size()), cell.c_str());
+      }
+      if (m.cells.empty()) std::printf("  clean");
+      std::printf("\n");
     }
     std::printf("\n%llu runs in %.1f s (%s, seed %llu, the same seeds under every order)\n",
                 static_cast<unsigned long long>(total_runs), seconds, args.strategy.c_str(),

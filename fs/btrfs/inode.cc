@@ -967,7 +967,9 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   // (truncated, or written by another pass) the run is shortened to this
   // page, which cannot fail.
   const bool rfc = fs_.config().order == LockOrder::kRfc;
-  const bool best_effort = rfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock;
+  const bool sync_all = wpc.wbc != nullptr && wpc.wbc->sync_mode == WbSyncMode::kAll;
+  const bool best_effort = rfc && !fs_.config().bug_rfc_writepage_blocking_extent_lock &&
+                           !(sync_all && fs_.config().rfc_sync_all_blocks_on_range);
   uint64_t end = DelallocRunEnd(wpc, start);
   for (;;) {
     if (!rfc) {

@@ -180,6 +180,13 @@ struct FsConfig {
   // waits for that range with no page locked (extents before pages), and
   // writes again, so that no page it owes is left dirty when it waits.
   bool rfc_sync_waits_for_range = false;
+  // A design knob of extents-before-pages (an intermediate attempt, not a
+  // mistake): data-integrity writeback (WB_SYNC_ALL, fsync) takes the
+  // page's range with a blocking lock_extent while it holds the page
+  // handed to it, so that it never redirties a page it owes; the flusher
+  // and kswapd stay best effort. That is pages before extents again, on
+  // fsync's path only.
+  bool rfc_sync_all_blocks_on_range = false;
   // The data chunk's profile (mkfs -d): SINGLE on device 0, DUP on device
   // 0, RAID0 over every device, RAID1 over devices 0 and 1.
   Profile data_profile = Profile::kSingle;
