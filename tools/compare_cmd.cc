@@ -41,9 +41,9 @@ std::string KindCounts(const std::vector<model::FindingRecord>& findings) {
 
 // The oracles of the order x oracle matrix, in the columns' order: which
 // check of fsim's a finding comes from, by its kind and signature.
-constexpr std::array<std::string_view, 9> kOracles = {
-    "lockdep", "deadlock", "fsync_integrity", "crash_consistency", "disk_reread",
-    "data",    "space",    "warn",            "other"};
+constexpr std::array<std::string_view, 11> kOracles = {
+    "lockdep", "deadlock", "fsync_integrity", "crash_consistency", "disk_reread",   "data",
+    "space",   "warn",     "lock_misuse",     "use_after_free",    "other"};
 
 std::string_view OracleOf(const sim::Finding& f) {
   std::string_view sig = f.signature;
@@ -60,6 +60,8 @@ std::string_view OracleOf(const sim::Finding& f) {
                                                                                     : "data";
     case sim::FindingKind::kWarn:
       return starts("warn:space_info") || starts("warn:extent_space") ? "space" : "warn";
+    case sim::FindingKind::kLockMisuse: return "lock_misuse";
+    case sim::FindingKind::kUseAfterFree: return "use_after_free";
     default: return "other";
   }
 }

@@ -84,6 +84,9 @@ const std::vector<Entry>& Entries() {
        {{"order", "rfc_sync_waits"}, {"bug", "rfc_compress_worker_relocks_range"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
+      // The obvious mend of rfc's lost fsync data: fsync's writepage blocks
+      // on the range with the page locked (lockdep's inversion).
+      {"fs_fsync_mmap_powercut-rfc_sync_blocks", "fs_fsync_mmap_powercut", {{"order", "rfc_sync_blocks"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
       {"fs_truncate-rfc-clean", "fs_truncate", {{"order", "rfc"}}, false},
       {"fs_fsync_powercut-rfc-clean", "fs_fsync_powercut", {{"order", "rfc"}}, false},

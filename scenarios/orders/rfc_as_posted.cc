@@ -1,7 +1,14 @@
-// The RFC series as posted (June 2021): extents before pages in write and
-// truncate, but map_blocks takes a blocking lock_extent with the page
-// locked, readahead's iomap_begin locks the range with the pages locked,
-// and page_mkwrite stays page-before-extent (../shared/RFC-NOTES.md).
+// The RFC series as posted (June 2021, "[RFC PATCH 00/31] btrfs buffered
+// iomap support"): extents before pages in the buffered write (patches 07,
+// 20-24: iomap_begin locks the range, then iomap locks the pages) and in
+// truncate (patch 06: btrfs_setsize locks the range around
+// truncate_setsize; invalidatepage no longer locks), but writeback's
+// btrfs_map_blocks takes a blocking lock_extent with the page locked
+// (patch 10; patch 05's best-effort try-lock serves ->writepage only),
+// readpage/readahead take the range with the pages locked (patches 28,
+// 31), and page_mkwrite, which no patch touches, stays page-before-extent.
+// One variant per path: rfc_posted_writepage, rfc_posted_readahead,
+// rfc_posted_mkwrite, rfc_posted_releasepage.
 #include "scenarios/orders/order_variant.h"
 
 FSIM_ORDER_VARIANT(rfc_as_posted,
