@@ -46,20 +46,21 @@ constexpr std::array<std::string_view, 11> kOracles = {
     "space",   "warn",     "lock_misuse",     "use_after_free",    "other"};
 
 std::string_view OracleOf(const sim::Finding& f) {
-  std::string_view sig = f.signature;
-  auto starts = [&](std::string_view p) { return sig.substr(0, p.size()) == p; };
+  const std::string_view sig = f.signature;
   switch (f.kind) {
     case sim::FindingKind::kLockOrder: return "lockdep";
     case sim::FindingKind::kDeadlock: return "deadlock";
     case sim::FindingKind::kCrashInconsistency:
-      return starts("crash_inconsistency:fsync_lost") ? "fsync_integrity" : "crash_consistency";
+      return sig.starts_with("crash_inconsistency:fsync_lost") ? "fsync_integrity"
+                                                               : "crash_consistency";
     case sim::FindingKind::kDataMismatch:
       // The end-of-run settle: written back, caches dropped, every mirror
       // re-read, remounted.
-      return starts("data_mismatch:on_disk") || starts("data_mismatch:mirror_read") ? "disk_reread"
-                                                                                    : "data";
+      return sig.starts_with("data_mismatch:on_disk") || sig.starts_with("data_mismatch:mirror_read")
+                 ? "disk_reread"
+                 : "data";
     case sim::FindingKind::kWarn:
-      return starts("warn:space_info") || starts("warn:extent_space") ? "space" : "warn";
+      return sig.starts_with("warn:space_info") || sig.starts_with("warn:extent_space") ? "space" : "warn";
     case sim::FindingKind::kLockMisuse: return "lock_misuse";
     case sim::FindingKind::kUseAfterFree: return "use_after_free";
     default: return "other";
