@@ -84,6 +84,11 @@ constexpr Bug kBugs[] = {
     {"releasepage_unlocks_past_range", &fs::FsConfig::bug_releasepage_unlocks_past_range,
      Bug::kRfc, "rfc_sync_waits", "lock_misuse,data_mismatch,deadlock",
      "releasepage (extents first) try-locks the page's range and unlocks one byte past it", ""},
+    {"rfc_setsize_inverted_range", &fs::FsConfig::bug_rfc_setsize_inverted_range, Bug::kRfc,
+     "rfc_sync_waits", "warn",
+     "btrfs_setsize locks [round_down(oldsize), round_up(newsize) - 1], inverted when the file "
+     "shrinks (RFC patch 06 as posted)",
+     ""},
     {"rfc_compress_worker_relocks_range", &fs::FsConfig::bug_rfc_compress_worker_relocks_range,
      Bug::kRfc, "rfc_sync_waits", "deadlock,lock_order",
      "with compress, the async worker takes the range again with the run's pages locked "

@@ -750,6 +750,10 @@ class FsWorld final : public sim::Program {
             prev = c;
           }
           if (!pinned || prev == nullptr) continue;
+          if (hi <= got.size() &&
+              std::memcmp(got.data() + lo, prev->op.data.data() + (lo - prev->op.offset), hi - lo) == 0) {
+            continue;  // the common case: the segment reads back whole
+          }
           for (uint64_t b = lo; b < hi; ++b) {
             const uint8_t want = prev->op.data[b - prev->op.offset];
             if (b < got.size() && got[b] == want) continue;

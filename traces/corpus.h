@@ -6,19 +6,24 @@
 #include <optional>
 
 #include "model/target.h"
+#include "scenarios/orders/order_variant.h"
 
 namespace fsim::traces {
 
-// The configuration with the injected mistake undone: `bug` removed and
-// the RFC as posted replaced by the completed RFC order. nullopt if the
-// configuration has nothing to undo.
+// The configuration with the injected mistake undone: `bug` removed, and
+// a lock-order variant kept to show a mistake replaced by the variant its
+// registration names as undoing it (fixed_by: rfc_as_posted -> rfc, each
+// rfc_posted_* -> rfc_sync_waits). nullopt if there is nothing to undo.
 inline std::optional<model::Config> FixedConfig(const model::Config& config) {
   model::Config fixed = config;
   bool changed = fixed.erase("bug") > 0;
   auto order = fixed.find("order");
-  if (order != fixed.end() && order->second == "rfc_as_posted") {
-    order->second = "rfc";
-    changed = true;
+  if (order != fixed.end()) {
+    const scenarios::OrderVariant* v = scenarios::FindOrderVariant(order->second);
+    if (v != nullptr && !v->fixed_by.empty()) {
+      order->second = v->fixed_by;
+      changed = true;
+    }
   }
   if (!changed) return std::nullopt;
   return fixed;

@@ -4,8 +4,9 @@
 // review the diff: a bug trace that no longer finds its bug is news.
 //
 // Bug traces: the first finding of a PCT exploration (seed 1) of a
-// scenario under a buggy configuration. Clean traces: run 0 of a correct
-// configuration, recorded whole.
+// scenario under a buggy configuration, shrunk (model::Shrink, its default
+// budget) so that the trace a README cell links reads as the mechanism.
+// Clean traces: run 0 of a correct configuration, recorded whole.
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "model/explorer.h"
 #include "model/random_walk.h"
+#include "model/shrink.h"
 #include "model/trace.h"
 #include "scenarios/registry.h"
 
@@ -87,6 +89,14 @@ const std::vector<Entry>& Entries() {
       // The obvious mend of rfc's lost fsync data: fsync's writepage blocks
       // on the range with the page locked (lockdep's inversion).
       {"fs_fsync_mmap_powercut-rfc_sync_blocks", "fs_fsync_mmap_powercut", {{"order", "rfc_sync_blocks"}}, true},
+      // The RFC as posted, one path each on top of rfc_sync_waits (README
+      // "What fsim finds in the RFC", the matrix's failing cells).
+      {"fs_writers-rfc_posted_writepage", "fs_writers", {{"order", "rfc_posted_writepage"}}, true},
+      {"fs_truncate-rfc_posted_readahead", "fs_truncate", {{"order", "rfc_posted_readahead"}}, true},
+      {"fs_mmap_truncate-rfc_posted_mkwrite", "fs_mmap_truncate", {{"order", "rfc_posted_mkwrite"}}, true},
+      {"fs_evict_idle_inode-rfc_posted_releasepage", "fs_evict_idle_inode",
+       {{"order", "rfc_posted_releasepage"}}, true},
+      {"fs_small_truncate-rfc_posted_setsize", "fs_small_truncate", {{"order", "rfc_posted_setsize"}}, true},
       {"fs_truncate-legacy-clean", "fs_truncate", {{"order", "legacy"}}, false},
       {"fs_truncate-rfc-clean", "fs_truncate", {{"order", "rfc"}}, false},
       {"fs_fsync_powercut-rfc-clean", "fs_fsync_powercut", {{"order", "rfc"}}, false},
@@ -120,7 +130,11 @@ int main(int argc, char** argv) {
       if (s.findings.empty()) return Fail(e.file + ": no finding in 50000 runs");
       auto found = model::ReadTrace(s.findings[0].trace_path, &error);
       if (!found) return Fail(error);
-      trace = *found;
+      model::ShrinkResult shrunk = model::Shrink(*found, *target, {});
+      if (shrunk.status != model::ShrinkStatus::kShrunk) {
+        return Fail(e.file + ": the finding's trace does not shrink: " + shrunk.problem);
+      }
+      trace = shrunk.trace;
     } else {
       sim::Scheduler sched;
       model::RandomWalk walk;

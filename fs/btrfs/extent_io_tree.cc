@@ -194,10 +194,27 @@ uint64_t ExtentIoTree::CountRangeBits(uint64_t start, uint64_t end, uint32_t bit
   return total;
 }
 
+void ExtentIoTree::WarnInvertedRange(uint64_t start, uint64_t end, Where where) {
+  // insert_state(): "insert state: end < start" and WARN_ON(1); the
+  // kernel carries on with a state no lookup finds, so nothing is locked.
+  sim::Finding f;
+  f.kind = sim::FindingKind::kWarn;
+  f.signature = "warn:insert_state_end_before_start:" + name_;
+  f.report = "BTRFS error: insert state: end < start " + std::to_string(end) + " " +
+             std::to_string(start) + "\nWARNING: at fs/btrfs/extent_io.c insert_state\n  " + name_ +
+             " [" + std::to_string(start) + ", " + std::to_string(end) + "] at " +
+             sim::WhereText(where);
+  sched_.Report(std::move(f));
+}
+
 void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int subclass) {
   sched_.MightSleep("lock_extent");
   sched_.Yield("lock_extent");
   if (sched_.unwinding()) return;
+  if (start > end) [[unlikely]] {
+    WarnInvertedRange(start, end, where);
+    return;
+  }
   // lockdep first: an inversion is reported even if the wait never ends.
   lockdep_.Acquire(map_, subclass, false, sim::LockRead::kExclusive, where);
   if (sim::Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->LockRange(map_, start, end);
@@ -230,6 +247,10 @@ void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int sub
 bool ExtentIoTree::TryLockExtent(uint64_t start, uint64_t end, Where where) {
   sched_.Yield("try_lock_extent");
   if (sched_.unwinding()) return false;
+  if (start > end) [[unlikely]] {
+    WarnInvertedRange(start, end, where);
+    return true;  // set_extent_bit inserted the state: "locked"
+  }
   uint64_t failed = 0;
   if (!SetExtentBit(start, end, kExtentLocked, kExtentLocked, &failed)) {
     if (failed > start) ClearExtentBit(start, failed - 1, kExtentLocked);
@@ -260,6 +281,9 @@ void ExtentIoTree::Account(uint64_t start, uint64_t end, Where where) {
 
 void ExtentIoTree::UnlockExtent(uint64_t start, uint64_t end, Where where) {
   if (sched_.unwinding()) return;
+  // clear_extent_bit() of an inverted range finds no state to clear (the
+  // lock of it already WARNed and locked nothing).
+  if (start > end) [[unlikely]] return;
   if (!TestRangeBit(start, end, kExtentLocked, true)) {
     sim::Finding f;
     f.kind = sim::FindingKind::kLockMisuse;

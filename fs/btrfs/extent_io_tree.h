@@ -91,7 +91,9 @@ class ExtentIoTree {
   // clear_extent_bit(). Wakes lock waiters if EXTENT_LOCKED was cleared.
   void ClearExtentBit(uint64_t start, uint64_t end, uint32_t bits);
 
-  // lock_extent(): REQUIRES may sleep. Returns with [start, end] locked.
+  // lock_extent(): REQUIRES may sleep. Returns with [start, end] locked;
+  // an inverted range (start > end) is insert_state()'s WARN and locks
+  // nothing, as in the kernel.
   void LockExtent(uint64_t start, uint64_t end, Where where = Where::current(),
                   int subclass = 0);
   // try_lock_extent(): true if [start, end] is now locked; on failure
@@ -119,6 +121,7 @@ class ExtentIoTree {
   void SetHooks(ExtentIoTreeHooks* hooks) { hooks_ = hooks; }
 
  private:
+  void WarnInvertedRange(uint64_t start, uint64_t end, Where where);
   // One lock_extent acquisition, for lockdep: released when all its bytes
   // are unlocked (or at HandOff).
   struct Acquisition {

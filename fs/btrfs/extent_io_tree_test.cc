@@ -87,6 +87,22 @@ TEST(ExtentIoTreeTest, TryLockRollsBackAndLeavesNothingLocked) {
   EXPECT_TRUE(r.findings.empty()) << All(r);
 }
 
+// RFC patch 06's btrfs_setsize range when the file shrinks: insert_state's
+// WARN, and nothing is locked (a later lock of a covered range succeeds).
+TEST(ExtentIoTreeTest, AnInvertedRangeIsInsertStatesWarnAndLocksNothing) {
+  sim::RunResult r = InFiber([](ExtentIoTree& t) {
+    t.LockExtent(16384, 4095);
+    EXPECT_TRUE(t.States().empty());
+    EXPECT_TRUE(t.TryLockExtent(8192, 12287));
+    t.UnlockExtent(8192, 12287);
+    t.UnlockExtent(16384, 4095);
+  });
+  EXPECT_EQ(All(r), "warn:insert_state_end_before_start:io_tree\n");
+  ASSERT_EQ(r.findings.size(), 1u);
+  EXPECT_NE(r.findings[0].report.find("insert state: end < start 4095 16384"), std::string::npos)
+      << r.findings[0].report;
+}
+
 TEST(ExtentIoTreeTest, OverlappingRangesExcludeEachOtherUnderRandomSchedules) {
   int max_overlap = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {

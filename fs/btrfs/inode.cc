@@ -614,11 +614,22 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   const uint64_t lock_start = newsize / kPageSize * kPageSize;
   const uint64_t lock_end = (oldsize + kPageSize - 1) / kPageSize * kPageSize - 1;
   const bool rfc = fs_.config().order == LockOrder::kRfc;
-  if (rfc) LockAndFlushOrdered(lock_start, lock_end + 1);
+  // RFC patch 06 as posted locks [round_down(oldsize), round_up(newsize)
+  // - 1] with a plain lock_extent_bits: inverted once the file shrinks
+  // past a block boundary (insert_state's WARN).
+  const bool inverted = rfc && fs_.config().bug_rfc_setsize_inverted_range;
+  const uint64_t range_start = inverted ? oldsize / kPageSize * kPageSize : lock_start;
+  const uint64_t range_end =
+      inverted ? (newsize + kPageSize - 1) / kPageSize * kPageSize - 1 : lock_end;
+  if (inverted) {
+    io_tree_.LockExtent(range_start, range_end);
+  } else if (rfc) {
+    LockAndFlushOrdered(lock_start, lock_end + 1);
+  }
   // truncate_setsize(): i_size first, then the page cache past it (each
   // page locked, its writeback waited for, invalidated).
   mapping_.TruncateSetsize(i_size_, newsize);
-  if (rfc) io_tree_.UnlockExtent(lock_start, lock_end);
+  if (rfc) io_tree_.UnlockExtent(range_start, range_end);
   // btrfs_truncate(): ordered extents past the new size finish first
   // (their items land), then the items past it are dropped.
   while (OrderedExtent* oe = ordered_.LookupRange(lock_start, kLEndMax)) {

@@ -98,6 +98,13 @@
 //   [start, end + 1]: one byte of the next page's range it never owned
 //   (extent range locks have no owner, so the kernel would not notice;
 //   whoever held that byte now holds a range that is partly free).
+// - bug_rfc_setsize_inverted_range: under extents before pages,
+//   btrfs_setsize locks [round_down(oldsize), round_up(newsize) - 1]
+//   around truncate_setsize (RFC patch 06, as posted) instead of
+//   [round_down(newsize), round_up(oldsize) - 1]: when the file shrinks
+//   past a block boundary the range is inverted, set_extent_bit's
+//   insert_state() WARNs "end < start", and truncate_setsize runs with
+//   no range held (the patch also took the lock out of invalidatepage).
 // - bug_compressed_partial_io: with compress=on, the read side maps a
 //   compressed extent as iomap maps a plain one (IOMAP_MAPPED at
 //   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
@@ -163,6 +170,7 @@ struct FsConfig {
   bool bug_fault_in_under_extent_lock = false;
   bool bug_clone_lock_order_by_argument = false;
   bool bug_releasepage_unlocks_past_range = false;
+  bool bug_rfc_setsize_inverted_range = false;
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_read_created_page_without_uptodate_check = false;

@@ -9,8 +9,10 @@
 //     c.bug_rfc_page_mkwrite_page_before_extent = true;
 //   });
 //
-// A variant that is known to fail (kept to show how) passes a last
-// argument `false` (claims_correct): CI then does not expect it clean.
+// A variant that is known to fail (kept to show how) passes `false`
+// (claims_correct): CI then does not expect it clean; and, if it has one,
+// the name of the variant that undoes its mistake (fixed_by), under which
+// the regression corpus replays its findings.
 //
 // and nothing else: the `orders` library in scenarios/BUILD.bazel globs
 // orders/*.cc.
@@ -36,6 +38,11 @@ struct OrderVariant {
   // what goes wrong (a reading of the RFC that loses data or inverts the
   // order) says false, and the README says what it shows.
   bool claims_correct = true;
+  // For a variant that does not claim to be correct: the variant that
+  // undoes its mistake (its own mistake only, nothing else changed). The
+  // regression corpus replays a finding's decisions under it and expects
+  // nothing; empty if there is none.
+  std::string fixed_by;
 };
 
 // Every registered variant, sorted by name (registration order is static

@@ -9,4 +9,4 @@
 
 FSIM_ORDER_VARIANT(rfc, "extents before pages, every path converted (best effort where a page comes locked)",
                    [](fsim::fs::FsConfig& c) { c.order = fsim::fs::LockOrder::kRfc; },
-                   /*claims_correct=*/false);
+                   /*claims_correct=*/false, /*fixed_by=*/"rfc_sync_waits");

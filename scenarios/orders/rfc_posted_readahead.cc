@@ -1,4 +1,5 @@
-// One path of the RFC as posted, on top of `rfc`: readpage and readahead
+// One path of the RFC as posted, on top of `rfc_sync_waits` (whose other
+// paths are clean, so the finding is this path's alone): readpage and readahead
 // (RFC patches 28, "btrfs: Switch to iomap_readpage()", and 31, "btrfs:
 // Switch to iomap_readahead()") reach btrfs's read iomap_begin with the
 // pages already locked by the page cache, and it takes the range with a
@@ -10,10 +11,11 @@
 #include "scenarios/orders/order_variant.h"
 
 FSIM_ORDER_VARIANT(rfc_posted_readahead,
-                   "extents before pages (as rfc), but readahead blocks on the range with its "
+                   "rfc_sync_waits, but readahead blocks on the range with its "
                    "pages locked (RFC patches 28, 31)",
                    [](fsim::fs::FsConfig& c) {
                      c.order = fsim::fs::LockOrder::kRfc;
+                     c.rfc_sync_waits_for_range = true;
                      c.bug_rfc_readahead_blocking_extent_lock = true;
                    },
-                   /*claims_correct=*/false);
+                   /*claims_correct=*/false, /*fixed_by=*/"rfc_sync_waits");

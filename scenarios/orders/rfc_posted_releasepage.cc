@@ -15,4 +15,4 @@ FSIM_ORDER_VARIANT(rfc_posted_releasepage,
                      c.rfc_sync_waits_for_range = true;
                      c.bug_releasepage_unlocks_past_range = true;
                    },
-                   /*claims_correct=*/false);
+                   /*claims_correct=*/false, /*fixed_by=*/"rfc_sync_waits");

@@ -1,4 +1,5 @@
-// One path of the RFC as posted, on top of `rfc`: writeback's
+// One path of the RFC as posted, on top of `rfc_sync_waits` (whose other
+// paths are clean, so the finding is this path's alone): writeback's
 // btrfs_map_blocks (RFC patch 10, "btrfs: Add btrfs_map_blocks() for
 // iomap_writeback_ops") finds the delalloc range and takes it with a
 // blocking lock_extent() in find_delalloc_range() while iomap's
@@ -12,10 +13,11 @@
 #include "scenarios/orders/order_variant.h"
 
 FSIM_ORDER_VARIANT(rfc_posted_writepage,
-                   "extents before pages (as rfc), but writeback's map_blocks blocks on the "
+                   "rfc_sync_waits, but writeback's map_blocks blocks on the "
                    "range with the page locked (RFC patch 10)",
                    [](fsim::fs::FsConfig& c) {
                      c.order = fsim::fs::LockOrder::kRfc;
+                     c.rfc_sync_waits_for_range = true;
                      c.bug_rfc_writepage_blocking_extent_lock = true;
                    },
-                   /*claims_correct=*/false);
+                   /*claims_correct=*/false, /*fixed_by=*/"rfc_sync_waits");

@@ -18,4 +18,4 @@ FSIM_ORDER_VARIANT(rfc_sync_blocks,
                      c.order = fsim::fs::LockOrder::kRfc;
                      c.rfc_sync_all_blocks_on_range = true;
                    },
-                   /*claims_correct=*/false);
+                   /*claims_correct=*/false, /*fixed_by=*/"rfc_sync_waits");
