@@ -401,8 +401,8 @@ void PageCache::OnRunBegin() {
   config_ = PageCacheConfig{};
   registered_ = false;
   nr_dirty_ = nr_writeback_ = writeback_ends_ = writeback_starts_ = pages_freed_ = 0;
-  lru_.clear();
-  lru_newest_ = lru_oldest_ = uint64_t{1} << 63;
+  lru_oldest_ = lru_newest_ = nullptr;  // the pages were the last run's heap's
+  nr_lru_ = 0;
   // The previous run's queues name fiber slots of that run.
   throttle_wait_.reset();
   flusher_wait_.reset();
@@ -414,11 +414,12 @@ void PageCache::OnRunBegin() {
 // The pages are the heap's, released with the run: forget them.
 void PageCache::OnRunEnd() {
   in_run_ = false;
-  lru_.clear();
+  lru_oldest_ = lru_newest_ = nullptr;
+  nr_lru_ = 0;
 }
 
 void PageCache::Configure(const PageCacheConfig& config) {
-  FSIM_CHECK_MSG(lru_.empty() && !registered_, "page cache: Configure() after the first page");
+  FSIM_CHECK_MSG(nr_lru_ == 0 && !registered_, "page cache: Configure() after the first page");
   config_ = config;
 }
 
@@ -429,7 +430,7 @@ uint64_t PageCache::DirtyThresh() const {
 
 std::vector<const Page*> PageCache::LruPages() const {
   std::vector<const Page*> out;
-  for (const auto& [key, page] : lru_) out.push_back(page);
+  for (const Page* p = lru_oldest_; p != nullptr; p = p->lru_next_) out.push_back(p);
   return out;
 }
 
@@ -439,14 +440,28 @@ void PageCache::LruAdd(Page& page, bool oldest) {
     registered_ = true;
   }
   FSIM_CHECK(page.lru_key_ == 0);
-  page.lru_key_ = oldest ? --lru_oldest_ : ++lru_newest_;
-  lru_.emplace(page.lru_key_, &page);
+  page.lru_key_ = 1;
+  if (oldest) {
+    page.lru_prev_ = nullptr;
+    page.lru_next_ = lru_oldest_;
+    (lru_oldest_ != nullptr ? lru_oldest_->lru_prev_ : lru_newest_) = &page;
+    lru_oldest_ = &page;
+  } else {
+    page.lru_next_ = nullptr;
+    page.lru_prev_ = lru_newest_;
+    (lru_newest_ != nullptr ? lru_newest_->lru_next_ : lru_oldest_) = &page;
+    lru_newest_ = &page;
+  }
+  ++nr_lru_;
 }
 
 void PageCache::LruDel(Page& page) {
   if (page.lru_key_ == 0) return;
-  FSIM_CHECK(lru_.erase(page.lru_key_) == 1);
+  (page.lru_prev_ != nullptr ? page.lru_prev_->lru_next_ : lru_oldest_) = page.lru_next_;
+  (page.lru_next_ != nullptr ? page.lru_next_->lru_prev_ : lru_newest_) = page.lru_prev_;
+  page.lru_prev_ = page.lru_next_ = nullptr;
   page.lru_key_ = 0;
+  --nr_lru_;
 }
 
 void PageCache::Forget(AddressSpace* mapping, uint64_t run) {

@@ -134,7 +134,10 @@ class Page final : public sim::Waitable {
   sim::FiberId lock_owner_ = sim::kNoFiber;
   bool lock_in_lockdep_ = false;  // on lock_owner_'s lockdep held stack
   sim::LockMap map_;
-  uint64_t lru_key_ = 0;  // 0: not on the LRU (isolated or not cached)
+  uint64_t lru_key_ = 0;  // 0: not on the LRU (isolated or not cached), else 1
+  // The LRU is an intrusive list (as the kernel's page->lru): O(1) moves.
+  Page* lru_prev_ = nullptr;  // older
+  Page* lru_next_ = nullptr;  // newer
 };
 
 // --- Page flags -------------------------------------------------------------
@@ -455,7 +458,7 @@ class PageCache final : public sim::RunService {
   uint64_t flusher_passes() const { return flusher_passes_; }
   uint64_t nr_dirty() const { return nr_dirty_; }
   uint64_t nr_writeback() const { return nr_writeback_; }
-  uint64_t nr_lru() const { return lru_.size(); }
+  uint64_t nr_lru() const { return nr_lru_; }
   uint64_t pages_freed() const { return pages_freed_; }
   PageCacheShrinker& shrinker() { return shrinker_; }
   // The LRU's pages, oldest first (tests, oracles).
@@ -493,11 +496,11 @@ class PageCache final : public sim::RunService {
   uint64_t writeback_ends_ = 0;    // completions seen, for throttled writers
   uint64_t writeback_starts_ = 0;  // pages set under writeback
   uint64_t pages_freed_ = 0;
-  // The LRU by age: keys grow for newer pages; rotation to the oldest end
-  // takes keys below every other.
-  std::map<uint64_t, Page*> lru_;
-  uint64_t lru_newest_ = 0;
-  uint64_t lru_oldest_ = 0;
+  // The LRU by age, oldest first: an intrusive list through the pages
+  // (rotation puts a page at the oldest end).
+  Page* lru_oldest_ = nullptr;
+  Page* lru_newest_ = nullptr;
+  uint64_t nr_lru_ = 0;
   std::unique_ptr<sim::WaitQueue> throttle_wait_;
   // The mappings with dirty pages, in the order they were first dirtied
   // (the bdi's b_dirty list); a mapping stays listed until it is written

@@ -12,14 +12,14 @@ namespace fsim::fs {
 
 // --- Reclaim ------------------------------------------------------------------------
 
-uint64_t PageCacheShrinker::Count() { return cache_.lru_.size(); }
+uint64_t PageCacheShrinker::Count() { return cache_.nr_lru_; }
 
 uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
   // isolate_lru_pages(): the oldest pages come off the LRU, each with a
   // reference of reclaim's own.
   std::vector<Page*> isolated;
-  while (isolated.size() < nr_to_scan && !cache_.lru_.empty()) {
-    Page* page = cache_.lru_.begin()->second;
+  while (isolated.size() < nr_to_scan && cache_.lru_oldest_ != nullptr) {
+    Page* page = cache_.lru_oldest_;
     cache_.LruDel(*page);
     GetPage(*page);
     isolated.push_back(page);
