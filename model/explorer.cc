@@ -29,6 +29,7 @@ struct Lane {
   const Target* target = nullptr;
   std::unique_ptr<sim::Strategy> strategy;
   Dfs* dfs = nullptr;  // == strategy.get() for dfs
+  uint64_t sleep_blocked_before = 0;  // iterative: earlier bounds' sleep-blocked runs
   std::set<std::string> signatures;
   // NameHash of each signature: reports of these need not be built again.
   std::unordered_set<uint64_t> known;
@@ -148,8 +149,8 @@ ExploreSummary Explore(const std::vector<Target>& targets,
     lane.stats.scenario = targets[i].scenario;
     if (kind == "dfs") {
       lane.stats.preemption_bound = options.dfs_iterative ? 0 : options.strategy.preemptions;
-      auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound,
-                                       options.shard_index, options.shard_count);
+      auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound, options.shard_index,
+                                       options.shard_count, options.dfs_sleep_sets);
       lane.dfs = dfs.get();
       lane.strategy = std::move(dfs);
     } else {
@@ -189,13 +190,15 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       sim::RunResult result = RunOnce(target, sched, *lane.strategy, seed);
       sched.set_known_signatures(nullptr);
       const bool owned = !lane.dfs || lane.dfs->run_owned();
+      if (lane.dfs) lane.stats.sleep_blocked = lane.sleep_blocked_before + lane.dfs->sleep_blocked();
       if (lane.dfs && lane.dfs->exhausted()) {
         if (options.dfs_iterative && lane.dfs->bound_pruned()) {
           // Iterative preemption bounding: the next bound's space (it
           // runs the smaller bounds' schedules again, as CHESS's ICB).
           ++lane.stats.preemption_bound;
+          lane.sleep_blocked_before = lane.stats.sleep_blocked;
           auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound, options.shard_index,
-                                           options.shard_count);
+                                           options.shard_count, options.dfs_sleep_sets);
           lane.dfs = dfs.get();
           lane.strategy = std::move(dfs);
         } else {

@@ -52,6 +52,9 @@ struct ExploreOptions {
   // the bounded space is exhausted and the bound cut something off, within
   // the run budget (strategy.preemptions is then ignored).
   bool dfs_iterative = false;
+  // dfs: partial-order reduction by sleep sets (model/dfs.h: sound for
+  // programs that name every shared access at a scheduling point).
+  bool dfs_sleep_sets = false;
   uint64_t seed = 1;
   // Runs per target; nullopt: kRunsDefault for random, pct and surw, until the
   // space is exhausted for dfs.
@@ -80,6 +83,9 @@ struct TargetStats {
   uint64_t steps_max = 0;
   bool exhausted = false;  // dfs: the bounded space was fully explored
   int preemption_bound = -1;  // dfs: the bound of the last space explored (-1: unbounded)
+  // dfs with sleep sets: runs that reached a state whose every runnable
+  // fiber slept (redundant, counted in runs).
+  uint64_t sleep_blocked = 0;
   // Coverage point -> runs that reached it (sim::Scheduler::Cover).
   std::map<std::string, uint64_t> coverage;
   // Coverage point -> the first run (index r) that reached it: distinct

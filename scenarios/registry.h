@@ -62,6 +62,11 @@ struct Scenario {
   // the declaration): explore warns when no run reached the prefix (a
   // memory budget no run ran out of, a fault never injected).
   std::vector<std::pair<std::string, std::string>> intents;
+  // Every access its fibers make to shared state is named at a scheduling
+  // point (sim primitives, sctbench::Shared), so DFS may reduce by sleep
+  // sets (explore --por). False for fs/ scenarios: the model reads plain
+  // fields (i_size, page flags) outside any yield.
+  bool names_shared_state = false;
 };
 
 // All built-in scenarios (code and compiled-in files), sorted by name.

@@ -57,6 +57,9 @@ void RegisterSuite(std::vector<scenarios::Scenario>& out) {
     s.defaults = {{"lockdep", "off"}};
     s.bind = [make = p.make](const model::Config&) -> scenarios::ProgramFactory { return make; };
     s.family = "sctbench";
+    // Every racy variable is a sctbench::Shared (named at each access),
+    // every lock a sim lock: DFS may reduce by sleep sets.
+    s.names_shared_state = true;
     out.push_back(std::move(s));
   }
 }

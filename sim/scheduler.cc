@@ -125,6 +125,9 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   FSIM_CHECK(!in_fiber());
   options_ = options;
   strategy_ = &strategy;
+  track_footprints_ = strategy.WantsFootprints();
+  footprint_.Clear();
+  footprint_fiber_ = kNoFiber;
   // Only the slots the previous run used need resetting.
   used_.ForEach([this](FiberId id) {
     Fiber& f = fibers_[id];
@@ -357,6 +360,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.ctx = ctx::make_fcontext(f.stack.top(), f.stack.size(), &Entry);
   f.state = FiberState::kRunnable;
   f.pending = {};
+  f.reached_point = false;
   size_t n = std::min(name.size(), sizeof f.name - 1);
   std::memcpy(f.name, name.data(), n);
   f.name[n] = '\0';
@@ -383,6 +387,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
 void Scheduler::Yield(Site site, uint64_t object, bool read) {
   if (!in_fiber() || unwinding_) return;
   current_->pending = {object, read};
+  current_->reached_point = true;
   if (tracer_ != nullptr) [[unlikely]] tracer_->Yield(*current_, site);
   chooser_.Event(EventTag::kYield, site.hash());
   Schedule(true);
@@ -397,6 +402,9 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   self->wait_seq = ++wait_seq_;
   self->timed_out = false;
   self->pending = {on.object_id_, false};  // woken, it retries on `on`
+  self->reached_point = true;
+  Touch(on.object_id_);
+  if (deadline_ns != kNever) Touch(0);  // time: not a named object
   on.waiters_.insert(self->id);
   runnable_.erase(self->id);
   chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
@@ -412,6 +420,7 @@ void Scheduler::Wake(FiberId id) {
   if (unwinding_) return;
   Fiber& f = fibers_[id];
   if (f.state != FiberState::kBlocked) return;
+  Touch(f.waiting_on->object_id_);
   f.waiting_on->waiters_.erase(id);
   f.waiting_on = nullptr;
   f.state = FiberState::kRunnable;
@@ -449,6 +458,7 @@ void Scheduler::AddTimer(uint64_t deadline_ns, std::string_view name,
 }
 
 void Scheduler::PushTimer(Timer timer) {
+  Touch(0);  // time is not a named object
   if (timers_.size() >= kTimersMax) {
     throw std::runtime_error("more than kTimersMax (" +
                              std::to_string(kTimersMax) + ") pending timers");
@@ -485,10 +495,29 @@ bool Scheduler::FireTimers() {
     }
     fired = true;
   }
+  if (fired && track_footprints_) [[unlikely]] {
+    // Time moved: an environment transition that may touch anything.
+    Footprint any;
+    any.unknown = true;
+    strategy_->OnTransition(kNoFiber, any);
+  }
   return fired;
 }
 
+void Scheduler::EndTransition() {
+  if (footprint_fiber_ != kNoFiber) strategy_->OnTransition(footprint_fiber_, footprint_);
+  footprint_.Clear();
+  footprint_fiber_ = kNoFiber;
+}
+
+void Scheduler::BeginTransition(FiberId next) {
+  footprint_.Clear();
+  footprint_fiber_ = next;
+  if (fibers_[next].reached_point) footprint_.Add(fibers_[next].pending);
+}
+
 void Scheduler::Schedule(bool current_runnable) {
+  if (track_footprints_) [[unlikely]] EndTransition();
   if (++steps_ > options_.steps_max) {
     Finding finding;
     finding.kind = FindingKind::kLivelock;
@@ -525,6 +554,7 @@ void Scheduler::Schedule(bool current_runnable) {
     point.step = steps_;
     next = chooser_.PickFiber(point);
   }
+  if (track_footprints_) [[unlikely]] BeginTransition(next);
   if (&fibers_[next] != current_) SwitchTo(&fibers_[next]);
   if (unwinding_ && in_fiber()) throw FiberKill{};
 }
@@ -684,12 +714,14 @@ Waitable::~Waitable() {
 }
 
 void Waitable::WakeAll() {
+  sched_.Touch(object_id_);  // an unlock or completion changes the object
   if (waiters_.empty()) return;  // the common case: an uncontended unlock
   // Wake() erases each woken id from waiters_ as ForEach visits it.
   waiters_.ForEach([this](FiberId id) { sched_.Wake(id); });
 }
 
 bool Waitable::WakeOne() {
+  sched_.Touch(object_id_);
   FiberId first = kNoFiber;
   uint64_t first_seq = ~uint64_t{0};
   waiters_.ForEach([&](FiberId id) {

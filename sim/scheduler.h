@@ -70,6 +70,10 @@ struct Fiber {
   // The object its next visible operation touches (set at Yield() and
   // Block(), cleared at spawn): what SchedulePoint::pending reports.
   PendingOp pending;
+  // It has reached a scheduling point since it was spawned: until then its
+  // transition is its body's start, which touches no shared state unnamed
+  // in a program that names its accesses (Footprint).
+  bool reached_point = false;
   // Context: spinlocks held (sleeping then is sleep_in_atomic), and whether
   // the fiber runs in simulated interrupt context (I/O completion, timers).
   int atomic_depth = 0;
@@ -181,6 +185,11 @@ class Scheduler {
   // the next run's first objects: ids are hints for strategies, never
   // identities the harness relies on).
   uint64_t NewObjectId() { return ++object_seq_; }
+  // The current transition touches `object` (0: something unnamed), for a
+  // strategy that asks for footprints (Strategy::WantsFootprints).
+  void Touch(uint64_t object, bool read = false) {
+    if (track_footprints_) [[unlikely]] footprint_.Add({object, read});
+  }
   // Blocks the current fiber on `on` until Wake() or until virtual time
   // reaches `deadline_ns`. Returns true when woken, false on timeout.
   // REQUIRES: a sleeping wait has been checked with MightSleep() (a
@@ -323,6 +332,13 @@ class Scheduler {
   uint32_t workers_ = 0;  // of which not daemons
   Chooser chooser_;
   Strategy* strategy_ = nullptr;
+  // Partial-order reduction's view (only if the strategy asks): what the
+  // running transition has touched, and whose it is.
+  bool track_footprints_ = false;
+  Footprint footprint_;
+  FiberId footprint_fiber_ = kNoFiber;
+  void EndTransition();
+  void BeginTransition(FiberId next);
   RunOptions options_;
   uint64_t steps_ = 0;
   uint64_t now_ns_ = 0;

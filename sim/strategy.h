@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "sim/site.h"
 
@@ -33,6 +34,46 @@ struct PendingOp {
 // but themselves being ordered by their fiber.
 constexpr bool Dependent(const PendingOp& a, const PendingOp& b) {
   return a.object != 0 && a.object == b.object && !(a.read && b.read);
+}
+
+// What one transition touched (a fiber's run from one scheduling point to
+// the next, for partial-order reduction): the objects of its first
+// operation (its PendingOp) and of every wake-up, unlock, completion or
+// block in it. `unknown`: it touched something unnamed (a yield naming no
+// object, a timer), so it is dependent on every transition.
+struct Footprint {
+  bool unknown = false;
+  std::vector<PendingOp> ops;
+
+  void Add(PendingOp op) {
+    if (op.object == 0) {
+      unknown = true;
+      return;
+    }
+    for (PendingOp& o : ops) {
+      if (o.object == op.object) {
+        o.read = o.read && op.read;
+        return;
+      }
+    }
+    ops.push_back(op);
+  }
+  void Clear() {
+    unknown = false;
+    ops.clear();
+  }
+};
+
+// Whether two transitions may not commute: either touched something
+// unnamed, or both touched one object and not both only read it.
+inline bool Dependent(const Footprint& a, const Footprint& b) {
+  if (a.unknown || b.unknown) return true;
+  for (const PendingOp& x : a.ops) {
+    for (const PendingOp& y : b.ops) {
+      if (x.object == y.object && !(x.read && y.read)) return true;
+    }
+  }
+  return false;
 }
 
 // One scheduling point with more than one runnable fiber.
@@ -63,6 +104,15 @@ class Strategy {
   virtual uint64_t PickValue(uint64_t n, Site site) = 0;
   // Called after each run, whatever its outcome.
   virtual void EndRun() {}
+  // A strategy that reduces by partial order asks for footprints: the
+  // scheduler then reports every transition's (OnTransition; fiber
+  // kNoFiber: timers fired, touching anything). Off, it costs one branch
+  // per scheduling point.
+  virtual bool WantsFootprints() const { return false; }
+  virtual void OnTransition(FiberId fiber, const Footprint& footprint) {
+    (void)fiber;
+    (void)footprint;
+  }
 };
 
 }  // namespace fsim::sim

@@ -37,6 +37,7 @@ struct ExploreArgs {
   uint64_t save_clean = 0;    // --save-clean N: every Nth clean run as a trace
   uint32_t jobs = 1;      // -j N: N processes, shard i/N each
   bool iterative = false; // dfs: iterative preemption bounding
+  bool por = false;       // dfs: partial-order reduction (sleep sets)
 };
 
 struct ReplayArgs {

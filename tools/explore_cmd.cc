@@ -80,6 +80,7 @@ nlohmann::json TargetJson(const model::TargetStats& t) {
           {"findings", t.findings},
           {"exhausted", t.exhausted},
           {"preemption_bound", t.preemption_bound},
+          {"sleep_blocked", t.sleep_blocked},
           {"coverage", t.coverage},
           {"coverage_first", t.coverage_first},
           {"clean_traces", t.clean_traces}};
@@ -212,6 +213,7 @@ int ExploreJobs(const ExploreArgs& args) {
     base.insert(base.end(), {"--preemptions", std::to_string(args.preemptions)});
   }
   if (args.iterative) base.push_back("--iterative");
+  if (args.por) base.push_back("--por");
   if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
   if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
   if (args.vtime_sec > 0) {
@@ -403,6 +405,11 @@ int Explore(const ExploreArgs& args) {
     }
     auto target = scenarios::MakeTarget(name, own, &error);
     if (!target) return UsageError(error);
+    if (args.por && sc != nullptr && !sc->names_shared_state) {
+      return UsageError("--por: scenario '" + name + "' does not name every shared access at a "
+                        "scheduling point (fs/ code reads plain fields), so sleep sets would be "
+                        "unsound there; use plain dfs");
+    }
     targets.push_back(std::move(*target));
   }
   // Every scenario and key is known good: the shards can go.
@@ -411,6 +418,7 @@ int Explore(const ExploreArgs& args) {
   options.strategy.depth = args.depth;
   options.strategy.preemptions = args.preemptions;
   options.dfs_iterative = args.iterative;
+  options.dfs_sleep_sets = args.por;
   options.seed = args.seed;
   options.runs = args.runs;
   options.virtual_ns_budget = static_cast<uint64_t>(args.vtime_sec * 1e9);

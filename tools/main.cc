@@ -72,6 +72,9 @@ int Main(int argc, char** argv) {
   explore->add_flag("--iterative", ex.iterative,
                     "dfs: iterative preemption bounding: bound 0, then 1, 2, ... each time the "
                     "bounded space is exhausted, within --runs");
+  explore->add_flag("--por", ex.por,
+                    "dfs: partial-order reduction by sleep sets (programs that name every shared "
+                    "access: sctbench's and the runtime's, not fs/)");
   explore->add_option("-j,--jobs", ex.jobs,
                       "Run the exploration as N processes, shard I/N each (every core); the "
                       "summary is their union")
@@ -336,6 +339,10 @@ int Main(int argc, char** argv) {
   if (ex.iterative && ex.strategy != "dfs") {
     return UsageError("explore: --iterative deepens DFS's preemption bound; it does nothing with "
                       "--strategy " + ex.strategy);
+  }
+  if (ex.por && ex.strategy != "dfs") {
+    return UsageError("explore: --por reduces DFS by sleep sets; it does nothing with --strategy " +
+                      ex.strategy);
   }
   if (ex.iterative && explore->count("--preemptions") != 0) {
     return UsageError("explore: --iterative starts at bound 0 and raises it; give it or "
