@@ -105,7 +105,7 @@ void BtrfsInode::UpdateInodeSize() {
 
 bool BtrfsInode::Evictable() const {
   if (i_count_ != 0 || freeing_ || evicted_) return false;
-  if (mapping_.nr_dirty() != 0 || mapping_.nr_writeback() != 0) return false;
+  if (mapping_.nr_dirty() != 0 || mapping_.nr_writeback() != 0 || mapping_.i_sync()) return false;
   if (!ordered_.Pending().empty()) return false;
   return !io_tree_.TestRangeBit(0, kLEndMax, kExtentLocked, false);
 }
@@ -114,9 +114,11 @@ void BtrfsInode::Evict() {
   FSIM_CHECK(Evictable());
   sched_.Cover("super_shrinker:evict_inode");
   freeing_ = true;
+  mapping_.set_i_freeing(true);
   if (freeing_wait_ == nullptr) freeing_wait_ = std::make_unique<sim::WaitQueue>(sched_, "inode_freeing");
   EvictInodeTruncatePages(/*lock_ranges=*/true);
   if (sched_.unwinding()) return;
+  mapping_.set_i_freeing(false);
   em_tree_.Drop(0, kLEndMax, false);
   // The next iget() reads the inode item: the size the tree holds.
   auto it = fs_.log().state().inodes.find(ino_);

@@ -524,12 +524,17 @@ void PageCache::FlusherMain() {
           continue;  // destroyed meanwhile
         }
         if (nr_dirty_ <= BackgroundThresh()) break;
+        // writeback_sb_inodes(): an inode being freed is the freer's to
+        // write; the others are marked I_SYNC while they are written.
+        if (mapping->i_freeing_) continue;
         WritebackControl wbc;
         wbc.sync_mode = WbSyncMode::kNone;
         wbc.nr_to_write = kChunk;
         wbc.for_background = true;
+        mapping->i_sync_ = true;
         mapping->DoWritepages(wbc);
         if (sched_.unwinding()) return;
+        mapping->i_sync_ = false;
         // writeback_sb_inodes(): wrote = write_chunk - nr_to_write -
         // pages_skipped. Pages ->writepage redirtied are not progress, so a
         // pass that only redirtied ends the work (wb_writeback's "No more

@@ -354,6 +354,14 @@ class AddressSpace {
   uint64_t nrpages() const { return pages_.size(); }
   uint64_t nr_dirty() const { return nr_dirty_; }
   uint64_t nr_writeback() const { return nr_writeback_; }
+  // The inode's I_SYNC: the flusher is writing it back
+  // (writeback_sb_inodes); inode eviction neither isolates nor frees it
+  // meanwhile (inode_lru_isolate, inode_wait_for_writeback).
+  bool i_sync() const { return i_sync_; }
+  // The inode's I_FREEING: it is being evicted; the flusher leaves it to
+  // the freer (writeback_sb_inodes skips it).
+  bool i_freeing() const { return i_freeing_; }
+  void set_i_freeing(bool freeing) { i_freeing_ = freeing; }
   // The cached page at `index` without taking a reference (oracles).
   Page* Peek(uint64_t index) const;
   std::vector<uint64_t> Indices() const;
@@ -395,6 +403,8 @@ class AddressSpace {
   std::map<uint64_t, Page*> pages_;  // i_pages, by index
   uint64_t nr_dirty_ = 0;
   uint64_t nr_writeback_ = 0;
+  bool i_sync_ = false;
+  bool i_freeing_ = false;
   int error_ = 0;  // AS_EIO / AS_ENOSPC, as a negative errno
 };
 
