@@ -15,6 +15,7 @@
 #include "model/dfs.h"
 #include "model/explorer.h"
 #include "scenarios/registry.h"
+#include "sctbench/sct.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
 #include "sim/testing.h"
@@ -22,22 +23,8 @@
 namespace fsim::model {
 namespace {
 
-// A variable whose every access is a named scheduling point (as
-// sctbench::Shared).
-struct Var {
-  Var(sim::Scheduler& s, int v) : sched(&s), id(s.NewObjectId()), value(v) {}
-  int Load() {
-    sched->Yield("load", id, /*read=*/true);
-    return value;
-  }
-  void Store(int v) {
-    sched->Yield("store", id);
-    value = v;
-  }
-  sim::Scheduler* sched;
-  uint64_t id;
-  int value;
-};
+// A variable whose every access is a named scheduling point.
+using Var = sctbench::Shared<int>;
 
 // One program: `start` spawns its fibers; `final` describes the state at
 // the end of the run.
@@ -95,7 +82,7 @@ Program RacyCounters(sim::Scheduler& s) {
               });
             }
           },
-          [x, y] { return std::to_string(x->value) + "," + std::to_string(y->value); }};
+          [x, y] { return std::to_string(x->Peek()) + "," + std::to_string(y->Peek()); }};
 }
 
 // A lock-protected plain counter beside racy variables: accesses the lock
@@ -119,8 +106,8 @@ Program LocksAndVars(sim::Scheduler& s) {
             }
           },
           [=] {
-            return std::to_string(*c) + "," + *order + "," + std::to_string(a->value) + "," +
-                   std::to_string(b->value);
+            return std::to_string(*c) + "," + *order + "," + std::to_string(a->Peek()) + "," +
+                   std::to_string(b->Peek());
           }};
 }
 
@@ -141,7 +128,7 @@ Program ThreeLockCycle(sim::Scheduler& s) {
               });
             }
           },
-          [=] { return std::to_string(z->value); }};
+          [=] { return std::to_string(z->Peek()); }};
 }
 
 // Completion-ordered accesses: the consumer reads what the producer wrote
@@ -164,7 +151,7 @@ Program CompletionOrdered(sim::Scheduler& s) {
             });
             s.Spawn("bystander", [=] { w->Store(5); });
           },
-          [=] { return std::to_string(*seen) + "," + std::to_string(w->value); }};
+          [=] { return std::to_string(*seen) + "," + std::to_string(w->Peek()); }};
 }
 
 // SCTBench's reorder shape: a checker between a setter's two writes is the
@@ -189,7 +176,7 @@ Program Reorder(sim::Scheduler& s) {
               s.Report(std::move(f));
             });
           },
-          [=] { return std::to_string(a->value) + "," + std::to_string(b->value); }};
+          [=] { return std::to_string(a->Peek()) + "," + std::to_string(b->Peek()); }};
 }
 
 TEST(DfsPorTest, SleepSetsReachEveryFinalStateAndFindingPlainDfsReaches) {
@@ -213,7 +200,7 @@ TEST(DfsPorTest, SleepSetsExploreFewerSchedulesWhereTransitionsCommute) {
                 for (int i = 0; i < 3; ++i) q->Store(i);
               });
             },
-            [=] { return std::to_string(p->value) + "," + std::to_string(q->value); }};
+            [=] { return std::to_string(p->Peek()) + "," + std::to_string(q->Peek()); }};
   };
   Exploration plain = ExploreAll(disjoint, false);
   Exploration reduced = ExploreAll(disjoint, true);
