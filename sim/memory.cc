@@ -32,6 +32,9 @@ namespace {
 // kernel's MAX_RECLAIM_RETRIES is 16), and kswapd's passes per wake-up. A
 // pass that frees nothing ends the retries earlier.
 constexpr int kReclaimPassesMax = 16;
+// congestion_wait(BLK_RW_ASYNC, HZ/50): the longest an allocation waits
+// for writeback to end before it reclaims again.
+constexpr uint64_t kCongestionWaitNs = 20'000'000;
 // Shrinkers registered at once: registering more is a harness error.
 constexpr size_t kShrinkersMax = 16;
 // Options for a shrinker's nr_to_scan: 1, half of its objects, all of
@@ -118,6 +121,8 @@ void Memory::OnRunBegin() {
   // queue still names fiber slots of that run: both are made afresh, on
   // first use in this run.
   kswapd_wait_.reset();
+  reclaim_wait_.reset();
+  io_completions_ = 0;
   kswapd_started_ = false;
   kswapd_wanted_ = false;
 }
@@ -158,7 +163,17 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
   for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages &&
                      pass < kReclaimPassesMax;
        ++pass) {
-    if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) == 0) break;
+    if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) > 0) continue;
+    // Nothing freed. Pages under writeback become freeable when it ends:
+    // the allocator waits for that and tries again, as v5.13's slow path
+    // does (reclaim throttled on writeback, congestion_wait(HZ/50)), an
+    // order-0 allocation being too small to fail. With nothing in flight
+    // another pass cannot free more.
+    if (InFlight() == 0) break;
+    sched_.Cover("alloc_pages:wait_for_writeback");
+    if (reclaim_wait_ == nullptr) reclaim_wait_ = std::make_unique<WaitQueue>(sched_, "reclaim_wait");
+    const uint64_t seen = io_completions_;
+    reclaim_wait_->WaitEventTimeout([&] { return io_completions_ != seen; }, kCongestionWaitNs);
   }
   // No scheduling point since the last check of used_: the check and the
   // taking are one step.
@@ -228,6 +243,17 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   stats_.pages_reclaimed += freed;
   if (tracer != nullptr) [[unlikely]] tracer->ReclaimEnd(freed);
   return freed;
+}
+
+uint64_t Memory::InFlight() {
+  uint64_t n = 0;
+  for (Shrinker* shrinker : shrinkers_) n += shrinker->InFlight();
+  return n;
+}
+
+void Memory::IoCompleted() {
+  ++io_completions_;
+  if (reclaim_wait_ != nullptr) reclaim_wait_->WakeUp();
 }
 
 void Memory::WakeKswapd() {

@@ -72,6 +72,10 @@ class Shrinker {
   // one whose target the page LRU already met; the LRU's is asked only
   // while the pass still wants pages.
   virtual bool every_pass() const { return false; }
+  // Objects that cannot be freed now but will be freeable, without anyone
+  // else's help, once their I/O ends (pages under writeback): what an
+  // allocation that reclaimed nothing may wait for.
+  virtual uint64_t InFlight() { return 0; }
 };
 
 struct MemoryConfig {
@@ -125,11 +129,16 @@ class Memory final : public RunService {
   // for tests and drop_caches-like drivers. REQUIRES: in a fiber.
   uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd);
 
+  // An I/O that a shrinker's InFlight() counted has ended (end_page_
+  // writeback): allocations waiting for reclaimable memory look again.
+  void IoCompleted();
+
   void OnRunBegin() override;
 
  private:
   void WakeKswapd();
   void KswapdMain();
+  uint64_t InFlight();
 
   Scheduler& sched_;
   MemoryConfig config_;
@@ -137,6 +146,10 @@ class Memory final : public RunService {
   uint64_t used_ = 0;
   std::vector<Shrinker*> shrinkers_;
   std::unique_ptr<class WaitQueue> kswapd_wait_;
+  // Allocations that reclaimed nothing while I/O was in flight wait here
+  // for an I/O to end (or HZ/50).
+  std::unique_ptr<class WaitQueue> reclaim_wait_;
+  uint64_t io_completions_ = 0;
   bool kswapd_started_ = false;
   bool kswapd_wanted_ = false;
 };

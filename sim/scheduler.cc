@@ -374,6 +374,8 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.abandon_on_kill = options.abandon_on_kill;
   f.memalloc = false;
   f.kswapd = false;
+  f.nr_dirtied = 0;
+  f.nr_dirtied_pause = kNrDirtiedPauseInit;
   runnable_.insert(id);
   used_.insert(id);
   ++live_;

@@ -54,6 +54,9 @@ inline constexpr uint64_t kNever = ~uint64_t{0};
 
 enum class FiberState : uint8_t { kFree, kRunnable, kBlocked, kDone };
 
+// copy_process(): a new task's nr_dirtied_pause, 128 KiB in 4 KiB pages.
+inline constexpr int kNrDirtiedPauseInit = 128 >> (12 - 10);
+
 struct Fiber {
   FiberId id = kNoFiber;
   FiberState state = FiberState::kFree;
@@ -88,6 +91,11 @@ struct Fiber {
   bool memalloc = false;
   // PF_KSWAPD: the fiber is the background reclaimer.
   bool kswapd = false;
+  // task_struct's nr_dirtied and nr_dirtied_pause: pages this task dirtied
+  // since it last ran balance_dirty_pages(), and how many it may dirty
+  // before it must (balance_dirty_pages_ratelimited(); 128 KiB at fork).
+  int nr_dirtied = 0;
+  int nr_dirtied_pause = kNrDirtiedPauseInit;
   // AddressSanitizer's view of this context (sim/sanitizer.h): its stack,
   // learned from ASan for the main context, and its saved fake frames.
   const void* asan_bottom = nullptr;

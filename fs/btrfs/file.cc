@@ -179,7 +179,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       at = WriteBatchLegacy(at, end, at - pos, buffer);
       // balance_dirty_pages_ratelimited() after each batch, with nothing
       // locked but i_rwsem.
-      BalanceDirtyPages(mapping_);
+      BalanceDirtyPagesRatelimited(mapping_);
     }
     return at - pos;
   }
@@ -232,7 +232,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       // page, inside iomap_apply: under the RFC that is with the extent
       // range still locked, so the flusher's best-effort writeback cannot
       // take these pages while the writer is throttled waiting for it.
-      BalanceDirtyPages(mapping_);
+      BalanceDirtyPagesRatelimited(mapping_);
     }
     // iomap_end(): the pages written become delalloc on the reservation
     // iomap_begin took (the old delalloc there cleared with its own), the

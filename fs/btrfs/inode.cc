@@ -52,10 +52,10 @@ void SetPageExtentMapped(Page& page) {
 
 // find_or_create_page(GFP_NOFS) on a path that cannot back out. An order-0
 // allocation is "too small to fail" in Linux: the allocator keeps
-// reclaiming and finally OOM-kills. fsim ends the run with the allocator's
-// warning instead, so a scenario whose memory budget cannot hold what it
-// keeps dirty, locked or under writeback is a finding with a trace, never
-// an abort.
+// reclaiming, waiting for writeback (sim::Memory does that, boundedly), and
+// finally OOM-kills. fsim ends the run with the allocator's warning
+// instead, so a scenario whose memory budget cannot hold what it keeps
+// dirty or locked is a finding with a trace, never an abort.
 Page* BtrfsInode::GrabPage(uint64_t index, const sim::LockMap* nest) {
   Page* page = mapping_.FindOrCreatePage(index, sim::kGfpNoFs, true, sim::Where::current(), nest);
   if (page != nullptr) return page;

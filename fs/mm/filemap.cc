@@ -195,16 +195,18 @@ std::vector<AddressSpace::Violation> AddressSpace::Violations(uint64_t i_size) c
     const std::string what = "page index " + std::to_string(index) + " of '" + name_ + "'";
     dirty += PageDirty(*page);
     writeback += PageWriteback(*page);
-    if (PageLocked(*page)) {
+    // A page reclaim (kswapd, still running when the workers are done)
+    // has isolated holds reclaim's reference, and for a moment its lock.
+    if (PageLocked(*page) && !page->isolated_) {
       out.push_back({"warn:page_left_locked:" + name_,
                      "WARNING: " + what + " left locked (" + page->DescribeHolders() + ")"});
     }
-    const int expected = 1 + (PagePrivate(*page) ? 1 : 0);
+    const int expected = 1 + (PagePrivate(*page) ? 1 : 0) + (page->isolated_ ? 1 : 0);
     if (page->refcount_ != expected) {
       out.push_back({"warn:page_refcount:" + name_,
                      "WARNING: " + what + " has refcount " + std::to_string(page->refcount_) +
                          ", expected " + std::to_string(expected) +
-                         " (page cache + private): a reference leaked or was dropped"});
+                         " (page cache + private + reclaim's): a reference leaked or was dropped"});
     }
     if (index >= eof_index && (PageDirty(*page) || PageWriteback(*page))) {
       out.push_back({"warn:dirty_beyond_eof:" + name_,

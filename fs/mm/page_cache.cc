@@ -257,6 +257,7 @@ struct PageOps {
       if (page.mapping_ != nullptr) cache.AccountWriteback(*page.mapping_, -1);
       ++cache.writeback_ends_;
       if (cache.throttle_wait_ != nullptr) cache.throttle_wait_->WakeUp();
+      sim::Memory::Of(cache.sched_).IoCompleted();
     }
     page.Wake();
     PutPage(page, sim::Where::current());
@@ -301,7 +302,14 @@ struct PageOps {
     page.flags_ |= kPgTagDirty;
     if (PageDirty(page)) return false;
     page.flags_ |= kPgDirty;
-    if (page.mapping_ != nullptr) PageOps::Cache(page).AccountDirty(*page.mapping_, +1);
+    if (page.mapping_ != nullptr) {
+      PageCache& cache = PageOps::Cache(page);
+      cache.AccountDirty(*page.mapping_, +1);
+      // account_page_dirtied(): current->nr_dirtied++, and this CPU's
+      // bdp_ratelimits.
+      ++cache.sched_.current_fiber().nr_dirtied;
+      ++cache.bdp_ratelimits_;
+    }
     return true;
   }
 
@@ -340,7 +348,15 @@ struct PageOps {
 
   static void RedirtyPageForWritepage(WritebackControl& wbc, Page& page) {
     ++wbc.pages_skipped;
-    SetPageDirty(page);
+    // account_page_redirty(): not this task's dirtying (nr_dirtied back).
+    // Nor is it counted in the writers' bdp_ratelimits: writeback runs on
+    // another CPU than the writers (the flusher's kworker, kswapd), and
+    // fsim keeps the writers' CPU's count only.
+    if (SetPageDirty(page) && page.mapping_ != nullptr) {
+      PageCache& cache = PageOps::Cache(page);
+      --cache.sched_.current_fiber().nr_dirtied;
+      --cache.bdp_ratelimits_;
+    }
   }
 };
 
@@ -405,6 +421,8 @@ void PageCache::OnRunBegin() {
   nr_lru_ = 0;
   // The previous run's queues name fiber slots of that run.
   throttle_wait_.reset();
+  dirty_exceeded_ = false;
+  bdp_ratelimits_ = 0;
   flusher_wait_.reset();
   flusher_started_ = flusher_wanted_ = false;
   flusher_passes_ = 0;

@@ -135,6 +135,9 @@ class Page final : public sim::Waitable {
   bool lock_in_lockdep_ = false;  // on lock_owner_'s lockdep held stack
   sim::LockMap map_;
   uint64_t lru_key_ = 0;  // 0: not on the LRU (isolated or not cached), else 1
+  // Isolated by reclaim (isolate_lru_pages()), which holds a reference
+  // and may hold the lock while it looks at the page.
+  bool isolated_ = false;
   // The LRU is an intrusive list (as the kernel's page->lru): O(1) moves.
   Page* lru_prev_ = nullptr;  // older
   Page* lru_next_ = nullptr;  // newer
@@ -417,6 +420,13 @@ class AddressSpace {
 // locks held.
 void BalanceDirtyPages(AddressSpace& mapping);
 
+// balance_dirty_pages_ratelimited(): what a writer calls after it dirties
+// pages. It runs balance_dirty_pages() only once the task has dirtied
+// nr_dirtied_pause pages since it last did (8 while the dirty limit is
+// exceeded): a writer is not throttled page by page, and the flusher is
+// not woken page by page.
+void BalanceDirtyPagesRatelimited(AddressSpace& mapping);
+
 struct PageCacheConfig {
   // vm.dirty_bytes as pages; 0: 20% of the memory budget (dirty_ratio).
   uint64_t dirty_thresh_pages = 0;
@@ -441,6 +451,8 @@ class PageCacheShrinker final : public sim::Shrinker {
   // ->writepage (only under __GFP_FS); a clean one's private data is
   // released (->releasepage) and the page freed. Returns pages freed.
   uint64_t Scan(uint64_t nr_to_scan, sim::Gfp gfp) override;
+  // Pages under writeback: freeable once it ends.
+  uint64_t InFlight() override;
 
  private:
   bool ShrinkPage(Page& page, sim::Gfp gfp);
@@ -461,6 +473,12 @@ class PageCache final : public sim::RunService {
   const PageCacheConfig& config() const { return config_; }
   uint64_t DirtyThresh() const;
   uint64_t BackgroundThresh() const { return std::max<uint64_t>(1, DirtyThresh() / 2); }
+  // writeback_set_ratelimit(): ratelimit_pages, the dirty threshold over
+  // 32 per CPU. The kernel's floor is 16 pages against thresholds of
+  // hundreds of thousands; fsim's memory is a few hundred pages, so its
+  // floor is 1 (small scenarios look on every page, as they would if
+  // their limits were to scale).
+  uint64_t RatelimitPages() const { return std::max<uint64_t>(1, DirtyThresh() / 32); }
   // wb_wakeup(): the run's flusher (a daemon "flush-btrfs" fiber, started
   // on first use) writes back in the background until the dirty count is
   // at or below the background threshold.
@@ -482,6 +500,7 @@ class PageCache final : public sim::RunService {
   friend class PageCacheShrinker;
   friend struct PageOps;
   friend void BalanceDirtyPages(AddressSpace& mapping);
+  friend void BalanceDirtyPagesRatelimited(AddressSpace& mapping);
 
   void LruAdd(Page& page, bool oldest);
   void LruDel(Page& page);
@@ -512,6 +531,12 @@ class PageCache final : public sim::RunService {
   Page* lru_newest_ = nullptr;
   uint64_t nr_lru_ = 0;
   std::unique_ptr<sim::WaitQueue> throttle_wait_;
+  // wb->dirty_exceeded: the last balance_dirty_pages() found the dirty
+  // count over the limit and throttled.
+  bool dirty_exceeded_ = false;
+  // The per-CPU bdp_ratelimits: pages dirtied since a task last ran
+  // balance_dirty_pages() (account_page_dirtied()).
+  int64_t bdp_ratelimits_ = 0;
   // The mappings with dirty pages, in the order they were first dirtied
   // (the bdi's b_dirty list); a mapping stays listed until it is written
   // clean by the flusher or destroyed.

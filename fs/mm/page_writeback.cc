@@ -7,6 +7,7 @@
 // holds a reference on the pages of its batch, as a pagevec does, and
 // re-finds its place by index afterwards: the map may have changed.
 #include <algorithm>
+#include <bit>
 
 #include "fs/mm/page_cache.h"
 #include "sim/check.h"
@@ -19,6 +20,17 @@ namespace {
 // and the longest it sleeps in one (MAX_PAUSE, HZ/5).
 constexpr int kBalanceRoundsMax = 16;
 constexpr uint64_t kDirtyPauseNs = 200'000'000;
+// DIRTY_POLL_THRESH (128 KiB) and the ratelimit while wb->dirty_exceeded
+// (32 KiB), in 4 KiB pages.
+constexpr int kDirtyPollThresh = 128 >> (kPageShift - 10);
+constexpr int kDirtyExceededRatelimit = 32 >> (kPageShift - 10);
+
+// dirty_poll_interval(): 2^(ilog2(thresh - dirty) / 2) pages, 1 at or
+// over the threshold.
+int DirtyPollInterval(uint64_t dirty, uint64_t thresh) {
+  if (thresh <= dirty) return 1;
+  return 1 << (std::bit_width(thresh - dirty) - 1) / 2;
+}
 
 // The last page index of byte range end `end` (inclusive).
 uint64_t LastIndex(uint64_t end) { return end >> kPageShift; }
@@ -166,16 +178,30 @@ int AddressSpace::CheckErrors() {
 void BalanceDirtyPages(AddressSpace& mapping) {
   sim::Scheduler& s = mapping.sched();
   PageCache& cache = PageCache::Of(s);
+  sim::Fiber& task = s.current_fiber();
   s.MightSleep("balance_dirty_pages");
+  // Below the limit (the freerun zone): the task may dirty about the
+  // square root of the distance to the limit before it looks again
+  // (dirty_poll_interval()).
+  auto freerun = [&] {
+    cache.dirty_exceeded_ = false;
+    task.nr_dirtied = 0;
+    task.nr_dirtied_pause = DirtyPollInterval(cache.nr_dirty_, cache.DirtyThresh());
+  };
   for (int round = 0; round < kBalanceRoundsMax && !s.unwinding(); ++round) {
-    if (cache.nr_dirty_ <= cache.BackgroundThresh()) return;
+    if (cache.nr_dirty_ <= cache.BackgroundThresh()) return freerun();
     cache.WakeFlusher();
-    if (cache.nr_dirty_ <= cache.DirtyThresh()) return;  // the freerun zone
+    if (cache.nr_dirty_ <= cache.DirtyThresh()) return freerun();
     // Throttled: sleep until writeback completes pages, or the pause ends.
     s.Cover("balance_dirty_pages:throttled");
+    cache.dirty_exceeded_ = true;
     const uint64_t ends = cache.writeback_ends_, starts = cache.writeback_starts_;
     cache.throttle_wait().WaitEventTimeout([&] { return cache.writeback_ends_ != ends; },
                                            kDirtyPauseNs);
+    // After a pause the task may dirty DIRTY_POLL_THRESH pages (the
+    // ratelimit caps that at 8 while the limit is exceeded).
+    task.nr_dirtied = 0;
+    task.nr_dirtied_pause = kDirtyPollThresh;
     // A whole pause in which no page started or ended writeback: the
     // dirty pages are ones nobody can write now (under extents-before-
     // pages, this writer's own, whose range it holds). The kernel's task
@@ -186,6 +212,24 @@ void BalanceDirtyPages(AddressSpace& mapping) {
       return;
     }
   }
+}
+
+void BalanceDirtyPagesRatelimited(AddressSpace& mapping) {
+  sim::Scheduler& s = mapping.sched();
+  PageCache& cache = PageCache::Of(s);
+  const sim::Fiber& task = s.current_fiber();
+  int ratelimit = task.nr_dirtied_pause;
+  if (cache.dirty_exceeded_) ratelimit = std::min(ratelimit, kDirtyExceededRatelimit);
+  // bdp_ratelimits: the pages dirtied on this CPU (fsim has one) since a
+  // task last looked, so that many tasks each under its own pause cannot
+  // together run past the limit.
+  if (task.nr_dirtied >= ratelimit) {
+    cache.bdp_ratelimits_ = 0;
+  } else if (cache.bdp_ratelimits_ >= static_cast<int64_t>(cache.RatelimitPages())) {
+    cache.bdp_ratelimits_ = 0;
+    ratelimit = 0;
+  }
+  if (task.nr_dirtied >= ratelimit) BalanceDirtyPages(mapping);
 }
 
 }  // namespace fsim::fs

@@ -22,6 +22,7 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
     Page* page = cache_.lru_oldest_;
     cache_.LruDel(*page);
     GetPage(*page);
+    page->isolated_ = true;
     isolated.push_back(page);
   }
   uint64_t freed = 0;
@@ -31,12 +32,15 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
     if (!removed && page->mapping_ != nullptr && page->lru_key_ == 0) {
       cache_.LruAdd(*page, /*oldest=*/false);
     }
+    page->isolated_ = false;
     const uint64_t before = cache_.pages_freed_;
     PutPage(*page);
     freed += cache_.pages_freed_ - before;
   }
   return freed;
 }
+
+uint64_t PageCacheShrinker::InFlight() { return cache_.nr_writeback_; }
 
 // One page of shrink_page_list(). Returns true if the page left the page
 // cache (it is freed when reclaim's reference is put).
