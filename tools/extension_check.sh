@@ -23,7 +23,7 @@ rm -rf "$COPY"
 mkdir -p "$COPY"
 # The sources, not the build outputs or git's objects.
 (cd "$ROOT" && tar --exclude='./bazel-*' --exclude='./.git' --exclude='./fsim-out' \
-  --exclude='./.ci/*.log' -cf - .) | (cd "$COPY" && tar -xf -) || {
+  --exclude='./.ci/*.log' --exclude='./examples/bazel-*' -cf - .) | (cd "$COPY" && tar -xf -) || {
   echo "extension check FAILED: cannot copy the tree"; exit 1; }
 
 cat > "$COPY/scenarios/orders/rfc_mkwrite_only.cc" <<'CC'
