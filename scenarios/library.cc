@@ -24,7 +24,8 @@ void RegisterUserPrograms(std::vector<scenarios::Scenario>& out) {
     scenarios::Scenario s;
     s.name = spec.name;
     s.description = spec.description;
-    if (!spec.lockdep) s.defaults = {{"lockdep", "off"}};
+    if (!spec.lockdep) s.defaults["lockdep"] = "off";
+    if (spec.races) s.defaults["races"] = "on";
     s.bind = [make = spec.make](const model::Config&) -> scenarios::ProgramFactory { return make; };
     s.family = spec.family;
     s.names_shared_state = spec.names_shared_state;
@@ -50,14 +51,17 @@ std::string CheckResult::Describe() const {
 }
 
 // The target Check() explores and Replay() re-runs.
-model::Target TargetOf(const std::string& name, const ProgramFactory& make, bool lockdep) {
+model::Target TargetOf(const std::string& name, const ProgramFactory& make, bool lockdep,
+                       bool races) {
   model::Target target;
   target.scenario = name;
   target.description = name;
   // As the registry builds a C++ program's target (scenarios/registry.cc),
   // so that `fsim replay` of a registered program's trace runs the same.
-  if (!lockdep) target.config = {{"lockdep", "off"}};
+  if (!lockdep) target.config["lockdep"] = "off";
+  if (races) target.config["races"] = "on";
   target.run_options.lockdep = lockdep;
+  target.run_options.race_detector = races;
   target.scenario_json =
       nlohmann::json{{"name", name}, {"builtin", true}, {"description", name}}.dump();
   target.make = make;
@@ -66,7 +70,7 @@ model::Target TargetOf(const std::string& name, const ProgramFactory& make, bool
 
 CheckResult Check(const std::string& name, const ProgramFactory& make, const CheckOptions& options) {
   if (name.empty() || !make) throw std::runtime_error("fsim::Check: a name and a program factory");
-  const model::Target target = TargetOf(name, make, options.lockdep);
+  const model::Target target = TargetOf(name, make, options.lockdep, options.races);
   model::ExploreOptions o;
   o.strategy.name = options.strategy;
   o.strategy.depth = options.depth;
@@ -93,8 +97,11 @@ bool Replay(const std::string& trace_path, const ProgramFactory& make, std::stri
     return false;
   }
   auto lockdep = trace->config.find("lockdep");
-  const bool on = lockdep == trace->config.end() || lockdep->second == "on";
-  const model::Reproduction r = model::Reproduce(*trace, TargetOf(trace->scenario, make, on));
+  auto races = trace->config.find("races");
+  const bool lockdep_on = lockdep == trace->config.end() || lockdep->second == "on";
+  const bool races_on = races != trace->config.end() && races->second == "on";
+  const model::Reproduction r =
+      model::Reproduce(*trace, TargetOf(trace->scenario, make, lockdep_on, races_on));
   if (!r.reproduced() && why != nullptr) {
     *why = !r.divergence.empty() ? r.divergence
            : !r.same_finding     ? "a different finding"

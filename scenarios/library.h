@@ -56,6 +56,8 @@ struct ProgramSpec {
   bool names_shared_state = false;
   // Run with lockdep (lock-order inversions reported on first sight).
   bool lockdep = true;
+  // Run with the race detector (sim/race.h) unless the user says races=off.
+  bool races = false;
   // Listed by `fsim list` under this family.
   std::string family = "user";
 };
@@ -80,6 +82,8 @@ struct CheckOptions {
   bool all = false;
   std::string out_dir = "fsim-out";  // where findings' traces go
   bool lockdep = true;
+  // Report data races on sim::Shared variables (sim/race.h).
+  bool races = false;
 };
 
 struct CheckResult {

@@ -20,6 +20,7 @@ const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
       {"stack_kib", "fiber stack size in KiB (default 64)"},
       {"steps_max", "scheduling steps before a run is a livelock"},
       {"lockdep", "on | off: validate every lock acquisition (default on)"},
+      {"races", "on | off: report data races on shared variables by happens-before (default off)"},
   };
   return keys;
 }
@@ -220,6 +221,13 @@ std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
         throw ConfigError{"config lockdep=" + lockdep->second + ": expected on or off"};
       }
       target.run_options.lockdep = lockdep->second == "on";
+    }
+    auto races = config.find("races");
+    if (races != config.end()) {
+      if (races->second != "on" && races->second != "off") {
+        throw ConfigError{"config races=" + races->second + ": expected on or off"};
+      }
+      target.run_options.race_detector = races->second == "on";
     }
     target.make = scenario->bind(config);
     if (scenario->json.empty()) {

@@ -26,33 +26,21 @@
 
 #include "sim/program.h"
 #include "sim/scheduler.h"
+#include "sim/shared.h"
 #include "sim/sync.h"
 
 namespace fsim::sctbench {
 
 // A variable that threads access without a common lock: each load and
-// store is a scheduling point taken just before the access.
+// store is a scheduling point taken just before the access, and checked by
+// the race detector with config races=on (sim/shared.h). Peek() reads
+// without either: for the end-of-run check and for accesses SCTBench does
+// not count (thread-local by then).
 template <typename T>
-class Shared {
+class Shared : public sim::Shared<T> {
  public:
-  Shared(sim::Scheduler& sched, T value)
-      : sched_(&sched), object_(sched.NewObjectId()), value_(value) {}
-  T Load() {
-    sched_->Yield("sct_load", object_, /*read=*/true);
-    return value_;
-  }
-  void Store(T value) {
-    sched_->Yield("sct_store", object_);
-    value_ = value;
-  }
-  // The value without a scheduling point: for the end-of-run check and
-  // for accesses SCTBench does not count (thread-local by then).
-  T Peek() const { return value_; }
-
- private:
-  sim::Scheduler* sched_;
-  uint64_t object_;  // the variable's id for strategies (PendingOp)
-  T value_;
+  Shared(sim::Scheduler& sched, T value, std::string_view name = "shared")
+      : sim::Shared<T>(sched, value, name, "sct_load", "sct_store") {}
 };
 
 // pthread_mutex_t: lock and unlock are both visible operations.

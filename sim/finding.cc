@@ -6,7 +6,7 @@
 namespace fsim::sim {
 namespace {
 
-constexpr std::array<std::pair<FindingKind, std::string_view>, 13> kNames = {{
+constexpr std::array<std::pair<FindingKind, std::string_view>, 14> kNames = {{
     {FindingKind::kDeadlock, "deadlock"},
     {FindingKind::kLivelock, "livelock"},
     {FindingKind::kStackOverflow, "stack_overflow"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<FindingKind, std::string_view>, 13> kNames = {{
     {FindingKind::kCrashInconsistency, "crash_inconsistency"},
     {FindingKind::kChecksum, "checksum"},
     {FindingKind::kCrash, "crash"},
+    {FindingKind::kDataRace, "data_race"},
 }};
 
 }  // namespace

@@ -25,6 +25,9 @@ enum class FindingKind {
   kChecksum,
   // SIGSEGV or SIGBUS in a fiber, outside its stack guard.
   kCrash,
+  // Two unordered accesses to a sim::Shared, one a write, one plain
+  // (sim/race.h).
+  kDataRace,
 };
 
 // The kind's name as used in reports, JSON and traces (e.g. "deadlock").

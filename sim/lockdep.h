@@ -51,6 +51,7 @@
 
 #include "sim/flat_u64_map.h"
 #include "sim/limits.h"
+#include "sim/where.h"
 #include "sim/scheduler.h"
 
 namespace fsim::sim {
@@ -251,9 +252,6 @@ class FsReclaim final : public RunService {
  private:
   PseudoLock lock_;
 };
-
-// "function (file:line)" of a source location, for reports.
-std::string WhereText(const std::source_location& where);
 
 // Where something happened and which fiber did it, kept as it is during a
 // run and turned into text only when a report is printed: a run that

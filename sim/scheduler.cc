@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "sim/check.h"
+#include "sim/race.h"
 #include "sim/random.h"
 #include "sim/sanitizer.h"
 
@@ -382,6 +383,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   if (!f.daemon) ++workers_;
   chooser_.Event(EventTag::kSpawn, id);
   strategy_->OnSpawn(id);
+  if (options_.race_detector) [[unlikely]] Service<RaceDetector>().Spawned(id);
   if (tracer_ != nullptr) [[unlikely]] tracer_->Spawn(f);
   return id;
 }
@@ -407,6 +409,7 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   self->reached_point = true;
   Touch(on.object_id_);
   if (deadline_ns != kNever) Touch(0);  // time: not a named object
+  const uint64_t on_id = on.object_id_;
   on.waiters_.insert(self->id);
   runnable_.erase(self->id);
   chooser_.Event(EventTag::kBlock, NameHash(on.name()) ^ self->id);
@@ -415,6 +418,11 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
     PushTimer({deadline_ns, ++timer_seq_, self->id, self->wait_seq, {}, {}});
   }
   Schedule(false);
+  // Woken from `on` (or timed out): what its waker released happened
+  // before this fiber goes on (sim/race.h).
+  if (options_.race_detector && !unwinding_) [[unlikely]] {
+    Service<RaceDetector>().Acquire(on_id);
+  }
   return !self->timed_out;
 }
 
@@ -715,8 +723,13 @@ Waitable::~Waitable() {
   magic_ = 0;
 }
 
+void Waitable::HbAcquire() {
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Acquire(object_id_);
+}
+
 void Waitable::WakeAll() {
   sched_.Touch(object_id_);  // an unlock or completion changes the object
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Release(object_id_);
   if (waiters_.empty()) return;  // the common case: an uncontended unlock
   // Wake() erases each woken id from waiters_ as ForEach visits it.
   waiters_.ForEach([this](FiberId id) { sched_.Wake(id); });
@@ -724,6 +737,7 @@ void Waitable::WakeAll() {
 
 bool Waitable::WakeOne() {
   sched_.Touch(object_id_);
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Release(object_id_);
   FiberId first = kNoFiber;
   uint64_t first_seq = ~uint64_t{0};
   waiters_.ForEach([&](FiberId id) {

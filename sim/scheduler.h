@@ -123,6 +123,9 @@ struct RunOptions {
   bool lockdep = true;  // validate lock usage (sim/lockdep.h)
   uint64_t steps_max = kStepsMaxDefault;
   size_t stack_size = kStackSizeDefault;
+  // Report data races on sim::Shared variables by happens-before
+  // (sim/race.h).
+  bool race_detector = false;
 };
 
 struct RunResult {
@@ -431,6 +434,9 @@ class Waitable {
   // Wakes the waiter that started waiting first. Returns false if none.
   bool WakeOne();
   std::string FiberName(FiberId id) const { return sched_.fiber(id).name; }
+  // This fiber took the object, or found it done without waiting: what
+  // wake-ups of it released happened before (sim/race.h).
+  void HbAcquire();
 
   Scheduler& sched_;
 

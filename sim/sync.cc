@@ -246,6 +246,7 @@ void Completion::Wait() {
   sched_.Yield("wait_for_completion", object_id());
   while (done_ == 0 && !sched_.unwinding()) sched_.Block(*this);
   if (done_ != kAll && done_ > 0) --done_;
+  HbAcquire();
 }
 
 bool Completion::WaitTimeout(uint64_t timeout_ns) {
@@ -257,6 +258,7 @@ bool Completion::WaitTimeout(uint64_t timeout_ns) {
   }
   if (done_ == 0) return false;
   if (done_ != kAll) --done_;
+  HbAcquire();
   return true;
 }
 

@@ -56,10 +56,14 @@ class LockBase : public Waitable {
   void Acquire(int subclass, bool trylock, LockRead read, Where where,
                const LockMap* nest = nullptr) {
     lockdep_.Acquire(map_, subclass, trylock, read, where, nest);
+    if (trylock) HbAcquire();  // a trylock is called only once it succeeded
   }
   void Release(Where where) { lockdep_.Release(map_, where); }
   // The wait for the lock requested with Acquire() is over (the tracer).
-  void Acquired() { lockdep_.Acquired(map_); }
+  void Acquired() {
+    lockdep_.Acquired(map_);
+    HbAcquire();
+  }
   void ReportUnheld(std::string_view what, Where where);
   bool lockdep_on() const { return sched_.options().lockdep; }
 
@@ -190,6 +194,7 @@ class WaitQueue : public Waitable {
     MightSleep(sched_, "wait_event");
     sched_.Yield("wait_event", object_id());
     while (!sched_.unwinding() && !condition()) sched_.Block(*this);
+    HbAcquire();
   }
   // As WaitEvent; returns false if `timeout_ns` passed with the condition
   // still false.
@@ -201,6 +206,7 @@ class WaitQueue : public Waitable {
     while (!sched_.unwinding() && !condition()) {
       if (!sched_.Block(*this, deadline)) return condition();
     }
+    HbAcquire();
     return true;
   }
   // schedule() after an earlier, separate check: sleeps until woken. Code
