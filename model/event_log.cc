@@ -214,4 +214,11 @@ void EventLog::ReclaimEnd(uint64_t freed_pages) {
   Line("reclaim ends (freed " + std::to_string(freed_pages) + " pages)");
 }
 
+void EventLog::SharedAccess(std::string_view name, bool write, bool marked,
+                            std::source_location where) {
+  if (!Live()) return;
+  Line(std::string(write ? (marked ? "store_once" : "store") : (marked ? "load_once" : "load")) +
+       " '" + std::string(name) + "'  " + where.file_name() + ":" + std::to_string(where.line()));
+}
+
 }  // namespace fsim::model

@@ -125,6 +125,10 @@ void TeeTracer::ReclaimBegin(uint32_t gfp, uint64_t target_pages, bool kswapd) {
   FSIM_TEE(ReclaimBegin(gfp, target_pages, kswapd));
 }
 void TeeTracer::ReclaimEnd(uint64_t freed_pages) { FSIM_TEE(ReclaimEnd(freed_pages)); }
+void TeeTracer::SharedAccess(std::string_view name, bool write, bool marked,
+                             std::source_location where) {
+  FSIM_TEE(SharedAccess(name, write, marked, where));
+}
 
 #undef FSIM_TEE
 

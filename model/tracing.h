@@ -115,6 +115,8 @@ class TeeTracer final : public sim::Tracer {
   void BioComplete(std::string_view device, const sim::Bio& bio) override;
   void ReclaimBegin(uint32_t gfp, uint64_t target_pages, bool kswapd) override;
   void ReclaimEnd(uint64_t freed_pages) override;
+  void SharedAccess(std::string_view name, bool write, bool marked,
+                    std::source_location where) override;
 
  private:
   std::vector<sim::Tracer*> sinks_;

@@ -21,9 +21,9 @@ class BluetoothDriver final : public SctProgram {
  public:
   BluetoothDriver() : SctProgram("bluetooth_driver") {}
   void Main() override {
-    stopping_flag_ = &NewShared(false);
-    stopping_event_ = &NewShared(false);
-    stopped_ = &NewShared(false);
+    stopping_flag_ = &NewShared(false, "stoppingFlag");
+    stopping_event_ = &NewShared(false, "stoppingEvent");
+    stopped_ = &NewShared(false, "stopped");
     ThreadId stop = Create("BCSP_PnpStop", [this] {
       stopping_flag_->Store(true);
       IoDecrement();
@@ -63,7 +63,7 @@ class DinPhil final : public SctProgram {
  public:
   DinPhil(std::string name, int n) : SctProgram(std::move(name)), n_(n) {}
   void Main() override {
-    phil_ = &NewShared(0);
+    phil_ = &NewShared(0, "phil");
     for (int i = 0; i < n_; ++i) forks_.push_back(&NewMutex("x"));
     std::vector<ThreadId> tids;
     for (int i = 0; i < n_; ++i) tids.push_back(Create("thread1", [this, i] { Dine(i); }));
@@ -104,8 +104,8 @@ class Reorder final : public SctProgram {
   Reorder(std::string name, int setters, int checkers)
       : SctProgram(std::move(name)), setters_(setters), checkers_(checkers) {}
   void Main() override {
-    a_ = &NewShared(0);
-    b_ = &NewShared(0);
+    a_ = &NewShared(0, "a");
+    b_ = &NewShared(0, "b");
     std::vector<ThreadId> tids;
     for (int i = 0; i < setters_; ++i) {
       tids.push_back(Create("setThread", [this] {
@@ -169,7 +169,7 @@ class TwoStage final : public SctProgram {
   void Main() override {
     data1_lock_ = &NewMutex("data1Lock");
     data2_lock_ = &NewMutex("data2Lock");
-    data1_ = &NewShared(0);
+    data1_ = &NewShared(0, "data1");
     std::vector<ThreadId> tids;
     for (int i = 0; i < writers_; ++i) {
       tids.push_back(Create("funcA", [this] {
@@ -216,7 +216,7 @@ class WrongLock final : public SctProgram {
   void Main() override {
     data_lock_ = &NewMutex("dataLock");
     this_lock_ = &NewMutex("thisLock");
-    value_ = &NewShared(0);
+    value_ = &NewShared(0, "value");
     std::vector<ThreadId> tids;
     for (int i = 0; i < num1_; ++i) {
       tids.push_back(Create("funcA", [this] {

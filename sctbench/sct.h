@@ -106,9 +106,10 @@ class SctProgram : public sim::Program {
 
   Mutex& NewMutex(std::string_view name);
   CondVar& NewCondVar(std::string_view name);
+  // `name` is the variable's in race reports and the event log.
   template <typename T>
-  Shared<T>& NewShared(T value) {
-    return shared_storage<T>().emplace_back(*sched_, value);
+  Shared<T>& NewShared(T value, std::string_view name = "shared") {
+    return shared_storage<T>().emplace_back(*sched_, value, name);
   }
   sim::Scheduler& sched() { return *sched_; }
 

@@ -20,6 +20,7 @@
 #include "sim/race.h"
 #include "sim/scheduler.h"
 #include "sim/site.h"
+#include "sim/tracer.h"
 
 namespace fsim::sim {
 
@@ -48,13 +49,23 @@ class Shared {
  private:
   T Read(bool marked, Where where) {
     sched_->Yield(load_, object_, /*read=*/true);
-    if (RaceDetector::On(*sched_)) RaceDetector::Of(*sched_).Access(object_, name_, false, marked, where);
+    Observe(false, marked, where);
     return value_;
   }
   void Write(T value, bool marked, Where where) {
     sched_->Yield(store_, object_);
-    if (RaceDetector::On(*sched_)) RaceDetector::Of(*sched_).Access(object_, name_, true, marked, where);
+    Observe(true, marked, where);
     value_ = value;
+  }
+
+  // The tracer's event and the race detector's check.
+  void Observe(bool write, bool marked, Where where) {
+    if (Tracer* t = sched_->tracer(); t != nullptr) [[unlikely]] {
+      t->SharedAccess(name_, write, marked, where);
+    }
+    if (RaceDetector::On(*sched_)) [[unlikely]] {
+      RaceDetector::Of(*sched_).Access(object_, name_, write, marked, where);
+    }
   }
 
   Scheduler* sched_;

@@ -141,6 +141,17 @@ class Tracer {
     (void)kswapd;
   }
   virtual void ReclaimEnd(uint64_t freed_pages) { (void)freed_pages; }
+
+  // --- Shared variables (sim/shared.h) -------------------------------------
+  // A load or store of the Shared named `name` by the current fiber, right
+  // after its scheduling point; `marked`: LoadOnce/StoreOnce.
+  virtual void SharedAccess(std::string_view name, bool write, bool marked,
+                            std::source_location where) {
+    (void)name;
+    (void)write;
+    (void)marked;
+    (void)where;
+  }
 };
 
 }  // namespace fsim::sim

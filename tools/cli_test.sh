@@ -45,6 +45,21 @@ case "$replay" in
   *) fail "replay said: $replay" ;;
 esac
 
+# Data races (races=on): the racy variable of reorder_3 is a data_race in
+# the first run, its trace replays, and the event log shows the accesses;
+# off by default, the same exploration finds the assertion instead.
+"$FSIM" explore --scenario reorder_3 --strategy pct --runs 100 --config races=on --json --out "$OUT" > r.json 2>/dev/null
+expect_exit 1 $? "explore reorder_3 races=on"
+[ "$(str_field r.json kind)" = "data_race" ] || fail "reorder_3 races=on: first finding is not data_race"
+rtrace=$(str_field r.json trace)
+"$FSIM" replay --log "$rtrace" > r.log 2>&1
+expect_exit 1 $? "replay data_race"
+grep -q "store 'a'  sctbench/programs_racy.cc:" r.log || fail "event log lacks the store to 'a'"
+grep -q "^reproduced: data_race data_race:a:" r.log || fail "data_race replay: $(tail -1 r.log)"
+"$FSIM" explore --scenario reorder_3 --strategy pct --runs 2000 --json --out "$OUT" > r2.json 2>/dev/null
+expect_exit 1 $? "explore reorder_3"
+[ "$(str_field r2.json kind)" = "assertion" ] || fail "reorder_3 races off: not the assertion"
+
 # A different seed explores differently.
 "$FSIM" explore --scenario abba --runs 200 --seed 99 --all --json --out "$OUT" > c.json 2>/dev/null
 dc=$(str_field c.json digest)
@@ -81,6 +96,7 @@ check_usage "bad config" explore --config novalue
 check_usage "unknown config key" explore --scenario abba --config colour=red
 check_usage "bad shard" explore --shard 2/2
 check_usage "a key no scenario takes" explore --config colour=red
+check_usage "bad races value" explore --scenario reorder_3 --config races=maybe
 check_usage "missing trace" replay "$TEST_TMPDIR/missing.json"
 echo '{"format":"fsim-trace","version":2}' > v2.json
 check_usage "future trace version" replay v2.json
