@@ -89,6 +89,9 @@ constexpr Bug kBugs[] = {
      "btrfs_setsize locks [round_down(oldsize), round_up(newsize) - 1], inverted when the file "
      "shrinks (RFC patch 06 as posted)",
      ""},
+    {"setsize_grow_without_inode_lock", &fs::FsConfig::bug_setsize_grow_without_inode_lock,
+     Bug::kAny, "legacy", "data_mismatch,data_race",
+     "a growing truncate (btrfs_cont_expand, i_size_write) runs without inode_lock", ""},
     {"rfc_compress_worker_relocks_range", &fs::FsConfig::bug_rfc_compress_worker_relocks_range,
      Bug::kRfc, "rfc_sync_waits", "deadlock,lock_order",
      "with compress, the async worker takes the range again with the run's pages locked "

@@ -60,6 +60,17 @@ grep -q "^reproduced: data_race data_race:a:" r.log || fail "data_race replay: $
 expect_exit 1 $? "explore reorder_3"
 [ "$(str_field r2.json kind)" = "assertion" ] || fail "reorder_3 races off: not the assertion"
 
+# The race detector on the filesystem model: a growing truncate without
+# inode_lock (bug=setsize_grow_without_inode_lock) is a data_race on
+# inode->i_size in the first run, signed by the writer's and truncate's
+# i_size_write; the same exploration without the bug is clean.
+"$FSIM" explore --scenario fs_truncate --config bug=setsize_grow_without_inode_lock --config races=on \
+  --runs 50 --json --out "$OUT" > t.json 2>/dev/null
+expect_exit 1 $? "explore fs_truncate races=on with the bug"
+grep -q '"signature":"data_race:inode->i_size:' t.json || fail "no data_race on i_size: $(head -c 300 t.json)"
+"$FSIM" explore --scenario fs_truncate --config races=on --runs 300 --json --out "$OUT" > t2.json 2>/dev/null
+expect_exit 0 $? "explore fs_truncate races=on"
+
 # A different seed explores differently.
 "$FSIM" explore --scenario abba --runs 200 --seed 99 --all --json --out "$OUT" > c.json 2>/dev/null
 dc=$(str_field c.json digest)

@@ -94,7 +94,7 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
       SetPageUptodate(*page);
       SetPageDirty(*page);
     }
-    i_size_ = std::max(i_size_, copied_end);
+    ISizeWrite(std::max(i_size_, copied_end));
   }
   io_tree_.UnlockExtent(start_pos, last_pos);
   UnlockPages(pages);
@@ -224,7 +224,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       }
       SetPageUptodate(*page);
       SetPageDirty(*page);
-      i_size_ = std::max(i_size_, page_start + to);  // write_end, under the page lock
+      ISizeWrite(std::max(i_size_, page_start + to));  // write_end, under the page lock
       UnlockPage(*page);
       PutPage(*page);
       at = page_start + to;
@@ -383,7 +383,7 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
     const uint64_t from = (std::max(offset, i_size_) + kPageSize - 1) / kPageSize * kPageSize;
     const uint64_t to = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
     if (from < to) FallocateRange(from, to);
-    i_size_ = offset + len;
+    ISizeWrite(offset + len);
     UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
@@ -401,7 +401,7 @@ void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   const uint64_t alloc_end = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
   if (alloc_start < alloc_end) FallocateRange(alloc_start, alloc_end);
   if (!keep_size && offset + len > i_size_) {
-    i_size_ = offset + len;
+    ISizeWrite(offset + len);
     UpdateInodeSize();
   }
   i_mmap_lock_.UpWrite();
@@ -530,7 +530,7 @@ void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, u
   for (const FileExtentItem& item : cloned) fs_.log().InsertExtent(item);
   fs_.ReleaseUnreferenced();
   // clone_finish_inode_update(): the size covers the range.
-  if (dst_off + len > i_size_) i_size_ = dst_off + len;
+  if (dst_off + len > i_size_) ISizeWrite(dst_off + len);
   fs_.log().UpdateInode({ino_, i_size_, 0});
   fs_.transaction_lock().Unlock();
   em_tree_.Drop(dst_off, dst_off + alen, false);

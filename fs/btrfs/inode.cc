@@ -5,6 +5,8 @@
 // file.cc; the mount's space and log commit in disk_io.cc.
 #include "fs/btrfs/inode.h"
 
+#include "sim/race.h"
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -14,6 +16,7 @@
 #include "sim/check.h"
 #include "sim/heap.h"
 #include "sim/memory.h"
+#include "sim/race.h"
 
 namespace fsim::fs {
 namespace {
@@ -316,6 +319,14 @@ int BtrfsInode::ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data) {
   return -5;
 }
 
+void BtrfsInode::ISizeWrite(uint64_t size, std::source_location where) {
+  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
+    sim::RaceDetector::Of(sched_).Access(i_rwsem_.object_id(), "inode->i_size", /*write=*/true,
+                                         /*marked=*/false, where);
+  }
+  i_size_ = size;
+}
+
 Page* BtrfsInode::LockPageAndRange(uint64_t index, bool extents_first) {
   const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
   for (;;) {
@@ -602,13 +613,21 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
 }
 
 void BtrfsInode::Truncate(uint64_t newsize) {
+  // The mistake: the growing path without inode_lock, decided on a size
+  // read without it.
+  if (fs_.config().bug_setsize_grow_without_inode_lock && newsize >= i_size_) {
+    if (newsize > i_size_) TruncateBlockForExpand(i_size_);
+    ISizeWrite(newsize);
+    UpdateInodeSize();
+    return;
+  }
   i_rwsem_.DownWrite();
   const uint64_t oldsize = i_size_;
   if (newsize >= oldsize) {
     // btrfs_setsize() growing: btrfs_cont_expand(), then the size; the
     // page cache past the old size then reads as zeroes.
     if (newsize > oldsize) TruncateBlockForExpand(oldsize);
-    i_size_ = newsize;
+    ISizeWrite(newsize);
     UpdateInodeSize();
     i_rwsem_.UpWrite();
     return;

@@ -105,6 +105,11 @@
 //   past a block boundary the range is inverted, set_extent_bit's
 //   insert_state() WARNs "end < start", and truncate_setsize runs with
 //   no range held (the patch also took the lock out of invalidatepage).
+// - bug_setsize_grow_without_inode_lock: a truncate that grows the file
+//   (btrfs_setsize's btrfs_cont_expand and i_size_write) runs without
+//   inode_lock, as a new caller that bypasses notify_change() would: its
+//   i_size_write races a writer's, and the size one of them set is lost
+//   (data_mismatch; with races=on, a data_race on inode->i_size at once).
 // - bug_compressed_partial_io: with compress=on, the read side maps a
 //   compressed extent as iomap maps a plain one (IOMAP_MAPPED at
 //   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
@@ -171,6 +176,7 @@ struct FsConfig {
   bool bug_clone_lock_order_by_argument = false;
   bool bug_releasepage_unlocks_past_range = false;
   bool bug_rfc_setsize_inverted_range = false;
+  bool bug_setsize_grow_without_inode_lock = false;
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_read_created_page_without_uptodate_check = false;
@@ -658,6 +664,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   sim::Scheduler& sched_;
   uint64_t ino_;
   uint64_t i_size_ = 0;
+  // i_size_write(): the callers hold i_rwsem, which is what serialises
+  // writers of i_size (the kernel's note on i_size_write). With races=on,
+  // two writes that nothing orders are a data_race (KCSAN's
+  // ASSERT_EXCLUSIVE_WRITER); lockless readers (i_size_read) are not
+  // checked.
+  void ISizeWrite(uint64_t size, std::source_location where = std::source_location::current());
   AddressSpace mapping_;
   ExtentIoTree io_tree_;
   ExtentMapTree em_tree_;
