@@ -158,6 +158,9 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
       {"order", "the lock-order variant: " + Join(OrderNames())},
       {"bug", "an injected mistake: " + Join(BugNames())},
       {"compress", "on: mount with compress (zlib), off: without (the default)"},
+      {"em_release_min_isize",
+       "bytes: releasepage drops cached extent maps of files larger than this (default 16 MiB, "
+       "the kernel's; fsim's files stop at 2 MiB)"},
   };
 }
 
@@ -178,6 +181,8 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
     }
     c.compress = compress->second == "on";
   }
+  c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
+                                        c.em_release_min_isize);
   auto bug = config.find("bug");
   if (bug != config.end()) {
     const Bug* found = nullptr;

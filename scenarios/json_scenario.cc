@@ -612,7 +612,9 @@ ScenarioSpec ReadScenario(const json& j) {
     }
   }
   if (const json* v = o.Find("config")) {
-    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep", "compress"}, " in config");
+    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep", "compress",
+                                       "em_release_min_isize"},
+             " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
     if (auto it = spec.config.find("compress");
         it != spec.config.end() && it->second != "on" && it->second != "off") {

@@ -768,12 +768,13 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {
   // holds the page lock.
   if (PageDirty(page) || PageWriteback(page)) return false;
   const uint64_t start = page.offset(), end = start + kPageSize - 1;
-  // try_release_extent_mapping(): for a large file (i_size > 16 MiB) and
+  // try_release_extent_mapping(): for a large file (i_size > 16 MiB,
+  // FsConfig::em_release_min_isize) and
   // an allocation that may block, the cached maps from this page on are
   // dropped one by one while each starts where the last ended, is not
   // pinned (being written) and its range is not locked; the first that is
   // stops the walk, a locked one is only stepped over.
-  if ((gfp & sim::kGfpDirectReclaim) && i_size_ > (uint64_t{16} << 20)) {
+  if ((gfp & sim::kGfpDirectReclaim) && i_size_ > fs_.config().em_release_min_isize) {
     for (uint64_t at = start; at <= end;) {
       std::optional<ExtentMap> em = em_tree_.Lookup(at, end - at + 1);
       if (!em || (em->flags & kEmPinned) || em->start != at) break;

@@ -188,6 +188,11 @@ struct FsConfig {
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
   bool compress = false;
+  // try_release_extent_mapping() drops cached extent maps under reclaim
+  // only for a file larger than this (the kernel's SZ_16M). fsim's files
+  // are at most 2 MiB, so a scenario that wants the maps dropped scales it
+  // down with the rest of its world (config em_release_min_isize).
+  uint64_t em_release_min_isize = uint64_t{16} << 20;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
