@@ -4,8 +4,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "model/trace.h"
 #include "scenarios/registry.h"
 
@@ -50,27 +48,27 @@ std::string CheckResult::Describe() const {
   return out;
 }
 
-// The target Check() explores and Replay() re-runs.
-model::Target TargetOf(const std::string& name, const ProgramFactory& make, bool lockdep,
-                       bool races) {
-  model::Target target;
-  target.scenario = name;
-  target.description = name;
-  // As the registry builds a C++ program's target (scenarios/registry.cc),
-  // so that `fsim replay` of a registered program's trace runs the same.
-  if (!lockdep) target.config["lockdep"] = "off";
-  if (races) target.config["races"] = "on";
-  target.run_options.lockdep = lockdep;
-  target.run_options.race_detector = races;
-  target.scenario_json =
-      nlohmann::json{{"name", name}, {"builtin", true}, {"description", name}}.dump();
-  target.make = make;
-  return target;
+// The target Check() explores and Replay() re-runs, built as the registry
+// builds a registered program's (so that `fsim replay` of its trace, in a
+// CLI that registers the program, runs the same).
+// Null with `error` set for a configuration the registry refuses.
+std::optional<model::Target> TargetOf(const std::string& name, const ProgramFactory& make,
+                                      const model::Config& config, std::string* error) {
+  scenarios::Scenario scenario;
+  scenario.name = name;
+  scenario.description = name;
+  scenario.bind = [&make](const model::Config&) -> scenarios::ProgramFactory { return make; };
+  return scenarios::MakeTargetFor(scenario, config, error);
 }
 
 CheckResult Check(const std::string& name, const ProgramFactory& make, const CheckOptions& options) {
   if (name.empty() || !make) throw std::runtime_error("fsim::Check: a name and a program factory");
-  const model::Target target = TargetOf(name, make, options.lockdep, options.races);
+  model::Config config;
+  if (!options.lockdep) config["lockdep"] = "off";
+  if (options.races) config["races"] = "on";
+  std::string error;
+  const std::optional<model::Target> target = TargetOf(name, make, config, &error);
+  if (!target) throw std::runtime_error("fsim::Check: " + error);
   model::ExploreOptions o;
   o.strategy.name = options.strategy;
   o.strategy.depth = options.depth;
@@ -79,7 +77,7 @@ CheckResult Check(const std::string& name, const ProgramFactory& make, const Che
   o.runs = options.runs;
   o.all = options.all;
   o.out_dir = options.out_dir;
-  const model::ExploreSummary summary = model::Explore({target}, o);
+  const model::ExploreSummary summary = model::Explore({*target}, o);
 
   CheckResult result;
   result.runs = summary.runs;
@@ -96,12 +94,12 @@ bool Replay(const std::string& trace_path, const ProgramFactory& make, std::stri
     if (why != nullptr) *why = error;
     return false;
   }
-  auto lockdep = trace->config.find("lockdep");
-  auto races = trace->config.find("races");
-  const bool lockdep_on = lockdep == trace->config.end() || lockdep->second == "on";
-  const bool races_on = races != trace->config.end() && races->second == "on";
-  const model::Reproduction r =
-      model::Reproduce(*trace, TargetOf(trace->scenario, make, lockdep_on, races_on));
+  const std::optional<model::Target> target = TargetOf(trace->scenario, make, trace->config, &error);
+  if (!target) {
+    if (why != nullptr) *why = error;
+    return false;
+  }
+  const model::Reproduction r = model::Reproduce(*trace, *target);
   if (!r.reproduced() && why != nullptr) {
     *why = !r.divergence.empty() ? r.divergence
            : !r.same_finding     ? "a different finding"

@@ -81,8 +81,6 @@ const Scenario* LoadFileScenario(const std::string& path, std::string* error) {
   return (loaded[path] = std::make_unique<Scenario>(std::move(*scenario))).get();
 }
 
-std::optional<model::Target> MakeTargetFor(const Scenario& scenario, const model::Config& config,
-                                           std::string* error);
 std::optional<model::Target> MakeTargetUnchecked(std::string_view name,
                                                  const model::Config& config,
                                                  std::string* error);
@@ -156,35 +154,6 @@ bool AcceptsKey(const Scenario& scenario, const std::string& key) {
   return has(RuntimeKeys()) || has(scenario.config_keys);
 }
 
-namespace {
-
-std::optional<model::Target> MakeTargetUnchecked(std::string_view name,
-                                                 const model::Config& config,
-                                                 std::string* error) {
-  if (IsScenarioPath(name)) {
-    const Scenario* scenario = LoadFileScenario(std::string(name), error);
-    if (scenario == nullptr) return std::nullopt;
-    return MakeTargetFor(*scenario, config, error);
-  }
-  const Scenario* scenario = FindScenario(name);
-  if (scenario == nullptr) {
-    *error = "unknown scenario '" + std::string(name) + "' (see 'fsim list')";
-    return std::nullopt;
-  }
-  return MakeTargetFor(*scenario, config, error);
-}
-
-std::optional<model::Target> MakeTargetForTraceUnchecked(const std::string& name,
-                                                         const std::string& scenario_json,
-                                                         const model::Config& config,
-                                                         std::string* error) {
-  nlohmann::json j = nlohmann::json::parse(scenario_json, nullptr, false);
-  if (!j.is_object() || j.contains("builtin")) return MakeTargetUnchecked(name, config, error);
-  std::optional<Scenario> scenario = ScenarioFromText(scenario_json, "scenario", error);
-  if (!scenario) return std::nullopt;
-  return MakeTargetFor(*scenario, config, error);
-}
-
 std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
                                            const model::Config& config, std::string* error) {
   const Scenario* scenario = &scenario_ref;
@@ -243,6 +212,35 @@ std::optional<model::Target> MakeTargetFor(const Scenario& scenario_ref,
     *error = e.message;
     return std::nullopt;
   }
+}
+
+namespace {
+
+std::optional<model::Target> MakeTargetUnchecked(std::string_view name,
+                                                 const model::Config& config,
+                                                 std::string* error) {
+  if (IsScenarioPath(name)) {
+    const Scenario* scenario = LoadFileScenario(std::string(name), error);
+    if (scenario == nullptr) return std::nullopt;
+    return MakeTargetFor(*scenario, config, error);
+  }
+  const Scenario* scenario = FindScenario(name);
+  if (scenario == nullptr) {
+    *error = "unknown scenario '" + std::string(name) + "' (see 'fsim list')";
+    return std::nullopt;
+  }
+  return MakeTargetFor(*scenario, config, error);
+}
+
+std::optional<model::Target> MakeTargetForTraceUnchecked(const std::string& name,
+                                                         const std::string& scenario_json,
+                                                         const model::Config& config,
+                                                         std::string* error) {
+  nlohmann::json j = nlohmann::json::parse(scenario_json, nullptr, false);
+  if (!j.is_object() || j.contains("builtin")) return MakeTargetUnchecked(name, config, error);
+  std::optional<Scenario> scenario = ScenarioFromText(scenario_json, "scenario", error);
+  if (!scenario) return std::nullopt;
+  return MakeTargetFor(*scenario, config, error);
 }
 
 }  // namespace

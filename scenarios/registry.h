@@ -90,6 +90,13 @@ std::optional<model::Target> MakeTarget(std::string_view name,
                                         const model::Config& config,
                                         std::string* error);
 
+// Builds a target of `scenario` (one not in the registry too, as
+// scenarios/library.h's programs): the runtime keys of `config` (stack_kib,
+// steps_max, lockdep, races) and its own, over its defaults. On error
+// returns nullopt and sets `error` (not cut to one line: MakeTarget does).
+std::optional<model::Target> MakeTargetFor(const Scenario& scenario, const model::Config& config,
+                                           std::string* error);
+
 // Builds the target a trace ran: from the scenario JSON the trace
 // recorded if it is a data scenario (so that it replays without its file,
 // as it was when recorded), else the built-in program `name`.

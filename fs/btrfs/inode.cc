@@ -5,8 +5,6 @@
 // file.cc; the mount's space and log commit in disk_io.cc.
 #include "fs/btrfs/inode.h"
 
-#include "sim/race.h"
-
 #include <algorithm>
 #include <cstring>
 #include <set>
