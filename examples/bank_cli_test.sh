@@ -6,7 +6,10 @@ set -euo pipefail
 fsim=$(pwd)/bank_fsim
 out=${TEST_TMPDIR:-/tmp}/bank-out
 rm -rf "$out"
-"$fsim" list | grep -q '^ *bank_ordered' || { echo "bank_ordered not listed"; "$fsim" list; exit 1; }
+# The listing goes to a file first: grep -q would close the pipe on the
+# first match, and under pipefail the lister's SIGPIPE fails the check.
+"$fsim" list > "$out.list"
+grep -q '^ *bank_ordered' "$out.list" || { echo "bank_ordered not listed"; cat "$out.list"; exit 1; }
 "$fsim" explore --scenario bank_ordered --strategy pct --runs 2000 --out "$out"
 set +e
 "$fsim" explore --scenario bank_abba --strategy pct --runs 2000 --out "$out" > "$out.log" 2>&1
