@@ -86,6 +86,12 @@ const std::vector<Entry>& Entries() {
        {{"order", "rfc_sync_waits"}, {"bug", "rfc_compress_worker_relocks_range"}}, true},
       {"fs_clone_two_files-clone_lock_order_by_argument", "fs_clone_two_files",
        {{"order", "legacy"}, {"bug", "clone_lock_order_by_argument"}}, true},
+      {"fs_truncate-setsize_grow_without_inode_lock", "fs_truncate",
+       {{"order", "legacy"}, {"bug", "setsize_grow_without_inode_lock"}}, true},
+      // The same mistake seen by the race detector: two unordered
+      // i_size_writes, in the first run.
+      {"fs_truncate-setsize_grow_without_inode_lock-races", "fs_truncate",
+       {{"order", "legacy"}, {"bug", "setsize_grow_without_inode_lock"}, {"races", "on"}}, true},
       // The obvious mend of rfc's lost fsync data: fsync's writepage blocks
       // on the range with the page locked (lockdep's inversion).
       {"fs_fsync_mmap_powercut-rfc_sync_blocks", "fs_fsync_mmap_powercut", {{"order", "rfc_sync_blocks"}}, true},
