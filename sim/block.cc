@@ -159,10 +159,11 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
     if (bio.op == BioOp::kFlush || (bio.flags & kBioPreflush)) PersistUpTo(req->flush_barrier);
     if (bio.op == BioOp::kRead) {
       uint64_t ss = config_.sector_size, offset = 0;
-      std::vector<uint8_t> buf(bio.size());
-      ReadSectors(bio.sector, buf.size() / ss, buf.data(), false);
+      const uint64_t size = bio.size();
+      if (read_buf_.size() < size) read_buf_.resize(size);
+      ReadSectors(bio.sector, size / ss, read_buf_.data(), false);
       for (const BioVec& v : bio.vecs) {
-        std::memcpy(v.data, buf.data() + offset, v.len);
+        std::memcpy(v.data, read_buf_.data() + offset, v.len);
         offset += v.len;
       }
     } else if (bio.op != BioOp::kFlush) {
@@ -202,13 +203,15 @@ void BlockDevice::ApplyWrite(Request& req, bool durable) {
   WriteRecord& w = writes_[index];
   // The device takes the pages' contents now, at completion: a page
   // changed while under I/O is written as it is at this moment.
-  w.data.resize(w.sectors * ss);
+  if (w.data.size() != w.sectors * ss) w.data = data_.Allocate(w.sectors * ss);
   uint64_t offset = 0;
   if (req.bio->op == BioOp::kWrite) {
     for (const BioVec& v : req.bio->vecs) {
       std::memcpy(w.data.data() + offset, v.data, v.len);
       offset += v.len;
     }
+  } else {
+    std::memset(w.data.data(), 0, w.data.size());
   }
   w.completion = ++completions_;
   w.fate = durable ? WriteFate::kDurable : WriteFate::kCached;
@@ -357,7 +360,7 @@ void BlockDevice::LoadDurableImage(const BlockDevice& from) {
     record.fate = WriteFate::kDurable;
     record.sector = sector;
     record.sectors = run - sector;
-    record.data.resize(record.sectors * ss);
+    record.data = data_.Allocate(record.sectors * ss);
     from.ReadSectors(sector, record.sectors, record.data.data(), true);
     const auto index = static_cast<int32_t>(writes_.size());
     writes_.push_back(std::move(record));

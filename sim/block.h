@@ -43,9 +43,11 @@
 #include <map>
 #include <memory>
 #include <source_location>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "sim/byte_arena.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
 
@@ -125,7 +127,7 @@ struct WriteRecord {
   WriteFate fate;
   uint64_t completion = 0;     // completion order, once completed
   std::vector<bool> survived;  // per sector, for kTorn
-  std::vector<uint8_t> data;   // what was written, once completed
+  std::span<uint8_t> data;     // what was written, once completed (in the device's arena)
 };
 
 struct DeviceStats {
@@ -230,6 +232,8 @@ class BlockDevice {
   // completion order; a sector of one is cached while InCache() holds.
   std::vector<int32_t> cached_writes_;
   std::vector<WriteRecord> writes_;
+  ByteArena data_;                 // the writes' bytes
+  std::vector<uint8_t> read_buf_;  // a read's bytes before they go to its vecs
 };
 
 // Devices of different sizes and speeds under one filesystem.

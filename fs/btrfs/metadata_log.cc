@@ -54,6 +54,7 @@ Layout LayoutOf(uint64_t area_len) {
 // payload checksum), payload, zeroes up to a whole block.
 std::vector<uint8_t> Frame(uint32_t magic, uint64_t generation, const std::vector<uint8_t>& payload) {
   std::vector<uint8_t> frame;
+  frame.reserve(RoundUp(kFrameHeader + payload.size()));
   Put64(frame, magic | (static_cast<uint64_t>(payload.size()) << 32));
   Put64(frame, generation);
   Put64(frame, XXH3_64bits(payload.data(), payload.size()));
@@ -75,6 +76,7 @@ std::optional<uint64_t> CheckFrame(const uint8_t* h, uint64_t avail, uint32_t ma
 
 std::vector<uint8_t> EncodeSuperblock(const MetadataLog::Superblock& sb) {
   std::vector<uint8_t> out;
+  out.reserve(kBlock);
   Put64(out, kSuperMagic);
   for (uint64_t v : {sb.generation, sb.tail, sb.checkpoint_slot, sb.checkpoint_generation,
                      sb.checkpoint_len, sb.checkpoint_csum}) {
