@@ -161,6 +161,9 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
       {"em_release_min_isize",
        "bytes: releasepage drops cached extent maps of files larger than this (default 16 MiB, "
        "the kernel's; fsim's files stop at 2 MiB)"},
+      {"ra_pages",
+       "pages: the readahead window at most (bdi->ra_pages; default 32, the kernel's 128 KiB; "
+       "0: no readahead)"},
   };
 }
 
@@ -183,6 +186,7 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   }
   c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
                                         c.em_release_min_isize);
+  c.ra_pages = ConfigNumber(config, "ra_pages", c.ra_pages, 0, 4096);
   auto bug = config.find("bug");
   if (bug != config.end()) {
     const Bug* found = nullptr;

@@ -613,7 +613,7 @@ ScenarioSpec ReadScenario(const json& j) {
   }
   if (const json* v = o.Find("config")) {
     Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep", "compress",
-                                       "em_release_min_isize"},
+                                       "em_release_min_isize", "ra_pages"},
              " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
     if (auto it = spec.config.find("compress");

@@ -98,7 +98,8 @@ std::string GfpName(Gfp gfp) {
   add(kGfpDirectReclaim, "__GFP_DIRECT_RECLAIM");
   add(kGfpIo, "__GFP_IO");
   add(kGfpFs, "__GFP_FS");
-  Gfp unknown = gfp & ~(kGfpDirectReclaim | kGfpIo | kGfpFs);
+  add(kGfpNoRetry, "__GFP_NORETRY");
+  Gfp unknown = gfp & ~(kGfpDirectReclaim | kGfpIo | kGfpFs | kGfpNoRetry);
   if (unknown != 0) {
     char hex[16];
     std::snprintf(hex, sizeof hex, "%#x", unknown);
@@ -160,10 +161,10 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
       Reclaim(used_ + n - config_.low_pages, gfp, /*kswapd=*/false);
     }
   }
-  for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages &&
-                     pass < kReclaimPassesMax;
-       ++pass) {
+  const int passes = (gfp & kGfpNoRetry) != 0 ? 1 : kReclaimPassesMax;
+  for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages && pass < passes; ++pass) {
     if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) > 0) continue;
+    if ((gfp & kGfpNoRetry) != 0) break;
     // Nothing freed. Pages under writeback become freeable when it ends:
     // the allocator waits for that and tries again, as v5.13's slow path
     // does (reclaim throttled on writeback, congestion_wait(HZ/50)), an

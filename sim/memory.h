@@ -47,6 +47,9 @@ enum GfpFlags : uint32_t {
   kGfpDirectReclaim = 1u << 0,  // __GFP_DIRECT_RECLAIM: may sleep and reclaim
   kGfpIo = 1u << 1,             // __GFP_IO: reclaim may start I/O
   kGfpFs = 1u << 2,             // __GFP_FS: reclaim may call into the filesystem
+  // __GFP_NORETRY: one reclaim pass, no waiting for writeback; the
+  // allocation may fail (readahead's readahead_gfp_mask()).
+  kGfpNoRetry = 1u << 3,
 };
 using Gfp = uint32_t;
 inline constexpr Gfp kGfpKernel = kGfpDirectReclaim | kGfpIo | kGfpFs;
@@ -73,7 +76,8 @@ class Shrinker {
   // while the pass still wants pages.
   virtual bool every_pass() const { return false; }
   // Objects that cannot be freed now but will be freeable, without anyone
-  // else's help, once their I/O ends (pages under writeback): what an
+  // else's help, once their I/O ends (pages under writeback) or another
+  // reclaim pass puts them back (pages it isolated): what an
   // allocation that reclaimed nothing may wait for.
   virtual uint64_t InFlight() { return 0; }
 };
@@ -129,8 +133,9 @@ class Memory final : public RunService {
   // for tests and drop_caches-like drivers. REQUIRES: in a fiber.
   uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd);
 
-  // An I/O that a shrinker's InFlight() counted has ended (end_page_
-  // writeback): allocations waiting for reclaimable memory look again.
+  // What a shrinker's InFlight() counted has ended (end_page_writeback, a
+  // read's unlock, isolated pages put back): allocations waiting for
+  // reclaimable memory look again.
   void IoCompleted();
 
   void OnRunBegin() override;

@@ -75,7 +75,7 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
       {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
-      {"fs_raid1_device_failure-read_created_page_without_uptodate_check", "fs_raid1_device_failure",
+      {"fs_read_no_readahead-read_created_page_without_uptodate_check", "fs_read_no_readahead",
        {{"order", "legacy"}, {"bug", "read_created_page_without_uptodate_check"}}, true},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",
        {{"order", "legacy"}, {"bug", "compressed_partial_io"}}, true},

@@ -62,34 +62,83 @@ INSTANTIATE_TEST_SUITE_P(BothOrders, ContractTest,
                            return info.param == LockOrder::kLegacy ? "legacy" : "rfc";
                          });
 
-// A read of one byte of an uncached file brings in the readahead window
-// (not past EOF), every page uptodate, and returns the byte.
-TEST_P(ContractTest, ReadaheadBringsInTheWindowFromDisk) {
+// Readahead sizes its windows as v5.13's ondemand_readahead(): a read of
+// one byte at the start of an uncached file brings in the initial window
+// (get_init_ra_size(1, 32): 4 pages) with the lookahead mark on page 1;
+// the read that reaches the mark starts the next window (8 pages, cut at
+// EOF) while the first is still there, and clears the mark. Every page
+// read comes from disk.
+TEST_P(ContractTest, ReadaheadWindowsGrowFromTheLookaheadMark) {
   sim::Scheduler s;
   NonPreemptive strategy;
   World w;
-  const std::vector<uint8_t> want = Pattern(6 * kPageSize);
-  std::vector<uint8_t> got;
-  uint64_t cached = 0, uptodate = 0;
+  const std::vector<uint8_t> want = Pattern(10 * kPageSize);
+  std::vector<uint8_t> first, second;
+  uint64_t cached_first = 0, cached_second = 0, uptodate = 0;
+  bool marked_first = false, marked_second = true;
   sim::RunResult r = RunFunctions(s, strategy, [&] {
     w.Build(s, GetParam());
     s.Spawn("app", [&] {
       w.inode->BufferedWrite(0, want);
       ASSERT_EQ(w.inode->Fsync(), 0);
       w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);  // drop_caches
-      got = w.inode->Read(kPageSize + 5, 1);
-      cached = w.inode->mapping().nrpages();
-      for (uint64_t i = 0; i < 6; ++i) {
+      first = w.inode->Read(0, 1);
+      cached_first = w.inode->mapping().nrpages();
+      marked_first = PageReadahead(*w.inode->mapping().Peek(1));
+      second = w.inode->Read(kPageSize + 5, 1);
+      marked_second = PageReadahead(*w.inode->mapping().Peek(1));
+      // The second window's reads may still be in flight: wait for them.
+      for (uint64_t i = 0; i < 10; ++i) {
         Page* page = w.inode->mapping().Peek(i);
-        if (page != nullptr && PageUptodate(*page)) ++uptodate;
+        if (page == nullptr) continue;
+        ++cached_second;
+        GetPage(*page);
+        WaitOnPageLocked(*page);
+        if (PageUptodate(*page) &&
+            std::equal(page->data.begin(), page->data.end(), want.begin() + i * kPageSize)) {
+          ++uptodate;
+        }
+        PutPage(*page);
       }
     });
   });
   ASSERT_TRUE(r.findings.empty()) << All(r);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0], want[kPageSize + 5]);
-  EXPECT_EQ(cached, BtrfsInode::kReadaheadPages);  // pages 1..4
-  EXPECT_EQ(uptodate, BtrfsInode::kReadaheadPages);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0], want[0]);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0], want[kPageSize + 5]);
+  EXPECT_EQ(cached_first, 4u);
+  EXPECT_TRUE(marked_first);
+  EXPECT_FALSE(marked_second);
+  EXPECT_EQ(cached_second, 10u);
+  EXPECT_EQ(uptodate, 10u);
+  EXPECT_EQ(w.inode->ra().start, 4u);
+  EXPECT_EQ(w.inode->ra().size, 8u);
+}
+
+// A small read in the middle of a file with nothing cached before it is
+// random: only the pages asked for are read, and the window is left alone.
+TEST_P(ContractTest, ReadaheadOfARandomReadIsTheRequestOnly) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  const std::vector<uint8_t> want = Pattern(10 * kPageSize);
+  std::vector<uint8_t> got;
+  uint64_t cached = 0;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      w.inode->BufferedWrite(0, want);
+      ASSERT_EQ(w.inode->Fsync(), 0);
+      w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+      got = w.inode->Read(6 * kPageSize + 1, 2);
+      cached = w.inode->mapping().nrpages();
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(got, std::vector<uint8_t>(want.begin() + 6 * kPageSize + 1, want.begin() + 6 * kPageSize + 3));
+  EXPECT_EQ(cached, 1u);
+  EXPECT_EQ(w.inode->ra().size, 0u);
 }
 
 // Under extents-before-pages, readahead (handed locked pages) cannot wait
@@ -109,7 +158,13 @@ TEST(ContractRfcTest, ReadaheadGivesUpOnALockedRangeAndTheReadStillReturnsTheDat
       ASSERT_EQ(w.inode->Fsync(), 0);
       w.inode->mapping().TruncateInodePagesRange(0, kLEndMax);
       w.inode->io_tree().LockExtent(0, 2 * kPageSize - 1);
-      w.inode->Readahead(0, 1);
+      std::vector<Page*> pages;
+      for (uint64_t i = 0; i < 2; ++i) {
+        Page* page = w.inode->mapping().FindOrCreatePage(i, sim::kGfpNoFs);
+        SetPageExtentMapped(*page);
+        pages.push_back(page);
+      }
+      w.inode->Readahead(pages);
       Page* page = w.inode->mapping().Peek(0);
       ASSERT_NE(page, nullptr);
       uptodate_after_readahead = PageUptodate(*page);

@@ -6,6 +6,9 @@
 #include "fs/btrfs/inode.h"
 
 #include <algorithm>
+#include <bit>
+#include <memory>
+#include <optional>
 #include <cstring>
 #include <set>
 #include <span>
@@ -279,13 +282,20 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
 // or committed the wrong thing (the repaired case is left to the
 // end-of-run check, which reads every copy).
 int BtrfsInode::ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data) {
+  const int copies = std::max(fs_.volumes().NumCopies(disk), 1);
+  const int first = copies > 1 ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
+  return ReadMirrors(disk, off, data, first, 0, 0);
+}
+
+int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int first, int tried,
+                            int csum_failed_mirror) {
   Volumes& v = fs_.volumes();
   const int copies = std::max(v.NumCopies(disk), 1);
-  const int first = copies > 1 ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
   std::vector<int> bad;
-  int csum_failed_mirror = 0;
-  for (int k = 0; k < copies; ++k) {
+  for (int k = 0; k < tried; ++k) bad.push_back((first + k) % copies);
+  for (int k = tried; k < copies; ++k) {
     const int mirror = (first + k) % copies;
+    if (k > 0) sched_.Cover("read_repair:next_mirror");
     bool good = PageIo(sched_, v, sim::BioOp::kRead, disk, data, mirror + 1) == sim::BlkStatus::kOk;
     if (good) {
       auto csum = fs_.log().state().csums.find(disk);
@@ -302,7 +312,6 @@ int BtrfsInode::ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data) {
       return 0;
     }
     bad.push_back(mirror);
-    if (k + 1 < copies) sched_.Cover("read_repair:next_mirror");
   }
   if (csum_failed_mirror != 0) {
     sim::Finding f;
@@ -480,27 +489,157 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, b
   return written;
 }
 
-void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
-  // The mm allocates the pages and hands them to ->readahead locked; it
-  // stops at a cached page and gives up, not waits, on a busy one.
-  std::vector<Page*> pages;
-  for (uint64_t i = first; i <= last && i < first + kReadaheadPages; ++i) {
-    if (mapping_.Peek(i) != nullptr) break;
-    Page* page = mapping_.FindOrCreatePage(i, sim::kGfpNoFs, /*lock=*/false);
-    if (page == nullptr) break;
+// --- Reads --------------------------------------------------------------------
+
+namespace {
+
+// get_init_ra_size(): the first window for a read of `size` pages.
+uint64_t InitRaSize(uint64_t size, uint64_t max) {
+  uint64_t newsize = std::bit_ceil(std::max<uint64_t>(size, 1));
+  if (newsize <= max / 32) return newsize * 4;
+  if (newsize <= max / 4) return newsize * 2;
+  return max;
+}
+
+// get_next_ra_size(): the window after one of `cur` pages.
+uint64_t NextRaSize(uint64_t cur, uint64_t max) {
+  if (cur < max / 16) return 4 * cur;
+  if (cur <= max / 2) return 2 * cur;
+  return max;
+}
+
+}  // namespace
+
+void BtrfsInode::SyncReadahead(uint64_t index, uint64_t req_pages) {
+  if (fs_.config().ra_pages == 0) return;
+  OndemandReadahead(index, req_pages, /*hit_marker=*/false);
+}
+
+void BtrfsInode::AsyncReadahead(Page& page, uint64_t index, uint64_t req_pages) {
+  if (fs_.config().ra_pages == 0) return;
+  if (PageWriteback(page)) return;
+  TestClearPageReadahead(page);
+  sched_.Cover("readahead:async_marker");
+  OndemandReadahead(index, req_pages, /*hit_marker=*/true);
+}
+
+// v5.13's ondemand_readahead(), unsigned arithmetic and all.
+void BtrfsInode::OndemandReadahead(uint64_t index, uint64_t req_pages, bool hit_marker) {
+  const uint64_t max = fs_.config().ra_pages;
+  RaState& ra = ra_;
+  bool initial = index == 0;
+  if (!initial) {
+    if (index == ra.start + ra.size - ra.async_size || index == ra.start + ra.size) {
+      // A sequential read reached the mark or the window's end: the next
+      // window, larger.
+      sched_.Cover("readahead:sequential");
+      ra.start += ra.size;
+      ra.size = NextRaSize(ra.size, max);
+      ra.async_size = ra.size;
+    } else if (hit_marker) {
+      // Another stream's mark (or an interleaved one): the window from
+      // the first page not cached after this one.
+      uint64_t start = index + 1;
+      for (uint64_t scanned = 1; scanned < max && mapping_.Peek(start) != nullptr; ++scanned) ++start;
+      if (start == 0 || start - index > max) return;
+      ra.start = start;
+      ra.size = start - index + req_pages;  // the old async_size, and this read
+      ra.size = NextRaSize(ra.size, max);
+      ra.async_size = ra.size;
+    } else if (req_pages > max) {
+      initial = true;
+    } else if (index - (ra.prev_pos >> kPageShift) <= 1) {
+      initial = true;  // a sequential cache miss
+    } else {
+      // try_context_readahead(): the pages cached just before this one
+      // are the history of a stream.
+      uint64_t prev_miss = index - 1;
+      for (uint64_t scanned = 0; scanned + 1 < max && mapping_.Peek(prev_miss) != nullptr; ++scanned) {
+        if (prev_miss == 0) {
+          prev_miss = ~uint64_t{0};
+          break;
+        }
+        --prev_miss;
+      }
+      uint64_t history = index - prev_miss - 1;
+      if (history >= index) history *= 2;  // the stream began at the file's start
+      if (history == 0) {
+        // A small random read: as asked, and the state left alone.
+        sched_.Cover("readahead:random");
+        DoPageCacheRa(index, req_pages, 0);
+        return;
+      }
+      sched_.Cover("readahead:context");
+      ra.start = index;
+      ra.size = std::min(history + req_pages, max);
+      ra.async_size = 1;
+    }
+  }
+  if (initial) {
+    sched_.Cover("readahead:initial");
+    ra.start = index;
+    ra.size = InitRaSize(req_pages, max);
+    ra.async_size = ra.size > req_pages ? ra.size - req_pages : ra.size;
+  }
+  // readit: a window read all ahead gets its lookahead now.
+  if (index == ra.start && ra.size == ra.async_size) {
+    const uint64_t add = NextRaSize(ra.size, max);
+    if (ra.size + add <= max) {
+      ra.async_size = add;
+      ra.size += add;
+    } else {
+      ra.size = max;
+      ra.async_size = max >> 1;
+    }
+  }
+  DoPageCacheRa(ra.start, ra.size, ra.async_size);
+}
+
+// do_page_cache_ra() and page_cache_ra_unbounded(): the window stops at
+// EOF; a cached page ends a batch and is skipped; an allocation that
+// fails (readahead's __GFP_NORETRY) ends the window.
+void BtrfsInode::DoPageCacheRa(uint64_t index, uint64_t nr, uint64_t lookahead) {
+  if (i_size_ == 0) return;
+  const uint64_t end_index = (i_size_ - 1) / kPageSize;
+  if (index > end_index) return;
+  if (nr > end_index - index) nr = end_index - index + 1;
+  std::vector<Page*> batch;
+  auto read_batch = [&] {
+    if (!batch.empty()) Readahead(std::move(batch));
+    batch.clear();
+  };
+  for (uint64_t i = 0; i < nr; ++i) {
+    const uint64_t at = index + i;
+    if (mapping_.Peek(at) != nullptr) {
+      read_batch();
+      continue;
+    }
+    Page* page = mapping_.FindOrCreatePage(at, sim::kGfpNoFs | sim::kGfpNoRetry, /*lock=*/false);
+    if (page == nullptr) {
+      sched_.Cover("readahead:allocation_failed");
+      break;
+    }
+    // Allocating may sleep: a page someone added meanwhile, or one busy,
+    // uptodate or truncated, is left to them.
     if (!TryLockPage(*page)) {
       PutPage(*page);
-      break;
+      read_batch();
+      continue;
     }
     if (PageUptodate(*page) || page->mapping() != &mapping_) {
       UnlockPage(*page);
       PutPage(*page);
-      break;
+      read_batch();
+      continue;
     }
+    if (i == nr - lookahead) SetPageReadahead(*page);
     SetPageExtentMapped(*page);
-    pages.push_back(page);
+    batch.push_back(page);
   }
-  if (pages.empty()) return;
+  read_batch();
+}
+
+void BtrfsInode::Readahead(std::vector<Page*> pages) {
   const uint64_t start = pages.front()->offset();
   const uint64_t end = pages.back()->offset() + kPageSize - 1;
   // extent_readahead(): the range locked and its ordered extents flushed,
@@ -523,14 +662,134 @@ void BtrfsInode::Readahead(uint64_t first, uint64_t last) {
     LockAndFlushOrdered(start, end + 1);
   }
   if (locked) {
-    for (Page* page : pages) {
-      if (FillPage(*page) == 0) SetPageUptodate(*page);
-    }
-    io_tree_.UnlockExtent(start, end);
+    SubmitReads(pages);
+    return;
   }
+  sched_.Cover("readahead:range_busy");
   for (Page* page : pages) {
+    TestClearPageReadahead(*page);
     UnlockPage(*page);
     PutPage(*page);
+  }
+}
+
+// One read bio: the pages of disk-contiguous blocks, in order.
+struct BtrfsInode::ReadBio {
+  uint64_t disk = 0;
+  int mirror = 0;  // 0-based: the copy read
+  std::vector<Page*> pages;
+  std::vector<std::optional<uint32_t>> csums;  // btrfs_lookup_bio_sums()
+};
+
+void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
+  Volumes& v = fs_.volumes();
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  // The range, taken now: a page finished here may be freed before the end.
+  const uint64_t range_start = pages.front()->offset();
+  const uint64_t range_end = pages.back()->offset() + kPageSize - 1;
+  std::vector<std::shared_ptr<ReadBio>> bios;
+  for (Page* page : pages) {
+    const uint64_t off = page->offset();
+    uint64_t disk = kHole;
+    int ret = 0;
+    bool compressed = false;
+    if (off < i_size_) {
+      const ExtentMap em = GetExtent(off);
+      if (em.flags & kEmCompressed) {
+        compressed = true;
+        ret = ReadCompressedBlock(em, off, page->data.data());
+      } else if (em.block_start != kHole && !(em.flags & kEmPrealloc)) {
+        disk = em.block_start + (off - em.start);
+      }
+    }
+    if (disk == kHole) {
+      if (!compressed) page->data.fill(0);
+      // Past EOF, a hole, a preallocated or a compressed extent: done here.
+      if (ret == 0) {
+        SetPageUptodate(*page);
+      } else {
+        SetPageError(*page);
+      }
+      io_tree_.UnlockExtent(off, off + kPageSize - 1);
+      UnlockPage(*page);
+      PutPage(*page);
+      continue;
+    }
+    // submit_extent_page(): the page joins the bio if its block follows
+    // the bio's last and the bio has room; btrfs asks
+    // btrfs_bio_fits_in_stripe() too, iomap only contiguity (the bio is
+    // split at map_length in btrfs_map_bio()).
+    ReadBio* cur = bios.empty() ? nullptr : bios.back().get();
+    const bool joins = cur != nullptr && cur->disk + cur->pages.size() * kPageSize == disk &&
+                       cur->pages.size() < kBioMaxVecs &&
+                       v.NumCopies(disk) == v.NumCopies(cur->disk) &&
+                       (rfc || v.BioFitsInStripe(sim::BioOp::kRead, cur->disk,
+                                                 (cur->pages.size() + 1) * kPageSize));
+    if (!joins) {
+      bios.push_back(std::make_shared<ReadBio>());
+      cur = bios.back().get();
+      cur->disk = disk;
+    }
+    cur->pages.push_back(page);
+    const auto& csums = fs_.log().state().csums;
+    auto csum = csums.find(disk);
+    cur->csums.push_back(csum == csums.end() ? std::nullopt : std::optional<uint32_t>(csum->second));
+  }
+  if (bios.empty()) return;
+  // The pages and their ranges now belong to the I/O: completion unlocks
+  // them, in another context.
+  for (const auto& io : bios) {
+    for (Page* page : io->pages) HandOffPageLock(*page);
+  }
+  io_tree_.HandOff(range_start, range_end);
+  for (const auto& io : bios) {
+    const int copies = std::max(v.NumCopies(io->disk), 1);
+    io->mirror = copies > 1 ? static_cast<int>(sched_.Choose(copies, "read_mirror")) : 0;
+    sim::Bio* bio = sim::Heap::Of(sched_).New<sim::Bio>();
+    bio->op = sim::BioOp::kRead;
+    bio->sector = io->disk / 512;
+    bio->container = kBtrfsIoBioContainer;
+    for (Page* page : io->pages) {
+      bio->vecs.push_back({page->data.data(), static_cast<uint32_t>(kPageSize)});
+    }
+    bio->end_io = [this, io](sim::Bio& done) {
+      // Interrupt context: the bio goes, the pages' checks go to the
+      // endio worker (btrfs_bio_wq_end_io()).
+      BtrfsInode* self = this;
+      std::shared_ptr<ReadBio> r = io;
+      const sim::BlkStatus status = done.status;
+      sim::Heap::Of(self->sched_).Delete(&done);
+      self->sched_.Spawn("btrfs-endio", [self, r, status] { self->EndBioExtentReadpage(*r, status); });
+    };
+    sched_.Cover(io->pages.size() > 1 ? "read:multipage_bio" : "read:single_page_bio");
+    v.MapBio(bio, io->mirror + 1);
+  }
+}
+
+void BtrfsInode::EndBioExtentReadpage(const ReadBio& io, sim::BlkStatus status) {
+  for (size_t i = 0; i < io.pages.size(); ++i) {
+    Page& page = *io.pages[i];
+    const uint64_t off = page.offset(), disk = io.disk + i * kPageSize;
+    bool good = status == sim::BlkStatus::kOk;
+    int csum_failed_mirror = 0;
+    if (good && io.csums[i] && *io.csums[i] != Csum(page.data.data())) {
+      good = false;
+      csum_failed_mirror = io.mirror + 1;
+    }
+    if (!good) {
+      // btrfs_submit_read_repair(): the other copies.
+      good = ReadMirrors(disk, off, page.data.data(), io.mirror, 1, csum_failed_mirror) == 0;
+    }
+    if (good) {
+      SetPageUptodate(page);
+    } else {
+      ClearPageUptodate(page);
+      SetPageError(page);
+      page.data.fill(0);
+    }
+    UnlockPage(page);
+    io_tree_.UnlockExtent(off, off + kPageSize - 1);
+    PutPage(page);
   }
 }
 
@@ -544,17 +803,19 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   if (pos >= i_size_ || len == 0) return {};
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
-  // filemap_get_pages(): a missing page starts synchronous readahead
-  // before anything of the fs is locked.
-  for (uint64_t index = first; index <= last; ++index) {
-    if (mapping_.Peek(index) == nullptr) {
-      Readahead(index, (i_size_ - 1) / kPageSize);  // the window may pass the read
-      break;
-    }
-  }
+  // The readahead request: the pages the read asks for (last_index -
+  // index), not clamped to EOF.
+  const uint64_t req_end = (pos + len - 1) / kPageSize + 1;
   std::vector<uint8_t> out;
   for (uint64_t index = first; index <= last;) {
     Page* page = mapping_.FindGetPage(index);
+    if (page == nullptr) {
+      // filemap_get_pages(): a missing page starts synchronous readahead
+      // before anything of the fs is locked; the page is looked up again.
+      SyncReadahead(index, req_end - index);
+      page = mapping_.FindGetPage(index);
+    }
+    if (page != nullptr && PageReadahead(*page)) AsyncReadahead(*page, index, req_end - index);
     if (page == nullptr) {
       // filemap_create_page(): a new page, locked, read by ->readpage.
       // Allocating may sleep: a page someone added meanwhile is found
@@ -564,7 +825,8 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
       if (PageUptodate(*page) && !fs_.config().bug_read_created_page_without_uptodate_check) {
         UnlockPage(*page);
       } else {
-        Readpage(*page);  // unlocks
+        Readpage(*page);  // unlocked by the read's completion
+        WaitOnPageLocked(*page);
       }
     } else if (!PageUptodate(*page)) {
       // filemap_update_page(): the page lock, then a look again: it may
@@ -579,7 +841,8 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
       if (PageUptodate(*page)) {
         UnlockPage(*page);
       } else {
-        Readpage(*page);  // unlocks
+        Readpage(*page);  // unlocked by the read's completion
+        WaitOnPageLocked(*page);
       }
     } else {
       sched_.Cover("filemap_read:cached_uptodate");
@@ -607,6 +870,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
     if (stop) break;
     ++index;
   }
+  if (!out.empty()) ra_.prev_pos = pos + out.size();
   return out;
 }
 
@@ -751,11 +1015,12 @@ int BtrfsInode::Readpage(Page& page) {
   } else {
     LockAndFlushOrdered(start, start + kPageSize);
   }
-  int ret = FillPage(page);
-  if (ret == 0) SetPageUptodate(page);
-  io_tree_.UnlockExtent(start, start + kPageSize - 1);
-  UnlockPage(page);
-  return ret;
+  // btrfs_do_readpage() (RFC: iomap_readpage()): the read is submitted;
+  // its completion unlocks the page and the range. The caller keeps its
+  // reference; the read takes one of its own.
+  GetPage(page);
+  SubmitReads({&page});
+  return 0;
 }
 
 bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {

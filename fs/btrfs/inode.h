@@ -193,6 +193,9 @@ struct FsConfig {
   // are at most 2 MiB, so a scenario that wants the maps dropped scales it
   // down with the rest of its world (config em_release_min_isize).
   uint64_t em_release_min_isize = uint64_t{16} << 20;
+  // The backing device's readahead window at most, in pages (bdi->ra_pages:
+  // VM_READAHEAD_PAGES, 128 KiB). 0 turns readahead off.
+  uint64_t ra_pages = 32;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -448,13 +451,31 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // how many bytes of the file were written, from `pos`.
   // REQUIRES: [pos, pos+len) within one page.
   uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof = false);
-  // page_cache_sync_readahead() and btrfs_readahead(): the absent pages
-  // from `first` on (at most kReadaheadPages, up to `last`) are created,
-  // locked, read and unlocked. Legacy: the range locked (and ordered
-  // extents flushed) with the pages locked; RFC: only if try_lock_extent
-  // succeeds and no ordered extent is there, else they stay !uptodate.
-  void Readahead(uint64_t first, uint64_t last);
-  static constexpr uint64_t kReadaheadPages = 4;
+  // page_cache_sync_readahead() for a read of `req_pages` pages from
+  // `index`, as v5.13's ondemand_readahead() sizes it (see RaState): the
+  // absent pages of the window are created, locked, and handed to
+  // ->readahead in contiguous batches; their reads are in flight when it
+  // returns.
+  void SyncReadahead(uint64_t index, uint64_t req_pages);
+  // page_cache_async_readahead(): a read reached `page` (at `index`),
+  // which carries the PG_readahead mark: the mark goes and the next
+  // window is started, unless the page is under writeback.
+  void AsyncReadahead(Page& page, uint64_t index, uint64_t req_pages);
+  // btrfs_readahead() (legacy: extent_readahead(); RFC: iomap_readahead())
+  // for `pages`, contiguous, new, locked, not uptodate. Legacy: the range
+  // locked (and ordered extents flushed) with the pages locked; RFC: only
+  // if try_lock_extent succeeds and no ordered extent is there, else the
+  // pages are unlocked, !uptodate, and the read fills them under its own
+  // locks. Takes over the caller's references.
+  void Readahead(std::vector<Page*> pages);
+  // file_ra_state (one per inode in fsim: its tasks share the file).
+  struct RaState {
+    uint64_t start = 0;
+    uint64_t size = 0;
+    uint64_t async_size = 0;
+    uint64_t prev_pos = ~uint64_t{0};  // -1: nothing read yet
+  };
+  const RaState& ra() const { return ra_; }
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
   // evict() at unmount: btrfs_evict_inode()'s evict_inode_truncate_pages()
@@ -611,6 +632,34 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // filemap_write_and_wait_range() with btrfs_fdatawrite_range().
   int WriteAndWaitRange(uint64_t start, uint64_t end);
   int ReadDataBlock(uint64_t disk, uint64_t off, uint8_t* data);
+  // The copies of the block at `disk` from mirror `first` + `tried` on
+  // (0-based, modulo the copies), those from `first` up to there having
+  // failed (`csum_failed_mirror`, 1-based, the first that failed its
+  // checksum, 0: none): the first good copy fills `data` and is written
+  // over every bad one (repair_io_failure()); -EIO (-5) if none is good.
+  int ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int first, int tried,
+                  int csum_failed_mirror);
+  // ondemand_readahead() and do_page_cache_ra() / page_cache_ra_unbounded().
+  void OndemandReadahead(uint64_t index, uint64_t req_pages, bool hit_marker);
+  void DoPageCacheRa(uint64_t index, uint64_t nr, uint64_t lookahead);
+  // Reads `pages` (contiguous, locked, not uptodate, their range locked by
+  // the caller; references taken over): btrfs_do_readpage() per page and
+  // submit_extent_page() (RFC: iomap_readpage_actor()) merging the pages
+  // of disk-contiguous blocks into bios. A page past EOF, in a hole or a
+  // preallocated extent is zeroed, and a compressed one read whole and
+  // decoded, here; the page and its range are unlocked at once. The
+  // others are read by bios whose completion (EndBioExtentReadpage())
+  // unlocks them: the caller returns with their locks handed to the I/O.
+  void SubmitReads(const std::vector<Page*>& pages);
+  struct ReadBio;
+  // end_bio_extent_readpage(), in the btrfs-endio worker (data read bios
+  // complete through btrfs_bio_wq_end_io(): checksums are verified in
+  // process context): each page's checksum (looked up at submission, as
+  // btrfs_lookup_bio_sums() does) verified, a bad copy repaired from
+  // another mirror, the page marked uptodate (or error) and unlocked, then
+  // its range (end_page_read(), endio_readpage_release_extent()).
+  void EndBioExtentReadpage(const ReadBio& io, sim::BlkStatus status);
+  RaState ra_;
   ExtentMap GetExtent(uint64_t start);
   void FinishOrderedIo(OrderedExtent* oe);
   // evict_inode_truncate_pages(): the page cache dropped

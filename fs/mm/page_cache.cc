@@ -39,7 +39,7 @@ std::string PageFlagsName(uint32_t flags) {
       {kPgLocked, "locked"},   {kPgError, "error"},         {kPgUptodate, "uptodate"},
       {kPgDirty, "dirty"},     {kPgWriteback, "writeback"}, {kPgPrivate, "private"},
       {kPgReclaim, "reclaim"}, {kPgPrivate2, "private_2"},     {kPgToWrite, "towrite"},
-      {kPgTagDirty, "tag_dirty"},
+      {kPgTagDirty, "tag_dirty"}, {kPgReadahead, "readahead"},
   };
   std::string s;
   for (const auto& [bit, name] : kNames) {
@@ -193,6 +193,11 @@ struct PageOps {
     page.flags_ &= ~kPgLocked;
     page.lock_owner_ = sim::kNoFiber;
     page.lock_in_lockdep_ = false;
+    if (page.io_locked_) {
+      page.io_locked_ = false;
+      --Cache(page).nr_io_locked_;
+      sim::Memory::Of(s).IoCompleted();
+    }
     page.Wake();
   }
 
@@ -203,6 +208,10 @@ struct PageOps {
     sim::Lockdep::Of(s).Release(page.map_, where);
     page.lock_in_lockdep_ = false;
     page.lock_owner_ = sim::kNoFiber;
+    if (!page.io_locked_) {
+      page.io_locked_ = true;
+      ++Cache(page).nr_io_locked_;
+    }
   }
 
   static void WaitOnPageLocked(Page& page) {
@@ -385,6 +394,8 @@ bool SetPageDirty(Page& page) { return PageOps::SetPageDirty(page); }
 void SetPagePrivate2(Page& page) { PageOps::SetFlags(page, kPgPrivate2); }
 bool TestClearPagePrivate2(Page& page) { return PageOps::TestClearFlags(page, kPgPrivate2); }
 void SetPageToWrite(Page& page) { PageOps::SetFlags(page, kPgToWrite); }
+void SetPageReadahead(Page& page) { PageOps::SetFlags(page, kPgReadahead); }
+bool TestClearPageReadahead(Page& page) { return PageOps::TestClearFlags(page, kPgReadahead); }
 void ClearPageToWrite(Page& page) { PageOps::TestClearFlags(page, kPgToWrite); }
 bool ClearPageDirtyForIo(Page& page) { return PageOps::ClearPageDirtyForIo(page); }
 void CancelDirtyPage(Page& page) { PageOps::CancelDirtyPage(page); }
@@ -417,6 +428,7 @@ void PageCache::OnRunBegin() {
   config_ = PageCacheConfig{};
   registered_ = false;
   nr_dirty_ = nr_writeback_ = writeback_ends_ = writeback_starts_ = pages_freed_ = 0;
+  nr_io_locked_ = nr_isolated_ = 0;
   lru_oldest_ = lru_newest_ = nullptr;  // the pages were the last run's heap's
   nr_lru_ = 0;
   // The previous run's queues name fiber slots of that run.

@@ -81,6 +81,10 @@ enum PageFlag : uint32_t {
   // so a page a writepage holds (cleaned, locked) is still found, waited
   // for and skipped only if it is then clean.
   kPgTagDirty = 1u << 9,
+  // PG_readahead: the lookahead mark readahead sets on the page at which
+  // the next window should be read (asynchronously) when a read reaches
+  // it. (The kernel aliases it with PG_reclaim; fsim keeps it apart.)
+  kPgReadahead = 1u << 10,
 };
 
 // "locked|dirty" for reports.
@@ -133,6 +137,7 @@ class Page final : public sim::Waitable {
   int refcount_ = 1;  // the allocation's reference, handed to the creator
   sim::FiberId lock_owner_ = sim::kNoFiber;
   bool lock_in_lockdep_ = false;  // on lock_owner_'s lockdep held stack
+  bool io_locked_ = false;        // the lock handed to I/O (HandOffPageLock)
   sim::LockMap map_;
   uint64_t lru_key_ = 0;  // 0: not on the LRU (isolated or not cached), else 1
   // Isolated by reclaim (isolate_lru_pages()), which holds a reference
@@ -153,6 +158,10 @@ inline bool PagePrivate(const Page& p) { return (p.flags() & kPgPrivate) != 0; }
 inline bool PageReclaim(const Page& p) { return (p.flags() & kPgReclaim) != 0; }
 inline bool PagePrivate2(const Page& p) { return (p.flags() & kPgPrivate2) != 0; }
 inline bool PageToWrite(const Page& p) { return (p.flags() & kPgToWrite) != 0; }
+inline bool PageReadahead(const Page& p) { return (p.flags() & kPgReadahead) != 0; }
+// SetPageReadahead() / TestClearPageReadahead(): see kPgReadahead.
+void SetPageReadahead(Page& page);
+bool TestClearPageReadahead(Page& page);
 // SetPagePrivate2() / TestClearPagePrivate2(): see kPgPrivate2.
 void SetPagePrivate2(Page& page);
 bool TestClearPagePrivate2(Page& page);
@@ -451,7 +460,10 @@ class PageCacheShrinker final : public sim::Shrinker {
   // ->writepage (only under __GFP_FS); a clean one's private data is
   // released (->releasepage) and the page freed. Returns pages freed.
   uint64_t Scan(uint64_t nr_to_scan, sim::Gfp gfp) override;
-  // Pages under writeback: freeable once it ends.
+  // Pages under writeback, pages locked for a read in flight (their locks
+  // handed to I/O), and pages another reclaim pass has isolated (kswapd
+  // may sleep with them; too_many_isolated() throttles direct reclaim
+  // meanwhile): freeable, or back on the LRU, once that ends.
   uint64_t InFlight() override;
 
  private:
@@ -524,6 +536,8 @@ class PageCache final : public sim::RunService {
   uint64_t nr_writeback_ = 0;
   uint64_t writeback_ends_ = 0;    // completions seen, for throttled writers
   uint64_t writeback_starts_ = 0;  // pages set under writeback
+  uint64_t nr_io_locked_ = 0;      // pages whose lock I/O completion will drop
+  uint64_t nr_isolated_ = 0;       // pages a reclaim pass has off the LRU
   uint64_t pages_freed_ = 0;
   // The LRU by age, oldest first: an intrusive list through the pages
   // (rotation puts a page at the oldest end).

@@ -23,6 +23,7 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
     cache_.LruDel(*page);
     GetPage(*page);
     page->isolated_ = true;
+    ++cache_.nr_isolated_;
     isolated.push_back(page);
   }
   uint64_t freed = 0;
@@ -33,14 +34,19 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
       cache_.LruAdd(*page, /*oldest=*/false);
     }
     page->isolated_ = false;
+    --cache_.nr_isolated_;
     const uint64_t before = cache_.pages_freed_;
     PutPage(*page);
     freed += cache_.pages_freed_ - before;
   }
+  // Another allocation that found these pages isolated may look again.
+  if (!isolated.empty()) sim::Memory::Of(cache_.sched_).IoCompleted();
   return freed;
 }
 
-uint64_t PageCacheShrinker::InFlight() { return cache_.nr_writeback_; }
+uint64_t PageCacheShrinker::InFlight() {
+  return cache_.nr_writeback_ + cache_.nr_io_locked_ + cache_.nr_isolated_;
+}
 
 // One page of shrink_page_list(). Returns true if the page left the page
 // cache (it is freed when reclaim's reference is put).
