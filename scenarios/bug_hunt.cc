@@ -44,6 +44,8 @@ HuntRow HuntBug(const BugInfo& bug, const HuntOptions& options) {
     return row;
   }
   model::ExploreOptions o;
+  o.strategy.name = options.strategy;
+  o.seed = options.seed;
   o.runs = options.runs_per_scenario;
   o.out_of_time = options.out_of_time;
   o.out_dir = options.out_dir;

@@ -23,6 +23,10 @@ struct HuntOptions {
   // Called when the first finding is on disk, before the shrink (where a
   // caller stops its clock).
   std::function<void()> on_found;
+  // Default exploration's strategy and seed; another strategy measures
+  // that strategy's finding power on the catalogue.
+  std::string strategy = "pct";
+  uint64_t seed = 1;
 };
 
 struct HuntRow {

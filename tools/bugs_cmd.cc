@@ -65,6 +65,8 @@ int Bugs(const BugsArgs& args) {
     scenarios::HuntOptions o;
     o.runs_per_scenario = args.runs;
     o.out_dir = args.out;
+    o.strategy = args.strategy;
+    o.seed = args.seed;
     o.out_of_time = [deadline] { return Clock::now() >= deadline; };
     // Timed to the finding; the shrink comes after the clock stops.
     double seconds = 0;

@@ -376,6 +376,14 @@ grep -q "needs an extents-before-pages order" u.err || fail "needs-order message
 expect_exit 0 $? "bugs --hunt --bug cont_expand_without_truncate_block"
 grep -q '"found":true' hunt.json || fail "hunt: $(cat hunt.json)"
 grep -q '"shrunk_decisions":' hunt.json || fail "hunt lacks shrunk_decisions: $(cat hunt.json)"
+# The same hunt with another strategy: its trace records that strategy.
+"$FSIM" bugs --hunt --bug cont_expand_without_truncate_block --runs 2000 --json \
+  --strategy surw --seed 3 --out "$OUT/hunt_surw" > hunt_surw.json 2> /dev/null
+expect_exit 0 $? "bugs --hunt --strategy surw"
+grep -q '"found":true' hunt_surw.json || fail "surw hunt: $(cat hunt_surw.json)"
+cat "$OUT"/hunt_surw/*.trace.json | grep -A4 '"strategy": {' | grep -q '"name": "surw"' ||
+  fail "surw hunt trace does not record surw: $(ls "$OUT"/hunt_surw)"
+check_usage "bugs --hunt --strategy dfs" bugs --hunt --strategy dfs
 
 # DFS with iterative preemption bounding: abba's inversion needs one
 # preemption, found at bound 1 within a handful of schedules; abba_fixed's

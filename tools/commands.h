@@ -109,6 +109,8 @@ struct BugsArgs {
   uint64_t runs = 20000;        // --hunt: runs per scenario at most
   std::vector<std::string> bugs;  // --bug NAME (repeatable); empty: all
   std::string out = "fsim-out";
+  std::string strategy = "pct";  // --hunt: the search strategy (default exploration's)
+  uint64_t seed = 1;             // --hunt: its base seed
 };
 
 // fsim fsx OPS: tools/fsx_cmd.cc.

@@ -178,6 +178,11 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
   bugs->add_option("--bug", bu.bugs, "Only this flag (repeatable)");
   bugs->add_option("--out", bu.out, "--hunt: directory for the traces (default fsim-out)");
+  bugs->add_option("--strategy", bu.strategy,
+                   "--hunt: search strategy instead of default exploration's pct (to compare "
+                   "strategies' finding power on the catalogue)")
+      ->check(CLI::IsMember({"random", "pct", "surw", "urw"}));
+  bugs->add_option("--seed", bu.seed, "--hunt: base seed (default 1)");
 
   FsxArgs fx;
   CLI::App* fsx = app.add_subcommand(
