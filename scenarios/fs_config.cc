@@ -81,6 +81,11 @@ constexpr Bug kBugs[] = {
      "data_mismatch,deadlock",
      "filemap_read reads from disk a page it found after allocating, without checking uptodate",
      ""},
+    {"read_endio_skips_repair", &fs::FsConfig::bug_read_endio_skips_repair, Bug::kAny,
+     "legacy", "data_mismatch,checksum",
+     "the read completion fails a page whose copy failed (I/O error or checksum) without trying "
+     "the other mirrors (no btrfs_submit_read_repair, as iomap's own read end_io has none)",
+     ""},
     {"releasepage_unlocks_past_range", &fs::FsConfig::bug_releasepage_unlocks_past_range,
      Bug::kRfc, "rfc_sync_waits", "lock_misuse,data_mismatch,deadlock",
      "releasepage (extents first) try-locks the page's range and unlocks one byte past it", ""},

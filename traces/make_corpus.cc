@@ -77,6 +77,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
       {"fs_read_no_readahead-read_created_page_without_uptodate_check", "fs_read_no_readahead",
        {{"order", "legacy"}, {"bug", "read_created_page_without_uptodate_check"}}, true},
+      {"fs_raid1_device_failure-read_endio_skips_repair", "fs_raid1_device_failure",
+       {{"order", "legacy"}, {"bug", "read_endio_skips_repair"}}, true},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",
        {{"order", "legacy"}, {"bug", "compressed_partial_io"}}, true},
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},

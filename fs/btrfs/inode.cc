@@ -776,7 +776,7 @@ void BtrfsInode::EndBioExtentReadpage(const ReadBio& io, sim::BlkStatus status) 
       good = false;
       csum_failed_mirror = io.mirror + 1;
     }
-    if (!good) {
+    if (!good && !fs_.config().bug_read_endio_skips_repair) {
       // btrfs_submit_read_repair(): the other copies.
       good = ReadMirrors(disk, off, page.data.data(), io.mirror, 1, csum_failed_mirror) == 0;
     }

@@ -93,6 +93,12 @@
 //   and a writer may have added the page meanwhile, dirty with data not
 //   yet on disk, which the read then overwrites from disk. (fsim's own
 //   read path had this mistake for an hour; the default suite found it.)
+// - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
+//   whose copy could not be read or failed its checksum, without reading
+//   the other mirrors (btrfs_submit_read_repair() not called: the read
+//   completion a port to iomap_read_end_io() would have). On RAID1 with a
+//   dead or corrupt copy the read returns an error although the other
+//   copy is good; fsim's reads copy such a page as zeroes.
 // - bug_releasepage_unlocks_past_range: under extents before pages,
 //   releasepage try-locks the page's range [start, end] and unlocks
 //   [start, end + 1]: one byte of the next page's range it never owned
@@ -180,6 +186,7 @@ struct FsConfig {
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_read_created_page_without_uptodate_check = false;
+  bool bug_read_endio_skips_repair = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
   bool bug_nocow_skips_cross_ref_check = false;
