@@ -1,6 +1,6 @@
 // The bug hunt (`fsim bugs --hunt`): each mistake of the catalogue
 // (scenarios/fs_config.h) explored as a user would, with the default
-// exploration (the default suite under the order the flag needs, PCT,
+// exploration (the default suite under the order the flag needs, surw,
 // seed 1), until its first finding; that trace is then shrunk. It measures
 // the model's finding power: a flag the hunt stops finding is a regression
 // of the model or of its oracles.
@@ -25,7 +25,7 @@ struct HuntOptions {
   std::function<void()> on_found;
   // Default exploration's strategy and seed; another strategy measures
   // that strategy's finding power on the catalogue.
-  std::string strategy = "pct";
+  std::string strategy = "surw";
   uint64_t seed = 1;
 };
 

@@ -1,5 +1,5 @@
 // Every mistake of the catalogue is found by the default exploration
-// (the default suite under the order it needs, PCT, seed 1) within a
+// (the default suite under the order it needs, surw, seed 1) within a
 // fixed run budget, as a finding of a kind the catalogue expects; the
 // ones the catalogue says default exploration cannot show stay unfound.
 // The list comes from the catalogue: a flag added the README's way joins

@@ -14,7 +14,7 @@
 //    test framework. Like shuttle::check_pct or loom::model.
 //
 //      fsim::CheckResult r = fsim::Check("my_queue", MakeQueueProgram,
-//                                        {.strategy = "pct", .runs = 2000});
+//                                        {.strategy = "surw", .runs = 2000});
 //      EXPECT_TRUE(r.findings.empty()) << r.Describe();
 //
 // 2. A command line: register the program (fsim::ProgramRegistrar, at
@@ -72,7 +72,7 @@ struct ProgramRegistrar {
 };
 
 struct CheckOptions {
-  std::string strategy = "pct";  // random | pct | surw | urw | dfs
+  std::string strategy = "surw";  // random | pct | surw | urw | dfs
   int depth = 3;                 // pct's bug depth
   int preemptions = -1;          // dfs's bound (-1: none)
   uint64_t runs = 1000;          // dfs: at most this many

@@ -48,7 +48,7 @@ int Main(int argc, char** argv) {
       "explore", "Explore interleavings of scenarios; exit 1 on findings");
   explore->add_option("--scenario", ex.scenarios,
                       "Scenario to explore (repeatable; default: the built-in suite)");
-  explore->add_option("--strategy", ex.strategy, "random | pct | surw | urw | dfs")
+  explore->add_option("--strategy", ex.strategy, "random | pct | surw | urw | dfs (default surw)")
       ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
   explore->add_option("--depth", ex.depth, "PCT depth (bug depth d)")
       ->check(CLI::Range(1, 64));
@@ -158,7 +158,7 @@ int Main(int argc, char** argv) {
   compare->add_flag("--all", co.all,
                     "Run the whole budget, reporting each distinct finding once (what "
                     "compare-orders always does; accepted as explore takes it)");
-  compare->add_option("--strategy", co.strategy, "random | pct | surw | urw | dfs")
+  compare->add_option("--strategy", co.strategy, "random | pct | surw | urw | dfs (default surw)")
       ->check(CLI::IsMember({"random", "pct", "surw", "urw", "dfs"}));
   compare->add_option("--seed", co.seed, "Base seed (the same under every order)");
   compare->add_option("--config", co.config, "Configuration K=V under every order (repeatable)");
@@ -171,7 +171,7 @@ int Main(int argc, char** argv) {
   bugs->add_flag("--json", bu.json, "Print one JSON object on stdout");
   bugs->add_flag("--hunt", bu.hunt,
                  "Explore each flag as default exploration does (default suite under the order "
-                 "it needs, PCT, seed 1) until its first finding, then shrink that trace");
+                 "it needs, surw, seed 1) until its first finding, then shrink that trace");
   bugs->add_option("--time", bu.time_sec, "--hunt: seconds per flag at most (default 60)")
       ->check(CLI::Range(0.001, 86400.0));
   bugs->add_option("--runs", bu.runs, "--hunt: runs per scenario at most (default 20000)")
@@ -179,7 +179,7 @@ int Main(int argc, char** argv) {
   bugs->add_option("--bug", bu.bugs, "Only this flag (repeatable)");
   bugs->add_option("--out", bu.out, "--hunt: directory for the traces (default fsim-out)");
   bugs->add_option("--strategy", bu.strategy,
-                   "--hunt: search strategy instead of default exploration's pct (to compare "
+                   "--hunt: search strategy instead of default exploration's surw (to compare "
                    "strategies' finding power on the catalogue)")
       ->check(CLI::IsMember({"random", "pct", "surw", "urw"}));
   bugs->add_option("--seed", bu.seed, "--hunt: base seed (default 1)");
