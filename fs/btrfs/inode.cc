@@ -168,14 +168,28 @@ void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
   }
 }
 
-int BtrfsInode::FillPage(Page& page) {
+uint64_t BtrfsInode::DataBlockOrFill(Page& page, int* ret) {
   const uint64_t off = page.offset();
+  *ret = 0;
+  if (off < i_size_) {
+    const ExtentMap em = GetExtent(off);
+    if (em.block_start != kHole && !(em.flags & kEmPrealloc)) {
+      if (!(em.flags & kEmCompressed)) return em.block_start + (off - em.start);
+      page.data.fill(0);
+      *ret = ReadCompressedBlock(em, off, page.data.data());
+      return kHole;
+    }
+  }
   page.data.fill(0);
-  if (off >= i_size_) return 0;
-  const ExtentMap em = GetExtent(off);
-  if (em.block_start == kHole || (em.flags & kEmPrealloc)) return 0;
-  if (em.flags & kEmCompressed) return ReadCompressedBlock(em, off, page.data.data());
-  return ReadDataBlock(em.block_start + (off - em.start), off, page.data.data());
+  return kHole;
+}
+
+int BtrfsInode::FillPage(Page& page) {
+  int ret = 0;
+  const uint64_t disk = DataBlockOrFill(page, &ret);
+  if (disk == kHole) return ret;
+  page.data.fill(0);
+  return ReadDataBlock(disk, page.offset(), page.data.data());
 }
 
 int BtrfsInode::ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data) {
@@ -690,20 +704,9 @@ void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
   std::vector<std::shared_ptr<ReadBio>> bios;
   for (Page* page : pages) {
     const uint64_t off = page->offset();
-    uint64_t disk = kHole;
     int ret = 0;
-    bool compressed = false;
-    if (off < i_size_) {
-      const ExtentMap em = GetExtent(off);
-      if (em.flags & kEmCompressed) {
-        compressed = true;
-        ret = ReadCompressedBlock(em, off, page->data.data());
-      } else if (em.block_start != kHole && !(em.flags & kEmPrealloc)) {
-        disk = em.block_start + (off - em.start);
-      }
-    }
+    const uint64_t disk = DataBlockOrFill(*page, &ret);
     if (disk == kHole) {
-      if (!compressed) page->data.fill(0);
       // Past EOF, a hole, a preallocated or a compressed extent: done here.
       if (ret == 0) {
         SetPageUptodate(*page);

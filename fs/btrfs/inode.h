@@ -606,6 +606,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
+  // btrfs_do_readpage()'s look at the block behind `page`: its disk address
+  // when it is plain data, left for the caller to read; otherwise kHole,
+  // with the page filled here (zeroes past EOF, in a hole or a
+  // preallocated extent; a compressed block read whole and decoded, over
+  // zeroes) and `*ret` the result. REQUIRES: as FillPage.
+  uint64_t DataBlockOrFill(Page& page, int* ret);
   // btrfs_submit_compressed_read() for the block at `off` of compressed
   // extent map `em`: the whole encoded extent read (each block checked and
   // repaired as ReadDataBlock does), decoded, the block's part copied.
