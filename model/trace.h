@@ -20,6 +20,12 @@ namespace fsim::model {
 inline constexpr const char* kTraceFormat = "fsim-trace";
 inline constexpr int kTraceVersion = 1;
 
+// The strategy fsim's commands and fsim::Check explore with unless told
+// otherwise (best on SCTBench and on the fs bug catalogue: README). A
+// trace's strategy, and the model's ExploreOptions, default to PCT as
+// before: old traces name none.
+inline constexpr const char* kDefaultStrategy = "surw";
+
 struct StrategyInfo {
   std::string name = "pct";  // random | pct | surw | dfs
   int depth = 3;             // pct

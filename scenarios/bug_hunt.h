@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "model/trace.h"
 #include "scenarios/fs_config.h"
 
 namespace fsim::scenarios {
@@ -25,7 +26,7 @@ struct HuntOptions {
   std::function<void()> on_found;
   // Default exploration's strategy and seed; another strategy measures
   // that strategy's finding power on the catalogue.
-  std::string strategy = "surw";
+  std::string strategy = model::kDefaultStrategy;
   uint64_t seed = 1;
 };
 

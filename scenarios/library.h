@@ -72,7 +72,7 @@ struct ProgramRegistrar {
 };
 
 struct CheckOptions {
-  std::string strategy = "surw";  // random | pct | surw | urw | dfs
+  std::string strategy = model::kDefaultStrategy;  // random | pct | surw | urw | dfs
   int depth = 3;                 // pct's bug depth
   int preemptions = -1;          // dfs's bound (-1: none)
   uint64_t runs = 1000;          // dfs: at most this many

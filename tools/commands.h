@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "model/trace.h"
+
 namespace fsim::tools {
 
 inline constexpr int kExitClean = 0;
@@ -20,7 +22,7 @@ inline constexpr int kExitNotReproduced = 4;
 
 struct ExploreArgs {
   std::vector<std::string> scenarios;
-  std::string strategy = "surw";  // the default exploration (README, SCTBench)
+  std::string strategy = model::kDefaultStrategy;
   int depth = 3;
   int preemptions = -1;  // unbounded
   uint64_t seed = 1;
@@ -84,7 +86,7 @@ struct CompareArgs {
   std::vector<std::string> scenarios;  // default: the suite's fs scenarios
   std::vector<std::string> orders;     // default: every registered variant
   std::vector<std::string> config;     // K=V, applied under every order
-  std::string strategy = "surw";  // the default exploration (README, SCTBench)
+  std::string strategy = model::kDefaultStrategy;
   uint64_t seed = 1;
   std::optional<uint64_t> runs;
   std::string out = "fsim-out";
@@ -109,7 +111,7 @@ struct BugsArgs {
   uint64_t runs = 20000;        // --hunt: runs per scenario at most
   std::vector<std::string> bugs;  // --bug NAME (repeatable); empty: all
   std::string out = "fsim-out";
-  std::string strategy = "surw";  // --hunt: the search strategy (default exploration's)
+  std::string strategy = model::kDefaultStrategy;  // --hunt: the search strategy
   uint64_t seed = 1;             // --hunt: its base seed
 };
 
@@ -124,7 +126,7 @@ struct FsxArgs {
   std::string order = "legacy";
   bool concurrent = false;
   uint64_t runs = 1000;             // --concurrent
-  std::string strategy = "surw";  // the default exploration (README, SCTBench)
+  std::string strategy = model::kDefaultStrategy;
   uint64_t explore_seed = 1;
   std::vector<std::string> config;  // K=V
   std::string trace_dir = "fsim-out";
