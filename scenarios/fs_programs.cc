@@ -603,7 +603,10 @@ class FsWorld final : public sim::Program {
   // after `what`) and gives nothing.
   std::optional<fs::PersistentState> MountDurable(Scheduler& s, const std::string& what) {
     sim::BlockDevice image(s, spec_->devices[0]);
-    image.LoadDurableImage(array_->device(0));
+    // Mount reads the metadata area only; the data is read by
+    // ReadFromDisk from each device's durable contents.
+    image.LoadDurableImage(array_->device(0), 0,
+                           fs::BtrfsFs::kLogLen / array_->device(0).config().sector_size);
     std::string problem;
     fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
     if (problem.empty()) return p;
@@ -632,8 +635,8 @@ class FsWorld final : public sim::Program {
       const bool encoded = item.compression != 0;
       const uint64_t base = encoded ? item.disk_bytenr : item.disk_bytenr + item.offset;
       const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
-      block.assign(io_size, 0);
-      for (uint64_t k = 0; k < io_size; k += kPageSize) {
+      block.resize(io_size);  // every byte is read below
+      for (uint64_t k = 0; k < io_size;) {
         fs::Mapping m;
         const uint64_t logical = base + k;
         const int copies = fs_->volumes().NumCopies(logical);
@@ -643,15 +646,20 @@ class FsWorld final : public sim::Program {
                  std::to_string(logical) + ", outside every chunk";
           return false;
         }
+        // As far as this copy's stripe goes in one piece, in whole pages
+        // (the last page of the extent may be short).
+        uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(m.map_length, kPageSize));
+        if (n > kPageSize) n -= n % kPageSize;
         const fs::Stripe& st = m.stripes[0];
-        const uint64_t n = std::min<uint64_t>(kPageSize, io_size - k);
         array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
-        if (csum_bad != nullptr && n == kPageSize) {
-          auto c = p.csums.find(logical);
-          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + k)) {
-            csum_bad->push_back(encoded ? off : off + k);
+        std::memset(block.data() + k + n / 512 * 512, 0, n % 512);
+        for (uint64_t q = k; csum_bad != nullptr && q + kPageSize <= k + n; q += kPageSize) {
+          auto c = p.csums.find(base + q);
+          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + q)) {
+            csum_bad->push_back(encoded ? off : off + q);
           }
         }
+        k += n;
       }
       if (encoded) {
         // A stream that does not decode reads as zeroes here: the data

@@ -333,7 +333,7 @@ void BlockDevice::Restart() {
   failed_ = false;
 }
 
-void BlockDevice::LoadDurableImage(const BlockDevice& from) {
+void BlockDevice::LoadDurableImage(const BlockDevice& from, uint64_t first, uint64_t sectors) {
   FSIM_CHECK(writes_.empty() && media_sectors_ == 0 && cached_writes_.empty());
   FSIM_CHECK(from.config_.sector_size == config_.sector_size &&
              from.config_.capacity_sectors == config_.capacity_sectors);
@@ -341,8 +341,9 @@ void BlockDevice::LoadDurableImage(const BlockDevice& from) {
   // image (accounting stays whole: VerifyImage replays them like any
   // other), so a remount costs what was written, not the device's size.
   const uint64_t ss = config_.sector_size;
-  const uint64_t end = from.leaves_.size() * kLeafSectors;
-  for (uint64_t sector = 0; sector < end;) {
+  const uint64_t end = std::min(from.leaves_.size() * kLeafSectors,
+                                sectors > ~uint64_t{0} - first ? ~uint64_t{0} : first + sectors);
+  for (uint64_t sector = first; sector < end;) {
     const Sector* s = from.Find(sector);
     if (s == nullptr) {
       sector = (sector / kLeafSectors + 1) * kLeafSectors;
@@ -371,6 +372,18 @@ void BlockDevice::LoadDurableImage(const BlockDevice& from) {
 
 void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, bool durable) const {
   const uint64_t ss = config_.sector_size;
+  // Sectors that come from one write's contiguous bytes (or are all never
+  // written) are copied as one run.
+  const uint8_t* run_src = nullptr;
+  uint64_t run_start = 0, run_len = 0;
+  auto flush = [&] {
+    if (run_len == 0) return;
+    if (run_src) {
+      std::memcpy(out + run_start * ss, run_src, run_len * ss);
+    } else {
+      std::memset(out + run_start * ss, 0, run_len * ss);  // never written
+    }
+  };
   for (uint64_t k = 0; k < count; ++k) {
     const uint8_t* src = nullptr;
     if (const Sector* s = Find(sector + k); s != nullptr) {
@@ -380,12 +393,17 @@ void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, boo
         src = Data(s->media, sector + k);
       }
     }
-    if (src) {
-      std::memcpy(out + k * ss, src, ss);
-    } else {
-      std::memset(out + k * ss, 0, ss);  // never written
+    const bool extends = run_len > 0 && (run_src == nullptr ? src == nullptr
+                                                            : src == run_src + run_len * ss);
+    if (!extends) {
+      flush();
+      run_src = src;
+      run_start = k;
+      run_len = 0;
     }
+    ++run_len;
   }
+  flush();
 }
 
 bool BlockDevice::VerifyImage(std::string* why) const {

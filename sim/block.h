@@ -164,8 +164,11 @@ class BlockDevice {
   void Restart();
   // A remount's view of another device: this (fresh) device's media
   // becomes `from`'s durable image. REQUIRES: same geometry, nothing
-  // written to this device yet.
-  void LoadDurableImage(const BlockDevice& from);
+  // written to this device yet. With `sectors`, only [first, first +
+  // sectors) is loaded (a mount that reads only its metadata area); the
+  // rest reads as never written.
+  void LoadDurableImage(const BlockDevice& from, uint64_t first = 0,
+                        uint64_t sectors = ~uint64_t{0});
 
   // Copies `count` sectors from `sector` into `out`: the durable image, or
   // the current view (cache over media) if !durable.
