@@ -13,16 +13,16 @@ Surw::Surw(ObjectProfileData profile) : profile_(std::move(profile)) {
 void Surw::BeginRun(uint64_t seed) {
   random_.Seed(sim::Mix64(seed ^ 0x5355'5257'5345'4cull));  // "SURWSEL"
   spawned_ = 0;
-  selected_.assign(profile_.objects.empty() ? 0 : profile_.objects.back() + 1, false);
+  selected_.assign(profile_.objects.empty() ? 0 : profile_.objects.back() + 1, 0);
   bool any = false;
   for (uint64_t object : profile_.objects) {
     if (random_.Below(2) == 0) {
-      selected_[object] = true;
+      selected_[object] = 1;
       any = true;
     }
   }
   if (!any && !profile_.objects.empty()) {
-    selected_[profile_.objects[random_.Below(profile_.objects.size())]] = true;
+    selected_[profile_.objects[random_.Below(profile_.objects.size())]] = 1;
   }
 }
 
@@ -58,20 +58,26 @@ uint64_t Surw::Weight(sim::FiberId id, const sim::PendingOp& op) const {
 }
 
 sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
-  FSIM_CHECK(point.pending.size() == point.runnable.size());
-  scratch_.clear();
-  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
+  const uint32_t n = static_cast<uint32_t>(point.runnable.size());
+  FSIM_CHECK(point.pending.size() == n);
+  // The fibers at an unselected event with free moves left, in order.
+  auto free_move = [&](uint32_t i) {
     FSIM_CHECK(point.runnable[i] < slots_.size());
-    if (!Selected(point.pending[i].object) &&
-        slots_[point.runnable[i]].free_moves < kFreeMovesMax) {
-      scratch_.push_back(i);
+    return !Selected(point.pending[i].object) &&
+           slots_[point.runnable[i]].free_moves < kFreeMovesMax;
+  };
+  uint32_t free = 0;
+  for (uint32_t i = 0; i < n; ++i) free += free_move(i) ? 1 : 0;
+  // A free move: an unselected event runs first, uniformly among them
+  // (the k-th of them in runnable order).
+  if (free > 0) {
+    uint64_t k = random_.Below(free);
+    for (uint32_t i = 0;; ++i) {
+      if (!free_move(i) || k-- > 0) continue;
+      sim::FiberId id = point.runnable[i];
+      ++slots_[id].free_moves;
+      return id;
     }
-  }
-  // A free move: an unselected event runs first, uniformly among them.
-  if (!scratch_.empty()) {
-    sim::FiberId id = point.runnable[scratch_[random_.Below(scratch_.size())]];
-    ++slots_[id].free_moves;
-    return id;
   }
   // A weighted pick (every fiber at a selected event or out of free
   // moves): a point in the sum of weights, walked in ascending id order

@@ -85,10 +85,9 @@ class Surw final : public sim::Strategy {
 
   ObjectProfileData profile_;
   sim::Random random_;
-  std::vector<bool> selected_;  // by object id
+  std::vector<uint8_t> selected_;  // by object id: 1 if selected (bytes: read every decision)
   uint64_t spawned_ = 0;
   std::vector<Slot> slots_;  // by fiber id (ids are reused: reset on spawn)
-  std::vector<uint32_t> scratch_;  // indices into the point's runnable
 };
 
 // Counts, per spawn index and object, the events of each fiber (every

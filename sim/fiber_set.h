@@ -38,8 +38,11 @@ class FiberSet {
   }
   // True if the set holds exactly one id.
   bool single() const {
-    return summary_ != 0 && (summary_ & (summary_ - 1)) == 0 &&
-           std::has_single_bit(words_[std::countr_zero(summary_)]);
+    if (summary_ == 0 || (summary_ & (summary_ - 1)) != 0) return false;
+    // x & (x - 1), not std::has_single_bit: without -mpopcnt that is a
+    // call to libgcc's __popcountdi2, at every scheduling step.
+    const uint64_t w = words_[std::countr_zero(summary_)];
+    return (w & (w - 1)) == 0;
   }
   // The lowest id. REQUIRES: !empty().
   FiberId first() const {

@@ -7,11 +7,12 @@
 //   reaching a yield point, the strategy choosing, the decision being
 //   recorded, and the switch if another fiber was chosen. "switch" always
 //   chooses the other fiber (every decision pays a context switch); the
-//   random walk switches half the time; PCT rarely;
+//   random walk switches half the time; PCT rarely; surw (the default
+//   strategy) as its weights say;
 // - runs_per_sec for each scenario of the registry (every built-in one:
 //   fs scenarios included, but spin and stack_overflow, pathological by
-//   design) under PCT depth 3 (the default exploration), a fresh program
-//   per run, seeds varying;
+//   design) under surw (the default exploration, its profile taken as
+//   explore takes it), a fresh program per run, seeds varying;
 // - calibration_ns: a fixed workload that is none of fsim's code (see
 //   BM_Calibration), so that `--compare` can tell a change of machine from
 //   a change of fsim (tools/bench_compare.cc).
@@ -26,6 +27,7 @@
 
 #include "model/pct.h"
 #include "model/random_walk.h"
+#include "model/surw.h"
 #include "model/target.h"
 #include "model/fsx_log.h"
 #include "scenarios/fsx_scenario.h"
@@ -352,12 +354,13 @@ void BM_FsxReplay(benchmark::State& state) {
 
 void BM_Runs(benchmark::State& state, const model::Target* target) {
   sim::Scheduler sched;
-  model::RandomWalk walk;
-  uint64_t k = model::RunOnce(*target, sched, walk, 0).decisions;
-  model::Pct pct(3, k > 0 ? k : 1);
+  // surw's profile as explore takes it (8 random-walk runs, seeds 0-7).
+  model::Surw surw(model::ProfileObjects(sched, 8, [&](sim::Strategy& walk, uint64_t seed) {
+    model::RunOnce(*target, sched, walk, seed);
+  }));
   uint64_t seed = 0;
   for (auto _ : state) {
-    sim::RunResult r = model::RunOnce(*target, sched, pct, ++seed);
+    sim::RunResult r = model::RunOnce(*target, sched, surw, ++seed);
     benchmark::DoNotOptimize(r.digest);
   }
   state.SetItemsProcessed(state.iterations());
@@ -414,6 +417,18 @@ int Bench(const BenchArgs& args) {
   benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   });
+  benchmark::RegisterBenchmark("decision/surw", [](benchmark::State& st) {
+    BM_Decisions(st, [](uint64_t) {
+      sim::Scheduler profile_sched;
+      return std::make_unique<model::Surw>(
+          model::ProfileObjects(profile_sched, 8, [&](sim::Strategy& walk, uint64_t seed) {
+            Yielders program(1000);
+            sim::RunOptions options;
+            options.seed = seed;
+            profile_sched.Run(walk, options, [&] { program.Start(profile_sched); }, [] {});
+          }));
+    });
+  });
   benchmark::RegisterBenchmark("block/bios", BM_Bios);
   benchmark::RegisterBenchmark("fs/ops", BM_FileOps);
   benchmark::RegisterBenchmark("fsx/replay", BM_FsxReplay);
@@ -441,6 +456,7 @@ int Bench(const BenchArgs& args) {
   double raw_ns = 1e9 / figure("raw_switch").items_per_sec;
   double random_ns = 1e9 / figure("decision/random").items_per_sec;
   double pct_ns = 1e9 / figure("decision/pct").items_per_sec;
+  double surw_ns = 1e9 / figure("decision/surw").items_per_sec;
   double switch_ns = 1e9 / figure("decision/switch").items_per_sec;
   double bios_per_sec = figure("block/bios").items_per_sec;
   double reclaim_per_sec = figure("reclaim/pass").items_per_sec;
@@ -458,10 +474,12 @@ int Bench(const BenchArgs& args) {
                       {"raw_switch_ns", raw_ns},
                       {"decision_ns", {{"switch", switch_ns},
                                        {"random", random_ns},
-                                       {"pct", pct_ns}}},
+                                       {"pct", pct_ns},
+                                       {"surw", surw_ns}}},
                       {"decisions_per_sec", {{"switch", 1e9 / switch_ns},
                                              {"random", 1e9 / random_ns},
-                                             {"pct", 1e9 / pct_ns}}},
+                                             {"pct", 1e9 / pct_ns},
+                                             {"surw", 1e9 / surw_ns}}},
                       {"lock_acquire_ns", {{"lockdep_off", lock_off_ns},
                                            {"chain_cache_hit", lock_hit_ns},
                                            {"chain_cache_miss", lock_miss_ns}}},
@@ -491,6 +509,8 @@ int Bench(const BenchArgs& args) {
               random_ns, 1e3 / random_ns);
   std::printf("scheduling decision (pct)       %8.1f ns  (%.1fM decisions/s)\n",
               pct_ns, 1e3 / pct_ns);
+  std::printf("scheduling decision (surw)      %8.1f ns  (%.1fM decisions/s)\n",
+              surw_ns, 1e3 / surw_ns);
   std::printf("\nmutex lock+unlock, per acquisition (one fiber, four nested locks):\n");
   std::printf("  without lockdep                %8.1f ns\n", lock_off_ns);
   std::printf("  lockdep, chain cache hit       %8.1f ns  (lockdep: +%.1f ns)\n", lock_hit_ns,
@@ -508,7 +528,7 @@ int Bench(const BenchArgs& args) {
               "guard mapped each, touched pages only resident)\n",
               static_cast<unsigned long long>(idle.fibers), idle.resident_per_fiber / 1024.0,
               idle.mapped_per_fiber / 1024.0);
-  std::printf("\nruns per second (pct depth 3, one core):\n");
+  std::printf("\nruns per second (surw, the default strategy, one core):\n");
   for (const auto& [name, value] : runs.items()) {
     std::printf("  %-24s %12.0f\n", name.c_str(), value.get<double>());
   }
