@@ -4,7 +4,9 @@
 
 #include "model/error_line.h"
 #include "model/trace.h"
+#include "scenarios/fs_config.h"
 #include "scenarios/orders/order_variant.h"
+#include "scenarios/registry.h"
 
 #include <algorithm>
 #include <cctype>
@@ -612,9 +614,13 @@ ScenarioSpec ReadScenario(const json& j) {
     }
   }
   if (const json* v = o.Find("config")) {
-    Object c(*v, "/config", {"order", "bug", "stack_kib", "steps_max", "lockdep", "compress",
-                                       "em_release_min_isize", "ra_pages"},
-             " in config");
+    // The keys an fs scenario takes on the command line: the runtime's
+    // and the filesystem's (one list each, so a key added there is
+    // accepted here too).
+    std::vector<std::string> keys;
+    for (const auto& [key, help] : RuntimeKeys()) keys.push_back(key);
+    for (const auto& [key, help] : FsConfigKeys()) keys.push_back(key);
+    Object c(*v, "/config", keys, " in config");
     for (const auto& [key, value] : v->items()) spec.config[key] = String(value, c.At(key));
     if (auto it = spec.config.find("compress");
         it != spec.config.end() && it->second != "on" && it->second != "off") {

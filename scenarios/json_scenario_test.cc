@@ -18,6 +18,7 @@
 #include "model/explorer.h"
 #include "model/random_walk.h"
 #include "model/trace.h"
+#include "scenarios/fs_config.h"
 #include "scenarios/registry.h"
 
 namespace fsim::scenarios {
@@ -38,6 +39,26 @@ std::string Error(const std::string& text) {
 // A scenario with one fiber whose first operation is `op`.
 std::string WithOp(const std::string& op) {
   return R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": [)" + op + "]}]}";
+}
+
+// A scenario's "config" takes every key the command line's --config takes
+// for an fs scenario (the runtime's and the filesystem's, from their
+// lists), and refuses others naming the key.
+TEST(JsonScenarioTest, ConfigTakesEveryRuntimeAndFilesystemKey) {
+  std::vector<std::string> keys;
+  for (const auto& [key, help] : RuntimeKeys()) keys.push_back(key);
+  for (const auto& [key, help] : FsConfigKeys()) keys.push_back(key);
+  ASSERT_FALSE(keys.empty());
+  for (const std::string& key : keys) {
+    const std::string text = R"({"name": "t", "description": "d", "config": {")" + key +
+                             R"(": "x"}, "fibers": [{"name": "f", "ops": []}]})";
+    std::string error;
+    ParseScenario(text, &error);
+    EXPECT_EQ(error.find("unknown key"), std::string::npos) << key << ": " << error;
+  }
+  const std::string error = Error(
+      R"({"name": "t", "description": "d", "config": {"ra_page": "0"}, "fibers": [{"name": "f", "ops": []}]})");
+  EXPECT_EQ(error.rfind("/config/ra_page: unknown key in config (expected one of: ", 0), 0) << error;
 }
 
 TEST(JsonScenarioTest, EveryBuiltInFileLoadsAsTheScenarioOfItsName) {

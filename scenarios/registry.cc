@@ -12,7 +12,6 @@
 #include "sim/limits.h"
 
 namespace fsim::scenarios {
-namespace {
 
 // Keys every scenario accepts: they shape the runtime, not the program.
 const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
@@ -24,6 +23,8 @@ const std::vector<std::pair<std::string, std::string>>& RuntimeKeys() {
   };
   return keys;
 }
+
+namespace {
 
 // Hooks of families registered from other packages (ScenarioFamilyRegistrar).
 std::vector<void (*)(std::vector<Scenario>&)>& FamilyHooks() {

@@ -113,6 +113,10 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source);
 // process (`fsim fsx --out`).
 const std::vector<uint8_t>& LastFsxFinalBytes();
 
+// The configuration keys every scenario accepts (they shape the runtime,
+// not the program), with their help text.
+const std::vector<std::pair<std::string, std::string>>& RuntimeKeys();
+
 // True if `scenario` takes configuration key `key` (its own or a runtime
 // key).
 bool AcceptsKey(const Scenario& scenario, const std::string& key);
