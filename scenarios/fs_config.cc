@@ -68,6 +68,11 @@ constexpr Bug kBugs[] = {
     {"iomap_merge_past_map_length", &fs::FsConfig::bug_iomap_merge_past_map_length, Bug::kAny,
      "legacy", "warn", "btrfs_map_bio does not split a bio merged past map_length (RFC TODO 1)",
      ""},
+    {"lock_and_flush_ordered_leaks_ref", &fs::FsConfig::bug_lock_and_flush_ordered_leaks_ref,
+     Bug::kAny, "legacy", "warn",
+     "btrfs_lock_and_flush_ordered_range waits for the ordered extent it found and loops without "
+     "btrfs_put_ordered_extent (the lookup's reference leaks: kmemleak after unmount)",
+     ""},
     {"nocow_skips_cross_ref_check", &fs::FsConfig::bug_nocow_skips_cross_ref_check, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "run_delalloc_nocow writes into a preallocated extent a clone shares, without "

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstring>
 #include <cstdio>
+#include <typeinfo>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@
 #include "scenarios/json_scenario.h"
 #include "scenarios/registry.h"
 #include "sim/check.h"
+#include "sim/heap.h"
 #include "sim/memory.h"
 
 namespace fsim::scenarios {
@@ -115,6 +117,7 @@ class FsWorld final : public sim::Program {
   }
 
   void Finish(Scheduler& s) override {
+    if (unmounted_) CheckLeaks(s);
     for (size_t i = 0; i < files_.size() && settled_ && cut_clock_ == ~uint64_t{0}; ++i) {
       if (!fsx_model_[i]) continue;
       fsx_final_bytes = files_[i].final;
@@ -544,6 +547,45 @@ class FsWorld final : public sim::Program {
     if (std::string why = fs_->CheckUnmount(); !why.empty()) {
       Report(s, FindingKind::kWarn, "warn:space_info:bytes_may_use_at_unmount", why);
     }
+    unmounted_ = true;
+  }
+
+  // kmemleak's scan after the unmount, once every fiber is done: every
+  // object the filesystem allocated on the sim heap (pages, ordered
+  // extents, bios, ioends) must be freed by then. A reference never put
+  // (a page's on a retry path, an ordered extent's after a wait) leaves
+  // its object here. One finding per type, naming the first object.
+  void CheckLeaks(Scheduler& s) {
+    struct Leak {
+      std::string type;
+      uint64_t count = 0;
+      uint64_t bytes = 0;
+      std::string first;
+    };
+    std::vector<Leak> leaks;  // in order of each type's first object
+    sim::Heap::Of(s).ForEachLive([&](const void* p, const char* type, size_t size,
+                                     const sim::FiberSite& by) {
+      std::string name = sim::Heap::TypeName(type);
+      auto it = std::find_if(leaks.begin(), leaks.end(), [&](const Leak& l) { return l.type == name; });
+      if (it == leaks.end()) {
+        std::string first = "unreferenced object " + name + " (size " + std::to_string(size) +
+                            "): allocated by fiber '" + by.fiber_name() + "'";
+        if (std::strcmp(type, typeid(fs::Page).name()) == 0) {
+          const auto* page = static_cast<const fs::Page*>(p);
+          first += ", page " + std::string(page->name()) + ", refcount " +
+                   std::to_string(page->refcount());
+        }
+        leaks.push_back({name, 0, 0, first});
+        it = leaks.end() - 1;
+      }
+      ++it->count;
+      it->bytes += size;
+    });
+    for (const Leak& l : leaks) {
+      Report(s, FindingKind::kWarn, "warn:memory_leak:" + l.type,
+             "kmemleak: " + std::to_string(l.count) + " new suspected memory leak(s) of " + l.type +
+                 " after unmount (" + std::to_string(l.bytes) + " bytes)\n  " + l.first);
+    }
   }
 
   // An fsx fiber's check: `got` (bytes read, or the file) against what
@@ -910,6 +952,7 @@ class FsWorld final : public sim::Program {
   // fiber per file, its only reader and changer), or none.
   std::vector<std::optional<model::FileState>> fsx_model_;
   bool settled_ = false;
+  bool unmounted_ = false;  // Settle evicted every inode (CheckLeaks may look)
   std::vector<uint8_t> last_read_;  // what the last kRead returned (fsx's check)
   uint64_t clock_ = 0;
   std::unique_ptr<sim::Completion> done_;

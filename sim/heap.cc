@@ -1,6 +1,8 @@
 #include "sim/heap.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <cxxabi.h>
 
 #include "sim/check.h"
 #include "sim/lockdep.h"
@@ -15,12 +17,28 @@ std::string FreedByText(const FiberSite& site) {
 
 Heap::~Heap() { Release(); }
 
-void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*)) {
+void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type,
+                    Where where) {
   size_t rounded = (size + align - 1) / align * align;
   char* p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
   index_[p] = blocks_.size();
-  blocks_.push_back({p, rounded, align, destroy, false, {}});
+  blocks_.push_back({p, rounded, align, destroy, false, type, FiberSite::Here(sched_, where), {}});
   return p;
+}
+
+std::string Heap::TypeName(const char* type) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type, nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : type;
+  std::free(demangled);
+  // The last component of a qualified name ("fsim::fs::Page" -> "Page").
+  size_t depth = 0, cut = 0;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '<') ++depth;
+    if (name[i] == '>' && depth > 0) --depth;
+    if (depth == 0 && name[i] == ':' && i + 1 < name.size() && name[i + 1] == ':') cut = i + 2;
+  }
+  return name.substr(cut);
 }
 
 void Heap::Free(void* p, Where where) {

@@ -18,6 +18,7 @@
 #include <new>
 #include <source_location>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <unordered_map>
 #include <vector>
@@ -37,9 +38,22 @@ class Heap final : public RunService {
 
   template <typename T, typename... Args>
   T* New(Args&&... args) {
-    void* p = Allocate(sizeof(T), alignof(T), &Destroy<T>);
+    void* p = Allocate(sizeof(T), alignof(T), &Destroy<T>, typeid(T).name());
     return new (p) T(std::forward<Args>(args)...);
   }
+
+  // Calls f(object, type, size, allocated_by) for every object of this run
+  // not freed yet, in allocation order (kmemleak's scan, at a moment when
+  // nothing should be left). `type` is typeid(T).name() of its New<T>.
+  template <typename F>
+  void ForEachLive(F&& f) const {
+    for (const Block& b : blocks_) {
+      if (!b.freed) f(static_cast<const void*>(b.p), b.type, b.size, b.allocated_by);
+    }
+  }
+  // A readable name for a type ForEachLive gave (demangled, without
+  // namespaces: "Page", "OrderedExtent").
+  static std::string TypeName(const char* type);
 
   // kfree(). REQUIRES: `p` came from New() of this run and was not freed.
   template <typename T>
@@ -80,14 +94,17 @@ class Heap final : public RunService {
     size_t align;
     void (*destroy)(void*);
     bool freed = false;
-    FiberSite freed_by;  // formatted only if a report needs it
+    const char* type = "";   // typeid(T).name()
+    FiberSite allocated_by;  // the fiber (its name) that allocated it
+    FiberSite freed_by;      // formatted only if a report needs it
   };
   template <typename T>
   static void Destroy(void* p) {
     static_cast<T*>(p)->~T();
   }
   static bool ReportDead(const void* object, std::string_view what, Where where);
-  void* Allocate(size_t size, size_t align, void (*destroy)(void*));
+  void* Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type,
+                 Where where = Where::current());
   void Free(void* p, Where where);
   void Release();
 

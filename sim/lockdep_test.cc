@@ -394,6 +394,30 @@ TEST(LockdepTest, UseOfAFreedLockIsReportedAtTheUseWithWhereItWasFreed) {
       << r.findings[0].report;
 }
 
+// kmemleak's view of the sim heap: the objects not freed yet, in
+// allocation order, with their type (as TypeName gives it) and the fiber
+// that allocated them; a freed object is not listed.
+TEST(HeapTest, ForEachLiveListsTheObjectsNotFreedWithTheirTypeAndAllocator) {
+  Scheduler s;
+  std::vector<std::string> live;
+  RunResult r = Serial(s, [&](Scheduler& s) {
+    s.Spawn("writer", [&s, &live] {
+      Heap& heap = Heap::Of(s);
+      Mutex* kept = heap.New<Mutex>(s, "kept");
+      Mutex* freed = heap.New<Mutex>(s, "freed");
+      auto* leaked = heap.New<std::vector<int>>(3, 7);
+      heap.Delete(freed);
+      heap.ForEachLive([&](const void* p, const char* type, size_t size, const FiberSite& by) {
+        live.push_back(Heap::TypeName(type) + "/" + by.fiber_name() + "/" +
+                       (p == kept ? "kept" : p == leaked ? "leaked" : "?") +
+                       (size > 0 ? "" : "/empty"));
+      });
+    });
+  });
+  EXPECT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(live, (std::vector<std::string>{"Mutex/writer/kept", "vector<int, std::allocator<int> >/writer/leaked"}));
+}
+
 TEST(LockdepTest, ReinitialisingAHeldLockIsMisuse) {
   Scheduler s;
   std::unique_ptr<Mutex> m;

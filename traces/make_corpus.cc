@@ -57,6 +57,8 @@ const std::vector<Entry>& Entries() {
        "random"},
       {"fs_mmap_truncate-invalidatepage_keeps_data_reservation", "fs_mmap_truncate",
        {{"order", "legacy"}, {"bug", "invalidatepage_keeps_data_reservation"}}, true},
+      {"fs_raid1_evict_reread-lock_and_flush_ordered_leaks_ref", "fs_raid1_evict_reread",
+       {{"order", "legacy"}, {"bug", "lock_and_flush_ordered_leaks_ref"}}, true},
       {"fs_fsync_readers_powercut-rfc_sync_waits-clean", "fs_fsync_readers_powercut",
        {{"order", "rfc_sync_waits"}}, false},
       {"fs_mmap_eof_extend-cont_expand_without_truncate_block", "fs_mmap_eof_extend",

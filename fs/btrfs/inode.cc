@@ -164,7 +164,7 @@ void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
     if (oe == nullptr) return;
     io_tree_.UnlockExtent(start, end - 1);
     ordered_.Wait(oe);
-    ordered_.Put(oe);
+    if (!fs_.config().bug_lock_and_flush_ordered_leaks_ref) ordered_.Put(oe);
   }
 }
 

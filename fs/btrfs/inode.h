@@ -50,6 +50,10 @@
 //   fsync's data-integrity pass does not look at wbc->pages_skipped: a
 //   page best-effort writeback redirtied because a reader held its range
 //   stays dirty, and fsync returns 0 without it.
+// - bug_lock_and_flush_ordered_leaks_ref: btrfs_lock_and_flush_ordered_range
+//   waits for the ordered extent it looked up (btrfs_start_ordered_extent)
+//   and loops without btrfs_put_ordered_extent: the lookup's reference
+//   leaks, and the ordered extent is never freed (kmemleak after unmount).
 // - bug_invalidatepage_keeps_data_reservation: btrfs_invalidatepage
 //   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
 //   page's data space reservation is never given back, and unmount WARNs
@@ -191,6 +195,7 @@ struct FsConfig {
   bool bug_compressed_partial_io = false;
   bool bug_nocow_skips_cross_ref_check = false;
   bool bug_rfc_compress_worker_relocks_range = false;
+  bool bug_lock_and_flush_ordered_leaks_ref = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
