@@ -656,6 +656,48 @@ class FsWorld final : public sim::Program {
     return std::nullopt;
   }
 
+  // Where copy `copy` of chunk byte `offset` lies on disk, as a reader of
+  // btrfs's on-disk format (btrfs-progs, or the next kernel) finds it from
+  // the chunk item alone: deliberately not through fs::Volumes::MapBlock,
+  // so that a layout the model writes consistently but wrongly (a stripe
+  // row, a RAID10 pair, a mirror index) is read from where the format says
+  // and seen. Also gives how many bytes from there are contiguous on that
+  // device (to the stripe's end). False if the copy does not exist.
+  static bool OnDisk(const fs::Chunk& c, uint64_t offset, int copy, fs::Stripe* at,
+                     uint64_t* contiguous) {
+    const size_t n = c.stripes.size();
+    const uint64_t stripe_nr = offset / fs::kStripeLen, in_stripe = offset % fs::kStripeLen;
+    switch (c.profile) {
+      case fs::Profile::kSingle:
+      case fs::Profile::kDup:
+      case fs::Profile::kRaid1:
+        // Every stripe holds the whole chunk; copy k is stripe k.
+        if (static_cast<size_t>(copy) >= n) return false;
+        *at = {c.stripes[copy].device, c.stripes[copy].physical + offset};
+        *contiguous = c.length - offset;
+        return true;
+      case fs::Profile::kRaid0:
+        // Stripe units go round the devices: unit k on stripe k mod n, in
+        // row k div n.
+        if (copy != 0) return false;
+        *at = {c.stripes[stripe_nr % n].device,
+               c.stripes[stripe_nr % n].physical + stripe_nr / n * fs::kStripeLen + in_stripe};
+        *contiguous = std::min(fs::kStripeLen - in_stripe, c.length - offset);
+        return true;
+      case fs::Profile::kRaid10: {
+        // Units go round the pairs (stripes 2j and 2j+1 mirror each
+        // other); copy k is the pair's k-th stripe.
+        const uint64_t pairs = n / fs::kRaid10SubStripes;
+        if (static_cast<size_t>(copy) >= fs::kRaid10SubStripes) return false;
+        const fs::Stripe& s = c.stripes[stripe_nr % pairs * fs::kRaid10SubStripes + copy];
+        *at = {s.device, s.physical + stripe_nr / pairs * fs::kStripeLen + in_stripe};
+        *contiguous = std::min(fs::kStripeLen - in_stripe, c.length - offset);
+        return true;
+      }
+    }
+    return false;
+  }
+
   // Reads file `i` as a remount would: its size and file extent items
   // from `p`, its data from the durable media through copy `mirror` of the
   // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
@@ -679,20 +721,24 @@ class FsWorld final : public sim::Program {
       const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
       block.resize(io_size);  // every byte is read below
       for (uint64_t k = 0; k < io_size;) {
-        fs::Mapping m;
         const uint64_t logical = base + k;
-        const int copies = fs_->volumes().NumCopies(logical);
-        if (!fs_->volumes().MapBlock(false, logical, kPageSize, mirror < copies ? mirror : 0, &m) ||
-            m.stripes.empty()) {
+        const fs::Chunk* chunk = nullptr;
+        for (const fs::Chunk& c : fs_->volumes().chunks()) {
+          if (logical >= c.logical && logical < c.logical + c.length) chunk = &c;
+        }
+        fs::Stripe st;
+        uint64_t contiguous = 0;
+        if (chunk == nullptr ||
+            (!OnDisk(*chunk, logical - chunk->logical, mirror, &st, &contiguous) &&
+             !OnDisk(*chunk, logical - chunk->logical, 0, &st, &contiguous))) {
           *why = "a file extent of ino " + std::to_string(ino) + " points at logical " +
                  std::to_string(logical) + ", outside every chunk";
           return false;
         }
-        // As far as this copy's stripe goes in one piece, in whole pages
-        // (the last page of the extent may be short).
-        uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(m.map_length, kPageSize));
+        // As far as this copy goes in one piece, in whole pages (the last
+        // page of the extent may be short).
+        uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(contiguous, kPageSize));
         if (n > kPageSize) n -= n % kPageSize;
-        const fs::Stripe& st = m.stripes[0];
         array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
         std::memset(block.data() + k + n / 512 * 512, 0, n % 512);
         for (uint64_t q = k; csum_bad != nullptr && q + kPageSize <= k + n; q += kPageSize) {
@@ -743,7 +789,11 @@ class FsWorld final : public sim::Program {
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
     int copies = 1;
-    for (const fs::Chunk& c : fs_->volumes().chunks()) copies = std::max(copies, fs_->volumes().NumCopies(c.logical));
+    for (const fs::Chunk& c : fs_->volumes().chunks()) {
+      fs::Stripe st;
+      uint64_t contiguous = 0;
+      for (int k = 0; OnDisk(c, 0, k, &st, &contiguous); ++k) copies = std::max(copies, k + 1);
+    }
     for (size_t i = 0; i < files_.size(); ++i) {
       const std::vector<uint8_t>& want = files_[i].final;
       for (int mirror = 0; mirror < copies; ++mirror) {
