@@ -53,7 +53,7 @@ constexpr Bug kBugs[] = {
      "(v5.13's iomap_write_actor, as the RFC has it)",
      ""},
     {"free_extent_without_pinning", &fs::FsConfig::bug_free_extent_without_pinning, Bug::kAny,
-     "legacy", "crash_inconsistency",
+     "legacy", "crash_inconsistency,checksum",
      "an extent no item points at is reused before the commit that dropped it is durable", ""},
     {"invalidatepage_no_ordered_accounting",
      &fs::FsConfig::bug_invalidatepage_no_ordered_accounting, Bug::kAny, "legacy", "deadlock",

@@ -937,12 +937,29 @@ class FsWorld final : public sim::Program {
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
+    // The data the remount reads must pass its checksums: every extent
+    // the committed metadata points at was written and flushed before
+    // that commit, so a block that fails is a read the user gets EIO for
+    // (unless faults were injected: then a copy may be legitimately bad).
+    bool faults = false;
+    for (size_t d = 0; d < array_->size(); ++d) {
+      const sim::DeviceConfig& c = array_->device(d).config();
+      faults = faults || c.fault_io_errors || c.fault_device_failure;
+    }
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
       std::string why;
-      if (!ReadFromDisk(p, i, 0, &found[i].bytes, &why)) {
+      std::vector<uint64_t> csum_bad;
+      if (!ReadFromDisk(p, i, 0, &found[i].bytes, &why, faults ? nullptr : &csum_bad)) {
         Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped", why);
         return;
+      }
+      if (!csum_bad.empty()) {
+        Report(s, FindingKind::kChecksum, "checksum:after_power_cut",
+               "BTRFS warning: after the power cut and remount, file '" + spec_->files[i] +
+                   "' fails its checksum at file offset " + std::to_string(csum_bad.front()) +
+                   " (" + std::to_string(csum_bad.size()) +
+                   " block(s)): the committed metadata points at data that was not durable");
       }
     }
     CheckFsyncIntegrity(s, found);
