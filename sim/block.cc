@@ -66,12 +66,24 @@ void BlockDevice::Warn(const std::string& signature, const std::string& report) 
   sched_.Report(std::move(f));
 }
 
+namespace {
+// A read that failed leaves its buffers as the DMA left them: not the
+// data, and not zeroes either. Code that uses a failed read's bytes (a
+// page marked uptodate despite the error, a log read taken as valid)
+// then shows garbage instead of a plausible zero-filled block.
+void PoisonFailedRead(Bio& bio) {
+  if (bio.op != BioOp::kRead || bio.status == BlkStatus::kOk) return;
+  for (const BioVec& v : bio.vecs) std::memset(v.data, 0xa5, v.len);
+}
+}  // namespace
+
 void BlockDevice::CompleteNow(Bio* bio, BlkStatus status) {
   ++stats_.errors;
   // Captures no `this`: the device may be gone when the timer fires.
   Scheduler* sched = &sched_;
   sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status] {
     bio->status = status;
+    PoisonFailedRead(*bio);
     if (Tracer* t = sched->tracer(); t != nullptr) [[unlikely]] t->BioComplete(name, *bio);
     if (bio->end_io) bio->end_io(*bio);
   });
@@ -174,6 +186,7 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
     if (req->write >= 0) writes_[req->write].fate = WriteFate::kFailed;
   }
   bio.status = status;
+  PoisonFailedRead(bio);
   if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioComplete(config_.name, bio);
   if (bio.end_io) bio.end_io(bio);
 }

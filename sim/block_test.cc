@@ -210,6 +210,39 @@ TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
   EXPECT_TRUE(saw_failure);
 }
 
+// A read that fails leaves its buffer neither the data nor zeroes (the
+// DMA's leftovers, poisoned), so code that uses a failed read's bytes
+// shows garbage; a good read gives the data.
+TEST(BlockDeviceTest, AFailedReadLeavesGarbageNotDataOrZeroes) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<BlockDevice> d;
+  std::vector<uint8_t> data = Pattern(7, 1), good(512, 0), failed(512, 0);
+  BlkStatus good_status = BlkStatus::kIoError, failed_status = BlkStatus::kOk;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    d = std::make_unique<BlockDevice>(s, Small());
+    s.Spawn("fs", [&] {
+      Bio w = WriteBio(3, data);
+      d->SubmitBioWait(w);
+      Bio read;
+      read.op = BioOp::kRead;
+      read.sector = 3;
+      read.vecs = {{good.data(), 512}};
+      good_status = d->SubmitBioWait(read);
+      d->PowerCut();  // every later bio fails
+      read.vecs = {{failed.data(), 512}};
+      read.status = BlkStatus::kOk;
+      failed_status = d->SubmitBioWait(read);
+    });
+  });
+  EXPECT_TRUE(r.findings.empty());
+  EXPECT_EQ(good_status, BlkStatus::kOk);
+  EXPECT_EQ(good, data);
+  EXPECT_EQ(failed_status, BlkStatus::kIoError);
+  EXPECT_NE(failed, data);
+  EXPECT_NE(failed, std::vector<uint8_t>(512, 0));
+}
+
 TEST(BlockDeviceTest, OversizedBioIsAWarnAndAnErrorNeverASplit) {
   Scheduler s;
   NonPreemptive strategy;
