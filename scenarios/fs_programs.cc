@@ -768,6 +768,16 @@ class FsWorld final : public sim::Program {
     return true;
   }
 
+  // Whether any device may fail I/O by design (io_errors, device_failure
+  // faults): then a copy may legitimately be bad or missing.
+  bool FaultsInjected() const {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      const sim::DeviceConfig& c = array_->device(d).config();
+      if (c.fault_io_errors || c.fault_device_failure) return true;
+    }
+    return false;
+  }
+
   // The end-of-run disk check. Settle has written back and fsync'd every
   // file, and fsync returned 0 for each, so the media must now hold what
   // the page cache showed: a power cut at this moment would leave exactly
@@ -779,11 +789,11 @@ class FsWorld final : public sim::Program {
   // mirror that missed a write, a device not flushed before the commit,
   // an i_size made durable before its data, a stale extent item.
   void CheckDisk(Scheduler& s) {
+    // After a power cut or with injected faults fsync may fail, and the
+    // crash check, not this one, judges what survives.
+    if (FaultsInjected()) return;
     for (size_t d = 0; d < array_->size(); ++d) {
-      const sim::DeviceConfig& c = array_->device(d).config();
-      // After a power cut or with injected faults fsync may fail, and
-      // the crash check, not this one, judges what survives.
-      if (array_->device(d).dead() || c.fault_io_errors || c.fault_device_failure) return;
+      if (array_->device(d).dead()) return;
     }
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
     if (!mounted) return;
@@ -941,11 +951,7 @@ class FsWorld final : public sim::Program {
     // the committed metadata points at was written and flushed before
     // that commit, so a block that fails is a read the user gets EIO for
     // (unless faults were injected: then a copy may be legitimately bad).
-    bool faults = false;
-    for (size_t d = 0; d < array_->size(); ++d) {
-      const sim::DeviceConfig& c = array_->device(d).config();
-      faults = faults || c.fault_io_errors || c.fault_device_failure;
-    }
+    const bool faults = FaultsInjected();
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
       std::string why;

@@ -17,12 +17,11 @@ std::string FreedByText(const FiberSite& site) {
 
 Heap::~Heap() { Release(); }
 
-void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type,
-                    Where where) {
+void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type) {
   size_t rounded = (size + align - 1) / align * align;
   char* p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
   index_[p] = blocks_.size();
-  blocks_.push_back({p, rounded, align, destroy, false, type, FiberSite::Here(sched_, where), {}});
+  blocks_.push_back({p, rounded, align, destroy, false, type, FiberSite::Here(sched_, Where::current()), {}});
   return p;
 }
 

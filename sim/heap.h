@@ -95,7 +95,7 @@ class Heap final : public RunService {
     void (*destroy)(void*);
     bool freed = false;
     const char* type = "";   // typeid(T).name()
-    FiberSite allocated_by;  // the fiber (its name) that allocated it
+    FiberSite allocated_by;  // the fiber that allocated it (its name only: `where` is New's)
     FiberSite freed_by;      // formatted only if a report needs it
   };
   template <typename T>
@@ -103,8 +103,7 @@ class Heap final : public RunService {
     static_cast<T*>(p)->~T();
   }
   static bool ReportDead(const void* object, std::string_view what, Where where);
-  void* Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type,
-                 Where where = Where::current());
+  void* Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type);
   void Free(void* p, Where where);
   void Release();
 
