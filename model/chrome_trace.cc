@@ -283,6 +283,7 @@ void ChromeTrace::BioSubmit(std::string_view device, const sim::Bio& bio) {
                {"t_ns", sched_->now_ns()}};
   if (bio.flags & sim::kBioFua) args["fua"] = true;
   if (bio.flags & sim::kBioPreflush) args["preflush"] = true;
+  if (bio.flags & sim::kBioMeta) args["meta"] = true;
   Emit({{"name", open.name}, {"cat", "bio"}, {"ph", "b"}, {"id", open.id}, {"ts", Micros(Now())},
         {"pid", kDevicesPid}, {"tid", open.tid}, {"args", std::move(args)}});
   bios_.push_back(std::move(open));

@@ -25,6 +25,7 @@ std::string BioText(std::string_view device, const sim::Bio& bio) {
                   std::to_string(bio.sector) + " len " + std::to_string(bio.size());
   if (bio.flags & sim::kBioFua) s += " FUA";
   if (bio.flags & sim::kBioPreflush) s += " PREFLUSH";
+  if (bio.flags & sim::kBioMeta) s += " META";
   return s;
 }
 

@@ -91,6 +91,11 @@ constexpr Bug kBugs[] = {
      "the read completion fails a page whose copy failed (I/O error or checksum) without trying "
      "the other mirrors (no btrfs_submit_read_repair, as iomap's own read end_io has none)",
      ""},
+    {"read_repair_rewrites_good_mirror", &fs::FsConfig::bug_read_repair_rewrites_good_mirror,
+     Bug::kAny, "legacy", "checksum",
+     "read repair rewrites the mirror that read good (this_mirror), not the one that failed "
+     "(failed_mirror): the bad copy stays bad",
+     ""},
     {"releasepage_unlocks_past_range", &fs::FsConfig::bug_releasepage_unlocks_past_range,
      Bug::kRfc, "rfc_sync_waits", "lock_misuse,data_mismatch,deadlock",
      "releasepage (extents first) try-locks the page's range and unlocks one byte past it", ""},

@@ -778,6 +778,54 @@ class FsWorld final : public sim::Program {
     return false;
   }
 
+  // Read repair, judged on the device: a sector the bitrot fault
+  // corrupted was found by a read, and the block it holds is still
+  // file data with another good copy (one device rots, at most once a
+  // run), so btrfs's read repair (repair_io_failure()) must have rewritten
+  // it, whether the read went through the page cache, readahead or a
+  // compressed extent. A corrupted copy still standing at the end is a
+  // repair that never happened or went to the wrong copy. The rest of the
+  // disk check reads what was written (the device's ReadSectors never
+  // shows the rot), so a repair the next flush has not made durable is
+  // not held against it.
+  void CheckRepairs(Scheduler& s, const fs::PersistentState& p) {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      const std::optional<sim::BitRot> rot = array_->device(d).StandingRot();
+      if (!rot) continue;
+      const uint64_t at = rot->sector * 512;
+      for (size_t i = 0; i < files_.size(); ++i) {
+        const uint64_t ino = kFirstIno + i;
+        if (!p.extents.count(ino)) continue;
+        for (const auto& [off, item] : p.extents.at(ino)) {
+          if (item.type == fs::FileExtentType::kPrealloc) continue;
+          const bool encoded = item.compression != 0;
+          const uint64_t base = encoded ? item.disk_bytenr : item.disk_bytenr + item.offset;
+          const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
+          for (uint64_t k = 0; k < io_size; k += kPageSize) {
+            const uint64_t logical = base + k;
+            for (const fs::Chunk& c : fs_->volumes().chunks()) {
+              if (logical < c.logical || logical >= c.logical + c.length) continue;
+              fs::Stripe st;
+              uint64_t contiguous = 0;
+              for (int copy = 0; OnDisk(c, logical - c.logical, copy, &st, &contiguous); ++copy) {
+                if (st.device != d || at < st.physical || at >= st.physical + kPageSize) continue;
+                Report(s, FindingKind::kChecksum, "checksum:unrepaired",
+                       "BTRFS: read repair left a bad copy: " + array_->device(d).config().name +
+                           " sector " + std::to_string(rot->sector) + " (file '" + spec_->files[i] +
+                           "', offset " + std::to_string(encoded ? off : off + k) + ", copy " +
+                           std::to_string(copy) + ") rotted, a read found it (request #" +
+                           std::to_string(rot->read_seq) +
+                           "), and at the end of the run it still holds the corrupted bytes "
+                           "although another copy is good: repair_io_failure() did not rewrite it");
+                return;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   // The end-of-run disk check. Settle has written back and fsync'd every
   // file, and fsync returned 0 for each, so the media must now hold what
   // the page cache showed: a power cut at this moment would leave exactly
@@ -798,6 +846,7 @@ class FsWorld final : public sim::Program {
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
+    CheckRepairs(s, p);
     int copies = 1;
     for (const fs::Chunk& c : fs_->volumes().chunks()) {
       fs::Stripe st;

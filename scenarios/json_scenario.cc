@@ -330,8 +330,11 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
         d.fault_device_failure = true;
       } else if (f == "latency_spikes") {
         d.fault_latency_spikes = true;
+      } else if (f == "bitrot") {
+        d.fault_bitrot = true;
       } else {
-        Fail(at, "unknown fault '" + f + "' (expected one of: io_errors, device_failure, latency_spikes)");
+        Fail(at, "unknown fault '" + f +
+                     "' (expected one of: io_errors, device_failure, latency_spikes, bitrot)");
       }
     }
   }
@@ -658,6 +661,20 @@ ScenarioSpec ReadScenario(const json& j) {
       if (n != 4) Fail("/data_profile", "raid10 needs exactly 4 devices, /devices has " + std::to_string(n));
     } else {
       Fail("/data_profile", "expected \"single\", \"dup\", \"raid0\", \"raid1\" or \"raid10\", not \"" + p + "\"");
+    }
+  }
+  // Silent corruption is repairable by design only where another copy is
+  // good: one rotten device, a profile with two copies, no other errors.
+  size_t rotten = 0, erring = 0;
+  for (const sim::DeviceConfig& d : spec.devices) {
+    rotten += d.fault_bitrot;
+    erring += d.fault_io_errors || d.fault_device_failure;
+  }
+  if (rotten > 0) {
+    if (rotten > 1) Fail("/devices", "the bitrot fault is on more than one device: a block could rot on every copy");
+    if (erring > 0) Fail("/devices", "the bitrot fault cannot be combined with io_errors or device_failure");
+    if (spec.data_profile == fs::Profile::kSingle || spec.data_profile == fs::Profile::kRaid0) {
+      Fail("/data_profile", "the bitrot fault needs a data profile with two copies (dup, raid1, raid10)");
     }
   }
   spec.memory.budget_pages = 64;

@@ -117,6 +117,21 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", )" + two_disks +
                   R"("data_profile": "raid5", "fibers": [{"name": "f", "ops": []}]})"),
             "/data_profile: expected \"single\", \"dup\", \"raid0\", \"raid1\" or \"raid10\", not \"raid5\"");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"faults": ["bitrot"]}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/data_profile: the bitrot fault needs a data profile with two copies (dup, raid1, raid10)");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
+                      "devices": [{"faults": ["bitrot"]}, {"faults": ["bitrot"]}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices: the bitrot fault is on more than one device: a block could rot on every copy");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
+                      "devices": [{"faults": ["bitrot"]}, {"faults": ["device_failure"]}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices: the bitrot fault cannot be combined with io_errors or device_failure");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"faults": ["rot"]}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices/0/faults/0: unknown fault 'rot' (expected one of: io_errors, device_failure, "
+            "latency_spikes, bitrot)");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"profile": "raid0"}],
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/devices/0/profile: the profile is the filesystem's: \"data_profile\" at the top level");

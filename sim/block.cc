@@ -174,6 +174,7 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
       const uint64_t size = bio.size();
       if (read_buf_.size() < size) read_buf_.resize(size);
       ReadSectors(bio.sector, size / ss, read_buf_.data(), false);
+      if (config_.fault_bitrot && !(bio.flags & kBioMeta)) BitRotRead(*req, size / ss, read_buf_.data());
       for (const BioVec& v : bio.vecs) {
         std::memcpy(v.data, read_buf_.data() + offset, v.len);
         offset += v.len;
@@ -189,6 +190,34 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   PoisonFailedRead(bio);
   if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioComplete(config_.name, bio);
   if (bio.end_io) bio.end_io(bio);
+}
+
+void BlockDevice::BitRotRead(const Request& req, uint64_t count, uint8_t* buf) {
+  const uint64_t first = req.bio->sector;
+  if (!rot_ && count > 0 && sched_.Choose(2, "bitrot") == 1) {
+    const uint64_t k = count > 1 ? sched_.Choose(count, "bitrot_sector") : 0;
+    // Only what was written can rot: a never-written sector reads zeroes.
+    if (const int32_t write = Version(first + k, false); write >= 0) {
+      rot_ = BitRot{first + k, write, req.seq};
+      sched_.Cover("block:bitrot");
+    }
+  }
+  if (rot_ && rot_->sector >= first && rot_->sector < first + count &&
+      Version(rot_->sector, false) == rot_->write) {
+    buf[(rot_->sector - first) * config_.sector_size] ^= 0x01;
+  }
+}
+
+std::optional<BitRot> BlockDevice::StandingRot() const {
+  if (rot_ && Version(rot_->sector, false) == rot_->write) return rot_;
+  return std::nullopt;
+}
+
+int32_t BlockDevice::Version(uint64_t sector, bool durable) const {
+  const Sector* s = Find(sector);
+  if (s == nullptr) return -1;
+  if (!durable && s->cached >= 0 && InCache(*s, s->cached)) return s->cached;
+  return s->media;
 }
 
 BlockDevice::Sector* BlockDevice::Find(uint64_t sector) const {

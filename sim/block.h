@@ -27,7 +27,9 @@
 //   what a remount reads (Restart()).
 // - Faults are enabled per device (scenario configuration) and decided
 //   through the Chooser: I/O errors on a bio, the device failing for good
-//   (every later bio errors), latency spikes. A bio larger than the
+//   (every later bio errors), latency spikes, silent corruption (bit rot:
+//   a data read finds a sector flipped since written, and completes
+//   without error). A bio larger than the
 //   device's max_sectors is refused with a WARN finding, never split.
 //
 // Invariants (checked by VerifyImage): the durable image equals the
@@ -42,6 +44,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <span>
 #include <string>
@@ -57,6 +60,7 @@ enum class BioOp : uint8_t { kRead, kWrite, kFlush, kDiscard };
 enum BioFlags : uint32_t {
   kBioFua = 1u << 0,       // REQ_FUA: durable when complete
   kBioPreflush = 1u << 1,  // REQ_PREFLUSH: flush the cache before this bio
+  kBioMeta = 1u << 2,      // REQ_META: metadata I/O (never hit by fault_bitrot)
 };
 enum class BlkStatus : uint8_t { kOk, kIoError };
 const char* BioOpName(BioOp op);
@@ -104,7 +108,20 @@ struct DeviceConfig {
   bool fault_io_errors = false;
   bool fault_device_failure = false;
   bool fault_latency_spikes = false;
+  // Silent corruption: a data read (not REQ_META) may find one sector,
+  // at most one per run, with a bit flipped since it was written. The
+  // read completes without error; the flip stays for as long as that
+  // write is what the sector holds (until the sector is rewritten). The
+  // device's own view of what was written (ReadSectors) never shows it.
+  bool fault_bitrot = false;
   uint64_t latency_spike_ns = 5'000'000;
+};
+
+// A sector silently corrupted by fault_bitrot.
+struct BitRot {
+  uint64_t sector;
+  int32_t write;      // the write whose copy of the sector it corrupted
+  uint64_t read_seq;  // the read that found it (its submission number)
 };
 
 // What became of one write (for accounting and VerifyImage).
@@ -177,6 +194,10 @@ class BlockDevice {
   // image; on mismatch sets `why` to the first differing sector.
   bool VerifyImage(std::string* why) const;
 
+  // The sector fault_bitrot corrupted, if it still holds the corrupted
+  // write in the current view (cache over media): nobody rewrote it.
+  std::optional<BitRot> StandingRot() const;
+
   const DeviceConfig& config() const { return config_; }
   const DeviceStats& stats() const { return stats_; }
   const std::vector<WriteRecord>& writes() const { return writes_; }
@@ -198,6 +219,13 @@ class BlockDevice {
   };
 
   void Complete(const std::shared_ptr<Request>& req);
+  // fault_bitrot on a completed data read of [sector, sector + count)
+  // whose bytes are in `buf`: may corrupt one sector first; then shows
+  // the corruption if it is in range and still standing.
+  void BitRotRead(const Request& req, uint64_t count, uint8_t* buf);
+  // The write the sector holds: in the durable image, or the current
+  // view. -1: never written.
+  int32_t Version(uint64_t sector, bool durable) const;
   void CompleteNow(Bio* bio, BlkStatus status);
   void ApplyWrite(Request& req, bool durable);
   void PersistUpTo(uint64_t completion);
@@ -226,6 +254,7 @@ class BlockDevice {
   uint64_t generation_ = 0;   // bumps at a power cut: stale completions
   bool dead_ = false;
   bool failed_ = false;
+  std::optional<BitRot> rot_;
   std::vector<std::shared_ptr<Request>> pending_;  // in flight, submission order
   // Per sector state, sparse: leaves of kLeafSectors sectors allocated on
   // first write, so a run costs what it writes, not the device's size.

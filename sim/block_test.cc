@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "sim/testing.h"
@@ -241,6 +242,86 @@ TEST(BlockDeviceTest, AFailedReadLeavesGarbageNotDataOrZeroes) {
   EXPECT_EQ(failed_status, BlkStatus::kIoError);
   EXPECT_NE(failed, data);
   EXPECT_NE(failed, std::vector<uint8_t>(512, 0));
+}
+
+// Bit rot: a data read may find one sector (at most one a run) with a
+// bit flipped, with no I/O error; the flip shows on every later read of
+// that sector until it is rewritten, never in the device's own view of
+// what was written, and never on a REQ_META read.
+TEST(BlockDeviceTest, BitRotFlipsOneSectorSilentlyUntilItIsRewritten) {
+  int rotted = 0, clean = 0;
+  for (uint64_t seed = 0; seed < 60; ++seed) {
+    Scheduler s;
+    RandomStrategy strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<uint8_t> data = Pattern(0x40, 4), fresh = Pattern(0x41, 4);
+    std::vector<std::vector<uint8_t>> reads;
+    std::vector<BlkStatus> statuses;
+    std::optional<BitRot> before_rewrite, after_rewrite;
+    std::vector<uint8_t> meta(4 * 512);
+    RunOptions o;
+    o.seed = seed;
+    RunFunctions(s, strategy, [&] {
+      DeviceConfig c = Small();
+      c.fault_bitrot = true;
+      d = std::make_unique<BlockDevice>(s, c);
+      s.Spawn("fs", [&] {
+        Bio w = WriteBio(8, data);
+        d->SubmitBioWait(w);
+        auto read = [&](uint32_t flags, uint8_t* into) {
+          Bio r;
+          r.op = BioOp::kRead;
+          r.flags = flags;
+          r.sector = 8;
+          r.vecs = {{into, 4 * 512}};
+          statuses.push_back(d->SubmitBioWait(r));
+        };
+        for (int i = 0; i < 3; ++i) {
+          reads.emplace_back(4 * 512);
+          read(0, reads.back().data());
+        }
+        read(kBioMeta, meta.data());
+        before_rewrite = d->StandingRot();
+        if (before_rewrite) {
+          std::vector<uint8_t> one = Pattern(0x40, 1);
+          Bio w2 = WriteBio(before_rewrite->sector, one);
+          d->SubmitBioWait(w2);
+          after_rewrite = d->StandingRot();
+          reads.emplace_back(4 * 512);
+          read(0, reads.back().data());
+        }
+      });
+    }, [] {}, o);
+    for (BlkStatus st : statuses) EXPECT_EQ(st, BlkStatus::kOk);
+    // What the device holds as written is untouched.
+    for (uint64_t k = 0; k < 4; ++k) EXPECT_EQ(SectorByte(*d, 8 + k, false), 0x40);
+    EXPECT_EQ(meta, data);  // REQ_META never shows it
+    if (!before_rewrite) {
+      ++clean;
+      for (const auto& r : reads) EXPECT_EQ(r, data);
+      continue;
+    }
+    ++rotted;
+    ASSERT_GE(before_rewrite->sector, 8u);
+    ASSERT_LT(before_rewrite->sector, 12u);
+    const size_t at = (before_rewrite->sector - 8) * 512;
+    // From the read that found it on, every read shows the one flipped
+    // bit; before it, none did.
+    bool seen = false;
+    for (size_t i = 0; i + 1 < reads.size(); ++i) {
+      std::vector<uint8_t> want = data;
+      if (seen || reads[i] != data) {
+        seen = true;
+        want[at] ^= 0x01;
+      }
+      EXPECT_EQ(reads[i], want) << "read " << i;
+    }
+    EXPECT_TRUE(seen);
+    EXPECT_FALSE(after_rewrite);           // rewritten: no longer standing
+    EXPECT_EQ(reads.back(), data);          // and reads are clean again
+  }
+  EXPECT_GT(rotted, 10);
+  EXPECT_GT(clean, 3);
 }
 
 TEST(BlockDeviceTest, OversizedBioIsAWarnAndAnErrorNeverASplit) {

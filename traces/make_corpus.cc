@@ -81,6 +81,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "read_created_page_without_uptodate_check"}}, true},
       {"fs_raid1_device_failure-read_endio_skips_repair", "fs_raid1_device_failure",
        {{"order", "legacy"}, {"bug", "read_endio_skips_repair"}}, true},
+      {"fs_raid1_bitrot_repair-read_repair_rewrites_good_mirror", "fs_raid1_bitrot_repair",
+       {{"order", "legacy"}, {"bug", "read_repair_rewrites_good_mirror"}}, true},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",
        {{"order", "legacy"}, {"bug", "compressed_partial_io"}}, true},
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},

@@ -321,7 +321,11 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
     if (good) {
       if (!bad.empty()) {
         sched_.Cover("read_repair:repaired");
-        for (int m : bad) PageIo(sched_, v, sim::BioOp::kWrite, disk, data, m + 1);
+        for (int m : bad) {
+          // repair_io_failure(..., failrec->failed_mirror)
+          const int failed = fs_.config().bug_read_repair_rewrites_good_mirror ? mirror : m;
+          PageIo(sched_, v, sim::BioOp::kWrite, disk, data, failed + 1);
+        }
       }
       return 0;
     }

@@ -97,6 +97,11 @@
 //   and a writer may have added the page meanwhile, dirty with data not
 //   yet on disk, which the read then overwrites from disk. (fsim's own
 //   read path had this mistake for an hour; the default suite found it.)
+// - bug_read_repair_rewrites_good_mirror: read repair hands
+//   repair_io_failure() the mirror that read good (failrec->this_mirror)
+//   instead of the one that failed (failrec->failed_mirror): the good copy
+//   is rewritten with itself and the bad one stays bad, though every read
+//   still returns the right data.
 // - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
 //   whose copy could not be read or failed its checksum, without reading
 //   the other mirrors (btrfs_submit_read_repair() not called: the read
@@ -191,6 +196,7 @@ struct FsConfig {
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
+  bool bug_read_repair_rewrites_good_mirror = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
   bool bug_nocow_skips_cross_ref_check = false;

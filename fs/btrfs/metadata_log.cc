@@ -133,7 +133,7 @@ bool DeviceIo(sim::BlockDevice& d, bool write, uint64_t offset, uint8_t* data, u
     sim::Bio bio;
     bio.op = write ? sim::BioOp::kWrite : sim::BioOp::kRead;
     bio.sector = (offset + done) / ss;
-    bio.flags = done + n == len ? last_flags : 0;
+    bio.flags = sim::kBioMeta | (done + n == len ? last_flags : 0);
     bio.vecs = {{data + done, static_cast<uint32_t>(n)}};
     if (d.SubmitBioWait(bio) != sim::BlkStatus::kOk) return false;
     done += n;
