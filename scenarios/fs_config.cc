@@ -78,6 +78,12 @@ constexpr Bug kBugs[] = {
      "run_delalloc_nocow writes into a preallocated extent a clone shares, without "
      "btrfs_cross_ref_exist: both files' writes land in the same blocks",
      ""},
+    {"punch_hole_flush_before_inode_lock", &fs::FsConfig::bug_punch_hole_flush_before_inode_lock,
+     Bug::kAny, "legacy", "data_mismatch,checksum,crash_inconsistency",
+     "btrfs_punch_hole flushes and waits for ordered extents before it locks the inode (v5.13's "
+     "order): an ordered extent written meanwhile across the hole loses its pages past the hole "
+     "(truncated_len)",
+     ""},
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},

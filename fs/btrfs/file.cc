@@ -268,8 +268,18 @@ void BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
 }
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
+  // btrfs_punch_hole(): the inode (i_rwsem, i_mmap_lock) is locked, then
+  // the range written and its ordered extents waited for, so nothing can
+  // dirty it again before btrfs_punch_hole_lock_range(), which then only
+  // races readers adding pages. This is upstream's order since "btrfs:
+  // lock the inode first before flushing range when punching hole"
+  // (Filipe Manana, 2022); v5.13 flushed first, and that order is
+  // bug_punch_hole_flush_before_inode_lock (see inode.h).
+  const bool v5_13 = fs_.config().bug_punch_hole_flush_before_inode_lock;
+  if (v5_13) WaitOrderedRange(offset, len);
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
+  if (!v5_13 && offset < i_size_) WaitOrderedRange(offset, std::min(offset + len, i_size_) - offset);
   PunchHoleLocked(offset, len);
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
@@ -278,8 +288,6 @@ void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
 void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
   const uint64_t end = std::min(offset + len, i_size_);
   if (offset >= end) return;
-  // Written and settled before punching.
-  WaitOrderedRange(offset, end - offset);
   const uint64_t lock_start = (offset + kPageSize - 1) / kPageSize * kPageSize;
   const uint64_t lock_end = end / kPageSize * kPageSize;  // exclusive
   // Partial pages: zeroes written through the write path
@@ -300,6 +308,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
         pages = mapping_.Peek(i) != nullptr;
       }
       if (oe == nullptr && !pages) break;
+      sched_.Cover(oe != nullptr ? "punch_hole:retry_ordered" : "punch_hole:retry_pages");
       io_tree_.UnlockExtent(lock_start, lock_end - 1);
       if (oe != nullptr) {
         ordered_.Wait(oe);
@@ -373,8 +382,10 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   // One i_rwsem hold: the size test and the change are one step.
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
-  // Within EOF: partial pages zeroed through the write path, the whole
-  // pages between them one preallocated extent (btrfs_zero_range()).
+  // btrfs_fallocate() waits for ordered I/O with the locks held, then
+  // btrfs_zero_range(): within EOF, partial pages zeroed through the write
+  // path, the whole pages between them one preallocated extent.
+  if (offset < i_size_) WaitOrderedRange(offset, std::min(offset + len, i_size_) - offset);
   PunchHoleLocked(offset, len, /*prealloc=*/true);
   // Past EOF: btrfs_cont_expand(), the holes there preallocated, then the
   // size.

@@ -97,6 +97,17 @@
 //   and a writer may have added the page meanwhile, dirty with data not
 //   yet on disk, which the read then overwrites from disk. (fsim's own
 //   read path had this mistake for an hour; the default suite found it.)
+// - bug_punch_hole_flush_before_inode_lock: btrfs_punch_hole() as v5.13
+//   has it: btrfs_wait_ordered_range() before btrfs_inode_lock(). A write
+//   and the flusher in between leave an ordered extent across the hole
+//   whose unsubmitted page truncate_pagecache_range() then invalidates:
+//   btrfs_invalidatepage() sets truncated_len to that page, and the
+//   ordered extent completes with a file extent item that stops there,
+//   so the extent's pages past the hole, written to disk, belong to no
+//   item: their data is lost once the page cache lets them go. (The
+//   retry in btrfs_punch_hole_lock_range() comes too late: the page is
+//   already invalidated.) Upstream moved the lock first in 2022, which
+//   closes the window; fsim's model takes that order.
 // - bug_read_repair_rewrites_good_mirror: read repair hands
 //   repair_io_failure() the mirror that read good (failrec->this_mirror)
 //   instead of the one that failed (failrec->failed_mirror): the good copy
@@ -197,6 +208,7 @@ struct FsConfig {
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
+  bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
   bool bug_nocow_skips_cross_ref_check = false;
@@ -585,7 +597,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // btrfs_wait_ordered_range(): [start, +len) written back and its ordered
   // extents finished. REQUIRES: len > 0.
   void WaitOrderedRange(uint64_t start, uint64_t len);
-  // Punch hole with i_rwsem already held. With `prealloc` (zero range,
+  // Punch hole with i_rwsem (and i_mmap_lock) held, ordered I/O over the
+  // range waited for by the caller. With `prealloc` (zero range,
   // btrfs_zero_range()), the whole pages get one preallocated extent
   // instead of a hole.
   void PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc = false);
