@@ -698,6 +698,30 @@ class FsWorld final : public sim::Program {
     return false;
   }
 
+  // The logical bytes a file extent item's data occupies: a compressed
+  // extent is read whole (its encoded bytes, decoded afterwards), a plain
+  // one only the part the item uses.
+  struct ItemBytes {
+    uint64_t base;
+    uint64_t io_size;
+    bool encoded;
+  };
+  static ItemBytes BytesOf(const fs::FileExtentItem& item) {
+    const bool encoded = item.compression != 0;
+    return {encoded ? item.disk_bytenr : item.disk_bytenr + item.offset,
+            encoded ? item.disk_num_bytes : item.num_bytes, encoded};
+  }
+
+  // The chunk holding logical address `logical`, from the chunk items;
+  // nullptr if none does.
+  const fs::Chunk* ChunkAt(uint64_t logical) const {
+    const fs::Chunk* chunk = nullptr;
+    for (const fs::Chunk& c : fs_->volumes().chunks()) {
+      if (logical >= c.logical && logical < c.logical + c.length) chunk = &c;
+    }
+    return chunk;
+  }
+
   // Reads file `i` as a remount would: its size and file extent items
   // from `p`, its data from the durable media through copy `mirror` of the
   // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
@@ -716,16 +740,11 @@ class FsWorld final : public sim::Program {
       if (item.type == fs::FileExtentType::kPrealloc) continue;
       // A compressed extent is read whole and decoded; the item's bytes
       // are [offset, offset + num_bytes) of what it decodes to.
-      const bool encoded = item.compression != 0;
-      const uint64_t base = encoded ? item.disk_bytenr : item.disk_bytenr + item.offset;
-      const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
+      const auto [base, io_size, encoded] = BytesOf(item);
       block.resize(io_size);  // every byte is read below
       for (uint64_t k = 0; k < io_size;) {
         const uint64_t logical = base + k;
-        const fs::Chunk* chunk = nullptr;
-        for (const fs::Chunk& c : fs_->volumes().chunks()) {
-          if (logical >= c.logical && logical < c.logical + c.length) chunk = &c;
-        }
+        const fs::Chunk* chunk = ChunkAt(logical);
         fs::Stripe st;
         uint64_t contiguous = 0;
         if (chunk == nullptr ||
@@ -798,27 +817,24 @@ class FsWorld final : public sim::Program {
         if (!p.extents.count(ino)) continue;
         for (const auto& [off, item] : p.extents.at(ino)) {
           if (item.type == fs::FileExtentType::kPrealloc) continue;
-          const bool encoded = item.compression != 0;
-          const uint64_t base = encoded ? item.disk_bytenr : item.disk_bytenr + item.offset;
-          const uint64_t io_size = encoded ? item.disk_num_bytes : item.num_bytes;
+          const auto [base, io_size, encoded] = BytesOf(item);
           for (uint64_t k = 0; k < io_size; k += kPageSize) {
             const uint64_t logical = base + k;
-            for (const fs::Chunk& c : fs_->volumes().chunks()) {
-              if (logical < c.logical || logical >= c.logical + c.length) continue;
-              fs::Stripe st;
-              uint64_t contiguous = 0;
-              for (int copy = 0; OnDisk(c, logical - c.logical, copy, &st, &contiguous); ++copy) {
-                if (st.device != d || at < st.physical || at >= st.physical + kPageSize) continue;
-                Report(s, FindingKind::kChecksum, "checksum:unrepaired",
-                       "BTRFS: read repair left a bad copy: " + array_->device(d).config().name +
-                           " sector " + std::to_string(rot->sector) + " (file '" + spec_->files[i] +
-                           "', offset " + std::to_string(encoded ? off : off + k) + ", copy " +
-                           std::to_string(copy) + ") rotted, a read found it (request #" +
-                           std::to_string(rot->read_seq) +
-                           "), and at the end of the run it still holds the corrupted bytes "
-                           "although another copy is good: repair_io_failure() did not rewrite it");
-                return;
-              }
+            const fs::Chunk* c = ChunkAt(logical);
+            fs::Stripe st;
+            uint64_t contiguous = 0;
+            for (int copy = 0; c != nullptr && OnDisk(*c, logical - c->logical, copy, &st, &contiguous);
+                 ++copy) {
+              if (st.device != d || at < st.physical || at >= st.physical + kPageSize) continue;
+              Report(s, FindingKind::kChecksum, "checksum:unrepaired",
+                     "BTRFS: read repair left a bad copy: " + array_->device(d).config().name +
+                         " sector " + std::to_string(rot->sector) + " (file '" + spec_->files[i] +
+                         "', offset " + std::to_string(encoded ? off : off + k) + ", copy " +
+                         std::to_string(copy) + ") rotted, a read found it (request #" +
+                         std::to_string(rot->read_seq) +
+                         "), and at the end of the run it still holds the corrupted bytes "
+                         "although another copy is good: repair_io_failure() did not rewrite it");
+              return;
             }
           }
         }

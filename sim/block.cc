@@ -202,9 +202,9 @@ void BlockDevice::BitRotRead(const Request& req, uint64_t count, uint8_t* buf) {
       sched_.Cover("block:bitrot");
     }
   }
-  if (rot_ && rot_->sector >= first && rot_->sector < first + count &&
-      Version(rot_->sector, false) == rot_->write) {
-    buf[(rot_->sector - first) * config_.sector_size] ^= 0x01;
+  if (const std::optional<BitRot> rot = StandingRot();
+      rot && rot->sector >= first && rot->sector < first + count) {
+    buf[(rot->sector - first) * config_.sector_size] ^= 0x01;
   }
 }
 
@@ -427,14 +427,8 @@ void BlockDevice::ReadSectors(uint64_t sector, uint64_t count, uint8_t* out, boo
     }
   };
   for (uint64_t k = 0; k < count; ++k) {
-    const uint8_t* src = nullptr;
-    if (const Sector* s = Find(sector + k); s != nullptr) {
-      if (!durable && s->cached >= 0 && InCache(*s, s->cached)) {
-        src = Data(s->cached, sector + k);
-      } else if (s->media >= 0) {
-        src = Data(s->media, sector + k);
-      }
-    }
+    const int32_t write = Version(sector + k, durable);
+    const uint8_t* src = write >= 0 ? Data(write, sector + k) : nullptr;
     const bool extends = run_len > 0 && (run_src == nullptr ? src == nullptr
                                                             : src == run_src + run_len * ss);
     if (!extends) {

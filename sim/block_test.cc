@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +41,25 @@ Bio WriteBio(uint64_t sector, std::vector<uint8_t>& data, uint32_t flags = 0) {
   b.sector = sector;
   b.vecs = {{data.data(), static_cast<uint32_t>(data.size())}};
   return b;
+}
+
+// One run of the random strategy at `seed`: a Small() device as
+// `configure` adjusts it, and `body` on it in fiber "fs". The device is
+// returned for the caller's checks (`s` must outlive it).
+std::unique_ptr<BlockDevice> RunSeeded(Scheduler& s, uint64_t seed,
+                                       const std::function<void(DeviceConfig&)>& configure,
+                                       const std::function<void(BlockDevice&)>& body) {
+  RandomStrategy strategy;
+  std::unique_ptr<BlockDevice> d;
+  RunOptions o;
+  o.seed = seed;
+  RunFunctions(s, strategy, [&] {
+    DeviceConfig c = Small();
+    configure(c);
+    d = std::make_unique<BlockDevice>(s, c);
+    s.Spawn("fs", [&] { body(*d); });
+  }, [] {}, o);
+  return d;
 }
 
 uint8_t SectorByte(const BlockDevice& d, uint64_t sector, bool durable) {
@@ -151,22 +171,18 @@ TEST(BlockDeviceTest, IoErrorsReachEndIoAndWriteNothing) {
   int errors = 0, oks = 0;
   for (uint64_t seed = 0; seed < 100; ++seed) {
     Scheduler s;
-    RandomStrategy strategy;
-    std::unique_ptr<BlockDevice> d;
     std::vector<uint8_t> a = Pattern(0x5a, 1);
     BlkStatus status = BlkStatus::kOk;
-    RunOptions o;
-    o.seed = seed;
-    RunFunctions(s, strategy, [&] {
-      DeviceConfig c = Small();
-      c.fault_io_errors = true;
-      c.write_cache = false;
-      d = std::make_unique<BlockDevice>(s, c);
-      s.Spawn("fs", [&] {
-        Bio w = WriteBio(3, a);
-        status = d->SubmitBioWait(w);
-      });
-    }, [] {}, o);
+    std::unique_ptr<BlockDevice> d = RunSeeded(
+        s, seed,
+        [](DeviceConfig& c) {
+          c.fault_io_errors = true;
+          c.write_cache = false;
+        },
+        [&](BlockDevice& dev) {
+          Bio w = WriteBio(3, a);
+          status = dev.SubmitBioWait(w);
+        });
     if (status == BlkStatus::kIoError) {
       ++errors;
       EXPECT_EQ(d->writes()[0].fate, WriteFate::kFailed);
@@ -184,23 +200,16 @@ TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
   bool saw_failure = false;
   for (uint64_t seed = 0; seed < 50 && !saw_failure; ++seed) {
     Scheduler s;
-    RandomStrategy strategy;
-    std::unique_ptr<BlockDevice> d;
     std::vector<uint8_t> a = Pattern(1, 1);
     std::vector<BlkStatus> statuses;
-    RunOptions o;
-    o.seed = seed;
-    RunFunctions(s, strategy, [&] {
-      DeviceConfig c = Small();
-      c.fault_device_failure = true;
-      d = std::make_unique<BlockDevice>(s, c);
-      s.Spawn("fs", [&] {
-        for (int i = 0; i < 6; ++i) {
-          Bio w = WriteBio(i, a);
-          statuses.push_back(d->SubmitBioWait(w));
-        }
-      });
-    }, [] {}, o);
+    RunSeeded(
+        s, seed, [](DeviceConfig& c) { c.fault_device_failure = true; },
+        [&](BlockDevice& dev) {
+          for (int i = 0; i < 6; ++i) {
+            Bio w = WriteBio(i, a);
+            statuses.push_back(dev.SubmitBioWait(w));
+          }
+        });
     auto first_error = std::find(statuses.begin(), statuses.end(), BlkStatus::kIoError);
     if (first_error != statuses.end()) {
       saw_failure = true;
@@ -252,46 +261,39 @@ TEST(BlockDeviceTest, BitRotFlipsOneSectorSilentlyUntilItIsRewritten) {
   int rotted = 0, clean = 0;
   for (uint64_t seed = 0; seed < 60; ++seed) {
     Scheduler s;
-    RandomStrategy strategy;
-    std::unique_ptr<BlockDevice> d;
-    std::vector<uint8_t> data = Pattern(0x40, 4), fresh = Pattern(0x41, 4);
+    std::vector<uint8_t> data = Pattern(0x40, 4);
     std::vector<std::vector<uint8_t>> reads;
     std::vector<BlkStatus> statuses;
     std::optional<BitRot> before_rewrite, after_rewrite;
     std::vector<uint8_t> meta(4 * 512);
-    RunOptions o;
-    o.seed = seed;
-    RunFunctions(s, strategy, [&] {
-      DeviceConfig c = Small();
-      c.fault_bitrot = true;
-      d = std::make_unique<BlockDevice>(s, c);
-      s.Spawn("fs", [&] {
-        Bio w = WriteBio(8, data);
-        d->SubmitBioWait(w);
-        auto read = [&](uint32_t flags, uint8_t* into) {
-          Bio r;
-          r.op = BioOp::kRead;
-          r.flags = flags;
-          r.sector = 8;
-          r.vecs = {{into, 4 * 512}};
-          statuses.push_back(d->SubmitBioWait(r));
-        };
-        for (int i = 0; i < 3; ++i) {
-          reads.emplace_back(4 * 512);
-          read(0, reads.back().data());
-        }
-        read(kBioMeta, meta.data());
-        before_rewrite = d->StandingRot();
-        if (before_rewrite) {
-          std::vector<uint8_t> one = Pattern(0x40, 1);
-          Bio w2 = WriteBio(before_rewrite->sector, one);
-          d->SubmitBioWait(w2);
-          after_rewrite = d->StandingRot();
-          reads.emplace_back(4 * 512);
-          read(0, reads.back().data());
-        }
-      });
-    }, [] {}, o);
+    std::unique_ptr<BlockDevice> d = RunSeeded(
+        s, seed, [](DeviceConfig& c) { c.fault_bitrot = true; },
+        [&](BlockDevice& dev) {
+          Bio w = WriteBio(8, data);
+          dev.SubmitBioWait(w);
+          auto read = [&](uint32_t flags, uint8_t* into) {
+            Bio r;
+            r.op = BioOp::kRead;
+            r.flags = flags;
+            r.sector = 8;
+            r.vecs = {{into, 4 * 512}};
+            statuses.push_back(dev.SubmitBioWait(r));
+          };
+          for (int i = 0; i < 3; ++i) {
+            reads.emplace_back(4 * 512);
+            read(0, reads.back().data());
+          }
+          read(kBioMeta, meta.data());
+          before_rewrite = dev.StandingRot();
+          if (before_rewrite) {
+            std::vector<uint8_t> one = Pattern(0x40, 1);
+            Bio w2 = WriteBio(before_rewrite->sector, one);
+            dev.SubmitBioWait(w2);
+            after_rewrite = dev.StandingRot();
+            reads.emplace_back(4 * 512);
+            read(0, reads.back().data());
+          }
+        });
     for (BlkStatus st : statuses) EXPECT_EQ(st, BlkStatus::kOk);
     // What the device holds as written is untouched.
     for (uint64_t k = 0; k < 4; ++k) EXPECT_EQ(SectorByte(*d, 8 + k, false), 0x40);
