@@ -51,30 +51,37 @@ void Surw::OnSpawn(sim::FiberId id) {
   ++spawned_;
 }
 
-uint64_t Surw::Weight(sim::FiberId id, const sim::PendingOp& op) const {
-  if (!Selected(op.object)) return 1;
-  const Slot& s = slots_[id];
-  return s.expected > s.picked ? s.expected - s.picked : 1;
-}
-
 sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   const uint32_t n = static_cast<uint32_t>(point.runnable.size());
   FSIM_CHECK(point.pending.size() == n);
-  // The fibers at an unselected event with free moves left, in order.
-  auto free_move = [&](uint32_t i) {
-    FSIM_CHECK(point.runnable[i] < slots_.size());
-    return !Selected(point.pending[i].object) &&
-           slots_[point.runnable[i]].free_moves < kFreeMovesMax;
-  };
+  if (weights_.size() < n) weights_.resize(n);
+  // One pass: which fibers are at an unselected event with free moves
+  // left (weight 0 marks them below), and the weights for a weighted pick.
   uint32_t free = 0;
-  for (uint32_t i = 0; i < n; ++i) free += free_move(i) ? 1 : 0;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const sim::FiberId id = point.runnable[i];
+    FSIM_CHECK(id < slots_.size());
+    const Slot& slot = slots_[id];
+    uint64_t w = 1;
+    if (Selected(point.pending[i].object)) {
+      if (slot.expected > slot.picked) w = slot.expected - slot.picked;
+    } else if (slot.free_moves < kFreeMovesMax) {
+      ++free;
+    }
+    weights_[i] = w;
+    total += w;
+  }
   // A free move: an unselected event runs first, uniformly among them
   // (the k-th of them in runnable order).
   if (free > 0) {
     uint64_t k = random_.Below(free);
     for (uint32_t i = 0;; ++i) {
-      if (!free_move(i) || k-- > 0) continue;
-      sim::FiberId id = point.runnable[i];
+      const sim::FiberId id = point.runnable[i];
+      if (Selected(point.pending[i].object) || slots_[id].free_moves >= kFreeMovesMax ||
+          k-- > 0) {
+        continue;
+      }
       ++slots_[id].free_moves;
       return id;
     }
@@ -82,19 +89,15 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   // A weighted pick (every fiber at a selected event or out of free
   // moves): a point in the sum of weights, walked in ascending id order
   // so that the same draw picks the same fiber in every process.
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
-    total += Weight(point.runnable[i], point.pending[i]);
-  }
-  uint64_t x = random_.Below(total);
-  uint32_t chosen = static_cast<uint32_t>(point.runnable.size() - 1);
-  for (uint32_t i = 0; i < point.runnable.size(); ++i) {
-    uint64_t w = Weight(point.runnable[i], point.pending[i]);
-    if (x < w) {
-      chosen = i;
-      break;
-    }
-    x -= w;
+  // The chosen index is how many prefix sums (of all but the last
+  // weight) the draw reaches: counted without a branch, as a draw's
+  // outcome is unpredictable by design.
+  const uint64_t x = random_.Below(total);
+  uint32_t chosen = 0;
+  uint64_t prefix = 0;
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    prefix += weights_[i];
+    chosen += x >= prefix ? 1 : 0;
   }
   sim::FiberId id = point.runnable[chosen];
   if (Selected(point.pending[chosen].object)) {

@@ -81,13 +81,13 @@ class Surw final : public sim::Strategy {
   bool Selected(uint64_t object) const {
     return object != 0 && object < selected_.size() && selected_[object];
   }
-  uint64_t Weight(sim::FiberId id, const sim::PendingOp& op) const;
 
   ObjectProfileData profile_;
   sim::Random random_;
   std::vector<uint8_t> selected_;  // by object id: 1 if selected (bytes: read every decision)
   uint64_t spawned_ = 0;
   std::vector<Slot> slots_;  // by fiber id (ids are reused: reset on spawn)
+  std::vector<uint64_t> weights_;  // PickFiber's scratch, by runnable index
 };
 
 // Counts, per spawn index and object, the events of each fiber (every

@@ -126,6 +126,11 @@ constexpr Bug kBugs[] = {
     {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock,
      Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock",
      "writepage, handed a locked page, takes a blocking extent lock", ""},
+    {"writepage_skips_eof_zeroing", &fs::FsConfig::bug_writepage_skips_eof_zeroing, Bug::kAny,
+     "legacy", "crash_inconsistency,data_mismatch",
+     "iomap_do_writepage writes the page straddling EOF without zeroing what lies past EOF: "
+     "bytes a store through mmap left there reach the disk",
+     ""},
     {"writepages_ioend_open_across_lock_page",
      &fs::FsConfig::bug_writepages_ioend_open_across_lock_page, Bug::kAny, "legacy", "deadlock",
      "writeback sleeps on a page lock with its ioend unsubmitted (no flush before lock_page)", ""},

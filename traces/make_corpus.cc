@@ -83,6 +83,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "read_endio_skips_repair"}}, true},
       {"fs_raid1_bitrot_repair-read_repair_rewrites_good_mirror", "fs_raid1_bitrot_repair",
        {{"order", "legacy"}, {"bug", "read_repair_rewrites_good_mirror"}}, true},
+      {"fs_mmap_eof_powercut-writepage_skips_eof_zeroing", "fs_mmap_eof_powercut",
+       {{"order", "legacy"}, {"bug", "writepage_skips_eof_zeroing"}}, true},
       {"fs_punch_hole-punch_hole_flush_before_inode_lock", "fs_punch_hole",
        {{"order", "legacy"}, {"bug", "punch_hole_flush_before_inode_lock"}}, true, "surw"},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",

@@ -961,6 +961,7 @@ int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
   }
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
+  wpc.skip_eof_zeroing = fs_.config().bug_writepage_skips_eof_zeroing;
   int ret = wpc.DoWritepage(page, wbc, i_size_);
   wpc.SubmitPending();
   pages_written_past_eof_ += wpc.past_eof_pages();
@@ -976,6 +977,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   // flushes its bio before lock_page for this reason).
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
+  wpc.skip_eof_zeroing = fs_.config().bug_writepage_skips_eof_zeroing;
   wpc.whole_pass = true;
   const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
   const std::function<void()>* saved = wbc.submit_pending;

@@ -113,6 +113,13 @@
 //   instead of the one that failed (failrec->failed_mirror): the good copy
 //   is rewritten with itself and the bad one stays bad, though every read
 //   still returns the right data.
+// - bug_writepage_skips_eof_zeroing: iomap_do_writepage writes the page
+//   straddling EOF without zeroing its part past EOF first
+//   (zero_user_segment). Bytes a store through mmap left there reach the
+//   disk; the page cache is zeroed when the file grows
+//   (btrfs_truncate_block), but a commit of the larger size before that
+//   page is written again (another file's fsync) shows them after a power
+//   cut.
 // - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
 //   whose copy could not be read or failed its checksum, without reading
 //   the other mirrors (btrfs_submit_read_repair() not called: the read
@@ -208,6 +215,7 @@ struct FsConfig {
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
+  bool bug_writepage_skips_eof_zeroing = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;

@@ -86,8 +86,9 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
       ++past_eof_pages_;
       end_offset = page.offset() + kPageSize;
     } else {
-      // Straddling EOF: what lies past EOF must be zeroes on disk.
-      ZeroUserSegment(page, into_page, kPageSize);
+      // Straddling EOF: what lies past EOF must be zeroes on disk (a
+      // store through mmap may have left bytes there).
+      if (!skip_eof_zeroing) ZeroUserSegment(page, into_page, kPageSize);
       end_offset = i_size;
     }
   }

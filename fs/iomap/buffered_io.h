@@ -123,6 +123,9 @@ class IomapWritepageCtx {
   // An injectable mistake (FsConfig::bug_writeback_past_eof_after_truncate):
   // a page wholly past EOF is written like any other instead of redirtied.
   bool write_past_eof = false;
+  // An injectable mistake (FsConfig::bug_writepage_skips_eof_zeroing): the
+  // page straddling EOF goes to disk without its part past EOF zeroed.
+  bool skip_eof_zeroing = false;
 
   // iomap_do_writepage(). REQUIRES: `page` locked, its dirty bit cleared
   // for I/O (write_cache_pages does both). Unlocks it.
