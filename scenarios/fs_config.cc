@@ -126,6 +126,11 @@ constexpr Bug kBugs[] = {
     {"rfc_writepage_blocking_extent_lock", &fs::FsConfig::bug_rfc_writepage_blocking_extent_lock,
      Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock",
      "writepage, handed a locked page, takes a blocking extent lock", ""},
+    {"truncate_partial_skips_writeback_wait",
+     &fs::FsConfig::bug_truncate_partial_skips_writeback_wait, Bug::kAny, "legacy", "checksum",
+     "truncate zeroes the partial page's tail without wait_on_page_writeback: the device writes "
+     "it under the checksum taken at submit",
+     ""},
     {"writepage_skips_eof_zeroing", &fs::FsConfig::bug_writepage_skips_eof_zeroing, Bug::kAny,
      "legacy", "crash_inconsistency,data_mismatch",
      "iomap_do_writepage writes the page straddling EOF without zeroing what lies past EOF: "
@@ -220,7 +225,10 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
       if (bug->second == b.name) found = &b;
     }
     if (found == nullptr) {
-      throw ConfigError{"config bug=" + bug->second + ": unknown (known: " + Join(BugNames()) +
+      // The pointer to the catalogue first: a long list is cut to fit the
+      // one-line error.
+      throw ConfigError{"config bug=" + bug->second +
+                        ": unknown ('fsim bugs' lists the catalogue; known: " + Join(BugNames()) +
                         ")"};
     }
     if (!Runs(*found, c)) {

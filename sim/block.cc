@@ -5,6 +5,7 @@
 
 #include "sim/check.h"
 #include "sim/lockdep.h"
+#include "sim/race.h"
 
 namespace fsim::sim {
 
@@ -81,7 +82,10 @@ void BlockDevice::CompleteNow(Bio* bio, BlkStatus status) {
   ++stats_.errors;
   // Captures no `this`: the device may be gone when the timer fires.
   Scheduler* sched = &sched_;
-  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status] {
+  const uint64_t key = CompletionKey();
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Release(key);
+  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status, key] {
+    if (RaceDetector::On(*sched)) [[unlikely]] RaceDetector::Of(*sched).Acquire(key);
     bio->status = status;
     PoisonFailedRead(*bio);
     if (Tracer* t = sched->tracer(); t != nullptr) [[unlikely]] t->BioComplete(name, *bio);
@@ -143,6 +147,10 @@ void BlockDevice::SubmitBio(Bio* bio, Where where) {
   pending_.push_back(req);
   ++in_flight_;
   stats_.max_in_flight = std::max<uint64_t>(stats_.max_in_flight, in_flight_);
+  // The submitter's past happens before the completion (sim/race.h):
+  // one clock for the device, so a completion also inherits other
+  // submitters' pasts (erring towards silence, as the detector does).
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Release(CompletionKey());
   sched_.AddTimer(sched_.now_ns() + latency, config_.name + "_end_io", [this, req] { Complete(req); });
 }
 
@@ -158,6 +166,7 @@ BlkStatus BlockDevice::SubmitBioWait(Bio& bio, Where where) {
 
 void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   if (req->generation != generation_) return;  // the power was cut meanwhile
+  if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Acquire(CompletionKey());
   pending_.erase(std::find(pending_.begin(), pending_.end(), req));
   --in_flight_;
   queue_wait_->WakeUp();

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "sim/byte_arena.h"
+#include "sim/race.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
 
@@ -231,6 +232,8 @@ class BlockDevice {
   void PersistUpTo(uint64_t completion);
   // The sector's state, allocated on first write (nullptr: never written).
   Sector* Find(uint64_t sector) const;
+  // The race detector's object for submission -> completion edges.
+  uint64_t CompletionKey() const { return RaceDetector::Field(queue_wait_->object_id(), 1); }
   Sector& Slot(uint64_t sector);
   uint64_t MediaCompletion(const Sector& s) const {
     return s.media < 0 ? 0 : writes_[s.media].completion;

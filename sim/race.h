@@ -58,6 +58,13 @@ class RaceDetector final : public RunService {
   // in reports): a write or a read, marked (READ_ONCE/WRITE_ONCE) or
   // plain.
   void Access(uint64_t variable, std::string_view name, bool write, bool marked, Where where);
+  // The variable id of field `field` (1-255) of the object with id
+  // `object`: a plain field of a simulated object (an inode's
+  // disk_i_size, a page's private) checked without a Shared<T> of its own,
+  // and so without an object id (and a scheduling point) of its own.
+  static constexpr uint64_t Field(uint64_t object, unsigned field) {
+    return (uint64_t{field} << 56) | object;
+  }
 
   void OnRunBegin() override;
 

@@ -69,6 +69,13 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
   // The correct btrfs splits a bio at map_length; the RFC's state does not.
   volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
   volumes_.AddChunk(std::move(chunk));
+  if (config.bug_truncate_partial_skips_writeback_wait) {
+    // The mistake lives in mm/truncate.c: the run's page cache takes it.
+    PageCache& cache = PageCache::Of(sched);
+    PageCacheConfig pc = cache.config();
+    pc.bug_truncate_partial_skips_writeback_wait = true;
+    cache.Configure(pc);
+  }
 }
 
 namespace {

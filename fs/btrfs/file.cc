@@ -364,6 +364,18 @@ int BtrfsInode::SyncWriteAndWait(uint64_t start, uint64_t end, bool fsync) {
 }
 
 int BtrfsInode::Fsync() {
+  // btrfs_sync_file() (v5.13): start_ordered_ops() first, out of the
+  // inode lock ("we can flush the dirty pages by multi-task"), then again
+  // under it for pages dirtied meanwhile, then the wait. Writes, truncate
+  // and punch hole may run while the first pass's pages are under
+  // writeback.
+  if (mapping_.nrpages() != 0) {
+    const int started = FdatawriteRange(0, kLEndMax);
+    if (started == -5) {
+      mapping_.CheckErrors();
+      return started;
+    }
+  }
   i_rwsem_.DownWrite();
   int ret = SyncWriteAndWait(0, kLEndMax, /*fsync=*/true);
   while (OrderedExtent* oe = ordered_.LookupRange(0, kLEndMax)) {
@@ -371,7 +383,7 @@ int BtrfsInode::Fsync() {
     ordered_.Put(oe);
   }
   fs_.transaction_lock().Lock();
-  fs_.log().UpdateInode({ino_, i_size_, 0});
+  DiskISizeWrite(i_size_);
   bool ok = fs_.CommitLog();
   fs_.transaction_lock().Unlock();
   i_rwsem_.UpWrite();
@@ -542,7 +554,7 @@ void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, u
   fs_.ReleaseUnreferenced();
   // clone_finish_inode_update(): the size covers the range.
   if (dst_off + len > i_size_) ISizeWrite(dst_off + len);
-  fs_.log().UpdateInode({ino_, i_size_, 0});
+  DiskISizeWrite(i_size_);
   fs_.transaction_lock().Unlock();
   em_tree_.Drop(dst_off, dst_off + alen, false);
   t2.UnlockExtent(o2, o2 + alen - 1);

@@ -103,7 +103,7 @@ void BtrfsInode::Iput() {
 
 void BtrfsInode::UpdateInodeSize() {
   fs_.transaction_lock().Lock();
-  fs_.log().UpdateInode({ino_, i_size_, 0});
+  DiskISizeWrite(i_size_);
   fs_.transaction_lock().Unlock();
 }
 
@@ -342,6 +342,26 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
     sched_.Report(std::move(f));
   }
   return -5;
+}
+
+void BtrfsInode::DiskISizeWrite(uint64_t size, std::source_location where) {
+  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
+    sim::RaceDetector::Of(sched_).Access(sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
+                                         "BTRFS_I(inode)->disk_i_size", /*write=*/true,
+                                         /*marked=*/false, where);
+  }
+  fs_.log().UpdateInode({ino_, size, 0});
+}
+
+std::optional<uint64_t> BtrfsInode::DiskISizeRead(std::source_location where) {
+  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
+    sim::RaceDetector::Of(sched_).Access(sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
+                                         "BTRFS_I(inode)->disk_i_size", /*write=*/false,
+                                         /*marked=*/false, where);
+  }
+  auto it = fs_.log().state().inodes.find(ino_);
+  if (it == fs_.log().state().inodes.end()) return std::nullopt;
+  return it->second.size;
 }
 
 void BtrfsInode::ISizeWrite(uint64_t size, std::source_location where) {
@@ -930,7 +950,7 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   fs_.transaction_lock().Lock();
   fs_.log().DropExtents(ino_, keep_end, kLEndMax);
   fs_.ReleaseUnreferenced();
-  fs_.log().UpdateInode({ino_, newsize, 0});
+  DiskISizeWrite(newsize);
   fs_.transaction_lock().Unlock();
   em_tree_.Drop(keep_end, kLEndMax, false);
   // btrfs_truncate_block(): the partial page's tail must be zeroes on
@@ -1664,10 +1684,8 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
         if (csum != submitted_csums_.end()) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
       }
       uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
-      auto ino = fs_.log().state().inodes.find(ino_);
-      if (ino == fs_.log().state().inodes.end() || ino->second.size < disk_i_size) {
-        fs_.log().UpdateInode({ino_, disk_i_size, 0});
-      }
+      const std::optional<uint64_t> on_disk = DiskISizeRead();
+      if (!on_disk || *on_disk < disk_i_size) DiskISizeWrite(disk_i_size);
     }
     for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) submitted_csums_.erase(oe->disk_bytenr + k);
     fs_.transaction_lock().Unlock();
@@ -1705,10 +1723,8 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
       submitted_csums_.erase(csum);
     }
     uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
-    auto it = fs_.log().state().inodes.find(ino_);
-    if (it == fs_.log().state().inodes.end() || it->second.size < disk_i_size) {
-      fs_.log().UpdateInode({ino_, disk_i_size, 0});
-    }
+    const std::optional<uint64_t> on_disk = DiskISizeRead();
+    if (!on_disk || *on_disk < disk_i_size) DiskISizeWrite(disk_i_size);
     fs_.transaction_lock().Unlock();
   } else {
     // The write failed: no item will point at the extent.

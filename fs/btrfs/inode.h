@@ -120,6 +120,13 @@
 //   (btrfs_truncate_block), but a commit of the larger size before that
 //   page is written again (another file's fsync) shows them after a power
 //   cut.
+// - bug_truncate_partial_skips_writeback_wait: truncate_inode_pages_range()
+//   zeroes the tail of the partial page at the new size without
+//   wait_on_page_writeback() (no stable pages): the device writes the
+//   zeroed tail under the checksum btrfs took at submit. btrfs_truncate_block
+//   rewrites the page later, so only a commit in between followed by a
+//   power cut, or an eviction and re-read, shows it: a block that fails
+//   its checksum.
 // - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
 //   whose copy could not be read or failed its checksum, without reading
 //   the other mirrors (btrfs_submit_read_repair() not called: the read
@@ -216,6 +223,7 @@ struct FsConfig {
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
   bool bug_writepage_skips_eof_zeroing = false;
+  bool bug_truncate_partial_skips_writeback_wait = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
@@ -769,6 +777,15 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // ASSERT_EXCLUSIVE_WRITER); lockless readers (i_size_read) are not
   // checked.
   void ISizeWrite(uint64_t size, std::source_location where = std::source_location::current());
+  // BTRFS_I(inode)->disk_i_size: the size the inode item in the running
+  // transaction holds (what a commit makes durable). Its writers and
+  // readers hold fs_info->trans_lock here (the kernel's inode->lock
+  // around btrfs_inode_safe_disk_i_size_write()); with races=on, two
+  // accesses nothing orders, one a write, are a data_race.
+  void DiskISizeWrite(uint64_t size, std::source_location where = std::source_location::current());
+  // Nothing if the inode has no item yet.
+  std::optional<uint64_t> DiskISizeRead(
+      std::source_location where = std::source_location::current());
   AddressSpace mapping_;
   ExtentIoTree io_tree_;
   ExtentMapTree em_tree_;

@@ -13,6 +13,7 @@
 
 #include "sim/check.h"
 #include "sim/heap.h"
+#include "sim/race.h"
 
 namespace fsim::fs {
 
@@ -88,6 +89,7 @@ struct PageOps {
     page.flags_ |= kPgLocked;
     page.lock_owner_ = s.in_fiber() ? s.current() : sim::kNoFiber;
     if (!s.in_fiber()) return;
+    page.HbAcquire();  // what the last unlock_page released happened before
     sim::Lockdep::Of(s).Acquire(page.map_, 0, trylock, sim::LockRead::kExclusive, where, nest);
     if (sim::Tracer* t = s.tracer(); t != nullptr) [[unlikely]] t->LockInstance(page.map_, page.name());
     page.lock_in_lockdep_ = true;
@@ -117,6 +119,16 @@ struct PageOps {
   static void SetPageError(Page& page) { page.flags_ |= kPgError; }
   static void ClearPageError(Page& page) { page.flags_ &= ~kPgError; }
 
+  // attach/detach_page_private() change page->private with the page
+  // locked, which is what orders them: with races=on, two changes nothing
+  // orders are a data_race.
+  static void WritePrivate(Page& page, sim::Where where = sim::Where::current()) {
+    sim::Scheduler& s = page.sched();
+    if (!sim::RaceDetector::On(s) || !s.in_fiber()) [[likely]] return;
+    sim::RaceDetector::Of(s).Access(sim::RaceDetector::Field(page.object_id(), 1), "page->private",
+                                    /*write=*/true, /*marked=*/false, where);
+  }
+
   static void AttachPagePrivate(Page& page, void* data) {
     if (PagePrivate(page)) {
       PageOps::Cache(page).Warn(
@@ -124,6 +136,7 @@ struct PageOps {
           "WARNING: attach_page_private on a page with private data: " + PageText(page));
       return;
     }
+    WritePrivate(page);
     GetPage(page);
     page.private_data = data;
     page.flags_ |= kPgPrivate;
@@ -131,6 +144,7 @@ struct PageOps {
 
   static void* DetachPagePrivate(Page& page) {
     if (!PagePrivate(page)) return nullptr;
+    WritePrivate(page);
     void* data = page.private_data;
     page.flags_ &= ~kPgPrivate;
     page.private_data = nullptr;
@@ -155,6 +169,7 @@ struct PageOps {
     page.flags_ |= kPgLocked;
     page.lock_owner_ = s.current();
     page.lock_in_lockdep_ = true;
+    page.HbAcquire();
     sim::Lockdep::Of(s).Acquired(page.map_);
   }
 

@@ -447,6 +447,10 @@ struct PageCacheConfig {
   // PF_MEMALLOC check in writepage defends against).
   enum class ReclaimWritepage { kNever, kKswapdOnly, kAll };
   ReclaimWritepage reclaim_writepage = ReclaimWritepage::kKswapdOnly;
+  // An injectable mistake (FsConfig::bug_truncate_partial_skips_writeback_wait):
+  // truncate_inode_pages_range() zeroes the partial page's tail without
+  // wait_on_page_writeback(), while the device may still be reading it.
+  bool bug_truncate_partial_skips_writeback_wait = false;
 };
 
 // shrink_page_list() over the run's LRU, as a sim::Shrinker.
