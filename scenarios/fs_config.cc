@@ -1,5 +1,6 @@
 #include "scenarios/fs_config.h"
 
+#include "model/error_line.h"
 #include "scenarios/orders/order_variant.h"
 #include "scenarios/registry.h"
 
@@ -162,6 +163,20 @@ std::string Join(const std::vector<std::string>& names) {
   return out;
 }
 
+// As many whole names as fit in `budget` characters, then how many more.
+std::string JoinWithin(const std::vector<std::string>& names, size_t budget) {
+  std::string out;
+  size_t listed = 0;
+  for (const std::string& n : names) {
+    const std::string next = (out.empty() ? "" : ", ") + n;
+    if (out.size() + next.size() > budget) break;
+    out += next;
+    ++listed;
+  }
+  if (listed < names.size()) out += ", and " + std::to_string(names.size() - listed) + " more";
+  return out;
+}
+
 std::vector<std::string> OrderNames() {
   std::vector<std::string> names;
   for (const OrderVariant& v : OrderVariants()) names.push_back(v.name);
@@ -225,11 +240,13 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
       if (bug->second == b.name) found = &b;
     }
     if (found == nullptr) {
-      // The pointer to the catalogue first: a long list is cut to fit the
-      // one-line error.
-      throw ConfigError{"config bug=" + bug->second +
-                        ": unknown ('fsim bugs' lists the catalogue; known: " + Join(BugNames()) +
-                        ")"};
+      // One line: the pointer to the catalogue, then as many whole names
+      // as fit.
+      const std::vector<std::string> names = BugNames();
+      const std::string head = "config bug=" + model::OneLine(bug->second, 64) +
+                               ": unknown ('fsim bugs' lists all " +
+                               std::to_string(names.size()) + "; known: ";
+      throw ConfigError{head + JoinWithin(names, model::kErrorLineMax - head.size() - 32) + ")"};
     }
     if (!Runs(*found, c)) {
       std::vector<std::string> fit;
