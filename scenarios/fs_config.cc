@@ -88,6 +88,12 @@ constexpr Bug kBugs[] = {
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},
+    {"raid10_stripe_index_without_sub_stripes",
+     &fs::FsConfig::bug_raid10_stripe_index_without_sub_stripes, Bug::kAny, "legacy",
+     "checksum,data_mismatch",
+     "RAID10's stripe_index is stripe_nr % factor without * sub_stripes: a unit's copies go to "
+     "the wrong pair of devices",
+     ""},
     {"read_created_page_without_uptodate_check",
      &fs::FsConfig::bug_read_created_page_without_uptodate_check, Bug::kAny, "legacy",
      "data_mismatch,deadlock",

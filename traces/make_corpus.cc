@@ -85,6 +85,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "read_repair_rewrites_good_mirror"}}, true},
       {"fs_mmap_eof_powercut-writepage_skips_eof_zeroing", "fs_mmap_eof_powercut",
        {{"order", "legacy"}, {"bug", "writepage_skips_eof_zeroing"}}, true},
+      {"fs_raid10_stripe_cross-raid10_stripe_index_without_sub_stripes", "fs_raid10_stripe_cross",
+       {{"order", "legacy"}, {"bug", "raid10_stripe_index_without_sub_stripes"}}, true},
       {"fs_truncate_writeback_powercut-truncate_partial_skips_writeback_wait",
        "fs_truncate_writeback_powercut",
        {{"order", "legacy"}, {"bug", "truncate_partial_skips_writeback_wait"}}, true},

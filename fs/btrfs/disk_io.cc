@@ -68,6 +68,7 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
   free_[kDataStart] = chunk.length;
   // The correct btrfs splits a bio at map_length; the RFC's state does not.
   volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
+  volumes_.set_bug_raid10_stripe_index(config.bug_raid10_stripe_index_without_sub_stripes);
   volumes_.AddChunk(std::move(chunk));
   if (config.bug_truncate_partial_skips_writeback_wait) {
     // The mistake lives in mm/truncate.c: the run's page cache takes it.

@@ -127,6 +127,12 @@
 //   rewrites the page later, so only a commit in between followed by a
 //   power cut, or an eviction and re-read, shows it: a block that fails
 //   its checksum.
+// - bug_raid10_stripe_index_without_sub_stripes: __btrfs_map_block's
+//   RAID10 stripe_index is (stripe_nr % factor) without "* sub_stripes":
+//   a stripe unit's two copies go to the wrong devices (the second copy of
+//   one pair and the first of the next). The model's own reads use the
+//   same mapping and return the right data; the disk, read where the chunk
+//   item says each copy lies, does not.
 // - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
 //   whose copy could not be read or failed its checksum, without reading
 //   the other mirrors (btrfs_submit_read_repair() not called: the read
@@ -224,6 +230,7 @@ struct FsConfig {
   bool bug_read_repair_rewrites_good_mirror = false;
   bool bug_writepage_skips_eof_zeroing = false;
   bool bug_truncate_partial_skips_writeback_wait = false;
+  bool bug_raid10_stripe_index_without_sub_stripes = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;

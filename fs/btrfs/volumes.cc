@@ -156,7 +156,8 @@ bool Volumes::MapBlock(bool write, uint64_t logical, uint64_t length, int mirror
       // factor) * sub_stripes; a write needs the full stripe (num_stripes
       // = sub_stripes: both mirrors), a read the mirror asked for.
       const uint64_t factor = n / kRaid10SubStripes;
-      const size_t stripe_index = static_cast<size_t>(stripe_nr % factor) * kRaid10SubStripes;
+      const size_t stripe_index =
+          static_cast<size_t>(stripe_nr % factor) * (bug_raid10_stripe_index_ ? 1 : kRaid10SubStripes);
       const uint64_t row = stripe_nr / factor;
       for (size_t i = 0; i < kRaid10SubStripes; ++i) {
         if (!write && static_cast<int>(i) != mirror) continue;

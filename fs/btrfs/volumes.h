@@ -137,6 +137,10 @@ class Volumes {
   // iomap_merge_past_map_length): the WARN, and the bio fails.
   void set_split_bios(bool split) { split_bios_ = split; }
   bool split_bios() const { return split_bios_; }
+  // An injectable mistake (FsConfig::bug_raid10_stripe_index_without_sub_stripes):
+  // RAID10's stripe_index is stripe_nr % factor, without the * sub_stripes
+  // that makes it the first stripe of a mirrored pair.
+  void set_bug_raid10_stripe_index(bool bug) { bug_raid10_stripe_index_ = bug; }
 
   // fs_info->bio_counter (btrfs_bio_counter_inc/dec): MapBio() calls in
   // progress plus stripe bios submitted and not yet completed.
@@ -155,6 +159,7 @@ class Volumes {
   sim::BlockArray& array_;
   std::vector<Chunk> chunks_;  // sorted by logical
   bool split_bios_ = true;
+  bool bug_raid10_stripe_index_ = false;
   uint64_t bio_counter_ = 0;
 };
 
