@@ -24,4 +24,12 @@ namespace fsim::sim {
       ::fsim::sim::CheckFailed(__FILE__, __LINE__, #cond, (msg));    \
   } while (0)
 
+// BUG_ON() in the simulated filesystem: `sched.BugOn` (sim/scheduler.h),
+// a finding with a trace, not a harness error.
+#define FSIM_BUG_ON(sched, cond, msg)                                      \
+  do {                                                                     \
+    if (__builtin_expect(!!(cond), 0))                                     \
+      (sched).BugOn(__FILE__, __LINE__, #cond, (msg));                     \
+  } while (0)
+
 #endif  // FSIM_SIM_CHECK_H_

@@ -597,6 +597,20 @@ void Scheduler::Fail(Finding finding) {
   EndRun();
 }
 
+void Scheduler::BugOn(const char* file, int line, const char* expr, const char* message) {
+  if (in_fiber() && !unwinding_) {
+    Finding finding;
+    finding.kind = FindingKind::kAssertion;
+    finding.signature = "bug_on:" + std::string(file) + ":" + std::to_string(line);
+    finding.report = "kernel BUG at " + std::string(file) + ":" + std::to_string(line) + "!\n  " +
+                     expr + (message != nullptr ? std::string(": ") + message : std::string()) +
+                     "\n  in fiber '" + current_->name + "'";
+    Fail(std::move(finding));  // unwinds this fiber: does not return
+  }
+  if (in_fiber()) throw FiberKill{};
+  CheckFailed(file, line, expr, message);
+}
+
 void Scheduler::ReportDeadlock() {
   // The wait-for graph: a blocked fiber -> the fibers holding what it
   // waits for (where the object knows). The fibers on a cycle of it are

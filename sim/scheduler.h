@@ -231,6 +231,12 @@ class Scheduler {
   // Reports a finding and ends the run. From a fiber it does not return
   // (the fiber is unwound); from `finish` it records and returns.
   void Fail(Finding finding);
+  // BUG_ON() of the system under test (FSIM_BUG_ON): a broken invariant of
+  // the simulated filesystem's own state, which a mistake in fs/ can
+  // cause. In a fiber: a finding of kind assertion ("kernel BUG at
+  // FILE:LINE!") that ends the run, so the trace is written and shrinks.
+  // Outside a run's fibers: a harness error, as FSIM_CHECK.
+  [[noreturn]] void BugOn(const char* file, int line, const char* expr, const char* message);
   // Signatures (NameHash) whose report the caller already holds, e.g. the
   // explorer's findings so far: a report for one of them may be left
   // empty, so that its text is built once per distinct signature. Null:

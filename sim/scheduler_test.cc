@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/check.h"
 #include "sim/sync.h"
 #include "sim/testing.h"
 
@@ -39,6 +40,32 @@ TEST(SchedulerTest, RunsFibersToCompletion) {
   });
   EXPECT_FALSE(r.finding.has_value());
   EXPECT_EQ(log, (std::vector<std::string>{"a1", "a2", "b1"}));
+}
+
+// FSIM_BUG_ON in a fiber: the system under test broke its own invariant,
+// as a kernel BUG_ON. A finding of kind assertion that ends the run (the
+// other fiber never runs on), not a harness error.
+TEST(SchedulerTest, BugOnInAFiberIsAFindingThatEndsTheRun) {
+  Scheduler s;
+  NonPreemptive strategy;
+  std::vector<std::string> log;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("a", [&] {
+      log.push_back("a1");
+      const int freed_twice = 2;
+      FSIM_BUG_ON(s, freed_twice > 1, "an extent freed twice");
+      log.push_back("a2");
+    });
+    s.Spawn("b", [&] { log.push_back("b1"); });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kAssertion);
+  EXPECT_EQ(r.finding->signature.rfind("bug_on:sim/scheduler_test.cc:", 0), 0u)
+      << r.finding->signature;
+  EXPECT_NE(r.finding->report.find("kernel BUG at sim/scheduler_test.cc:"), std::string::npos);
+  EXPECT_NE(r.finding->report.find("an extent freed twice"), std::string::npos);
+  EXPECT_NE(r.finding->report.find("in fiber 'a'"), std::string::npos);
+  EXPECT_EQ(log, (std::vector<std::string>{"a1"}));
 }
 
 TEST(SchedulerTest, StrategyChoosesAtYieldPoints) {

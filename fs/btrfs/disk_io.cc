@@ -81,12 +81,26 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
 
 namespace {
 
-// Returns [start, start+len) to `free`, merged with its neighbours.
-void AddFree(std::map<uint64_t, uint64_t>& free, uint64_t start, uint64_t len) {
+// Returns [start, start+len) to `free`, merged with its neighbours. Space
+// already free is a mistake of the caller (btrfs_add_free_space's
+// link_free_space fails with -EEXIST, and btrfs ASSERTs): a WARN finding,
+// and the range is not added again.
+void AddFree(sim::Scheduler& sched, std::map<uint64_t, uint64_t>& free, uint64_t start,
+             uint64_t len) {
+  auto overlap = [&](uint64_t other, uint64_t other_len) {
+    sim::Finding f;
+    f.kind = sim::FindingKind::kWarn;
+    f.signature = "warn:free_space_overlap";
+    f.report = "BTRFS critical: free space [" + std::to_string(start) + ", +" +
+               std::to_string(len) + ") returned while [" + std::to_string(other) + ", +" +
+               std::to_string(other_len) +
+               ") is already free (btrfs_add_free_space: link_free_space -EEXIST)";
+    sched.Report(std::move(f));
+  };
   auto next = free.lower_bound(start);
   if (next != free.begin()) {
     auto prev = std::prev(next);
-    FSIM_CHECK(prev->first + prev->second <= start);
+    if (prev->first + prev->second > start) return overlap(prev->first, prev->second);
     if (prev->first + prev->second == start) {
       start = prev->first;
       len += prev->second;
@@ -94,7 +108,7 @@ void AddFree(std::map<uint64_t, uint64_t>& free, uint64_t start, uint64_t len) {
     }
   }
   if (next != free.end()) {
-    FSIM_CHECK(start + len <= next->first);
+    if (start + len > next->first) return overlap(next->first, next->second);
     if (start + len == next->first) {
       len += next->second;
       free.erase(next);
@@ -120,7 +134,7 @@ bool BtrfsFs::CommitLog() {
       ++it;
       continue;
     }
-    AddFree(free_, it->first, it->second.len);
+    AddFree(sched_, free_, it->first, it->second.len);
     it = extents_.erase(it);
   }
   return ok;
@@ -144,7 +158,7 @@ uint64_t BtrfsFs::AllocData(uint64_t len) {
 
 void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
-  FSIM_CHECK_MSG(it != extents_.end(), "a file extent item points at an extent never allocated");
+  FSIM_BUG_ON(sched_, it == extents_.end(), "a file extent item points at an extent never allocated");
   it->second.referenced = true;
   referenced_.insert(disk_bytenr);
 }
@@ -152,16 +166,18 @@ void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
 void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
   auto it = extents_.find(disk_bytenr);
   len = (len + kPageSize - 1) / kPageSize * kPageSize;
-  FSIM_CHECK(it != extents_.end() && !it->second.referenced && len > 0 && len <= it->second.len);
+  FSIM_BUG_ON(sched_, !(it != extents_.end() && !it->second.referenced && len > 0 && len <= it->second.len),
+              "trimming an extent that is not an allocated, unreferenced one at least that long");
   if (len == it->second.len) return;
-  AddFree(free_, disk_bytenr + len, it->second.len - len);
+  AddFree(sched_, free_, disk_bytenr + len, it->second.len - len);
   it->second.len = len;
 }
 
 void BtrfsFs::ExtentUnused(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
-  FSIM_CHECK(it != extents_.end() && !it->second.referenced);
-  AddFree(free_, it->first, it->second.len);
+  FSIM_BUG_ON(sched_, !(it != extents_.end() && !it->second.referenced),
+              "freeing an extent that is not an allocated, unreferenced one");
+  AddFree(sched_, free_, it->first, it->second.len);
   extents_.erase(it);
 }
 
@@ -178,10 +194,11 @@ void BtrfsFs::ReleaseUnreferenced() {
       continue;
     }
     auto e = extents_.find(*it);
-    FSIM_CHECK(e != extents_.end() && e->second.referenced && !e->second.pinned);
+    FSIM_BUG_ON(sched_, !(e != extents_.end() && e->second.referenced && !e->second.pinned),
+                "an extent no item points at any more is not a referenced, unpinned allocation");
     it = referenced_.erase(it);
     if (config_.bug_free_extent_without_pinning) {
-      AddFree(free_, e->first, e->second.len);
+      AddFree(sched_, free_, e->first, e->second.len);
       extents_.erase(e);
       continue;
     }
