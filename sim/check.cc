@@ -13,4 +13,15 @@ void CheckFailed(const char* file, int line, const char* expr,
   std::abort();
 }
 
+namespace {
+BugOnHandler g_bug_on_handler = nullptr;
+}  // namespace
+
+void SetBugOnHandler(BugOnHandler handler) { g_bug_on_handler = handler; }
+
+void BugOnFailed(const char* file, int line, const char* expr, const char* message) {
+  if (g_bug_on_handler != nullptr) g_bug_on_handler(file, line, expr, message);
+  CheckFailed(file, line, expr, message);
+}
+
 }  // namespace fsim::sim

@@ -597,6 +597,19 @@ void Scheduler::Fail(Finding finding) {
   EndRun();
 }
 
+namespace {
+
+// FSIM_BUG_ON in the system under test, during a run: that run's finding.
+void BugOnInRun(const char* file, int line, const char* expr, const char* message) {
+  if (Scheduler* running = Scheduler::Running(); running != nullptr) {
+    running->BugOn(file, line, expr, message);
+  }
+}
+
+[[maybe_unused]] const bool kBugOnHandlerSet = (SetBugOnHandler(&BugOnInRun), true);
+
+}  // namespace
+
 void Scheduler::BugOn(const char* file, int line, const char* expr, const char* message) {
   if (in_fiber() && !unwinding_) {
     Finding finding;

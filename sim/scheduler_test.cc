@@ -53,7 +53,7 @@ TEST(SchedulerTest, BugOnInAFiberIsAFindingThatEndsTheRun) {
     s.Spawn("a", [&] {
       log.push_back("a1");
       const int freed_twice = 2;
-      FSIM_BUG_ON(s, freed_twice > 1, "an extent freed twice");
+      FSIM_BUG_ON(freed_twice > 1, "an extent freed twice");
       log.push_back("a2");
     });
     s.Spawn("b", [&] { log.push_back("b1"); });

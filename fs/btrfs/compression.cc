@@ -49,7 +49,7 @@ EncodedMapping MapEncoded(uint64_t start, uint64_t len, uint64_t orig_start, uin
   // clone that put the middle of an extent at offset 0): the arithmetic
   // is modulo 2^64, as btrfs's u64 em->orig_start, and pos - orig_start
   // is still the position in the decoded data.
-  FSIM_CHECK(pos >= start && pos < start + len);
+  FSIM_BUG_ON(!(pos >= start && pos < start + len), nullptr);
   EncodedMapping m;
   m.addr = block_start;
   m.io_size = block_len;

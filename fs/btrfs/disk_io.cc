@@ -158,7 +158,7 @@ uint64_t BtrfsFs::AllocData(uint64_t len) {
 
 void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
-  FSIM_BUG_ON(sched_, it == extents_.end(), "a file extent item points at an extent never allocated");
+  FSIM_BUG_ON(it == extents_.end(), "a file extent item points at an extent never allocated");
   it->second.referenced = true;
   referenced_.insert(disk_bytenr);
 }
@@ -166,7 +166,8 @@ void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
 void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
   auto it = extents_.find(disk_bytenr);
   len = (len + kPageSize - 1) / kPageSize * kPageSize;
-  FSIM_BUG_ON(sched_, !(it != extents_.end() && !it->second.referenced && len > 0 && len <= it->second.len),
+  FSIM_BUG_ON(!(it != extents_.end() && !it->second.referenced && len > 0 &&
+                len <= it->second.len),
               "trimming an extent that is not an allocated, unreferenced one at least that long");
   if (len == it->second.len) return;
   AddFree(sched_, free_, disk_bytenr + len, it->second.len - len);
@@ -175,7 +176,7 @@ void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
 
 void BtrfsFs::ExtentUnused(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
-  FSIM_BUG_ON(sched_, !(it != extents_.end() && !it->second.referenced),
+  FSIM_BUG_ON(!(it != extents_.end() && !it->second.referenced),
               "freeing an extent that is not an allocated, unreferenced one");
   AddFree(sched_, free_, it->first, it->second.len);
   extents_.erase(it);
@@ -194,7 +195,7 @@ void BtrfsFs::ReleaseUnreferenced() {
       continue;
     }
     auto e = extents_.find(*it);
-    FSIM_BUG_ON(sched_, !(e != extents_.end() && e->second.referenced && !e->second.pinned),
+    FSIM_BUG_ON(!(e != extents_.end() && e->second.referenced && !e->second.pinned),
                 "an extent no item points at any more is not a referenced, unpinned allocation");
     it = referenced_.erase(it);
     if (config_.bug_free_extent_without_pinning) {

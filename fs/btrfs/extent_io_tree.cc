@@ -82,7 +82,7 @@ void ExtentIoTree::MergeAround(uint64_t start, uint64_t end) {
 
 bool ExtentIoTree::SetExtentBit(uint64_t start, uint64_t end, uint32_t bits, uint32_t exclusive,
                                 uint64_t* failed_start) {
-  FSIM_CHECK(start <= end);
+  FSIM_BUG_ON(!(start <= end), nullptr);
   uint64_t stop = end;  // last byte to set
   bool ok = true;
   if (exclusive) {
@@ -130,7 +130,7 @@ bool ExtentIoTree::SetExtentBit(uint64_t start, uint64_t end, uint32_t bits, uin
 }
 
 void ExtentIoTree::ClearExtentBit(uint64_t start, uint64_t end, uint32_t bits) {
-  FSIM_CHECK(start <= end);
+  FSIM_BUG_ON(!(start <= end), nullptr);
   SplitAt(start);
   if (end != UINT64_MAX) SplitAt(end + 1);
   bool woke = false;

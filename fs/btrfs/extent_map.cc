@@ -20,7 +20,7 @@ ExtentMapTree::ExtentMapTree(sim::Scheduler& sched, std::string name)
     : lock_(sched, name + "->lock") {}
 
 bool ExtentMapTree::Add(ExtentMap em) {
-  FSIM_CHECK(em.len > 0);
+  FSIM_BUG_ON(!(em.len > 0), nullptr);
   auto next = maps_.lower_bound(em.start);
   if (next != maps_.end() && next->second.start < em.end()) return false;
   if (next != maps_.begin() && std::prev(next)->second.end() > em.start) return false;
@@ -57,7 +57,7 @@ std::optional<ExtentMap> ExtentMapTree::Lookup(uint64_t start, uint64_t len) con
 }
 
 void ExtentMapTree::Drop(uint64_t start, uint64_t end, bool skip_pinned) {
-  FSIM_CHECK(start < end);
+  FSIM_BUG_ON(!(start < end), nullptr);
   std::vector<ExtentMap> keep;
   auto it = maps_.upper_bound(start);
   if (it != maps_.begin()) --it;

@@ -97,7 +97,7 @@ void BtrfsInode::Igrab() {
 }
 
 void BtrfsInode::Iput() {
-  FSIM_CHECK(i_count_ > 0);
+  FSIM_BUG_ON(!(i_count_ > 0), nullptr);
   --i_count_;
 }
 
@@ -115,7 +115,7 @@ bool BtrfsInode::Evictable() const {
 }
 
 void BtrfsInode::Evict() {
-  FSIM_CHECK(Evictable());
+  FSIM_BUG_ON(!(Evictable()), nullptr);
   sched_.Cover("super_shrinker:evict_inode");
   freeing_ = true;
   mapping_.set_i_freeing(true);
@@ -281,7 +281,7 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
   if (em.block_start == kHole) em.block_len = 0;
   sched_.Cover("btrfs_get_extent:from_items");
   const bool added = em_tree_.Add(em);
-  FSIM_CHECK(added);
+  FSIM_BUG_ON(!(added), nullptr);
   return em;
 }
 
@@ -397,7 +397,7 @@ void BtrfsInode::SetDelallocExtent(uint64_t bytes) { delalloc_bytes_ += bytes; }
 
 // btrfs_clear_delalloc_extent().
 void BtrfsInode::ClearDelallocExtent(uint64_t bytes, uint32_t bits) {
-  FSIM_CHECK(bytes <= delalloc_bytes_);
+  FSIM_BUG_ON(!(bytes <= delalloc_bytes_), nullptr);
   delalloc_bytes_ -= bytes;
   if (bits & kExtentClearDataResv) fs_.FreeReservedData(bytes);
 }
@@ -493,7 +493,8 @@ void BtrfsInode::TruncateBlock(uint64_t from) {
 }
 
 uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof) {
-  FSIM_CHECK(!data.empty() && pos / kPageSize == (pos + data.size() - 1) / kPageSize);
+  FSIM_BUG_ON(data.empty() || pos / kPageSize != (pos + data.size() - 1) / kPageSize,
+              "a store through mmap must stay within one page");
   i_mmap_lock_.DownRead();
   const uint64_t index = pos / kPageSize;
   const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
@@ -1228,7 +1229,7 @@ bool BtrfsInode::LockDelallocPages(IomapWritepageCtx& wpc, uint64_t start, uint6
 void BtrfsInode::UnlockDelallocPages(uint64_t start, uint64_t end) {
   for (uint64_t at = start + kPageSize; at < end; at += kPageSize) {
     Page* page = mapping_.Peek(at / kPageSize);
-    FSIM_CHECK(page != nullptr && PageLocked(*page));
+    FSIM_BUG_ON(!(page != nullptr && PageLocked(*page)), nullptr);
     UnlockPage(*page);
   }
 }
@@ -1515,7 +1516,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   io->data.assign(disk_len, 0);
   for (uint64_t at = start; at < end; at += kPageSize) {
     Page* page = mapping_.Peek(at / kPageSize);
-    FSIM_CHECK(page != nullptr && PageLocked(*page));
+    FSIM_BUG_ON(!(page != nullptr && PageLocked(*page)), nullptr);
     if (encoded == nullptr && at < i_size_) {
       std::memcpy(io->data.data() + (at - start), page->data.data(), std::min<uint64_t>(kPageSize, i_size_ - at));
     }

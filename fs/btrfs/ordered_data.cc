@@ -45,7 +45,8 @@ OrderedExtent* OrderedTree::Add(uint64_t file_offset, uint64_t num_bytes, uint64
 }
 
 void OrderedTree::Shrink(OrderedExtent* oe, uint64_t num_bytes) {
-  FSIM_CHECK(oe->bytes_left == oe->num_bytes && num_bytes > 0 && num_bytes <= oe->num_bytes);
+  FSIM_BUG_ON(!(oe->bytes_left == oe->num_bytes && num_bytes > 0 && num_bytes <= oe->num_bytes),
+              "splitting an ordered extent with I/O done, or outside it");
   oe->num_bytes = num_bytes;
   oe->disk_num_bytes = num_bytes;
   oe->bytes_left = num_bytes;
@@ -114,7 +115,7 @@ void OrderedTree::Remove(OrderedExtent* oe) {
   if (present) tree_.erase(it);
   oe->flags |= kOrderedComplete;
   lock_.UnlockIrqRestore();
-  FSIM_CHECK_MSG(present, "removing an ordered extent that is not in its tree");
+  FSIM_BUG_ON(!(present), "removing an ordered extent that is not in its tree");
   oe->wait.WakeUp();
   Put(oe);
 }

@@ -189,7 +189,7 @@ bool Volumes::MapBlock(bool write, uint64_t logical, uint64_t length, int mirror
 }
 
 bool Volumes::BioFitsInStripe(sim::BioOp op, uint64_t logical, uint64_t len) const {
-  FSIM_CHECK_MSG(len > 0, "btrfs_bio_fits_in_stripe of an empty range");
+  FSIM_BUG_ON(!(len > 0), "btrfs_bio_fits_in_stripe of an empty range");
   Mapping map;
   if (!MapBlock(op == sim::BioOp::kWrite, logical, len, 0, &map)) return false;
   return len <= map.map_length;  // the kernel's "geom.len < bio_len + size": does not fit
@@ -220,7 +220,7 @@ void Volumes::MapBio(sim::Bio* bio, int mirror_num, Where where) {
   const uint64_t logical = bio->sector * kSector;
   const uint64_t length = bio->size();
   const int copies = NumCopies(logical);
-  FSIM_CHECK(mirror_num >= 0 && mirror_num <= std::max(copies, 1));
+  FSIM_BUG_ON(!(mirror_num >= 0 && mirror_num <= std::max(copies, 1)), nullptr);
   const int mirror = mirror_num > 0 ? mirror_num - 1
                      : copies > 1 && !write
                          ? static_cast<int>(sched_.Choose(copies, "read_mirror"))
@@ -241,7 +241,7 @@ void Volumes::MapBio(sim::Bio* bio, int mirror_num, Where where) {
     --bio_counter_;  // btrfs_bio_counter_dec()
     return;
   }
-  FSIM_CHECK_MSG(all_copies || !write, "a one-copy write must fit in map_length");
+  FSIM_BUG_ON(!(all_copies || !write), "a one-copy write must fit in map_length");
   if (!split_bios_) {
     // The RFC's "iomap merges bios past the extent map's mapped length".
     Warn("warn:btrfs_map_bio:bio_beyond_map_length",
@@ -386,7 +386,7 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
     piece.flags = bio->flags;
     piece.sector = (logical + offset) / kSector;
     piece.vecs = SliceVecs(bio->vecs, offset, lens[i]);
-    FSIM_CHECK(piece.size() == lens[i]);
+    FSIM_BUG_ON(!(piece.size() == lens[i]), nullptr);
     offset += lens[i];
     // bio_chain_endio(). Deleting `split` destroys this very closure:
     // only locals are used after it.
@@ -404,7 +404,7 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
       if (parent->end_io) parent->end_io(*parent);
     };
   }
-  FSIM_CHECK(offset == length);
+  FSIM_BUG_ON(!(offset == length), nullptr);
   for (size_t i = 0; i < maps.size(); ++i) SubmitMapped(&split->pieces[i], maps[i], where);
 }
 

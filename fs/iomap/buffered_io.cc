@@ -184,7 +184,7 @@ void IomapWritepageCtx::Submit(Ioend* ioend) {
 }
 
 void IomapWritepageCtx::SubmitBio(Ioend* ioend, size_t index) {
-  FSIM_CHECK(index == ioend->submitted);
+  FSIM_BUG_ON(!(index == ioend->submitted), nullptr);
   ++ioend->submitted;
   sim::Bio* bio = ioend->bios[index];
   const bool last = index + 1 == ioend->bios.size();

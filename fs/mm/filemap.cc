@@ -190,8 +190,8 @@ std::vector<AddressSpace::Violation> AddressSpace::Violations(uint64_t i_size) c
   uint64_t dirty = 0, writeback = 0;
   const uint64_t eof_index = (i_size + kPageSize - 1) >> kPageShift;  // first wholly beyond
   for (const auto& [index, page] : pages_) {
-    FSIM_CHECK_MSG(page->alive() && page->mapping_ == this && page->index_ == index,
-                   "page cache: a cached page is not of its mapping");
+    FSIM_BUG_ON(!(page->alive() && page->mapping_ == this && page->index_ == index),
+                "page cache: a cached page is not of its mapping");
     const std::string what = "page index " + std::to_string(index) + " of '" + name_ + "'";
     dirty += PageDirty(*page);
     writeback += PageWriteback(*page);
@@ -214,8 +214,8 @@ std::vector<AddressSpace::Violation> AddressSpace::Violations(uint64_t i_size) c
                          " wholly beyond i_size " + std::to_string(i_size)});
     }
   }
-  FSIM_CHECK_MSG(dirty == nr_dirty_, "page cache: mapping dirty count drifted");
-  FSIM_CHECK_MSG(writeback == nr_writeback_, "page cache: mapping writeback count drifted");
+  FSIM_BUG_ON(!(dirty == nr_dirty_), "page cache: mapping dirty count drifted");
+  FSIM_BUG_ON(!(writeback == nr_writeback_), "page cache: mapping writeback count drifted");
   return out;
 }
 

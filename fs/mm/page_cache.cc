@@ -98,7 +98,7 @@ struct PageOps {
   static void Free(Page& page, sim::Where where) {
     sim::Scheduler& s = page.sched();
     PageCache& cache = Cache(page);
-    FSIM_CHECK(page.mapping_ == nullptr && page.lru_key_ == 0);
+    FSIM_BUG_ON(!(page.mapping_ == nullptr && page.lru_key_ == 0), nullptr);
     // free_pages_check(): flags that must be clear on a page being freed.
     if ((page.flags_ & (kPgLocked | kPgWriteback | kPgPrivate)) != 0) {
       cache.Warn("warn:bad_page_state:" +
@@ -298,7 +298,7 @@ struct PageOps {
   // --- References ------------------------------------------------------------------
 
   static void GetPage(Page& page) {
-    FSIM_CHECK_MSG(page.refcount_ > 0, "get_page on a page with no reference");
+    FSIM_BUG_ON(!(page.refcount_ > 0), "get_page on a page with no reference");
     ++page.refcount_;
   }
 
@@ -366,7 +366,7 @@ struct PageOps {
   }
 
   static void ZeroUserSegment(Page& page, uint64_t start, uint64_t end) {
-    FSIM_CHECK(start <= end && end <= kPageSize);
+    FSIM_BUG_ON(!(start <= end && end <= kPageSize), nullptr);
     std::memset(page.data.data() + start, 0, end - start);
   }
 
@@ -525,7 +525,7 @@ void PageCache::Forget(AddressSpace* mapping, uint64_t run) {
 }
 
 void PageCache::AccountDirty(AddressSpace& mapping, int delta) {
-  FSIM_CHECK(delta > 0 || (mapping.nr_dirty_ > 0 && nr_dirty_ > 0));
+  FSIM_BUG_ON(!(delta > 0 || (mapping.nr_dirty_ > 0 && nr_dirty_ > 0)), nullptr);
   if (delta > 0 && mapping.nr_dirty_ == 0 &&
       std::find(dirty_mappings_.begin(), dirty_mappings_.end(), &mapping) == dirty_mappings_.end()) {
     dirty_mappings_.push_back(&mapping);  // __mark_inode_dirty(I_DIRTY_PAGES)
@@ -593,7 +593,7 @@ void PageCache::FlusherMain() {
 }
 
 void PageCache::AccountWriteback(AddressSpace& mapping, int delta) {
-  FSIM_CHECK(delta > 0 || (mapping.nr_writeback_ > 0 && nr_writeback_ > 0));
+  FSIM_BUG_ON(!(delta > 0 || (mapping.nr_writeback_ > 0 && nr_writeback_ > 0)), nullptr);
   mapping.nr_writeback_ += delta;
   nr_writeback_ += delta;
 }

@@ -40,7 +40,7 @@ void AddressSpace::TruncatePartial(uint64_t index, uint64_t from, uint64_t to) {
 }
 
 void AddressSpace::TruncateInodePagesRange(uint64_t lstart, uint64_t lend) {
-  FSIM_CHECK(lend == kLEndMax || lstart <= lend + 1);
+  FSIM_BUG_ON(!(lend == kLEndMax || lstart <= lend + 1), nullptr);
   uint64_t partial_start = lstart & (kPageSize - 1);
   uint64_t partial_end = lend == kLEndMax ? 0 : (lend + 1) & (kPageSize - 1);
   // Whole pages to remove: [start, end).
