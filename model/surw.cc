@@ -55,8 +55,9 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   const uint32_t n = static_cast<uint32_t>(point.runnable.size());
   FSIM_CHECK(point.pending.size() == n);
   if (weights_.size() < n) weights_.resize(n);
-  // One pass: which fibers are at an unselected event with free moves
-  // left (weight 0 marks them below), and the weights for a weighted pick.
+  // One pass: how many fibers are at an unselected event with free moves
+  // left, and every fiber's weight for a weighted pick (1 unless at a
+  // selected event).
   uint32_t free = 0;
   uint64_t total = 0;
   for (uint32_t i = 0; i < n; ++i) {

@@ -201,6 +201,10 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   if (bio.end_io) bio.end_io(bio);
 }
 
+uint64_t BlockDevice::CompletionKey() const {
+  return RaceDetector::Field(queue_wait_->object_id(), 1);
+}
+
 void BlockDevice::BitRotRead(const Request& req, uint64_t count, uint8_t* buf) {
   const uint64_t first = req.bio->sector;
   if (!rot_ && count > 0 && sched_.Choose(2, "bitrot") == 1) {

@@ -51,7 +51,6 @@
 #include <vector>
 
 #include "sim/byte_arena.h"
-#include "sim/race.h"
 #include "sim/scheduler.h"
 #include "sim/sync.h"
 
@@ -233,7 +232,7 @@ class BlockDevice {
   // The sector's state, allocated on first write (nullptr: never written).
   Sector* Find(uint64_t sector) const;
   // The race detector's object for submission -> completion edges.
-  uint64_t CompletionKey() const { return RaceDetector::Field(queue_wait_->object_id(), 1); }
+  uint64_t CompletionKey() const;
   Sector& Slot(uint64_t sector);
   uint64_t MediaCompletion(const Sector& s) const {
     return s.media < 0 ? 0 : writes_[s.media].completion;

@@ -58,6 +58,12 @@ class RaceDetector final : public RunService {
   // in reports): a write or a read, marked (READ_ONCE/WRITE_ONCE) or
   // plain.
   void Access(uint64_t variable, std::string_view name, bool write, bool marked, Where where);
+  // Access() on `sched`'s detector if it is on; nothing otherwise (one
+  // branch on the run's flag).
+  static void AccessIfOn(Scheduler& sched, uint64_t variable, std::string_view name, bool write,
+                         bool marked, Where where) {
+    if (On(sched)) [[unlikely]] Of(sched).Access(variable, name, write, marked, where);
+  }
   // The variable id of field `field` (1-255) of the object with id
   // `object`: a plain field of a simulated object (an inode's
   // disk_i_size, a page's private) checked without a Shared<T> of its own,

@@ -63,9 +63,7 @@ class Shared {
     if (Tracer* t = sched_->tracer(); t != nullptr) [[unlikely]] {
       t->SharedAccess(name_, write, marked, where);
     }
-    if (RaceDetector::On(*sched_)) [[unlikely]] {
-      RaceDetector::Of(*sched_).Access(object_, name_, write, marked, where);
-    }
+    RaceDetector::AccessIfOn(*sched_, object_, name_, write, marked, where);
   }
 
   Scheduler* sched_;

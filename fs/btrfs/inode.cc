@@ -345,30 +345,24 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
 }
 
 void BtrfsInode::DiskISizeWrite(uint64_t size, std::source_location where) {
-  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
-    sim::RaceDetector::Of(sched_).Access(sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
-                                         "BTRFS_I(inode)->disk_i_size", /*write=*/true,
-                                         /*marked=*/false, where);
-  }
+  sim::RaceDetector::AccessIfOn(sched_, sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
+                                "BTRFS_I(inode)->disk_i_size", /*write=*/true, /*marked=*/false,
+                                where);
   fs_.log().UpdateInode({ino_, size, 0});
 }
 
-std::optional<uint64_t> BtrfsInode::DiskISizeRead(std::source_location where) {
-  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
-    sim::RaceDetector::Of(sched_).Access(sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
-                                         "BTRFS_I(inode)->disk_i_size", /*write=*/false,
-                                         /*marked=*/false, where);
-  }
+void BtrfsInode::DiskISizeRaise(uint64_t end, std::source_location where) {
+  sim::RaceDetector::AccessIfOn(sched_, sim::RaceDetector::Field(i_rwsem_.object_id(), 1),
+                                "BTRFS_I(inode)->disk_i_size", /*write=*/false, /*marked=*/false,
+                                where);
+  const uint64_t size = std::min(i_size_, end);
   auto it = fs_.log().state().inodes.find(ino_);
-  if (it == fs_.log().state().inodes.end()) return std::nullopt;
-  return it->second.size;
+  if (it == fs_.log().state().inodes.end() || it->second.size < size) DiskISizeWrite(size, where);
 }
 
 void BtrfsInode::ISizeWrite(uint64_t size, std::source_location where) {
-  if (sim::RaceDetector::On(sched_)) [[unlikely]] {
-    sim::RaceDetector::Of(sched_).Access(i_rwsem_.object_id(), "inode->i_size", /*write=*/true,
-                                         /*marked=*/false, where);
-  }
+  sim::RaceDetector::AccessIfOn(sched_, i_rwsem_.object_id(), "inode->i_size", /*write=*/true,
+                                /*marked=*/false, where);
   i_size_ = size;
 }
 
@@ -1684,9 +1678,7 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
         auto csum = submitted_csums_.find(oe->disk_bytenr + k);
         if (csum != submitted_csums_.end()) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
       }
-      uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
-      const std::optional<uint64_t> on_disk = DiskISizeRead();
-      if (!on_disk || *on_disk < disk_i_size) DiskISizeWrite(disk_i_size);
+      DiskISizeRaise(oe->file_offset + visible);
     }
     for (uint64_t k = 0; k < oe->num_bytes; k += kPageSize) submitted_csums_.erase(oe->disk_bytenr + k);
     fs_.transaction_lock().Unlock();
@@ -1723,9 +1715,7 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
       if (compressed ? visible > 0 : k < visible) fs_.log().SetCsum(oe->disk_bytenr + k, csum->second);
       submitted_csums_.erase(csum);
     }
-    uint64_t disk_i_size = std::min(i_size_, oe->file_offset + visible);
-    const std::optional<uint64_t> on_disk = DiskISizeRead();
-    if (!on_disk || *on_disk < disk_i_size) DiskISizeWrite(disk_i_size);
+    DiskISizeRaise(oe->file_offset + visible);
     fs_.transaction_lock().Unlock();
   } else {
     // The write failed: no item will point at the extent.

@@ -790,9 +790,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // around btrfs_inode_safe_disk_i_size_write()); with races=on, two
   // accesses nothing orders, one a write, are a data_race.
   void DiskISizeWrite(uint64_t size, std::source_location where = std::source_location::current());
-  // Nothing if the inode has no item yet.
-  std::optional<uint64_t> DiskISizeRead(
-      std::source_location where = std::source_location::current());
+  // btrfs_inode_safe_disk_i_size_write() at an ordered extent's end:
+  // disk_i_size raised to min(i_size, end), never lowered (a read of it,
+  // then perhaps a write).
+  void DiskISizeRaise(uint64_t end, std::source_location where = std::source_location::current());
   AddressSpace mapping_;
   ExtentIoTree io_tree_;
   ExtentMapTree em_tree_;

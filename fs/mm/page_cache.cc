@@ -124,9 +124,9 @@ struct PageOps {
   // orders are a data_race.
   static void WritePrivate(Page& page, sim::Where where = sim::Where::current()) {
     sim::Scheduler& s = page.sched();
-    if (!sim::RaceDetector::On(s) || !s.in_fiber()) [[likely]] return;
-    sim::RaceDetector::Of(s).Access(sim::RaceDetector::Field(page.object_id(), 1), "page->private",
-                                    /*write=*/true, /*marked=*/false, where);
+    if (!s.in_fiber()) return;
+    sim::RaceDetector::AccessIfOn(s, sim::RaceDetector::Field(page.object_id(), 1), "page->private",
+                                  /*write=*/true, /*marked=*/false, where);
   }
 
   static void AttachPagePrivate(Page& page, void* data) {
