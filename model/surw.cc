@@ -53,7 +53,6 @@ void Surw::OnSpawn(sim::FiberId id) {
 
 sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   const uint32_t n = static_cast<uint32_t>(point.runnable.size());
-  FSIM_CHECK(point.pending.size() == n);
   if (weights_.size() < n) weights_.resize(n);
   // One pass: how many fibers are at an unselected event with free moves
   // left, and every fiber's weight for a weighted pick (1 unless at a
@@ -65,7 +64,7 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
     FSIM_CHECK(id < slots_.size());
     const Slot& slot = slots_[id];
     uint64_t w = 1;
-    if (Selected(point.pending[i].object)) {
+    if (Selected(point.pending[id].object)) {
       if (slot.expected > slot.picked) w = slot.expected - slot.picked;
     } else if (slot.free_moves < kFreeMovesMax) {
       ++free;
@@ -79,7 +78,7 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
     uint64_t k = random_.Below(free);
     for (uint32_t i = 0;; ++i) {
       const sim::FiberId id = point.runnable[i];
-      if (Selected(point.pending[i].object) || slots_[id].free_moves >= kFreeMovesMax ||
+      if (Selected(point.pending[id].object) || slots_[id].free_moves >= kFreeMovesMax ||
           k-- > 0) {
         continue;
       }
@@ -95,13 +94,17 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   // outcome is unpredictable by design.
   const uint64_t x = random_.Below(total);
   uint32_t chosen = 0;
-  uint64_t prefix = 0;
-  for (uint32_t i = 0; i + 1 < n; ++i) {
-    prefix += weights_[i];
-    chosen += x >= prefix ? 1 : 0;
+  if (total == n) {
+    chosen = static_cast<uint32_t>(x);  // every weight 1: the sums are 1, 2, ...
+  } else {
+    uint64_t prefix = 0;
+    for (uint32_t i = 0; i + 1 < n; ++i) {
+      prefix += weights_[i];
+      chosen += x >= prefix ? 1 : 0;
+    }
   }
   sim::FiberId id = point.runnable[chosen];
-  if (Selected(point.pending[chosen].object)) {
+  if (Selected(point.pending[id].object)) {
     ++slots_[id].picked;
     slots_[id].free_moves = 0;
   }

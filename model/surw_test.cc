@@ -34,7 +34,7 @@ class Recorder final : public sim::Strategy {
     sim::FiberId id = inner_.PickFiber(p);
     Point point;
     for (size_t i = 0; i < p.runnable.size(); ++i) {
-      point.objects.push_back(p.pending[i].object);
+      point.objects.push_back(p.pending[p.runnable[i]].object);
       if (p.runnable[i] == id) point.picked = i;
     }
     points.push_back(point);

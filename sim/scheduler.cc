@@ -361,6 +361,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
   f.ctx = ctx::make_fcontext(f.stack.top(), f.stack.size(), &Entry);
   f.state = FiberState::kRunnable;
   f.pending = {};
+  pending_by_id_[f.id] = {};
   f.reached_point = false;
   size_t n = std::min(name.size(), sizeof f.name - 1);
   std::memcpy(f.name, name.data(), n);
@@ -391,6 +392,7 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
 void Scheduler::Yield(Site site, uint64_t object, bool read) {
   if (!in_fiber() || unwinding_) return;
   current_->pending = {object, read};
+  pending_by_id_[current_->id] = current_->pending;
   current_->reached_point = true;
   if (tracer_ != nullptr) [[unlikely]] tracer_->Yield(*current_, site);
   chooser_.Event(EventTag::kYield, site.hash());
@@ -406,6 +408,7 @@ bool Scheduler::Block(Waitable& on, uint64_t deadline_ns) {
   self->wait_seq = ++wait_seq_;
   self->timed_out = false;
   self->pending = {on.object_id_, false};  // woken, it retries on `on`
+  pending_by_id_[self->id] = self->pending;
   self->reached_point = true;
   Touch(on.object_id_);
   if (deadline_ns != kNever) Touch(0);  // time: not a named object
@@ -557,8 +560,7 @@ void Scheduler::Schedule(bool current_runnable) {
     uint32_t n = runnable_.ToArray(runnable_ids_);
     SchedulePoint point;
     point.runnable = std::span<const FiberId>(runnable_ids_, n);
-    for (uint32_t i = 0; i < n; ++i) runnable_pending_[i] = fibers_[runnable_ids_[i]].pending;
-    point.pending = std::span<const PendingOp>(runnable_pending_, n);
+    point.pending = std::span<const PendingOp>(pending_by_id_, kFibersMax);
     point.current = current_->id;
     point.current_runnable = current_runnable;
     point.step = steps_;

@@ -344,7 +344,9 @@ class Scheduler {
   FiberSet runnable_;
   FiberSet used_;  // slots spawned into during this run
   FiberId runnable_ids_[kFibersMax];  // Schedule()'s scratch: not on a fiber's stack
-  PendingOp runnable_pending_[kFibersMax];  // likewise, parallel to runnable_ids_
+  // Each fiber's Fiber::pending, by id: what SchedulePoint::pending
+  // shows, kept as it changes so a decision copies nothing.
+  PendingOp pending_by_id_[kFibersMax];
   uint32_t live_ = 0;     // fibers neither free nor done
   uint32_t workers_ = 0;  // of which not daemons
   Chooser chooser_;

@@ -79,7 +79,8 @@ inline bool Dependent(const Footprint& a, const Footprint& b) {
 // One scheduling point with more than one runnable fiber.
 struct SchedulePoint {
   std::span<const FiberId> runnable;  // ascending, at least two entries
-  // pending[i]: the next operation of runnable[i] (same length).
+  // pending[id]: the next operation of fiber `id`, for every id (read
+  // it for the runnable ones: pending[runnable[i]]).
   std::span<const PendingOp> pending;
   // The fiber that reached the point; kNoFiber at the start of a run.
   FiberId current = kNoFiber;
