@@ -127,6 +127,10 @@ void ObjectProfile::Count(const sim::Fiber& fiber) {
 
 void ObjectProfile::Yield(const sim::Fiber& fiber, sim::Site) { Count(fiber); }
 
+void ObjectProfile::FindingReported(const sim::Finding& finding) {
+  if (finding.signature.starts_with("livelock:soft_lockup:")) soft_lockup_ = true;
+}
+
 void ObjectProfile::Block(const sim::Fiber& fiber, const sim::Waitable&, uint64_t) {
   Count(fiber);
 }
@@ -137,7 +141,7 @@ ObjectProfileData ProfileObjects(sim::Scheduler& sched, uint64_t runs,
   RandomWalk walk;
   sim::Tracer* saved = sched.tracer();
   sched.set_tracer(&profile);
-  for (uint64_t seed = 0; seed < runs; ++seed) run(walk, seed);
+  for (uint64_t seed = 0; seed < runs && !profile.soft_lockup(); ++seed) run(walk, seed);
   sched.set_tracer(saved);
   return profile.Data();
 }

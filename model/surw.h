@@ -100,6 +100,11 @@ class ObjectProfile final : public sim::Tracer {
   void Spawn(const sim::Fiber& fiber) override;
   void Yield(const sim::Fiber& fiber, sim::Site site) override;
   void Block(const sim::Fiber& fiber, const sim::Waitable& on, uint64_t deadline_ns) override;
+  void FindingReported(const sim::Finding& finding) override;
+  // A profile run was stopped by the soft-lockup watchdog: the program
+  // loops for ever somewhere, and every further profile run would cost a
+  // whole watchdog period; exploration reports it.
+  bool soft_lockup() const { return soft_lockup_; }
   // The counts so far, with `objects` filled in.
   ObjectProfileData Data() const;
 
@@ -107,6 +112,7 @@ class ObjectProfile final : public sim::Tracer {
   void Count(const sim::Fiber& fiber);
 
   uint64_t spawned_ = 0;
+  bool soft_lockup_ = false;
   std::vector<uint64_t> spawn_index_;  // by fiber id
   ObjectProfileData data_;
 };

@@ -22,6 +22,10 @@ inline constexpr uint64_t kStepsMaxDefault = 200'000;
 
 // Fiber stacks: default size and the bounds a configuration may ask for.
 inline constexpr size_t kStackSizeDefault = 64 * 1024;
+// The soft-lockup watchdog's default period (RunOptions::soft_lockup_ms):
+// five seconds of CPU without a scheduling point. A step of the model
+// takes microseconds, a whole run milliseconds (under ASan, tens).
+inline constexpr uint64_t kSoftLockupMsDefault = 5'000;
 inline constexpr size_t kStackSizeMin = 16 * 1024;
 inline constexpr size_t kStackSizeMax = 8 * 1024 * 1024;
 // Guard below each stack. Large enough that a frame probe

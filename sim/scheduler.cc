@@ -160,6 +160,9 @@ RunResult Scheduler::Run(Strategy& strategy, const RunOptions& options,
   if (tracer_ != nullptr) tracer_->RunBegin(*this);
 
   g_running = this;
+  ++run_seq_;
+  soft_lockup_ms_ = options.soft_lockup_ms;
+  watchdog_ticks_ = 0;
   FaultTrap::Arm(&OnFault, this, &fault_jump_);
   // No signal mask saved: that costs a system call per run. The fault
   // path unblocks the signals itself. A fault while fibers are unwound
@@ -226,6 +229,7 @@ void Scheduler::OnFaultLanded(int fault) {
   sigemptyset(&set);
   sigaddset(&set, SIGSEGV);
   sigaddset(&set, SIGBUS);
+  sigaddset(&set, SIGVTALRM);
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
   FaultTrap::Install();
   FaultTrap::Arm(&OnFault, this, &fault_jump_);  // the handler disarmed it
@@ -243,6 +247,7 @@ void Scheduler::OnFaultLanded(int fault) {
   ended_ = true;
   if (tracer_ != nullptr && !unwinding_) tracer_->Exit(*f);
   Report(fault == kFaultStackOverflow ? StackOverflowFinding(*f)
+         : fault == kFaultSoftLockup  ? SoftLockupFinding(*f)
                                       : CrashFinding(*f, fault == kFaultBus ? "SIGBUS" : "SIGSEGV"));
 }
 
@@ -281,8 +286,46 @@ Finding Scheduler::CrashFinding(const Fiber& f, std::string_view signal) {
   return finding;
 }
 
+Finding Scheduler::SoftLockupFinding(const Fiber& f) const {
+  // No time measured in the report: the step it stopped at says where.
+  Finding finding;
+  finding.kind = FindingKind::kLivelock;
+  finding.signature = std::string("livelock:soft_lockup:") + f.name;
+  char line[200];
+  std::snprintf(line, sizeof line,
+                "watchdog: BUG: soft lockup - fiber '%s' (id %u) stuck for %llu ms of CPU "
+                "without reaching a scheduling point (after step %llu)",
+                f.name, f.id, static_cast<unsigned long long>(soft_lockup_ms_),
+                static_cast<unsigned long long>(steps_));
+  finding.report = line;
+  finding.report +=
+      "\nA loop that never ends and never sleeps or yields: one that cannot "
+      "progress, or waits for a state only another fiber could change. The "
+      "fiber was stopped there; its frames were abandoned, not unwound.";
+  return finding;
+}
+
 int Scheduler::OnFault(void* self, int sig, const void* addr) {
   auto* s = static_cast<Scheduler*>(self);
+  if (sig == SIGVTALRM) {
+    // The watchdog's tick (sim/stack.h): the same fiber at the same step
+    // of the same run for a whole period is stuck.
+    if (s->current_ == &s->main_ || s->unwinding_) {
+      s->watchdog_ticks_ = 0;
+      return 0;
+    }
+    if (s->watchdog_run_ != s->run_seq_ || s->watchdog_steps_ != s->steps_ ||
+        s->watchdog_fiber_ != s->current_) {
+      s->watchdog_run_ = s->run_seq_;
+      s->watchdog_steps_ = s->steps_;
+      s->watchdog_fiber_ = s->current_;
+      s->watchdog_ticks_ = 0;
+      return 0;
+    }
+    if (++s->watchdog_ticks_ * FaultTrap::kWatchdogTickMs < s->soft_lockup_ms_) return 0;
+    sanitizer::StartSwitch(nullptr, s->main_.asan_bottom, s->main_.asan_size);
+    return kFaultSoftLockup;
+  }
   // A fault of the main context (building the world, finish) is the
   // harness's own: passed on.
   if (s->current_ == &s->main_) return 0;

@@ -126,6 +126,13 @@ struct RunOptions {
   // Report data races on sim::Shared variables by happens-before
   // (sim/race.h).
   bool race_detector = false;
+  // The soft-lockup watchdog: a fiber that runs this long (user CPU time,
+  // in milliseconds) without reaching a scheduling point is stuck in a
+  // loop with no way out (no cond_resched(), or one that never
+  // progresses), as the kernel's "BUG: soft lockup" says of a CPU: the
+  // run ends with a livelock finding instead of the tool hanging. It only
+  // fires on a run that would never end, so it changes no outcome.
+  uint64_t soft_lockup_ms = kSoftLockupMsDefault;
 };
 
 struct RunResult {
@@ -322,10 +329,12 @@ class Scheduler {
   static constexpr int kFaultStackOverflow = 1;
   static constexpr int kFaultSegv = 2;
   static constexpr int kFaultBus = 3;
+  static constexpr int kFaultSoftLockup = 4;
   static int OnFault(void* self, int sig, const void* addr);
   void OnFaultLanded(int fault);
   static Finding StackOverflowFinding(const Fiber& f);
   static Finding CrashFinding(const Fiber& f, std::string_view signal);
+  Finding SoftLockupFinding(const Fiber& f) const;
 
   void SwitchTo(Fiber* next);
   void TraceSwitch(const Fiber& from, const Fiber& to);
@@ -378,6 +387,15 @@ class Scheduler {
   std::unique_ptr<Waitable> orphan_;  // what waiters of a freed object wait on
   std::vector<std::pair<const void*, std::unique_ptr<RunService>>> services_;
   sigjmp_buf fault_jump_;
+  // The watchdog's view (read in the signal handler, same thread): the
+  // run, step and fiber at the last tick, and the ticks since they last
+  // changed.
+  uint64_t run_seq_ = 0;
+  uint64_t soft_lockup_ms_ = 0;
+  uint64_t watchdog_run_ = 0;
+  uint64_t watchdog_steps_ = 0;
+  const Fiber* watchdog_fiber_ = nullptr;
+  uint64_t watchdog_ticks_ = 0;
 };
 
 // Base of everything a fiber can block on. Knows its waiters (a set of

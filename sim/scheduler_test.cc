@@ -272,6 +272,55 @@ TEST(SchedulerTest, StackOverflowIsReportedAndTheSchedulerSurvives) {
   EXPECT_EQ(done, 1);
 }
 
+// A loop with no way out: it neither yields nor ends.
+[[gnu::noinline]] void SpinForever(volatile bool* stop) {
+  while (!*stop) {
+  }
+}
+
+TEST(SchedulerTest, AFiberStuckWithoutASchedulingPointIsASoftLockupFinding) {
+  Scheduler s;
+  RandomStrategy walk;
+  RunOptions options;
+  options.soft_lockup_ms = 300;
+  uint64_t digest = 0;
+  for (int round = 0; round < 2; ++round) {  // the watchdog re-arms every run
+    volatile bool stop = false;
+    bool other_ran = false;
+    options.seed = 7;
+    RunResult r = RunFunctions(
+        s, walk,
+        [&] {
+          s.Spawn("stuck", [&] {
+            s.Yield("before");
+            SpinForever(&stop);
+          });
+          s.Spawn("other", [&] {
+            s.Yield("a");
+            s.Yield("b");
+            other_ran = true;
+          });
+        },
+        [] {}, options);
+    ASSERT_TRUE(r.finding.has_value());
+    EXPECT_EQ(r.finding->kind, FindingKind::kLivelock);
+    EXPECT_EQ(r.finding->signature, "livelock:soft_lockup:stuck");
+    EXPECT_NE(r.finding->report.find("soft lockup - fiber 'stuck'"), std::string::npos);
+    // Where it stopped is the run's, not the clock's: the same seed gives
+    // the same digest.
+    if (round == 0) digest = r.digest;
+    EXPECT_EQ(r.digest, digest);
+    (void)other_ran;
+  }
+  // Runs that reach their scheduling points are untouched by it.
+  int done = 0;
+  RunResult ok = RunFunctions(
+      s, walk, [&] { s.Spawn("x", [&] { for (int i = 0; i < 3; ++i) s.Yield("y"); ++done; }); },
+      [] {}, options);
+  EXPECT_FALSE(ok.finding.has_value());
+  EXPECT_EQ(done, 1);
+}
+
 // A pointer nothing is mapped at (the first page is never mapped).
 int* BadPointer() {
   static volatile uintptr_t address = 16;

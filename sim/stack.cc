@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -26,6 +27,20 @@ thread_local void* g_context = nullptr;
 thread_local sigjmp_buf* g_armed_jump = nullptr;
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
+
+// The watchdog's tick: the armed function decides; declined, it is ignored.
+void OnTick(int sig, siginfo_t* info, void* context) {
+  (void)info;
+  (void)context;
+  if (g_on_fault == nullptr) return;
+  int value = g_on_fault(g_context, sig, nullptr);
+  if (value != 0) {
+    sigjmp_buf* jump = g_armed_jump;
+    g_on_fault = nullptr;
+    g_armed_jump = nullptr;
+    siglongjmp(*jump, value);
+  }
+}
 
 void OnSignal(int sig, siginfo_t* info, void* context) {
   (void)context;
@@ -128,6 +143,20 @@ void FaultTrap::Install() {
   sigemptyset(&sa.sa_mask);
   FSIM_CHECK(sigaction(SIGSEGV, &sa, &g_previous_segv) == 0);
   FSIM_CHECK(sigaction(SIGBUS, &sa, &g_previous_bus) == 0);
+  // The watchdog: restarted system calls, so that a tick during the
+  // harness's own I/O changes nothing.
+  struct sigaction tick;
+  std::memset(&tick, 0, sizeof tick);
+  tick.sa_sigaction = OnTick;
+  tick.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&tick.sa_mask);
+  FSIM_CHECK(sigaction(SIGVTALRM, &tick, nullptr) == 0);
+  struct itimerval period;
+  std::memset(&period, 0, sizeof period);
+  period.it_interval.tv_sec = static_cast<time_t>(kWatchdogTickMs / 1000);
+  period.it_interval.tv_usec = static_cast<suseconds_t>(kWatchdogTickMs % 1000 * 1000);
+  period.it_value = period.it_interval;
+  FSIM_CHECK(setitimer(ITIMER_VIRTUAL, &period, nullptr) == 0);
   installed = true;
 }
 

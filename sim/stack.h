@@ -62,6 +62,13 @@ class FaultTrap {
   using OnFault = int (*)(void* context, int sig, const void* addr);
   static void Install();
   static void Arm(OnFault on_fault, void* context, sigjmp_buf* jump);
+  // The soft-lockup watchdog's tick: Install() also starts a process CPU
+  // timer (ITIMER_VIRTUAL) that raises SIGVTALRM every kWatchdogTickMs of
+  // user CPU time, handed to the armed function with `addr` null, which
+  // may take it as a fault (a fiber that ran a whole watchdog period
+  // without reaching a scheduling point). It only reads the run's
+  // progress: nothing of a run depends on when it ticks.
+  static constexpr uint64_t kWatchdogTickMs = 250;
   static void Disarm();
 };
 
