@@ -138,6 +138,11 @@ constexpr Bug kBugs[] = {
      "truncate zeroes the partial page's tail without wait_on_page_writeback: the device writes "
      "it under the checksum taken at submit",
      ""},
+    {"write_endio_ignores_error", &fs::FsConfig::bug_write_endio_ignores_error, Bug::kAny,
+     "legacy", "checksum",
+     "the write completion finishes the ordered extent as written whatever the bio's status: "
+     "a failed write's extent item and checksums are committed",
+     ""},
     {"writepage_skips_eof_zeroing", &fs::FsConfig::bug_writepage_skips_eof_zeroing, Bug::kAny,
      "legacy", "crash_inconsistency,data_mismatch",
      "iomap_do_writepage writes the page straddling EOF without zeroing what lies past EOF: "

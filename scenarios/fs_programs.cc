@@ -539,6 +539,7 @@ class FsWorld final : public sim::Program {
     }
     settled_ = true;
     if (synced) CheckDisk(s);
+    if (FaultsInjected()) CheckChecksumsAfterFaults(s);
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be
     // reserved (btrfs_free_block_groups()'s WARN).
@@ -838,6 +839,52 @@ class FsWorld final : public sim::Program {
             }
           }
         }
+      }
+    }
+  }
+
+  // The disk check when devices fail I/O by design (io_errors,
+  // device_failure): fsync may fail and data may be lost, so the data is
+  // not compared; but what the durable metadata commits must be what was
+  // written. A write that failed leaves its ordered extent with an error,
+  // and btrfs_finish_ordered_io() then inserts no file extent item and no
+  // checksum: every block a committed item points at passes its committed
+  // checksum on at least one copy. A block that fails on every copy is a
+  // failed write committed as if it had succeeded (or a checksum of
+  // other data), which the next read returns as -EIO.
+  void CheckChecksumsAfterFaults(Scheduler& s) {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      if (array_->device(d).dead()) return;  // a power cut: the crash check's
+    }
+    sim::BlockDevice image(s, spec_->devices[0]);
+    image.LoadDurableImage(array_->device(0), 0,
+                           fs::BtrfsFs::kLogLen / array_->device(0).config().sector_size);
+    std::string problem;
+    const fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
+    if (!problem.empty()) return;  // judged by the crash check where it runs
+    int copies = 1;
+    for (const fs::Chunk& c : fs_->volumes().chunks()) {
+      fs::Stripe st;
+      uint64_t contiguous = 0;
+      for (int k = 0; OnDisk(c, 0, k, &st, &contiguous); ++k) copies = std::max(copies, k + 1);
+    }
+    for (size_t i = 0; i < files_.size(); ++i) {
+      std::map<uint64_t, int> bad;  // file offset -> copies failing there
+      for (int mirror = 0; mirror < copies; ++mirror) {
+        std::vector<uint8_t> got;
+        std::string why;
+        std::vector<uint64_t> csum_bad;
+        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
+        for (uint64_t off : csum_bad) ++bad[off];
+      }
+      for (const auto& [off, n] : bad) {
+        if (n < copies) continue;
+        Report(s, FindingKind::kChecksum, "checksum:on_disk:after_io_error",
+               "BTRFS warning: csum failed on every copy: file '" + spec_->files[i] +
+                   "' offset " + std::to_string(off) +
+                   " as the durable metadata commits it (devices failing I/O): a write that "
+                   "failed was committed as written, or its checksum was another block's");
+        return;
       }
     }
   }

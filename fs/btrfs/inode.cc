@@ -1630,7 +1630,8 @@ void BtrfsInode::EndIoend(Ioend& ioend) {
   for (Page* page : ioend.pages) {
     // btrfs_writepage_endio_finish_ordered().
     TestClearPagePrivate2(*page);
-    OrderedExtent* oe = ordered_.DecTestPending(page->offset(), kPageSize, !ioend.error);
+    OrderedExtent* oe = ordered_.DecTestPending(
+        page->offset(), kPageSize, !ioend.error || fs_.config().bug_write_endio_ignores_error);
     if (oe == nullptr) continue;
     // btrfs_finish_ordered_io() runs in a worker (process context).
     sched_.Spawn("btrfs-endio-write", [this, oe] { FinishOrderedIo(oe); });

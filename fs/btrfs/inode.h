@@ -127,6 +127,12 @@
 //   rewrites the page later, so only a commit in between followed by a
 //   power cut, or an eviction and re-read, shows it: a block that fails
 //   its checksum.
+// - bug_write_endio_ignores_error: btrfs_writepage_endio_finish_ordered()
+//   is called with uptodate = 1 whatever the bio's status: the ordered
+//   extent of a failed write completes as written, so
+//   btrfs_finish_ordered_io() inserts the file extent item and the
+//   checksums of blocks the device never wrote, and the next commit makes
+//   them durable (the page's error still fails fsync).
 // - bug_raid10_stripe_index_without_sub_stripes: __btrfs_map_block's
 //   RAID10 stripe_index is (stripe_nr % factor) without "* sub_stripes":
 //   a stripe unit's two copies go to the wrong devices (the second copy of
@@ -231,6 +237,7 @@ struct FsConfig {
   bool bug_writepage_skips_eof_zeroing = false;
   bool bug_truncate_partial_skips_writeback_wait = false;
   bool bug_raid10_stripe_index_without_sub_stripes = false;
+  bool bug_write_endio_ignores_error = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
