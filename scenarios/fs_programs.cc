@@ -642,19 +642,44 @@ class FsWorld final : public sim::Program {
   }
 
   // Mounts the metadata from device 0's durable image, as a remount after
-  // a power cut now would. A mount that fails is reported (its message
-  // after `what`) and gives nothing.
-  std::optional<fs::PersistentState> MountDurable(Scheduler& s, const std::string& what) {
+  // a power cut now would; `problem` says why if the mount fails.
+  fs::PersistentState MountDurableImage(Scheduler& s, std::string* problem) {
     sim::BlockDevice image(s, spec_->devices[0]);
     // Mount reads the metadata area only; the data is read by
     // ReadFromDisk from each device's durable contents.
     image.LoadDurableImage(array_->device(0), 0,
                            fs::BtrfsFs::kLogLen / array_->device(0).config().sector_size);
+    return fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, problem);
+  }
+
+  // As MountDurableImage; a mount that fails is reported (its message
+  // after `what`) and gives nothing.
+  std::optional<fs::PersistentState> MountDurable(Scheduler& s, const std::string& what) {
     std::string problem;
-    fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
+    fs::PersistentState p = MountDurableImage(s, &problem);
     if (problem.empty()) return p;
     Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:mount", what + problem);
     return std::nullopt;
+  }
+
+  // The most copies any chunk keeps of its data (1 for single, 2 for
+  // RAID1 and RAID10), as the chunk items say.
+  int DataCopies() const {
+    int copies = 1;
+    for (const fs::Chunk& c : fs_->volumes().chunks()) {
+      fs::Stripe st;
+      uint64_t contiguous = 0;
+      for (int k = 0; OnDisk(c, 0, k, &st, &contiguous); ++k) copies = std::max(copies, k + 1);
+    }
+    return copies;
+  }
+
+  // Whether the power was cut (every device is then dead).
+  bool PowerCutHappened() const {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      if (array_->device(d).dead()) return true;
+    }
+    return false;
   }
 
   // Where copy `copy` of chunk byte `offset` lies on disk, as a reader of
@@ -853,21 +878,11 @@ class FsWorld final : public sim::Program {
   // failed write committed as if it had succeeded (or a checksum of
   // other data), which the next read returns as -EIO.
   void CheckChecksumsAfterFaults(Scheduler& s) {
-    for (size_t d = 0; d < array_->size(); ++d) {
-      if (array_->device(d).dead()) return;  // a power cut: the crash check's
-    }
-    sim::BlockDevice image(s, spec_->devices[0]);
-    image.LoadDurableImage(array_->device(0), 0,
-                           fs::BtrfsFs::kLogLen / array_->device(0).config().sector_size);
+    if (PowerCutHappened()) return;  // the crash check's
     std::string problem;
-    const fs::PersistentState p = fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, &problem);
+    const fs::PersistentState p = MountDurableImage(s, &problem);
     if (!problem.empty()) return;  // judged by the crash check where it runs
-    int copies = 1;
-    for (const fs::Chunk& c : fs_->volumes().chunks()) {
-      fs::Stripe st;
-      uint64_t contiguous = 0;
-      for (int k = 0; OnDisk(c, 0, k, &st, &contiguous); ++k) copies = std::max(copies, k + 1);
-    }
+    const int copies = DataCopies();
     for (size_t i = 0; i < files_.size(); ++i) {
       std::map<uint64_t, int> bad;  // file offset -> copies failing there
       for (int mirror = 0; mirror < copies; ++mirror) {
@@ -902,20 +917,12 @@ class FsWorld final : public sim::Program {
   void CheckDisk(Scheduler& s) {
     // After a power cut or with injected faults fsync may fail, and the
     // crash check, not this one, judges what survives.
-    if (FaultsInjected()) return;
-    for (size_t d = 0; d < array_->size(); ++d) {
-      if (array_->device(d).dead()) return;
-    }
+    if (FaultsInjected() || PowerCutHappened()) return;
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
     CheckRepairs(s, p);
-    int copies = 1;
-    for (const fs::Chunk& c : fs_->volumes().chunks()) {
-      fs::Stripe st;
-      uint64_t contiguous = 0;
-      for (int k = 0; OnDisk(c, 0, k, &st, &contiguous); ++k) copies = std::max(copies, k + 1);
-    }
+    const int copies = DataCopies();
     for (size_t i = 0; i < files_.size(); ++i) {
       const std::vector<uint8_t>& want = files_[i].final;
       for (int mirror = 0; mirror < copies; ++mirror) {
