@@ -28,32 +28,30 @@ thread_local sigjmp_buf* g_armed_jump = nullptr;
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
 
+// Asks the armed function about signal `sig` (at `addr`); if it takes it,
+// disarms the trap and jumps back to the run with its value. Returns if
+// the function declines.
+void TakeIfArmed(int sig, const void* addr) {
+  if (g_on_fault == nullptr) return;
+  int value = g_on_fault(g_context, sig, addr);
+  if (value == 0) return;
+  sigjmp_buf* jump = g_armed_jump;
+  g_on_fault = nullptr;
+  g_armed_jump = nullptr;
+  siglongjmp(*jump, value);
+}
+
 // The watchdog's tick: the armed function decides; declined, it is ignored.
 void OnTick(int sig, siginfo_t* info, void* context) {
   (void)info;
   (void)context;
-  if (g_on_fault == nullptr) return;
-  int value = g_on_fault(g_context, sig, nullptr);
-  if (value != 0) {
-    sigjmp_buf* jump = g_armed_jump;
-    g_on_fault = nullptr;
-    g_armed_jump = nullptr;
-    siglongjmp(*jump, value);
-  }
+  TakeIfArmed(sig, nullptr);
 }
 
 void OnSignal(int sig, siginfo_t* info, void* context) {
   (void)context;
   // si_code > 0: raised by the hardware, not sent with kill().
-  if (g_on_fault != nullptr && info->si_code > 0) {
-    int value = g_on_fault(g_context, sig, info->si_addr);
-    if (value != 0) {
-      sigjmp_buf* jump = g_armed_jump;
-      g_on_fault = nullptr;
-      g_armed_jump = nullptr;
-      siglongjmp(*jump, value);
-    }
-  }
+  if (info->si_code > 0) TakeIfArmed(sig, info->si_addr);
   // Not ours: behave as if we were never installed, so the fault is
   // reported by whatever handled it before (or kills the process).
   sigaction(sig, sig == SIGBUS ? &g_previous_bus : &g_previous_segv, nullptr);
