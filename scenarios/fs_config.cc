@@ -37,6 +37,11 @@ constexpr Bug kBugs[] = {
      "a read maps a compressed extent as a plain one: the block asked for, read undecoded, not "
      "the whole encoded extent (IOMAP_ENCODED, io_size)",
      ""},
+    {"compressed_disk_len_unaligned", &fs::FsConfig::bug_compressed_disk_len_unaligned,
+     Bug::kAny, "legacy", "use_after_free,warn",
+     "the compressed extent is sized by the stream's length, not rounded to the sector: its "
+     "write bio's last page reaches past the stream's buffer",
+     ""},
     {"cont_expand_without_truncate_block", &fs::FsConfig::bug_cont_expand_without_truncate_block,
      Bug::kAny, "legacy", "data_mismatch",
      "growing the file skips zeroing the old EOF page's tail (btrfs_truncate_block)", ""},
@@ -221,6 +226,9 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
       {"ra_pages",
        "pages: the readahead window at most (bdi->ra_pages; default 32, the kernel's 128 KiB; "
        "0: no readahead)"},
+      {"log_kib",
+       "KiB: the metadata area (superblock, log, two checkpoint slots), a multiple of 4 from 64 "
+       "to 1024 (the default; 127 log records between checkpoints, 64: 7)"},
   };
 }
 
@@ -244,6 +252,11 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
                                         c.em_release_min_isize);
   c.ra_pages = ConfigNumber(config, "ra_pages", c.ra_pages, 0, 4096);
+  const uint64_t log_kib = ConfigNumber(config, "log_kib", c.log_len >> 10, 64, fs::BtrfsFs::kLogLen >> 10);
+  if (log_kib % 4 != 0) {
+    throw ConfigError{"config log_kib=" + std::to_string(log_kib) + ": expected a multiple of 4"};
+  }
+  c.log_len = log_kib << 10;
   auto bug = config.find("bug");
   if (bug != config.end()) {
     const Bug* found = nullptr;

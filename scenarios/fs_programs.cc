@@ -647,9 +647,9 @@ class FsWorld final : public sim::Program {
     sim::BlockDevice image(s, spec_->devices[0]);
     // Mount reads the metadata area only; the data is read by
     // ReadFromDisk from each device's durable contents.
-    image.LoadDurableImage(array_->device(0), 0,
-                           fs::BtrfsFs::kLogLen / array_->device(0).config().sector_size);
-    return fs::MetadataLog::Mount(s, image, 0, fs::BtrfsFs::kLogLen, problem);
+    const uint64_t log_len = fs_->config().log_len;
+    image.LoadDurableImage(array_->device(0), 0, log_len / array_->device(0).config().sector_size);
+    return fs::MetadataLog::Mount(s, image, 0, log_len, problem);
   }
 
   // As MountDurableImage; a mount that fails is reported (its message

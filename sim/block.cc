@@ -67,6 +67,28 @@ void BlockDevice::Warn(const std::string& signature, const std::string& report) 
   sched_.Report(std::move(f));
 }
 
+// KASAN's slab-out-of-bounds report for a bio segment outside the memory
+// it belongs to: the device would read (a write) or write (a read) past
+// it. Reported as use_after_free, the kind of every KASAN report here.
+void BlockDevice::ReportOutOfBounds(const Bio& bio, const BioVec& v, Where where) {
+  const bool device_writes_memory = bio.op == BioOp::kRead;
+  const int64_t offset = v.data - v.buf;
+  Finding f;
+  f.kind = FindingKind::kUseAfterFree;
+  f.signature = std::string("kasan:slab-out-of-bounds:submit_bio:") + BioOpName(bio.op);
+  f.report = std::string("BUG: KASAN: slab-out-of-bounds in submit_bio\n") +
+             (device_writes_memory ? "Write" : "Read") + " of size " + std::to_string(v.len) +
+             " by the DMA of a " + BioOpName(bio.op) + " bio to " + config_.name + " sector " +
+             std::to_string(bio.sector) + ": a segment at offset " + std::to_string(offset) +
+             " of a " + std::to_string(v.buf_len) + "-byte buffer, " +
+             std::to_string(offset < 0 ? -offset
+                                       : offset + static_cast<int64_t>(v.len) -
+                                             static_cast<int64_t>(v.buf_len)) +
+             " bytes " + (offset < 0 ? "before its start" : "past its end") +
+             "\n  submitted at " + WhereText(where);
+  sched_.Report(std::move(f));
+}
+
 namespace {
 // A read that failed leaves its buffers as the DMA left them: not the
 // data, and not zeroes either. Code that uses a failed read's bytes (a
@@ -78,16 +100,16 @@ void PoisonFailedRead(Bio& bio) {
 }
 }  // namespace
 
-void BlockDevice::CompleteNow(Bio* bio, BlkStatus status) {
+void BlockDevice::CompleteNow(Bio* bio, BlkStatus status, bool poison) {
   ++stats_.errors;
   // Captures no `this`: the device may be gone when the timer fires.
   Scheduler* sched = &sched_;
   const uint64_t key = CompletionKey();
   if (RaceDetector::On(sched_)) [[unlikely]] RaceDetector::Of(sched_).Release(key);
-  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status, key] {
+  sched_.AddTimer(sched_.now_ns(), config_.name + "_end_io", [sched, name = config_.name, bio, status, key, poison] {
     if (RaceDetector::On(*sched)) [[unlikely]] RaceDetector::Of(*sched).Acquire(key);
     bio->status = status;
-    PoisonFailedRead(*bio);
+    if (poison) PoisonFailedRead(*bio);
     if (Tracer* t = sched->tracer(); t != nullptr) [[unlikely]] t->BioComplete(name, *bio);
     if (bio->end_io) bio->end_io(*bio);
   });
@@ -109,6 +131,11 @@ void BlockDevice::SubmitBio(Bio* bio, Where where) {
              std::to_string(ss) + "-byte sectors of " + config_.name + "\n  submitted at " +
              WhereText(where));
     return CompleteNow(bio, BlkStatus::kIoError);
+  }
+  for (const BioVec& v : bio->vecs) {
+    if (v.buf == nullptr || (v.data >= v.buf && v.data + v.len <= v.buf + v.buf_len)) continue;
+    ReportOutOfBounds(*bio, v, where);
+    return CompleteNow(bio, BlkStatus::kIoError, /*poison=*/false);  // no byte of it touched
   }
   if (sectors > config_.max_sectors) {
     // The block layer refuses it; it would never split it for us.

@@ -67,9 +67,25 @@ const char* BioOpName(BioOp op);
 const char* BlkStatusName(BlkStatus status);
 
 // One segment of a bio: a page (or part of one) of the caller's memory.
+// `buf`/`buf_len`, when set, name the memory object the segment belongs
+// to (its page, or the owner's buffer standing for an array of pages): a
+// segment that reaches outside it is reported at submit_bio, KASAN's
+// slab-out-of-bounds on the bio's memory, before the device touches a
+// byte of it. Segments cut from a segment keep its object.
 struct BioVec {
   uint8_t* data;
   uint32_t len;
+  const uint8_t* buf = nullptr;
+  uint64_t buf_len = 0;
+
+  // The segment [offset, offset + len) of `object` (of `object_len` bytes).
+  static BioVec In(uint8_t* object, uint64_t object_len, uint64_t offset, uint64_t len) {
+    return BioVec{object + offset, static_cast<uint32_t>(len), object, object_len};
+  }
+  // `n` bytes of this segment from `skip` on, in the same object.
+  BioVec Sub(uint64_t skip, uint64_t n) const {
+    return BioVec{data + skip, static_cast<uint32_t>(n), buf, buf_len};
+  }
 };
 
 struct Bio {
@@ -226,7 +242,10 @@ class BlockDevice {
   // The write the sector holds: in the durable image, or the current
   // view. -1: never written.
   int32_t Version(uint64_t sector, bool durable) const;
-  void CompleteNow(Bio* bio, BlkStatus status);
+  // Fails (or ends) `bio` at once; `poison`: a failed read's buffers get
+  // garbage, as DMA would leave them.
+  void CompleteNow(Bio* bio, BlkStatus status, bool poison = true);
+  void ReportOutOfBounds(const Bio& bio, const BioVec& v, Where where);
   void ApplyWrite(Request& req, bool durable);
   void PersistUpTo(uint64_t completion);
   // The sector's state, allocated on first write (nullptr: never written).

@@ -347,6 +347,54 @@ TEST(BlockDeviceTest, OversizedBioIsAWarnAndAnErrorNeverASplit) {
   EXPECT_TRUE(d->writes().empty());  // nothing was queued
 }
 
+// A segment reaching outside the memory object it belongs to (a length
+// computed in the wrong unit) is KASAN's slab-out-of-bounds at submit,
+// for a write (the DMA would read past it) and a read (would write past
+// it); the bio fails and the device touches none of its bytes. Segments
+// with no object named, and segments inside theirs, are left alone.
+TEST(BlockDeviceTest, ABioSegmentOutsideItsBufferIsReportedAtSubmitAndNotTouched) {
+  for (BioOp op : {BioOp::kWrite, BioOp::kRead}) {
+    Scheduler s;
+    NonPreemptive strategy;
+    std::unique_ptr<BlockDevice> d;
+    std::vector<uint8_t> buffer(3 * 512 + 100, 0x5a);  // 3 sectors and a bit
+    std::vector<uint8_t> sentinel = buffer;
+    BlkStatus inside = BlkStatus::kIoError, outside = BlkStatus::kOk;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      d = std::make_unique<BlockDevice>(s, Small());
+      s.Spawn("fs", [&] {
+        Bio ok;
+        ok.op = op;
+        ok.sector = 0;
+        ok.vecs = {BioVec::In(buffer.data(), buffer.size(), 0, 1024),
+                   BioVec::In(buffer.data(), buffer.size(), 1024, 512)};
+        inside = d->SubmitBioWait(ok);
+        Bio past;
+        past.op = op;
+        past.sector = 8;
+        past.vecs = {BioVec::In(buffer.data(), buffer.size(), 1024, 512).Sub(0, 512),
+                     BioVec::In(buffer.data(), buffer.size(), 1536, 1024)};
+        outside = d->SubmitBioWait(past);
+      });
+    });
+    EXPECT_EQ(inside, BlkStatus::kOk);
+    EXPECT_EQ(outside, BlkStatus::kIoError);
+    ASSERT_EQ(r.findings.size(), 1u);
+    EXPECT_EQ(r.findings[0].kind, FindingKind::kUseAfterFree);
+    EXPECT_EQ(r.findings[0].signature,
+              std::string("kasan:slab-out-of-bounds:submit_bio:") + BioOpName(op));
+    EXPECT_NE(r.findings[0].report.find("segment at offset 1536 of a 1636-byte buffer, 924 bytes "
+                                        "past its end"),
+              std::string::npos)
+        << r.findings[0].report;
+    EXPECT_EQ(d->writes().size(), op == BioOp::kWrite ? 1u : 0u);  // only the good one
+    if (op == BioOp::kRead) {
+      // The good read wrote the device's zeroes; the bad one nothing.
+      EXPECT_TRUE(std::equal(buffer.begin() + 1536, buffer.end(), sentinel.begin() + 1536));
+    }
+  }
+}
+
 TEST(BlockDeviceTest, LatencySpikesDelayCompletion) {
   uint64_t max_ns = 0;
   for (uint64_t seed = 0; seed < 30; ++seed) {

@@ -23,7 +23,7 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
     : sched_(sched),
       config_(config),
       volumes_(sched, array),
-      log_(sched, array.device(0), 0, kLogLen),
+      log_(sched, array.device(0), 0, config.log_len),
       transaction_lock_(sched, "fs_info->trans_lock"),
       array_(array) {
   uint64_t smallest = ~uint64_t{0};

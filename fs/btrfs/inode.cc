@@ -772,7 +772,7 @@ void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
     bio->sector = io->disk / 512;
     bio->container = kBtrfsIoBioContainer;
     for (Page* page : io->pages) {
-      bio->vecs.push_back({page->data.data(), static_cast<uint32_t>(kPageSize)});
+      bio->vecs.push_back(sim::BioVec::In(page->data.data(), page->data.size(), 0, kPageSize));
     }
     bio->end_io = [this, io](sim::Bio& done) {
       // Interrupt context: the bio goes, the pages' checks go to the
@@ -1488,7 +1488,9 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   // extents); extents before pages kept it from writeback.
   if (!range_held) io_tree_.LockExtent(start, end - 1);
   const uint64_t ram = end - start;
-  const uint64_t disk_len = encoded != nullptr ? RoundUpBlock(encoded->size()) : ram;
+  const uint64_t disk_len = encoded == nullptr                                ? ram
+                            : fs_.config().bug_compressed_disk_len_unaligned ? encoded->size()
+                                                                              : RoundUpBlock(encoded->size());
   const uint64_t disk = fs_.AllocData(disk_len);
   ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? kOrderedCompressed : 0);
   CreateIoEm({.start = start,
@@ -1549,7 +1551,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
     bio->sector = (disk + off) / 512;
     bio->container = kBtrfsIoBioContainer;
     for (uint64_t k = 0; k < len; k += kPageSize) {
-      bio->vecs.push_back({io->data.data() + off + k, static_cast<uint32_t>(kPageSize)});
+      bio->vecs.push_back(sim::BioVec::In(io->data.data(), io->data.size(), off + k, kPageSize));
     }
     bio->end_io = [this, io, start, ram](sim::Bio& done) {
       // end_compressed_bio_write(), interrupt context. The closure goes

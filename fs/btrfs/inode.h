@@ -167,6 +167,13 @@
 //   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
 //   its io_size: it reads only the block asked for, not the whole encoded
 //   extent, and copies it into the page undecoded.
+// - bug_compressed_disk_len_unaligned: submit_compressed_extents() sizes
+//   the encoded extent by the compressed stream's length, not rounded up
+//   to the sector size: the allocation, the ordered extent's
+//   disk_num_bytes and the file extent item are off the 4 KiB grid, and
+//   the last page of the write bio reaches past the buffer holding the
+//   stream (KASAN's slab-out-of-bounds at submit_bio; the item, had it
+//   been written, the tree-checker's invalid disk_num_bytes).
 // - bug_nocow_skips_cross_ref_check: run_delalloc_nocow writes into a
 //   preallocated extent in place without btrfs_cross_ref_exist(): when a
 //   clone shares the extent, both files' writes land in the same blocks.
@@ -241,6 +248,7 @@ struct FsConfig {
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
+  bool bug_compressed_disk_len_unaligned = false;
   bool bug_nocow_skips_cross_ref_check = false;
   bool bug_rfc_compress_worker_relocks_range = false;
   bool bug_lock_and_flush_ordered_leaks_ref = false;
@@ -256,6 +264,12 @@ struct FsConfig {
   // The backing device's readahead window at most, in pages (bdi->ra_pages:
   // VM_READAHEAD_PAGES, 128 KiB). 0 turns readahead off.
   uint64_t ra_pages = 32;
+  // The metadata area's length on device 0 (MetadataLog: superblock, log,
+  // two checkpoint slots of a quarter each). At the default 1 MiB the log
+  // holds 127 one-block records between checkpoints; a scenario that
+  // wants checkpoints (and power cuts during them) within a few fsyncs
+  // scales it down (config log_kib; 64 KiB: 7 records).
+  uint64_t log_len = uint64_t{1} << 20;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -377,6 +391,7 @@ class BtrfsFs {
   sim::Mutex& transaction_lock() { return transaction_lock_; }
   const FsConfig& config() const { return config_; }
 
+  // The largest metadata area (FsConfig::log_len), below the data chunk.
   static constexpr uint64_t kLogLen = 1 << 20;
   static constexpr uint64_t kDataStart = 1 << 20;  // logical start of the data chunk
 

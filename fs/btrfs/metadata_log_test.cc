@@ -359,5 +359,66 @@ TEST(MetadataLogTest, DropExtentsTrimsStraddlingItems) {
   EXPECT_EQ(s.extents.at(1).at(0).disk_bytenr, 2u << 20);
 }
 
+// The write-time tree-checker's view of a file extent item
+// (check_extent_data_item()): every key and disk field a multiple of the
+// 4 KiB sector, a known type and compression; an item the filesystem
+// really writes passes.
+TEST(MetadataLogTest, TheTreeCheckerRefusesFileExtentItemsTheKernelWouldNotWrite) {
+  FileExtentItem good = Extent(257, 8192, 12288, 1 << 20);
+  EXPECT_EQ(CheckFileExtentItem(good), "");
+  FileExtentItem compressed = good;
+  compressed.compression = 1;
+  compressed.disk_num_bytes = 4096;  // a compressed extent smaller on disk
+  EXPECT_EQ(CheckFileExtentItem(compressed), "");
+  auto with = [&](auto change) {
+    FileExtentItem e = good;
+    change(e);
+    return CheckFileExtentItem(e);
+  };
+  EXPECT_NE(with([](FileExtentItem& e) { e.disk_num_bytes = 308; }).find("invalid disk_num_bytes"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) { e.file_offset = 100; }).find("invalid file_offset"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) { e.num_bytes = 4095; }).find("invalid num_bytes"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) { e.offset = 512; }).find("invalid offset"), std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) { e.disk_bytenr += 1; }).find("invalid disk_bytenr"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) { e.compression = 9; }).find("invalid compression"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) {
+              e.type = FileExtentType::kPrealloc;
+              e.compression = 1;
+            }).find("preallocated"),
+            std::string::npos);
+  EXPECT_NE(with([](FileExtentItem& e) {
+              e.file_offset = ~uint64_t{0} - 4095;
+              e.num_bytes = 8192;
+            }).find("overflow"),
+            std::string::npos);
+}
+
+// MetadataLog runs the checker on each item it inserts: a bad one is a
+// warn finding, as the kernel's write-time check is a critical message
+// and an aborted transaction.
+TEST(MetadataLogTest, InsertingACorruptItemIsAWriteTimeTreeCheckerWarn) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  std::unique_ptr<sim::BlockDevice> d;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    d = std::make_unique<sim::BlockDevice>(s, Disk());
+    s.Spawn("fs", [&] {
+      MetadataLog log(s, *d, 0, 1 << 20);
+      log.InsertExtent(Extent(257, 0, 4096, 1 << 20));
+      FileExtentItem bad = Extent(257, 4096, 4096, 2 << 20);
+      bad.disk_num_bytes = 308;
+      log.InsertExtent(bad);
+    });
+  });
+  ASSERT_EQ(r.findings.size(), 1u);
+  EXPECT_EQ(r.findings[0].signature, "warn:tree_checker:file_extent");
+  EXPECT_NE(r.findings[0].report.find("write time tree block corruption detected"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fsim::fs

@@ -49,7 +49,7 @@ std::vector<sim::BioVec> SliceVecs(const std::vector<sim::BioVec>& vecs, uint64_
   uint64_t at = 0;  // offset of the current vec in the bio
   for (const sim::BioVec& v : vecs) {
     const uint64_t begin = std::max(at, offset), end = std::min(at + v.len, offset + len);
-    if (begin < end) out.push_back({v.data + (begin - at), static_cast<uint32_t>(end - begin)});
+    if (begin < end) out.push_back(v.Sub(begin - at, end - begin));
     at += v.len;
   }
   return out;
@@ -312,7 +312,7 @@ void Volumes::SubmitMapped(sim::Bio* bio, const Mapping& map, Where where) {
       uint64_t len = 0;
       while (len < max_bytes && v < sb.vecs.size()) {
         const uint64_t take = std::min<uint64_t>(sb.vecs[v].len - into, max_bytes - len);
-        piece.vecs.push_back({sb.vecs[v].data + into, static_cast<uint32_t>(take)});
+        piece.vecs.push_back(sb.vecs[v].Sub(into, take));
         len += take;
         into += take;
         if (into == sb.vecs[v].len) {

@@ -167,7 +167,7 @@ void IomapWritepageCtx::AddToIoend(Page& page, uint64_t offset, uint64_t len,
     SubmitBio(ioend_, ioend_->bios.size() - 2);
     bio = next;
   }
-  bio->vecs.push_back({page.data.data() + (offset - page.offset()), static_cast<uint32_t>(len)});
+  bio->vecs.push_back(sim::BioVec::In(page.data.data(), page.data.size(), offset - page.offset(), len));
   ioend_->size += len;
   ioend_->pages.push_back(&page);
 }
