@@ -37,6 +37,11 @@ constexpr Bug kBugs[] = {
      "a read maps a compressed extent as a plain one: the block asked for, read undecoded, not "
      "the whole encoded extent (IOMAP_ENCODED, io_size)",
      ""},
+    {"commit_ignores_barrier_error", &fs::FsConfig::bug_commit_ignores_barrier_error, Bug::kAny,
+     "legacy", "checksum",
+     "the log commit writes the superblock although a data device's flush failed: it names "
+     "extents whose data never left the device's cache",
+     ""},
     {"compressed_disk_len_unaligned", &fs::FsConfig::bug_compressed_disk_len_unaligned,
      Bug::kAny, "legacy", "use_after_free,warn",
      "the compressed extent is sized by the stream's length, not rounded to the sector: its "

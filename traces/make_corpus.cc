@@ -96,6 +96,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "punch_hole_flush_before_inode_lock"}}, true, "surw"},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",
        {{"order", "legacy"}, {"bug", "compressed_partial_io"}}, true},
+      {"fs_raid0_io_errors-commit_ignores_barrier_error", "fs_raid0_io_errors",
+       {{"order", "legacy"}, {"bug", "commit_ignores_barrier_error"}}, true},
       {"fs_compress_clone-compressed_disk_len_unaligned", "fs_compress_clone",
        {{"order", "legacy"}, {"bug", "compressed_disk_len_unaligned"}}, true},
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},

@@ -30,17 +30,19 @@ std::optional<std::vector<uint8_t>> ZlibCompress(std::span<const uint8_t> in) {
 std::optional<std::vector<uint8_t>> ZlibDecompress(std::span<const uint8_t> in, uint64_t max_out) {
   z_stream strm{};
   FSIM_CHECK(inflateInit(&strm) == Z_OK);
-  std::vector<uint8_t> out(max_out + 1);
+  // Inflated into a scratch buffer kept between calls (no allocation, no
+  // zeroing of max_out bytes per call), then copied out at its size.
+  static thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < max_out + 1) scratch.resize(max_out + 1);
   strm.next_in = const_cast<uint8_t*>(in.data());
   strm.avail_in = static_cast<uInt>(in.size());
-  strm.next_out = out.data();
-  strm.avail_out = static_cast<uInt>(out.size());
+  strm.next_out = scratch.data();
+  strm.avail_out = static_cast<uInt>(max_out + 1);
   const int ret = inflate(&strm, Z_FINISH);
   const uint64_t produced = strm.total_out;
   inflateEnd(&strm);
   if (ret != Z_STREAM_END || produced > max_out) return std::nullopt;
-  out.resize(produced);
-  return out;
+  return std::vector<uint8_t>(scratch.begin(), scratch.begin() + static_cast<long>(produced));
 }
 
 EncodedMapping MapEncoded(uint64_t start, uint64_t len, uint64_t orig_start, uint64_t block_start,

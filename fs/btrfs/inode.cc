@@ -168,7 +168,7 @@ void BtrfsInode::LockAndFlushOrdered(uint64_t start, uint64_t end) {
   }
 }
 
-uint64_t BtrfsInode::DataBlockOrFill(Page& page, int* ret) {
+uint64_t BtrfsInode::DataBlockOrFill(Page& page, int* ret, DecodedExtent* decoded) {
   const uint64_t off = page.offset();
   *ret = 0;
   if (off < i_size_) {
@@ -176,7 +176,7 @@ uint64_t BtrfsInode::DataBlockOrFill(Page& page, int* ret) {
     if (em.block_start != kHole && !(em.flags & kEmPrealloc)) {
       if (!(em.flags & kEmCompressed)) return em.block_start + (off - em.start);
       page.data.fill(0);
-      *ret = ReadCompressedBlock(em, off, page.data.data());
+      *ret = ReadCompressedBlock(em, off, page.data.data(), decoded);
       return kHole;
     }
   }
@@ -192,12 +192,27 @@ int BtrfsInode::FillPage(Page& page) {
   return ReadDataBlock(disk, page.offset(), page.data.data());
 }
 
-int BtrfsInode::ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data) {
+int BtrfsInode::ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data,
+                                    DecodedExtent* cache) {
   if (fs_.config().bug_compressed_partial_io) {
     // Mapped as a plain extent: the block at the file offset's place.
     return ReadDataBlock(em.block_start + (off - em.start), off, data);
   }
   const EncodedMapping m = MapEncoded(em.start, em.len, em.orig_start, em.block_start, em.block_len, off);
+  auto copy_out = [&](const std::vector<uint8_t>& bytes) {
+    // Past the decoded end (the file's end when it was written) reads as
+    // zeroes (zlib_decompress_bio()'s zero_fill_bio()).
+    std::memset(data, 0, kPageSize);
+    if (m.decoded_pos < bytes.size()) {
+      std::memcpy(data, bytes.data() + m.decoded_pos,
+                  std::min<uint64_t>(kPageSize, bytes.size() - m.decoded_pos));
+    }
+    return 0;
+  };
+  if (cache != nullptr && cache->addr == m.addr && cache->io_size == m.io_size) {
+    sched_.Cover("btrfs_submit_compressed_read:shared_by_pages");
+    return copy_out(cache->bytes);
+  }
   std::vector<uint8_t> encoded(m.io_size);
   for (uint64_t k = 0; k < m.io_size; k += kPageSize) {
     if (int ret = ReadDataBlock(m.addr + k, off, encoded.data() + k); ret != 0) return ret;
@@ -216,12 +231,11 @@ int BtrfsInode::ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* 
     sched_.Report(std::move(f));
     return -5;
   }
-  // Past the decoded end (the file's end when it was written) reads as
-  // zeroes (zlib_decompress_bio()'s zero_fill_bio()).
-  std::memset(data, 0, kPageSize);
-  if (m.decoded_pos < decoded->size()) {
-    std::memcpy(data, decoded->data() + m.decoded_pos,
-                std::min<uint64_t>(kPageSize, decoded->size() - m.decoded_pos));
+  copy_out(*decoded);
+  if (cache != nullptr) {
+    cache->addr = m.addr;
+    cache->io_size = m.io_size;
+    cache->bytes = std::move(*decoded);
   }
   return 0;
 }
@@ -721,10 +735,11 @@ void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
   const uint64_t range_start = pages.front()->offset();
   const uint64_t range_end = pages.back()->offset() + kPageSize - 1;
   std::vector<std::shared_ptr<ReadBio>> bios;
+  DecodedExtent decoded;  // one compressed read per extent in this pass
   for (Page* page : pages) {
     const uint64_t off = page->offset();
     int ret = 0;
-    const uint64_t disk = DataBlockOrFill(*page, &ret);
+    const uint64_t disk = DataBlockOrFill(*page, &ret, &decoded);
     if (disk == kHole) {
       // Past EOF, a hole, a preallocated or a compressed extent: done here.
       if (ret == 0) {

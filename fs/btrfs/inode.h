@@ -167,6 +167,11 @@
 //   em->block_start + (pos - em->start)) instead of IOMAP_ENCODED with
 //   its io_size: it reads only the block asked for, not the whole encoded
 //   extent, and copies it into the page undecoded.
+// - bug_commit_ignores_barrier_error: write_all_supers() goes on to write
+//   the superblocks after barrier_all_devices() failed on more devices
+//   than the profile tolerates: the commit names extents whose data sat
+//   in a volatile cache the failed flush never emptied (the fsync still
+//   returns -EIO, but the metadata is durable and the data is not).
 // - bug_compressed_disk_len_unaligned: submit_compressed_extents() sizes
 //   the encoded extent by the compressed stream's length, not rounded up
 //   to the sector size: the allocation, the ordered extent's
@@ -249,6 +254,7 @@ struct FsConfig {
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
   bool bug_compressed_disk_len_unaligned = false;
+  bool bug_commit_ignores_barrier_error = false;
   bool bug_nocow_skips_cross_ref_check = false;
   bool bug_rfc_compress_worker_relocks_range = false;
   bool bug_lock_and_flush_ordered_leaks_ref = false;
@@ -680,11 +686,22 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // with the page filled here (zeroes past EOF, in a hole or a
   // preallocated extent; a compressed block read whole and decoded, over
   // zeroes) and `*ret` the result. REQUIRES: as FillPage.
-  uint64_t DataBlockOrFill(Page& page, int* ret);
+  // The encoded extent one read pass last decoded: the pages of one
+  // compressed extent in one read bio share one btrfs_submit_compressed_read()
+  // (one read of the extent, one decode), as submit_extent_page() merges
+  // them. Valid for that pass only (its range is locked throughout).
+  struct DecodedExtent {
+    uint64_t addr = kHole;
+    uint64_t io_size = 0;
+    std::vector<uint8_t> bytes;
+  };
+  uint64_t DataBlockOrFill(Page& page, int* ret, DecodedExtent* decoded = nullptr);
   // btrfs_submit_compressed_read() for the block at `off` of compressed
   // extent map `em`: the whole encoded extent read (each block checked and
-  // repaired as ReadDataBlock does), decoded, the block's part copied.
-  int ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data);
+  // repaired as ReadDataBlock does), decoded, the block's part copied;
+  // with `cache`, an extent it already holds is not read again.
+  int ReadCompressedBlock(const ExtentMap& em, uint64_t off, uint8_t* data,
+                          DecodedExtent* cache = nullptr);
   // create_io_em(): the cached maps over `em`'s range dropped and `em`
   // (pinned: its ordered extent is in flight) added in their place.
   void CreateIoEm(const ExtentMap& em);

@@ -44,15 +44,6 @@ OrderedExtent* OrderedTree::Add(uint64_t file_offset, uint64_t num_bytes, uint64
   return oe;
 }
 
-void OrderedTree::Shrink(OrderedExtent* oe, uint64_t num_bytes) {
-  FSIM_BUG_ON(!(oe->bytes_left == oe->num_bytes && num_bytes > 0 && num_bytes <= oe->num_bytes),
-              "splitting an ordered extent with I/O done, or outside it");
-  oe->num_bytes = num_bytes;
-  oe->disk_num_bytes = num_bytes;
-  oe->bytes_left = num_bytes;
-  oe->truncated_len = std::min(oe->truncated_len, num_bytes);
-}
-
 OrderedExtent* OrderedTree::DecTestPending(uint64_t file_offset, uint64_t io_size, bool uptodate,
                                            Where where) {
   lock_.LockIrqSave();

@@ -74,9 +74,6 @@ class OrderedTree {
   // a warn finding that ends the run.
   OrderedExtent* Add(uint64_t file_offset, uint64_t num_bytes, uint64_t disk_bytenr,
                      uint64_t disk_num_bytes, uint32_t flags);
-  // Shortens `oe` to `num_bytes` before any of its I/O was accounted (its
-  // writer found pages of its run gone). REQUIRES: bytes_left == num_bytes.
-  void Shrink(OrderedExtent* oe, uint64_t num_bytes);
   // See the file comment. Returns the extent, referenced, if this call
   // finished its I/O; else null.
   OrderedExtent* DecTestPending(uint64_t file_offset, uint64_t io_size, bool uptodate,

@@ -358,8 +358,10 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
   uint64_t done = first.map_length;
   if (done < length) sched_.Cover("btrfs_map_bio:split_at_map_length");
   while (done < length) {
-    FSIM_CHECK_MSG(maps.size() < kBioSplitsMax,
-                   "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");
+    // A split that does not advance (a map_length of 0, a stripe computed
+    // wrong) would loop: the filesystem's mistake, reported with its trace.
+    FSIM_BUG_ON(maps.size() >= kBioSplitsMax,
+                "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");
     const uint64_t at = logical + done;
     const int copies = NumCopies(at);
     Mapping map;

@@ -484,7 +484,9 @@ void PageCache::LruAdd(Page& page, bool oldest) {
     sim::Memory::Of(sched_).RegisterShrinker(&shrinker_);
     registered_ = true;
   }
-  FSIM_CHECK(page.lru_key_ == 0);
+  // CONFIG_DEBUG_LIST's "list_add double add": a page put back on the LRU
+  // twice is a mistake of the code that isolated it.
+  FSIM_BUG_ON(page.lru_key_ != 0, "list_add double add: the page is already on the LRU");
   page.lru_key_ = 1;
   if (oldest) {
     page.lru_prev_ = nullptr;
