@@ -5,7 +5,13 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -20,6 +26,7 @@
 #include "model/urw.h"
 #include "sim/random.h"
 #include "sim/site.h"
+#include "sim/stack.h"
 
 namespace fsim::model {
 namespace {
@@ -35,7 +42,118 @@ struct Lane {
   std::unordered_set<uint64_t> known;
   TargetStats stats;
   bool done = false;
+  // How to run this target's run r again: the command line without --runs
+  // (the crash note's; built once).
+  std::string again;
 };
+
+// The crash note: what the fatal hook (sim::FaultTrap::SetFatalHook) says
+// when fsim itself dies of a signal during a run, where no finding and no
+// trace can be written any more (the heap may be corrupt): which run of
+// which scenario, and the command that runs it again, deterministically.
+// Set before each run with plain stores; read only by the hook.
+struct CrashNote {
+  const char* again = nullptr;  // Lane::again
+  const char* scenario = nullptr;
+  const char* out_dir = nullptr;
+  uint64_t run = 0;
+  uint64_t seed = 0;
+  bool profiling = false;  // the strategy's profile runs, before run 0
+};
+CrashNote g_crash_note;
+volatile sig_atomic_t g_crash_note_set = 0;
+
+// Async-signal-safe appending into a fixed buffer (no allocation).
+struct NoteBuffer {
+  char text[4096];
+  size_t n = 0;
+  void Add(const char* s) {
+    while (s != nullptr && *s != 0 && n + 1 < sizeof text) text[n++] = *s++;
+  }
+  void Add(uint64_t v) {
+    char digits[24];
+    int k = 0;
+    do {
+      digits[k++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (k > 0 && n + 1 < sizeof text) text[n++] = digits[--k];
+  }
+};
+
+void WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void OnFatalSignal(int sig) {
+  if (!g_crash_note_set) return;
+  const CrashNote& c = g_crash_note;
+  NoteBuffer note;
+  note.Add("fsim: fatal signal ");
+  note.Add(sig == SIGABRT ? "SIGABRT" : sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "?");
+  if (c.profiling) {
+    note.Add(" in the strategy's profile runs of scenario ");
+    note.Add(c.scenario);
+    note.Add(" (before run 0)");
+  } else {
+    note.Add(" in run ");
+    note.Add(c.run);
+    note.Add(" of scenario ");
+    note.Add(c.scenario);
+    note.Add(" (run seed ");
+    note.Add(c.seed);
+    note.Add(")");
+  }
+  note.Add(", outside any fiber or from the C++ runtime (heap corruption, an uncaught exception, "
+           "a failed harness check): fsim itself died, so this run has no finding and no trace. "
+           "The run is deterministic; to run it again (under gdb, or a --config=asan build):\n  ");
+  note.Add(c.again);
+  note.Add(" --runs ");
+  note.Add(c.run + 1);
+  note.Add("\n");
+  WriteAll(2, note.text, note.n);
+  // The same words in the output directory, beside the traces.
+  if (c.out_dir == nullptr || c.scenario == nullptr) return;
+  NoteBuffer path;
+  path.Add(c.out_dir);
+  path.text[path.n] = 0;
+  mkdir(path.text, 0777);  // may exist
+  path.Add("/");
+  path.Add(c.scenario);
+  path.Add("-crash-r");
+  path.Add(c.run);
+  path.Add(".txt");
+  path.text[path.n] = 0;
+  const int fd = open(path.text, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  WriteAll(fd, note.text, note.n);
+  close(fd);
+}
+
+std::string AgainCommand(const Target& target, const ExploreOptions& options) {
+  std::string cmd = "fsim explore --scenario " + target.scenario + " --strategy " +
+                    options.strategy.name + " --seed " + std::to_string(options.seed) + " --all";
+  if (options.strategy.name == "pct") cmd += " --depth " + std::to_string(options.strategy.depth);
+  if (options.strategy.name == "dfs") {
+    if (options.strategy.preemptions >= 0) {
+      cmd += " --preemptions " + std::to_string(options.strategy.preemptions);
+    }
+    if (options.dfs_iterative) cmd += " --iterative";
+    if (options.dfs_sleep_sets) cmd += " --por";
+    // DFS splits its tree inside the strategy: the same shard.
+    if (options.shard_count > 1) {
+      cmd += " --shard " + std::to_string(options.shard_index) + "/" +
+             std::to_string(options.shard_count);
+    }
+  }
+  for (const auto& [key, value] : target.config) cmd += " --config " + key + "=" + value;
+  return cmd;
+}
 
 // PCT needs the length of a run (k). It is measured once per target by a
 // random-walk run with a fixed seed, so every shard computes the same k.
@@ -141,12 +259,17 @@ Reproduction Reproduce(const Trace& trace, const Target& target, sim::Tracer* tr
 ExploreSummary Explore(const std::vector<Target>& targets,
                        const ExploreOptions& options) {
   sim::Scheduler sched;
+  sim::FaultTrap::SetFatalHook(&OnFatalSignal);
   std::vector<Lane> lanes(targets.size());
   const std::string& kind = options.strategy.name;
   for (size_t i = 0; i < targets.size(); ++i) {
     Lane& lane = lanes[i];
     lane.target = &targets[i];
     lane.stats.scenario = targets[i].scenario;
+    lane.again = AgainCommand(targets[i], options);
+    g_crash_note = {lane.again.c_str(), targets[i].scenario.c_str(), options.out_dir.c_str(), 0, 0,
+                    /*profiling=*/true};
+    g_crash_note_set = 1;
     if (kind == "dfs") {
       lane.stats.preemption_bound = options.dfs_iterative ? 0 : options.strategy.preemptions;
       auto dfs = std::make_unique<Dfs>(lane.stats.preemption_bound, options.shard_index,
@@ -186,6 +309,11 @@ ExploreSummary Explore(const std::vector<Target>& targets,
       }
       const Target& target = *lane.target;
       uint64_t seed = lane.dfs ? 0 : RunSeed(options.seed, target.scenario, r);
+      g_crash_note.again = lane.again.c_str();
+      g_crash_note.scenario = target.scenario.c_str();
+      g_crash_note.run = r;
+      g_crash_note.seed = seed;
+      g_crash_note.profiling = false;
       sched.set_known_signatures(&lane.known);
       sim::RunResult result = RunOnce(target, sched, *lane.strategy, seed);
       sched.set_known_signatures(nullptr);
@@ -261,6 +389,7 @@ ExploreSummary Explore(const std::vector<Target>& targets,
   }
   for (Lane& lane : lanes) summary.targets.push_back(lane.stats);
   summary.digest = XXH3_64bits_digest(&digest);
+  g_crash_note_set = 0;
   return summary;
 }
 

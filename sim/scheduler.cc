@@ -7,7 +7,16 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
 #include <stdexcept>
+#include <typeinfo>
+#include <variant>
 
 #include "sim/check.h"
 #include "sim/race.h"
@@ -88,10 +97,27 @@ void Scheduler::Entry(ctx::transfer_t t) {
   Scheduler* s = from->sched;
   Fiber* self = s->current_;
   if (!s->unwinding_) {
+    // What the system under test does wrong that C++ turns into an
+    // exception (an index out of range, a length computed negative, an
+    // empty optional read, an allocation of a garbage size) is its crash,
+    // the kernel's oops: a finding with its trace. Any other exception is
+    // the harness's own error (FiberKill aside), rethrown from Run().
     try {
       self->body();
     } catch (const FiberKill&) {
       // The run ended early; this fiber is done.
+    } catch (const std::logic_error& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::bad_alloc& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::bad_optional_access& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::bad_function_call& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::bad_variant_access& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::bad_cast& e) {
+      if (!s->harness_error_) s->ReportCrashException(e);
     } catch (...) {
       if (!s->harness_error_) s->harness_error_ = std::current_exception();
     }
@@ -99,9 +125,34 @@ void Scheduler::Entry(ctx::transfer_t t) {
   s->ExitCurrent();
 }
 
+void Scheduler::ReportCrashException(const std::exception& e) {
+  Report(ExceptionFinding(*current_, e));
+  ended_ = true;
+  exit_crashed_ = true;
+}
+
+Finding Scheduler::ExceptionFinding(const Fiber& f, const std::exception& e) {
+  int status = 0;
+  const char* mangled = typeid(e).name();
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  const std::string type = status == 0 && demangled ? demangled.get() : mangled;
+  Finding finding;
+  finding.kind = FindingKind::kCrash;
+  finding.signature = "crash:exception:" + std::string(f.name);
+  finding.report = "BUG: uncaught C++ exception " + type + " in fiber '" + f.name + "' (id " +
+                   std::to_string(f.id) + "): " + e.what() +
+                   "\nThe code under test misused the standard library (an index out of range, a "
+                   "length computed negative, an empty optional read, an allocation of a garbage "
+                   "size): the fiber was stopped there, as the kernel would oops.";
+  return finding;
+}
+
 void Scheduler::ExitCurrent() {
   Fiber* self = current_;
-  if (!unwinding_ && !harness_error_) {
+  const bool crashed = exit_crashed_;
+  exit_crashed_ = false;
+  if (!unwinding_ && !harness_error_ && !crashed) {
     for (auto& [tag, service] : services_) service->OnFiberExit(*self);
     if (tracer_ != nullptr) [[unlikely]] tracer_->Exit(*self);
   }
@@ -111,7 +162,7 @@ void Scheduler::ExitCurrent() {
   runnable_.erase(self->id);
   --live_;
   if (!self->daemon) --workers_;
-  if (unwinding_ || harness_error_) {
+  if (unwinding_ || harness_error_ || crashed) {
     SwitchTo(&main_);
   } else {
     Schedule(false);

@@ -334,6 +334,10 @@ class Scheduler {
   void OnFaultLanded(int fault);
   static Finding StackOverflowFinding(const Fiber& f);
   static Finding CrashFinding(const Fiber& f, std::string_view signal);
+  // An exception of the standard library's "the program misused me" kinds
+  // escaping a fiber: a crash finding that ends the run (see Entry).
+  static Finding ExceptionFinding(const Fiber& f, const std::exception& e);
+  void ReportCrashException(const std::exception& e);
   Finding SoftLockupFinding(const Fiber& f) const;
 
   void SwitchTo(Fiber* next);
@@ -380,6 +384,9 @@ class Scheduler {
   std::vector<const char*> covered_;  // this run's coverage points
   bool ended_ = false;  // a fatal finding ended the run
   std::exception_ptr harness_error_;
+  // The current fiber ended by an exception taken as a crash finding
+  // (ExceptionFinding): it exits to the main context, as after a fault.
+  bool exit_crashed_ = false;
   bool unwinding_ = false;
   Tracer* tracer_ = nullptr;
   friend class Waitable;

@@ -12,6 +12,8 @@
 #include <cstdint>
 
 #include <memory>
+#include <new>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -503,13 +505,57 @@ TEST(SchedulerTest, ExceptionInFiberIsAHarnessError) {
   Scheduler s;
   NonPreemptive strategy;
   EXPECT_THROW(RunFunctions(s, strategy, [&] {
-                 s.Spawn("thrower", [] { throw std::logic_error("boom"); });
+                 s.Spawn("thrower", [] { throw std::runtime_error("boom"); });
                  s.Spawn("other", [&] { s.Yield("y"); });
                }),
-               std::logic_error);
+               std::runtime_error);
   int ran = 0;
   RunResult r = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++ran; }); });
   EXPECT_FALSE(r.finding.has_value());
+  EXPECT_EQ(ran, 1);
+}
+
+// The standard library's "misused" exceptions (std::logic_error and its
+// kind: out_of_range, length_error; bad_alloc, bad_optional_access, ...)
+// escaping a fiber are the code under test's crash: a crash finding that
+// ends the run, its other fibers unwound, the same in every run of the
+// seed; the next run is untouched.
+TEST(SchedulerTest, AStandardLibraryMisuseInAFiberIsACrashFinding) {
+  Scheduler s;
+  RandomStrategy strategy;
+  auto run = [&] {
+    RunOptions o;
+    o.seed = 3;
+    return RunFunctions(s, strategy, [&] {
+      s.Spawn("indexer", [&] {
+        s.Yield("before");
+        std::vector<int> v(4);
+        v.at(7) = 1;
+      });
+      s.Spawn("other", [&] {
+        for (int i = 0; i < 5; ++i) s.Yield("y");
+      });
+    }, [] {}, o);
+  };
+  RunResult a = run();
+  ASSERT_TRUE(a.finding.has_value());
+  EXPECT_EQ(a.finding->kind, FindingKind::kCrash);
+  EXPECT_EQ(a.finding->signature, "crash:exception:indexer");
+  EXPECT_NE(a.finding->report.find("uncaught C++ exception std::out_of_range in fiber 'indexer'"),
+            std::string::npos)
+      << a.finding->report;
+  RunResult b = run();
+  EXPECT_EQ(a.digest, b.digest);
+  for (auto* thrower : {+[] { throw std::bad_alloc(); },
+                        +[] { (void)std::optional<int>().value(); },
+                        +[] { (void)std::string().substr(5); }}) {
+    RunResult r = RunFunctions(s, strategy, [&] { s.Spawn("t", thrower); });
+    ASSERT_TRUE(r.finding.has_value());
+    EXPECT_EQ(r.finding->signature, "crash:exception:t");
+  }
+  int ran = 0;
+  RunResult clean = RunFunctions(s, strategy, [&] { s.Spawn("x", [&] { ++ran; }); });
+  EXPECT_FALSE(clean.finding.has_value());
   EXPECT_EQ(ran, 1);
 }
 

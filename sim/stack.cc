@@ -27,6 +27,17 @@ thread_local void* g_context = nullptr;
 thread_local sigjmp_buf* g_armed_jump = nullptr;
 struct sigaction g_previous_segv;
 struct sigaction g_previous_bus;
+struct sigaction g_previous_abrt;
+volatile sig_atomic_t g_fatal_hook_ran = 0;
+FaultTrap::FatalHook g_fatal_hook = nullptr;
+
+// Runs the fatal hook once per process (a second fatal signal inside it,
+// or a re-raise, finds it done).
+void RunFatalHook(int sig) {
+  if (g_fatal_hook == nullptr || g_fatal_hook_ran) return;
+  g_fatal_hook_ran = 1;
+  g_fatal_hook(sig);
+}
 
 // Asks the armed function about signal `sig` (at `addr`); if it takes it,
 // disarms the trap and jumps back to the run with its value. Returns if
@@ -54,7 +65,18 @@ void OnSignal(int sig, siginfo_t* info, void* context) {
   if (info->si_code > 0) TakeIfArmed(sig, info->si_addr);
   // Not ours: behave as if we were never installed, so the fault is
   // reported by whatever handled it before (or kills the process).
+  RunFatalHook(sig);
   sigaction(sig, sig == SIGBUS ? &g_previous_bus : &g_previous_segv, nullptr);
+}
+
+// SIGABRT is never taken by a run (the abort may come from inside the
+// allocator, holding its locks): the hook speaks, then abort()'s second
+// raise meets the previous disposition.
+void OnAbort(int sig, siginfo_t* info, void* context) {
+  (void)info;
+  (void)context;
+  RunFatalHook(sig);
+  sigaction(SIGABRT, &g_previous_abrt, nullptr);
 }
 
 // The thread's alternate signal stack, where the handler runs (the
@@ -130,6 +152,8 @@ bool Stack::InGuard(const void* addr) const {
   return base_ != nullptr && a >= lo && a < lo + guard_;
 }
 
+void FaultTrap::SetFatalHook(FatalHook hook) { g_fatal_hook = hook; }
+
 void FaultTrap::Install() {
   static bool installed = false;
   g_alt_stack.Ensure();
@@ -141,6 +165,12 @@ void FaultTrap::Install() {
   sigemptyset(&sa.sa_mask);
   FSIM_CHECK(sigaction(SIGSEGV, &sa, &g_previous_segv) == 0);
   FSIM_CHECK(sigaction(SIGBUS, &sa, &g_previous_bus) == 0);
+  struct sigaction abrt;
+  std::memset(&abrt, 0, sizeof abrt);
+  abrt.sa_sigaction = OnAbort;
+  abrt.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+  sigemptyset(&abrt.sa_mask);
+  FSIM_CHECK(sigaction(SIGABRT, &abrt, &g_previous_abrt) == 0);
   // The watchdog: restarted system calls, so that a tick during the
   // harness's own I/O changes nothing.
   struct sigaction tick;

@@ -70,6 +70,15 @@ class FaultTrap {
   // progress: nothing of a run depends on when it ticks.
   static constexpr uint64_t kWatchdogTickMs = 250;
   static void Disarm();
+  // The last word before the process dies of a signal no run took: a
+  // SIGSEGV or SIGBUS outside any fiber (or in one while no run is armed),
+  // or a SIGABRT anywhere (heap corruption caught by the allocator, an
+  // uncaught exception, a failed harness check). `hook` runs in the
+  // handler, on the alternate stack, before the signal's previous
+  // disposition kills the process: async-signal-safe code only (the
+  // explorer writes how to reproduce the run). Null: none.
+  using FatalHook = void (*)(int sig);
+  static void SetFatalHook(FatalHook hook);
 };
 
 }  // namespace fsim::sim
