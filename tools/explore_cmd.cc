@@ -248,10 +248,19 @@ int ExploreJobs(const ExploreArgs& args) {
   }
   int worst = kExitClean;
   std::vector<nlohmann::json> results(args.jobs);
+  std::vector<std::string> failed;  // how each failed shard ended
   for (uint32_t i = 0; i < args.jobs; ++i) {
     int status = 0;
     waitpid(pids[i], &status, 0);
     const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
+    if (WIFSIGNALED(status)) {
+      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(args.jobs) +
+                       " killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                       strsignal(WTERMSIG(status)) + ")");
+    } else if (rc != kExitClean && rc != kExitFindings) {
+      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(args.jobs) +
+                       " exited " + std::to_string(rc));
+    }
     std::ifstream in(outs[i]);
     try {
       in >> results[i];
@@ -263,6 +272,16 @@ int ExploreJobs(const ExploreArgs& args) {
     if (!results[i].is_object()) worst = std::max(worst, kExitInternal);
   }
   if (worst > kExitFindings) {
+    // What the shards that finished found is on disk already; say where,
+    // so that one shard's death loses nothing of the others'.
+    for (const nlohmann::json& r : results) {
+      if (!r.is_object() || !r.contains("findings")) continue;
+      for (const nlohmann::json& f : r["findings"]) {
+        std::fprintf(stderr, "fsim: -j: found %s in %s: %s\n", f.value("signature", "").c_str(),
+                     f.value("scenario", "").c_str(), f.value("trace", "").c_str());
+      }
+    }
+    for (const std::string& why : failed) std::fprintf(stderr, "fsim: -j: %s\n", why.c_str());
     std::fprintf(stderr, "fsim: -j: a shard failed (exit %d)\n", worst);
     return worst;
   }
