@@ -88,6 +88,20 @@ void Scheduler::SwitchTo(Fiber* next) {
   if (!unwinding_) tracer_->Switch(from, to);
 }
 
+namespace {
+
+// The standard library's "the program misused me" exceptions (see Entry).
+bool IsLibraryMisuse(const std::exception& e) {
+  return dynamic_cast<const std::logic_error*>(&e) != nullptr ||
+         dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+         dynamic_cast<const std::bad_optional_access*>(&e) != nullptr ||
+         dynamic_cast<const std::bad_function_call*>(&e) != nullptr ||
+         dynamic_cast<const std::bad_variant_access*>(&e) != nullptr ||
+         dynamic_cast<const std::bad_cast*>(&e) != nullptr;
+}
+
+}  // namespace
+
 void Scheduler::Entry(ctx::transfer_t t) {
   Fiber* from = static_cast<Fiber*>(t.data);
   // The first arrival on this stack; ASan tells the stack we came from
@@ -106,18 +120,14 @@ void Scheduler::Entry(ctx::transfer_t t) {
       self->body();
     } catch (const FiberKill&) {
       // The run ended early; this fiber is done.
-    } catch (const std::logic_error& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
-    } catch (const std::bad_alloc& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
-    } catch (const std::bad_optional_access& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
-    } catch (const std::bad_function_call& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
-    } catch (const std::bad_variant_access& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
-    } catch (const std::bad_cast& e) {
-      if (!s->harness_error_) s->ReportCrashException(e);
+    } catch (const std::exception& e) {
+      if (s->harness_error_) {
+        // The first harness error is the one rethrown.
+      } else if (IsLibraryMisuse(e)) {
+        s->ReportCrashException(e);
+      } else {
+        s->harness_error_ = std::current_exception();
+      }
     } catch (...) {
       if (!s->harness_error_) s->harness_error_ = std::current_exception();
     }

@@ -154,31 +154,32 @@ bool Stack::InGuard(const void* addr) const {
 
 void FaultTrap::SetFatalHook(FatalHook hook) { g_fatal_hook = hook; }
 
+namespace {
+
+// Installs `handler` for `sig` on the alternate stack, with `flags` on top
+// of SA_SIGINFO | SA_ONSTACK; the previous disposition goes to `previous`.
+void Handle(int sig, void (*handler)(int, siginfo_t*, void*), int flags,
+            struct sigaction* previous) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | flags;
+  sigemptyset(&sa.sa_mask);
+  FSIM_CHECK(sigaction(sig, &sa, previous) == 0);
+}
+
+}  // namespace
+
 void FaultTrap::Install() {
   static bool installed = false;
   g_alt_stack.Ensure();
   if (installed) return;
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = OnSignal;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  FSIM_CHECK(sigaction(SIGSEGV, &sa, &g_previous_segv) == 0);
-  FSIM_CHECK(sigaction(SIGBUS, &sa, &g_previous_bus) == 0);
-  struct sigaction abrt;
-  std::memset(&abrt, 0, sizeof abrt);
-  abrt.sa_sigaction = OnAbort;
-  abrt.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
-  sigemptyset(&abrt.sa_mask);
-  FSIM_CHECK(sigaction(SIGABRT, &abrt, &g_previous_abrt) == 0);
+  Handle(SIGSEGV, OnSignal, 0, &g_previous_segv);
+  Handle(SIGBUS, OnSignal, 0, &g_previous_bus);
+  Handle(SIGABRT, OnAbort, SA_RESETHAND, &g_previous_abrt);
   // The watchdog: restarted system calls, so that a tick during the
   // harness's own I/O changes nothing.
-  struct sigaction tick;
-  std::memset(&tick, 0, sizeof tick);
-  tick.sa_sigaction = OnTick;
-  tick.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-  sigemptyset(&tick.sa_mask);
-  FSIM_CHECK(sigaction(SIGVTALRM, &tick, nullptr) == 0);
+  Handle(SIGVTALRM, OnTick, SA_RESTART, nullptr);
   struct itimerval period;
   std::memset(&period, 0, sizeof period);
   period.it_interval.tv_sec = static_cast<time_t>(kWatchdogTickMs / 1000);
