@@ -54,6 +54,12 @@ constexpr Bug kBugs[] = {
      &fs::FsConfig::bug_delalloc_lock_pages_fail_keeps_range_locked, Bug::kRfc, "rfc_sync_waits",
      "lock_misuse,deadlock",
      "find_lock_delalloc_range (extents first) shortens the run without unlocking the range", ""},
+    {"dirty_pages_write_bytes", &fs::FsConfig::bug_dirty_pages_write_bytes, Bug::kAny, "legacy",
+     "data_mismatch",
+     "after a short copy from the user buffer, btrfs_buffered_write hands btrfs_dirty_pages "
+     "write_bytes instead of copied: pages never copied become uptodate and dirty, and i_size "
+     "moves past what was written",
+     ""},
     {"end_io_wrong_container", &fs::FsConfig::bug_end_io_wrong_container, Bug::kAny, "legacy",
      "use_after_free",
      "btrfs's write completion takes container_of(bio, btrfs_io_bio) of a bio iomap allocated",

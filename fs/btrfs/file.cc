@@ -86,15 +86,17 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
     copied_end = page_start + to;
   }
   if (copied_end > pos) {
-    // btrfs_dirty_pages() over the pages copied.
-    const uint64_t dirty_last = (copied_end - 1) / kPageSize * kPageSize + kPageSize - 1;
+    // btrfs_dirty_pages(inode, pages, num_pages, pos, copied, ...) over
+    // the pages copied; the mistake passes write_bytes, the batch asked for.
+    const uint64_t dirty_end = fs_.config().bug_dirty_pages_write_bytes ? end : copied_end;
+    const uint64_t dirty_last = (dirty_end - 1) / kPageSize * kPageSize + kPageSize - 1;
     DirtyDelalloc(start_pos, dirty_last);
     for (Page* page : pages) {
-      if (page->offset() >= copied_end) break;
+      if (page->offset() >= dirty_end) break;
       SetPageUptodate(*page);
       SetPageDirty(*page);
     }
-    ISizeWrite(std::max(i_size_, copied_end));
+    ISizeWrite(std::max(i_size_, dirty_end));
   }
   io_tree_.UnlockExtent(start_pos, last_pos);
   UnlockPages(pages);

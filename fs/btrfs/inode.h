@@ -58,6 +58,11 @@
 //   clears EXTENT_DELALLOC without EXTENT_DO_ACCOUNTING: the dropped
 //   page's data space reservation is never given back, and unmount WARNs
 //   (btrfs_free_block_groups: bytes_may_use left).
+// - bug_dirty_pages_write_bytes: btrfs_buffered_write() hands
+//   btrfs_dirty_pages() write_bytes (what the batch asked for) instead of
+//   copied after a short copy from the user buffer: the pages not copied
+//   are marked uptodate and dirty with what they held, and i_size moves
+//   past the bytes written, until the retry copies them.
 // - bug_writepages_ioend_open_across_lock_page: the writeback pass keeps
 //   its ioend open while it sleeps on a page lock (write_cache_pages's
 //   lock_page, lock_delalloc_pages) instead of submitting it first as
@@ -258,6 +263,7 @@ struct FsConfig {
   bool bug_nocow_skips_cross_ref_check = false;
   bool bug_rfc_compress_worker_relocks_range = false;
   bool bug_lock_and_flush_ordered_leaks_ref = false;
+  bool bug_dirty_pages_write_bytes = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
