@@ -35,6 +35,12 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
     }
     page->isolated_ = false;
     --cache_.nr_isolated_;
+    // __remove_mapping() removed it only through page_ref_freeze(page, 2):
+    // the page then goes straight to the free list (free_unref_page_list),
+    // whatever other reference there was. The freeze is what rules one out;
+    // a reclaim that removed a page someone still held leaves that holder
+    // with freed memory, as the kernel would.
+    if (removed) page->refcount_ = 1;
     const uint64_t before = cache_.pages_freed_;
     PutPage(*page);
     freed += cache_.pages_freed_ - before;
