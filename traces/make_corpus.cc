@@ -71,6 +71,7 @@ const std::vector<Entry>& Entries() {
        {{"order", "rfc_sync_waits"}, {"bug", "fault_in_under_extent_lock"}}, true},
       {"fs_evict_idle_inode-releasepage_unlocks_past_range", "fs_evict_idle_inode",
        {{"order", "rfc_sync_waits"}, {"bug", "releasepage_unlocks_past_range"}}, true},
+      {"fs_small_fsync_mmap-rfc-fsync_lost", "fs_small_fsync_mmap", {{"order", "rfc"}}, true},
       {"fs_write_from_mmap_extend-dirty_pages_write_bytes", "fs_write_from_mmap_extend",
        {{"order", "legacy"}, {"bug", "dirty_pages_write_bytes"}}, true},
       {"fs_chained_bio_fsync-chained_bio_double_submit", "fs_chained_bio_fsync",
