@@ -25,7 +25,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -761,18 +760,14 @@ class FsWorld final : public sim::Program {
     std::vector<uint8_t>& file = *out;
     file.assign(p.inodes.count(ino) ? p.inodes.at(ino).size : 0, 0);
     if (!p.extents.count(ino)) return true;
-    std::vector<uint8_t>& scratch = disk_scratch_;  // kept across calls: no allocation per extent
+    std::vector<uint8_t> block;
     for (const auto& [off, item] : p.extents.at(ino)) {
       // A preallocated extent reads as zeroes, whatever its blocks hold.
       if (item.type == fs::FileExtentType::kPrealloc) continue;
       // A compressed extent is read whole and decoded; the item's bytes
       // are [offset, offset + num_bytes) of what it decodes to.
       const auto [base, io_size, encoded] = BytesOf(item);
-      // A plain extent inside the file is read where it goes; the rest
-      // (encoded, or reaching past EOF) through the scratch buffer.
-      const bool in_place = !encoded && off + io_size <= file.size();
-      if (!in_place && scratch.size() < io_size) scratch.resize(io_size);  // every byte is read below
-      uint8_t* const block = in_place ? file.data() + off : scratch.data();
+      block.resize(io_size);  // every byte is read below
       for (uint64_t k = 0; k < io_size;) {
         const uint64_t logical = base + k;
         const fs::Chunk* chunk = ChunkAt(logical);
@@ -789,34 +784,30 @@ class FsWorld final : public sim::Program {
         // page of the extent may be short).
         uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(contiguous, kPageSize));
         if (n > kPageSize) n -= n % kPageSize;
-        array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block + k, true);
-        std::memset(block + k + n / 512 * 512, 0, n % 512);
+        array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
+        std::memset(block.data() + k + n / 512 * 512, 0, n % 512);
         for (uint64_t q = k; csum_bad != nullptr && q + kPageSize <= k + n; q += kPageSize) {
           auto c = p.csums.find(base + q);
-          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block + q)) {
+          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + q)) {
             csum_bad->push_back(encoded ? off : off + q);
           }
         }
         k += n;
       }
-      if (in_place) continue;
-      const uint8_t* bytes = scratch.data();
-      std::vector<uint8_t> decoded_bytes;
       if (encoded) {
         // A stream that does not decode reads as zeroes here: the data
         // comparison then names the bytes.
-        std::optional<std::vector<uint8_t>> decoded =
-            fs::ZlibDecompress(std::span<const uint8_t>(scratch.data(), io_size), fs::kMaxUncompressed);
-        decoded_bytes.assign(item.num_bytes, 0);
+        std::optional<std::vector<uint8_t>> decoded = fs::ZlibDecompress(block, fs::kMaxUncompressed);
+        std::vector<uint8_t> bytes(item.num_bytes, 0);
         if (decoded && item.offset < decoded->size()) {
-          std::memcpy(decoded_bytes.data(), decoded->data() + item.offset,
+          std::memcpy(bytes.data(), decoded->data() + item.offset,
                       std::min<uint64_t>(item.num_bytes, decoded->size() - item.offset));
         }
-        bytes = decoded_bytes.data();
+        block = std::move(bytes);
       }
       if (off < file.size()) {
         const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);
-        std::memcpy(file.data() + off, bytes, n);
+        std::memcpy(file.data() + off, block.data(), n);
       }
     }
     return true;
@@ -895,7 +886,7 @@ class FsWorld final : public sim::Program {
     for (size_t i = 0; i < files_.size(); ++i) {
       std::map<uint64_t, int> bad;  // file offset -> copies failing there
       for (int mirror = 0; mirror < copies; ++mirror) {
-        std::vector<uint8_t>& got = disk_got_;
+        std::vector<uint8_t> got;
         std::string why;
         std::vector<uint64_t> csum_bad;
         if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
@@ -935,7 +926,7 @@ class FsWorld final : public sim::Program {
     for (size_t i = 0; i < files_.size(); ++i) {
       const std::vector<uint8_t>& want = files_[i].final;
       for (int mirror = 0; mirror < copies; ++mirror) {
-        std::vector<uint8_t>& got = disk_got_;
+        std::vector<uint8_t> got;
         std::string why;
         std::vector<uint64_t> csum_bad;
         if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) {
@@ -1154,10 +1145,6 @@ class FsWorld final : public sim::Program {
   std::vector<std::optional<model::FileState>> fsx_model_;
   bool settled_ = false;
   bool unmounted_ = false;  // Settle evicted every inode (CheckLeaks may look)
-  // ReadFromDisk's buffers, kept across the run's disk checks (each reads
-  // every copy of every file): no allocation and no page faults per read.
-  std::vector<uint8_t> disk_got_;
-  std::vector<uint8_t> disk_scratch_;
   std::vector<uint8_t> last_read_;  // what the last kRead returned (fsx's check)
   uint64_t clock_ = 0;
   std::unique_ptr<sim::Completion> done_;

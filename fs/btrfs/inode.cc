@@ -844,7 +844,6 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   // index), not clamped to EOF.
   const uint64_t req_end = (pos + len - 1) / kPageSize + 1;
   std::vector<uint8_t> out;
-  out.reserve(std::min(pos + len, i_size_) - pos);  // a truncate meanwhile only shortens it
   for (uint64_t index = first; index <= last;) {
     Page* page = mapping_.FindGetPage(index);
     if (page == nullptr) {
