@@ -165,12 +165,15 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
   for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages && pass < passes; ++pass) {
     if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) > 0) continue;
     if ((gfp & kGfpNoRetry) != 0) break;
-    // Nothing freed. Pages under writeback become freeable when it ends:
-    // the allocator waits for that and tries again, as v5.13's slow path
-    // does (reclaim throttled on writeback, congestion_wait(HZ/50)), an
-    // order-0 allocation being too small to fail. With nothing in flight
-    // another pass cannot free more.
-    if (InFlight() == 0) break;
+    // Nothing freed. Pages under writeback become freeable when it ends,
+    // and dirty pages once the flusher (which reclaim woke on finding
+    // them, see PageCacheShrinker::Scan) has written them: the allocator
+    // waits for an I/O to end and tries again, as v5.13's slow path does
+    // (should_reclaim_retry()'s congestion_wait() while dirty and
+    // writeback pages are pending, at most MAX_RECLAIM_RETRIES passes),
+    // an order-0 allocation being too small to fail. With nothing in
+    // flight and nothing to write, another pass cannot free more.
+    if (InFlight() == 0 && WritePending() == 0) break;
     sched_.Cover("alloc_pages:wait_for_writeback");
     if (reclaim_wait_ == nullptr) reclaim_wait_ = std::make_unique<WaitQueue>(sched_, "reclaim_wait");
     const uint64_t seen = io_completions_;
@@ -249,6 +252,12 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
 uint64_t Memory::InFlight() {
   uint64_t n = 0;
   for (Shrinker* shrinker : shrinkers_) n += shrinker->InFlight();
+  return n;
+}
+
+uint64_t Memory::WritePending() {
+  uint64_t n = 0;
+  for (Shrinker* shrinker : shrinkers_) n += shrinker->WritePending();
   return n;
 }
 

@@ -80,6 +80,12 @@ class Shrinker {
   // reclaim pass puts them back (pages it isolated): what an
   // allocation that reclaimed nothing may wait for.
   virtual uint64_t InFlight() { return 0; }
+  // Objects waiting for someone to write them before they can be freed
+  // (dirty pages: NR_ZONE_WRITE_PENDING's dirty part; the flusher or an
+  // fsync cleans them, and reclaim's own writes can nudge the flusher):
+  // an allocation that reclaimed nothing waits for writeback while these
+  // remain, as should_reclaim_retry() does, before it gives up.
+  virtual uint64_t WritePending() { return 0; }
 };
 
 struct MemoryConfig {
@@ -144,6 +150,7 @@ class Memory final : public RunService {
   void WakeKswapd();
   void KswapdMain();
   uint64_t InFlight();
+  uint64_t WritePending();
 
   Scheduler& sched_;
   MemoryConfig config_;

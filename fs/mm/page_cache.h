@@ -469,9 +469,13 @@ class PageCacheShrinker final : public sim::Shrinker {
   // may sleep with them; too_many_isolated() throttles direct reclaim
   // meanwhile): freeable, or back on the LRU, once that ends.
   uint64_t InFlight() override;
+  // Dirty pages: the flusher may clean them.
+  uint64_t WritePending() override;
 
  private:
-  bool ShrinkPage(Page& page, sim::Gfp gfp);
+  // Also counts in *unqueued_dirty a page it locked that was dirty and
+  // not under writeback (page_check_dirty_writeback()).
+  bool ShrinkPage(Page& page, sim::Gfp gfp, uint64_t* unqueued_dirty);
   PageCache& cache_;
 };
 

@@ -26,9 +26,9 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
     ++cache_.nr_isolated_;
     isolated.push_back(page);
   }
-  uint64_t freed = 0;
+  uint64_t freed = 0, unqueued_dirty = 0;
   for (Page* page : isolated) {
-    bool removed = ShrinkPage(*page, gfp);
+    bool removed = ShrinkPage(*page, gfp, &unqueued_dirty);
     // putback_lru_page(): a kept page becomes the newest.
     if (!removed && page->mapping_ != nullptr && page->lru_key_ == 0) {
       cache_.LruAdd(*page, /*oldest=*/false);
@@ -47,6 +47,13 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
   }
   // Another allocation that found these pages isolated may look again.
   if (!isolated.empty()) sim::Memory::Of(cache_.sched_).IoCompleted();
+  // shrink_inactive_list(): every page taken was dirty and not queued for
+  // I/O, so the flushers are not keeping up (or asleep):
+  // wakeup_flusher_threads(WB_REASON_VMSCAN).
+  if (!isolated.empty() && unqueued_dirty == isolated.size()) {
+    cache_.sched_.Cover("vmscan:wakeup_flusher");
+    cache_.WakeFlusher();
+  }
   return freed;
 }
 
@@ -54,10 +61,13 @@ uint64_t PageCacheShrinker::InFlight() {
   return cache_.nr_writeback_ + cache_.nr_io_locked_ + cache_.nr_isolated_;
 }
 
+uint64_t PageCacheShrinker::WritePending() { return cache_.nr_dirty_; }
+
 // One page of shrink_page_list(). Returns true if the page left the page
 // cache (it is freed when reclaim's reference is put).
-bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp) {
+bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp, uint64_t* unqueued_dirty) {
   if (!TryLockPage(page)) return false;
+  if (PageDirty(page) && !PageWriteback(page)) ++*unqueued_dirty;
   AddressSpace* mapping = page.mapping_;
   auto keep_locked = [&] {
     UnlockPage(page);
