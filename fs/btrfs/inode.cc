@@ -1087,11 +1087,20 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {
       at = em->end();
     }
   }
+  // try_release_extent_state(): with the range known unlocked, every bit
+  // but LOCKED, NODATASUM and DELALLOC_NEW is cleared from the page's
+  // range, with the accounting a DELALLOC bit still set there carries
+  // (its reservation is released, as clear_extent_bit's hook does).
+  constexpr uint32_t kReleaseBits = kExtentDirty | kExtentUptodate | kExtentDelalloc |
+                                    kExtentDefrag | kExtentDoAccounting;
   if (fs_.config().order == LockOrder::kRfc) {
     if (!io_tree_.TryLockExtent(start, end)) return false;
+    io_tree_.ClearExtentBit(start, end, kReleaseBits);
     io_tree_.UnlockExtent(start, end + (fs_.config().bug_releasepage_unlocks_past_range ? 1 : 0));
   } else if (io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
     return false;
+  } else {
+    io_tree_.ClearExtentBit(start, end, kReleaseBits);
   }
   DetachPagePrivate(page);
   sched_.Cover("releasepage:released");
