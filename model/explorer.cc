@@ -284,8 +284,6 @@ ExploreSummary Explore(const std::vector<Target>& targets,
                                                             : kRunsDefault);
 
   ExploreSummary summary;
-  XXH3_state_t digest;
-  XXH3_64bits_reset(&digest);
   uint64_t virtual_ns = 0;
   bool stop = false;
   bool dir_made = false;
@@ -361,7 +359,15 @@ ExploreSummary Explore(const std::vector<Target>& targets,
         if (!error.empty()) throw std::runtime_error(error);
         lane.stats.clean_traces.push_back(std::move(path));
       }
-      XXH3_64bits_update(&digest, &result.digest, sizeof result.digest);
+      // The summary's digest is a sum (mod 2^64) of one hash per run, of
+      // its target, its index and its digest: a sum does not depend on
+      // the order of the runs, so the shards of an exploration (--shard,
+      // -j N) add up to the unsharded one's digest. A DFS run has no
+      // index there: a shard's counter counts the part of the tree it
+      // walks, and the schedule is in the run's digest already.
+      const uint64_t run_key[3] = {static_cast<uint64_t>(&lane - lanes.data()),
+                                   lane.dfs ? 0 : r, result.digest};
+      summary.digest += XXH3_64bits(run_key, sizeof run_key);
       virtual_ns += result.virtual_ns;
       for (const sim::Finding& finding : result.findings) {
         if (!lane.signatures.insert(finding.signature).second) continue;
@@ -388,7 +394,6 @@ ExploreSummary Explore(const std::vector<Target>& targets,
     if (!any) break;
   }
   for (Lane& lane : lanes) summary.targets.push_back(lane.stats);
-  summary.digest = XXH3_64bits_digest(&digest);
   g_crash_note_set = 0;
   return summary;
 }

@@ -98,7 +98,9 @@ struct TargetStats {
 
 struct ExploreSummary {
   uint64_t runs = 0;
-  uint64_t digest = 0;  // over every run's digest, in execution order
+  // Over every run: the sum of a hash of each run's target, index and
+  // digest, so that shards' digests add up to the whole exploration's.
+  uint64_t digest = 0;
   std::vector<FindingRecord> findings;
   std::vector<TargetStats> targets;
   bool stopped_by_time = false;

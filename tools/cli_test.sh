@@ -206,6 +206,14 @@ expect_exit 1 $? "replay of a compare-orders trace"
 expect_exit 0 $? "compare-orders legacy vs rfc"
 grep -q '^fs_small_truncate *legacy *50  -$' cmp.txt || fail "compare-orders table row"
 grep -q '^legacy *correct .* clean$' cmp.txt || fail "compare-orders matrix row"
+# -j 2: the same matrix as one process (rows without the seconds).
+"$FSIM" compare-orders --scenario fs_small_truncate --runs 100 -j 2 --json --out "$OUT/cmpj" \
+  > cmpj.json 2> /dev/null
+expect_exit 1 $? "compare-orders -j 2"
+strip_seconds() { sed -e 's/"seconds":[0-9.e+-]*//' -e "s#$OUT/cmpj#$OUT/cmp#g" "$1"; }
+[ "$(strip_seconds cmp.json)" = "$(strip_seconds cmpj.json)" ] ||
+  fail "compare-orders -j 2 differs from -j 1: $(strip_seconds cmpj.json | head -c 400)"
+check_usage "compare-orders -j and --shard" compare-orders -j 2 --shard 0/2
 check_usage "compare-orders with an unknown order" compare-orders --order sideways
 check_usage "compare-orders with --config order=" compare-orders --config order=rfc
 
@@ -411,6 +419,31 @@ expect_exit 1 $? "explore -j 2 abba"
 [ "$(grep -o '"signature":"deadlock:mutex:A,mutex:B"' jf.json | wc -l)" -eq 1 ] ||
   fail "-j 2: one finding per signature: $(cat jf.json)"
 [ -f "$(str_field jf.json trace)" ] || fail "-j 2: trace not on disk"
+# -j 1 and -j 2 (and 3) are the same exploration: the same digest and the
+# same findings (scenario, signature, run, seed, in the order found), for
+# sampled runs with findings in several scenarios and for DFS.
+findings_of() {  # file: its findings, one line each
+  grep -o '"run":[0-9]*,"scenario":"[^"]*","seed":[0-9]*,"signature":"[^"]*"' "$1"
+}
+for args in "--scenario abba --scenario fs_small_truncate --scenario lost_update --runs 200 --all --strategy pct" \
+            "--scenario abba_fixed --scenario fs_small_truncate --strategy dfs --preemptions 1"; do
+  for j in 1 2 3; do
+    # shellcheck disable=SC2086
+    "$FSIM" explore $args -j $j --json --out "$OUT/jeq$j" > "jeq$j.json" 2> /dev/null
+    rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "explore -j $j ($args) exited $rc"
+  done
+  case "$args" in
+    *pct*) [ "$(findings_of jeq1.json | wc -l)" -ge 2 ] || fail "pct: findings $(findings_of jeq1.json)" ;;
+  esac
+  for j in 2 3; do
+    [ "$(str_field jeq1.json digest)" = "$(str_field "jeq$j.json" digest)" ] ||
+      fail "-j $j digest differs from -j 1's ($args): $(str_field jeq1.json digest) $(str_field "jeq$j.json" digest)"
+    [ "$(findings_of jeq1.json)" = "$(findings_of "jeq$j.json")" ] ||
+      fail "-j $j findings differ from -j 1's ($args): $(findings_of jeq1.json) / $(findings_of "jeq$j.json")"
+  done
+done
+[ "$(findings_of jeq1.json | wc -l)" -eq 0 ] || fail "dfs abba_fixed: findings $(findings_of jeq1.json)"
 
 # fsx: a generated log replays clean (exit 0) and writes the file's bytes;
 # a malformed log, an op btrfs refuses, a directory: one line naming the

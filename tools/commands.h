@@ -94,6 +94,7 @@ struct CompareArgs {
   double time_sec = 0;  // --time: wall budget of the whole comparison, split evenly over the orders
   std::string shard;    // --shard I/N, as explore's
   bool all = true;      // --all: the whole budget, every distinct finding (always, as here)
+  uint32_t jobs = 1;    // -j N: N processes, shard i/N each, their rows merged
 };
 
 int List(bool json = false);

@@ -2,9 +2,15 @@
 // variant, side by side. Run r of a scenario has the same seed under every
 // order (seeds depend on the base seed, the scenario and r, never on the
 // configuration), so a row's difference is the order's doing.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -105,6 +111,125 @@ std::vector<MatrixRow> OracleMatrix(const std::vector<std::string>& orders,
   return out;
 }
 
+// -j N: the comparison as N processes, child I running --shard I/N (each
+// order's exploration sharded as explore's: together the unsharded runs),
+// each printing its JSON; the rows are their union: runs summed, one
+// finding per signature, the one of the smallest run, as one process
+// finds it. Returns an exit code above kExitFindings if a child failed.
+int CompareJobs(const CompareArgs& args, const std::vector<std::string>& orders,
+                const std::vector<std::string>& names, const model::Config& config,
+                std::vector<Row>* rows, uint64_t* total_runs, bool* interrupted) {
+  std::vector<std::string> base = {"compare-orders", "--strategy", args.strategy, "--seed",
+                                   std::to_string(args.seed), "--out", args.out, "--json"};
+  for (const std::string& n : names) base.insert(base.end(), {"--scenario", n});
+  for (const std::string& o : orders) base.insert(base.end(), {"--order", o});
+  for (const std::string& c : args.config) base.insert(base.end(), {"--config", c});
+  if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
+  if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
+  std::vector<pid_t> pids;
+  std::vector<std::string> outs;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path();
+  for (uint32_t i = 0; i < args.jobs; ++i) {
+    outs.push_back((dir / ("fsim-compare-" + std::to_string(getpid()) + "-" + std::to_string(i) +
+                           ".json")).string());
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(args.jobs)});
+    pid_t pid = fork();
+    if (pid < 0) return UsageError("-j: fork failed");
+    if (pid == 0) {
+      int fd = open(outs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) _exit(kExitInternal);
+      dup2(fd, 1);
+      std::vector<char*> cargv;
+      std::string exe = "fsim";
+      cargv.push_back(exe.data());
+      for (std::string& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      execv("/proc/self/exe", cargv.data());
+      _exit(kExitInternal);
+    }
+    pids.push_back(pid);
+  }
+  int worst = kExitClean;
+  std::vector<nlohmann::json> results(args.jobs);
+  for (uint32_t i = 0; i < args.jobs; ++i) {
+    int status = 0;
+    waitpid(pids[i], &status, 0);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
+    std::ifstream in(outs[i]);
+    try {
+      in >> results[i];
+    } catch (const std::exception&) {
+      results[i] = nlohmann::json();
+    }
+    std::filesystem::remove(outs[i]);
+    if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
+      std::fprintf(stderr, "fsim: -j: shard %u/%u %s %d\n", i, args.jobs,
+                   WIFSIGNALED(status) ? "killed by signal" : "exited",
+                   WIFSIGNALED(status) ? WTERMSIG(status) : rc);
+      worst = std::max(worst, std::max(rc, kExitInternal));
+    } else if (!results[i].is_object() || !results[i].contains("rows")) {
+      std::fprintf(stderr, "fsim: -j: shard %u/%u printed no summary\n", i, args.jobs);
+      worst = std::max(worst, kExitInternal);
+    }
+  }
+  if (worst > kExitFindings) {
+    // What the shards that finished found is on disk already: say where.
+    for (const nlohmann::json& r : results) {
+      if (!r.is_object() || !r.contains("rows")) continue;
+      for (const nlohmann::json& row : r["rows"]) {
+        for (const nlohmann::json& f : row["findings"]) {
+          std::fprintf(stderr, "fsim: -j: found %s in %s under %s: %s\n",
+                       f.value("signature", "").c_str(), row.value("scenario", "").c_str(),
+                       row.value("order", "").c_str(), f.value("trace", "").c_str());
+        }
+      }
+    }
+    return worst;
+  }
+  std::vector<std::pair<std::string, std::string>> keys;  // (scenario, order), first seen
+  std::map<std::pair<std::string, std::string>, Row> merged;
+  for (const nlohmann::json& r : results) {
+    *total_runs += r["runs"].get<uint64_t>();
+    *interrupted = *interrupted || r["interrupted"].get<bool>();
+    for (const nlohmann::json& row : r["rows"]) {
+      const auto key = std::make_pair(row["scenario"].get<std::string>(), row["order"].get<std::string>());
+      auto [it, added] = merged.try_emplace(key, Row{key.first, key.second, 0, {}});
+      if (added) keys.push_back(key);
+      Row& m = it->second;
+      m.runs += row["runs"].get<uint64_t>();
+      for (const nlohmann::json& f : row["findings"]) {
+        model::FindingRecord rec;
+        const auto kind = sim::FindingKindFromName(f["kind"].get<std::string>());
+        rec.finding.kind = kind.value_or(sim::FindingKind::kAssertion);
+        rec.finding.signature = f["signature"].get<std::string>();
+        rec.finding.report = f["message"].get<std::string>();
+        rec.scenario = key.first;
+        rec.config = config;
+        rec.config["order"] = key.second;
+        rec.seed = f["seed"].get<uint64_t>();
+        rec.run = f["run"].get<uint64_t>();
+        rec.trace_path = f["trace"].get<std::string>();
+        auto same = std::find_if(m.findings.begin(), m.findings.end(), [&](const model::FindingRecord& g) {
+          return g.finding.signature == rec.finding.signature;
+        });
+        if (same == m.findings.end()) {
+          m.findings.push_back(std::move(rec));
+        } else if (same->run > rec.run) {
+          *same = std::move(rec);
+        }
+      }
+    }
+  }
+  for (const auto& key : keys) {
+    Row& m = merged[key];
+    std::stable_sort(m.findings.begin(), m.findings.end(),
+                     [](const model::FindingRecord& a, const model::FindingRecord& b) { return a.run < b.run; });
+    rows->push_back(std::move(m));
+  }
+  return kExitClean;
+}
+
 }  // namespace
 
 int CompareOrders(const CompareArgs& args) {
@@ -146,13 +271,21 @@ int CompareOrders(const CompareArgs& args) {
     }
   }
 
+  if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
+
   InterruptScope interrupt;
   Progress progress("compare-orders");
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   std::vector<Row> rows;
   uint64_t total_runs = 0;
+  bool jobs_interrupted = false;
+  if (args.jobs > 1) {
+    const int rc = CompareJobs(args, orders, names, config, &rows, &total_runs, &jobs_interrupted);
+    if (rc != kExitClean) return rc;
+  }
   for (const std::string& order : orders) {
+    if (args.jobs > 1) break;  // the children ran them
     if (InterruptScope::Interrupted()) break;
     std::vector<model::Target> targets;
     for (const std::string& name : names) {
@@ -199,7 +332,7 @@ int CompareOrders(const CompareArgs& args) {
   }
   progress.Done();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  const bool interrupted = InterruptScope::Interrupted();
+  const bool interrupted = InterruptScope::Interrupted() || jobs_interrupted;
   // Scenario-major: a scenario's orders next to each other.
   std::stable_sort(rows.begin(), rows.end(),
                    [](const Row& a, const Row& b) { return a.scenario < b.scenario; });

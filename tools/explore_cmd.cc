@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <charconv>
 #include <chrono>
@@ -291,20 +290,23 @@ int ExploreJobs(const ExploreArgs& args) {
                            {"jobs", args.jobs}};
   std::map<std::string, nlohmann::json> targets;
   std::vector<std::string> order;
-  std::set<std::string> seen;
-  XXH3_state_t* digest = XXH3_createState();
-  XXH3_64bits_reset(digest);
+  // One finding per scenario and signature, as one process reports it:
+  // the one of the smallest run (the others' traces stay on disk).
+  std::map<std::string, nlohmann::json> first_finding;
+  uint64_t digest = 0;
   for (const nlohmann::json& r : results) {
     merged["runs"] = merged["runs"].get<uint64_t>() + r["runs"].get<uint64_t>();
     merged["seconds"] = std::max(merged["seconds"].get<double>(), r["seconds"].get<double>());
     merged["interrupted"] = merged["interrupted"].get<bool>() || r["interrupted"].get<bool>();
-    const std::string d = r["digest"].get<std::string>();
-    XXH3_64bits_update(digest, d.data(), d.size());
+    // The shards' digests add up to the unsharded exploration's
+    // (model::ExploreSummary::digest).
+    digest += std::stoull(r["digest"].get<std::string>(), nullptr, 16);
     for (const nlohmann::json& f : r["findings"]) {
-      // One finding per scenario and signature, as one process reports it
-      // (the first shard's; the others' traces stay on disk).
       const std::string key = f.value("scenario", "") + "\n" + f.value("signature", "");
-      if (seen.insert(key).second) merged["findings"].push_back(f);
+      auto it = first_finding.find(key);
+      if (it == first_finding.end() || it->second["run"].get<uint64_t>() > f["run"].get<uint64_t>()) {
+        first_finding[key] = f;
+      }
     }
     for (const nlohmann::json& t : r["targets"]) {
       const std::string name = t["scenario"].get<std::string>();
@@ -337,8 +339,26 @@ int ExploreJobs(const ExploreArgs& args) {
       }
     }
   }
-  merged["digest"] = model::DigestHex(XXH3_64bits_digest(digest));
-  XXH3_freeState(digest);
+  merged["digest"] = model::DigestHex(digest);
+  // In the order one process finds them: by run, then by scenario in the
+  // order explored (a run index visits every scenario in turn).
+  std::vector<nlohmann::json> firsts;
+  for (auto& [key, f] : first_finding) firsts.push_back(std::move(f));
+  auto target_index = [&order](const nlohmann::json& f) {
+    return std::find(order.begin(), order.end(), f.value("scenario", "")) - order.begin();
+  };
+  std::stable_sort(firsts.begin(), firsts.end(), [&](const nlohmann::json& a, const nlohmann::json& b) {
+    const uint64_t ra = a["run"].get<uint64_t>(), rb = b["run"].get<uint64_t>();
+    return ra != rb ? ra < rb : target_index(a) < target_index(b);
+  });
+  for (nlohmann::json& f : firsts) merged["findings"].push_back(std::move(f));
+  // A target's distinct findings, as one process counts them (two shards
+  // finding the same signature count it once).
+  for (const std::string& name : order) {
+    uint64_t n = 0;
+    for (const nlohmann::json& f : merged["findings"]) n += f.value("scenario", "") == name ? 1 : 0;
+    targets[name]["findings"] = n;
+  }
   const double seconds = merged["seconds"].get<double>();
   merged["runs_per_sec"] = seconds > 0 ? merged["runs"].get<double>() / seconds : 0.0;
   merged["targets"] = nlohmann::json::array();

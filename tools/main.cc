@@ -155,6 +155,10 @@ int Main(int argc, char** argv) {
                       "the orders")
       ->check(CLI::Range(0.0, 1e9));
   compare->add_option("--shard", co.shard, "Run shard I of N (I/N, 0-based), as explore's");
+  compare->add_option("-j,--jobs", co.jobs,
+                      "Run the comparison as N processes, shard I/N each, as explore -j; the "
+                      "matrix is their union")
+      ->check(CLI::Range(1u, 256u));
   compare->add_flag("--all", co.all,
                     "Run the whole budget, reporting each distinct finding once (what "
                     "compare-orders always does; accepted as explore takes it)");
