@@ -313,6 +313,7 @@ int ExploreJobs(const ExploreArgs& args) {
       if (!targets.count(name)) {
         order.push_back(name);
         targets[name] = {{"scenario", name}, {"runs", 0}, {"findings", 0}, {"exhausted", true},
+                         {"preemption_bound", t.value("preemption_bound", -1)}, {"sleep_blocked", 0},
                          {"coverage", nlohmann::json::object()},
                          {"coverage_first", nlohmann::json::object()},
                          {"clean_traces", nlohmann::json::array()}};
@@ -321,6 +322,11 @@ int ExploreJobs(const ExploreArgs& args) {
       m["runs"] = m["runs"].get<uint64_t>() + t["runs"].get<uint64_t>();
       m["findings"] = m["findings"].get<uint64_t>() + t["findings"].get<uint64_t>();
       m["exhausted"] = m["exhausted"].get<bool>() && t["exhausted"].get<bool>();
+      // DFS: the deepest bound a shard reached (iterative deepening), and
+      // the schedules the sleep sets cut, summed.
+      m["preemption_bound"] = std::max(m["preemption_bound"].get<int64_t>(),
+                                       t.value("preemption_bound", int64_t{-1}));
+      m["sleep_blocked"] = m["sleep_blocked"].get<uint64_t>() + t.value("sleep_blocked", uint64_t{0});
       for (const auto& [point, runs] : t["coverage"].items()) {
         m["coverage"][point] = m["coverage"].value(point, uint64_t{0}) + runs.get<uint64_t>();
       }
