@@ -5,6 +5,12 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <cerrno>
+#include <cstring>
 
 #include "model/error_line.h"
 #include <csignal>
@@ -188,6 +194,104 @@ bool CheckOutDir(const std::string& dir, std::string* error) {
     return false;
   }
   return true;
+}
+
+}  // namespace fsim::tools
+
+namespace fsim::tools {
+namespace {
+
+// The children of RunShards, for the SIGINT handler (a plain array: read
+// in a signal handler).
+constexpr uint32_t kShardsMax = 256;
+pid_t g_shard_pids[kShardsMax];
+volatile std::sig_atomic_t g_shard_count = 0;
+
+void ForwardSigint(int sig) {
+  for (std::sig_atomic_t i = 0; i < g_shard_count; ++i) kill(g_shard_pids[i], sig);
+}
+
+}  // namespace
+
+uint32_t DefaultJobs() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  const int n = CPU_COUNT(&set);
+  return n < 1 ? 1 : std::min<uint32_t>(static_cast<uint32_t>(n), kShardsMax);
+}
+
+bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
+               std::vector<nlohmann::json>* summaries, std::vector<int>* how, std::string* error) {
+  if (jobs == 0 || jobs > kShardsMax) {
+    *error = "-j " + std::to_string(jobs) + ": expected 1 to " + std::to_string(kShardsMax);
+    return false;
+  }
+  std::vector<std::string> outs;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path();
+  // Ctrl-C goes to this process (the terminal's foreground group, or a
+  // kill of it), which passes it on to every child once.
+  struct sigaction forward = {}, previous = {};
+  forward.sa_handler = ForwardSigint;
+  sigemptyset(&forward.sa_mask);
+  g_shard_count = 0;
+  sigaction(SIGINT, &forward, &previous);
+  bool started = true;
+  const pid_t parent = getpid();
+  for (uint32_t i = 0; i < jobs; ++i) {
+    outs.push_back((dir / ("fsim-job-" + std::to_string(getpid()) + "-" + std::to_string(i) +
+                           ".json")).string());
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(jobs)});
+    pid_t pid = fork();
+    if (pid < 0) {
+      *error = std::string("-j: fork failed: ") + std::strerror(errno);
+      started = false;
+      break;
+    }
+    if (pid == 0) {
+      setpgid(0, 0);
+      sigaction(SIGINT, &previous, nullptr);
+      // Out of the parent's process group, a shard would outlive a parent
+      // killed outright (SIGKILL, a CI timeout): it dies with it instead
+      // (its findings' traces are on disk already).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(3);
+      int fd = open(outs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) _exit(3);
+      dup2(fd, 1);
+      std::vector<char*> cargv;
+      std::string exe = "fsim";
+      cargv.push_back(exe.data());
+      for (std::string& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      execv("/proc/self/exe", cargv.data());
+      _exit(3);
+    }
+    setpgid(pid, pid);  // also here: whichever runs first
+    g_shard_pids[i] = pid;
+    g_shard_count = static_cast<std::sig_atomic_t>(i + 1);
+  }
+  const uint32_t n = static_cast<uint32_t>(g_shard_count);
+  if (!started) ForwardSigint(SIGTERM);
+  summaries->assign(n, nlohmann::json());
+  how->assign(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    int status = 0;
+    while (waitpid(g_shard_pids[i], &status, 0) < 0 && errno == EINTR) {
+    }
+    (*how)[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::ifstream in(outs[i]);
+    try {
+      in >> (*summaries)[i];
+    } catch (const std::exception&) {
+      (*summaries)[i] = nlohmann::json();
+    }
+    std::filesystem::remove(outs[i]);
+  }
+  g_shard_count = 0;
+  sigaction(SIGINT, &previous, nullptr);
+  return started;
 }
 
 }  // namespace fsim::tools

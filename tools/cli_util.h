@@ -37,6 +37,18 @@ bool ParseConfig(const std::vector<std::string>& pairs, model::Config* config,
 // message (callers add what their rows do not already say).
 nlohmann::json FindingJson(const model::FindingRecord& f);
 
+// -j N: runs `fsim <base> --shard I/N` for I in 0..N-1 as child processes
+// (each in its own process group, so that Ctrl-C reaches them once: this
+// process passes its SIGINT on), each printing its JSON summary on stdout.
+// Fills `summaries` with each child's parsed JSON (null if it printed none)
+// and `how` with each child's exit code (128 + the signal if one killed
+// it). Returns false with `error` if a child could not be started.
+bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
+               std::vector<nlohmann::json>* summaries, std::vector<int>* how, std::string* error);
+
+// The processes -j runs when not told: the CPUs this process may run on.
+uint32_t DefaultJobs();
+
 // --shard I/N; empty means 0/1.
 bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error);
 

@@ -37,7 +37,7 @@ struct ExploreArgs {
   bool coverage = false;  // print the runs that reached each coverage point
   std::string coverage_file;  // --coverage FILE: also write the coverage JSON there
   uint64_t save_clean = 0;    // --save-clean N: every Nth clean run as a trace
-  uint32_t jobs = 1;      // -j N: N processes, shard i/N each
+  uint32_t jobs = 0;      // -j N: N processes, shard i/N each; 0: every CPU (1 with --shard)
   bool iterative = false; // dfs: iterative preemption bounding
   bool por = false;       // dfs: partial-order reduction (sleep sets)
 };
@@ -94,7 +94,7 @@ struct CompareArgs {
   double time_sec = 0;  // --time: wall budget of the whole comparison, split evenly over the orders
   std::string shard;    // --shard I/N, as explore's
   bool all = true;      // --all: the whole budget, every distinct finding (always, as here)
-  uint32_t jobs = 1;    // -j N: N processes, shard i/N each, their rows merged
+  uint32_t jobs = 0;    // -j N: N processes, shard i/N each, their rows merged; 0: every CPU (1 with --shard)
 };
 
 int List(bool json = false);

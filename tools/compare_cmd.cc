@@ -2,15 +2,9 @@
 // variant, side by side. Run r of a scenario has the same seed under every
 // order (seeds depend on the base seed, the scenario and r, never on the
 // configuration), so a row's difference is the order's doing.
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -116,7 +110,7 @@ std::vector<MatrixRow> OracleMatrix(const std::vector<std::string>& orders,
 // each printing its JSON; the rows are their union: runs summed, one
 // finding per signature, the one of the smallest run, as one process
 // finds it. Returns an exit code above kExitFindings if a child failed.
-int CompareJobs(const CompareArgs& args, const std::vector<std::string>& orders,
+int CompareJobs(const CompareArgs& args, uint32_t jobs, const std::vector<std::string>& orders,
                 const std::vector<std::string>& names, const model::Config& config,
                 std::vector<Row>* rows, uint64_t* total_runs, bool* interrupted) {
   std::vector<std::string> base = {"compare-orders", "--strategy", args.strategy, "--seed",
@@ -126,50 +120,19 @@ int CompareJobs(const CompareArgs& args, const std::vector<std::string>& orders,
   for (const std::string& c : args.config) base.insert(base.end(), {"--config", c});
   if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
   if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
-  std::vector<pid_t> pids;
-  std::vector<std::string> outs;
-  const std::filesystem::path dir = std::filesystem::temp_directory_path();
-  for (uint32_t i = 0; i < args.jobs; ++i) {
-    outs.push_back((dir / ("fsim-compare-" + std::to_string(getpid()) + "-" + std::to_string(i) +
-                           ".json")).string());
-    std::vector<std::string> argv = base;
-    argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(args.jobs)});
-    pid_t pid = fork();
-    if (pid < 0) return UsageError("-j: fork failed");
-    if (pid == 0) {
-      int fd = open(outs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0) _exit(kExitInternal);
-      dup2(fd, 1);
-      std::vector<char*> cargv;
-      std::string exe = "fsim";
-      cargv.push_back(exe.data());
-      for (std::string& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      execv("/proc/self/exe", cargv.data());
-      _exit(kExitInternal);
-    }
-    pids.push_back(pid);
-  }
+  std::vector<nlohmann::json> results;
+  std::vector<int> how;
+  std::string error;
+  if (!RunShards(base, jobs, &results, &how, &error)) return UsageError(error);
   int worst = kExitClean;
-  std::vector<nlohmann::json> results(args.jobs);
-  for (uint32_t i = 0; i < args.jobs; ++i) {
-    int status = 0;
-    waitpid(pids[i], &status, 0);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
-    std::ifstream in(outs[i]);
-    try {
-      in >> results[i];
-    } catch (const std::exception&) {
-      results[i] = nlohmann::json();
-    }
-    std::filesystem::remove(outs[i]);
+  for (uint32_t i = 0; i < jobs; ++i) {
+    const int rc = how[i];
     if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
-      std::fprintf(stderr, "fsim: -j: shard %u/%u %s %d\n", i, args.jobs,
-                   WIFSIGNALED(status) ? "killed by signal" : "exited",
-                   WIFSIGNALED(status) ? WTERMSIG(status) : rc);
+      std::fprintf(stderr, "fsim: -j: shard %u/%u %s %d\n", i, jobs,
+                   rc > 128 ? "killed by signal" : "exited", rc > 128 ? rc - 128 : rc);
       worst = std::max(worst, std::max(rc, kExitInternal));
     } else if (!results[i].is_object() || !results[i].contains("rows")) {
-      std::fprintf(stderr, "fsim: -j: shard %u/%u printed no summary\n", i, args.jobs);
+      std::fprintf(stderr, "fsim: -j: shard %u/%u printed no summary\n", i, jobs);
       worst = std::max(worst, kExitInternal);
     }
   }
@@ -272,6 +235,7 @@ int CompareOrders(const CompareArgs& args) {
   }
 
   if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
+  const uint32_t jobs = args.jobs != 0 ? args.jobs : args.shard.empty() ? DefaultJobs() : 1;
 
   InterruptScope interrupt;
   Progress progress("compare-orders");
@@ -280,12 +244,12 @@ int CompareOrders(const CompareArgs& args) {
   std::vector<Row> rows;
   uint64_t total_runs = 0;
   bool jobs_interrupted = false;
-  if (args.jobs > 1) {
-    const int rc = CompareJobs(args, orders, names, config, &rows, &total_runs, &jobs_interrupted);
+  if (jobs > 1) {
+    const int rc = CompareJobs(args, jobs, orders, names, config, &rows, &total_runs, &jobs_interrupted);
     if (rc != kExitClean) return rc;
   }
   for (const std::string& order : orders) {
-    if (args.jobs > 1) break;  // the children ran them
+    if (jobs > 1) break;  // the children ran them
     if (InterruptScope::Interrupted()) break;
     std::vector<model::Target> targets;
     for (const std::string& name : names) {

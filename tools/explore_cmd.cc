@@ -78,6 +78,7 @@ nlohmann::json TargetJson(const model::TargetStats& t) {
           {"runs", t.runs},
           {"findings", t.findings},
           {"exhausted", t.exhausted},
+          {"steps_max", t.steps_max},
           {"preemption_bound", t.preemption_bound},
           {"sleep_blocked", t.sleep_blocked},
           {"coverage", t.coverage},
@@ -202,7 +203,7 @@ namespace {
 // each writing its JSON summary to a file; the summary printed is their
 // union, merged in shard order (deterministic for a given N; its digest
 // combines the shards' digests in that order).
-int ExploreJobs(const ExploreArgs& args) {
+int ExploreJobs(const ExploreArgs& args, uint32_t jobs) {
   std::vector<std::string> base = {"explore"};
   for (const std::string& s : args.scenarios) base.insert(base.end(), {"--scenario", s});
   base.insert(base.end(), {"--strategy", args.strategy, "--seed", std::to_string(args.seed),
@@ -216,58 +217,30 @@ int ExploreJobs(const ExploreArgs& args) {
   if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
   if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
   if (args.vtime_sec > 0) {
-    base.insert(base.end(), {"--vtime", std::to_string(args.vtime_sec / args.jobs)});
+    base.insert(base.end(), {"--vtime", std::to_string(args.vtime_sec / jobs)});
   }
   for (const std::string& c : args.config) base.insert(base.end(), {"--config", c});
   if (args.all) base.push_back("--all");
   if (args.save_clean > 0) base.insert(base.end(), {"--save-clean", std::to_string(args.save_clean)});
-  std::vector<pid_t> pids;
-  std::vector<std::string> outs;
-  const std::filesystem::path dir = std::filesystem::temp_directory_path();
-  for (uint32_t i = 0; i < args.jobs; ++i) {
-    outs.push_back((dir / ("fsim-job-" + std::to_string(getpid()) + "-" + std::to_string(i) +
-                           ".json")).string());
-    std::vector<std::string> argv = base;
-    argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(args.jobs)});
-    pid_t pid = fork();
-    if (pid < 0) return UsageError("-j: fork failed");
-    if (pid == 0) {
-      int fd = open(outs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0) _exit(kExitInternal);
-      dup2(fd, 1);
-      std::vector<char*> cargv;
-      std::string exe = "fsim";
-      cargv.push_back(exe.data());
-      for (std::string& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      execv("/proc/self/exe", cargv.data());
-      _exit(kExitInternal);
-    }
-    pids.push_back(pid);
-  }
+  std::vector<nlohmann::json> results;
+  std::vector<int> how;
+  std::string error;
+  if (!RunShards(base, jobs, &results, &how, &error)) return UsageError(error);
   int worst = kExitClean;
-  std::vector<nlohmann::json> results(args.jobs);
   std::vector<std::string> failed;  // how each failed shard ended
-  for (uint32_t i = 0; i < args.jobs; ++i) {
-    int status = 0;
-    waitpid(pids[i], &status, 0);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
-    if (WIFSIGNALED(status)) {
-      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(args.jobs) +
-                       " killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-                       strsignal(WTERMSIG(status)) + ")");
-    } else if (rc != kExitClean && rc != kExitFindings) {
-      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(args.jobs) +
+  for (uint32_t i = 0; i < jobs; ++i) {
+    const int rc = how[i];
+    if (rc > 128) {
+      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(jobs) +
+                       " killed by signal " + std::to_string(rc - 128) + " (" +
+                       strsignal(rc - 128) + ")");
+    } else if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
+      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(jobs) +
                        " exited " + std::to_string(rc));
     }
-    std::ifstream in(outs[i]);
-    try {
-      in >> results[i];
-    } catch (const std::exception&) {
-      results[i] = nlohmann::json();
+    if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
+      worst = std::max(worst, std::max(rc, kExitInternal));
     }
-    std::filesystem::remove(outs[i]);
-    if (rc != kExitClean && rc != kExitFindings) worst = std::max(worst, rc);
     if (!results[i].is_object()) worst = std::max(worst, kExitInternal);
   }
   if (worst > kExitFindings) {
@@ -287,7 +260,7 @@ int ExploreJobs(const ExploreArgs& args) {
   // The union: runs, findings and per-scenario figures summed.
   nlohmann::json merged = {{"fsim_summary", 1}, {"runs", 0}, {"seconds", 0.0},
                            {"findings", nlohmann::json::array()}, {"interrupted", false},
-                           {"jobs", args.jobs}};
+                           {"jobs", jobs}};
   std::map<std::string, nlohmann::json> targets;
   std::vector<std::string> order;
   // One finding per scenario and signature, as one process reports it:
@@ -314,6 +287,7 @@ int ExploreJobs(const ExploreArgs& args) {
         order.push_back(name);
         targets[name] = {{"scenario", name}, {"runs", 0}, {"findings", 0}, {"exhausted", true},
                          {"preemption_bound", t.value("preemption_bound", -1)}, {"sleep_blocked", 0},
+                         {"steps_max", 0},
                          {"coverage", nlohmann::json::object()},
                          {"coverage_first", nlohmann::json::object()},
                          {"clean_traces", nlohmann::json::array()}};
@@ -327,6 +301,7 @@ int ExploreJobs(const ExploreArgs& args) {
       m["preemption_bound"] = std::max(m["preemption_bound"].get<int64_t>(),
                                        t.value("preemption_bound", int64_t{-1}));
       m["sleep_blocked"] = m["sleep_blocked"].get<uint64_t>() + t.value("sleep_blocked", uint64_t{0});
+      m["steps_max"] = std::max(m["steps_max"].get<uint64_t>(), t.value("steps_max", uint64_t{0}));
       for (const auto& [point, runs] : t["coverage"].items()) {
         m["coverage"][point] = m["coverage"].value(point, uint64_t{0}) + runs.get<uint64_t>();
       }
@@ -374,16 +349,18 @@ int ExploreJobs(const ExploreArgs& args) {
   if (args.json) {
     std::printf("%s\n", merged.dump().c_str());
   } else {
-    std::printf("%-24s %10s %9s  %s\n", "scenario", "runs", "findings", "status");
+    std::printf("%-24s %10s %9s %10s  %s\n", "scenario", "runs", "findings", "steps_max",
+                "status");
     for (const std::string& name : order) {
       const nlohmann::json& t = targets[name];
-      std::printf("%-24s %10llu %9llu  %s\n", name.c_str(),
+      std::printf("%-24s %10llu %9llu %10llu  %s\n", name.c_str(),
                   static_cast<unsigned long long>(t["runs"].get<uint64_t>()),
                   static_cast<unsigned long long>(t["findings"].get<uint64_t>()),
+                  static_cast<unsigned long long>(t["steps_max"].get<uint64_t>()),
                   t["findings"].get<uint64_t>() > 0 ? "FOUND" : "ok");
     }
     std::printf("\nruns: %llu  jobs: %u  seconds: %.2f  runs/s: %.0f  digest: %s\n",
-                static_cast<unsigned long long>(merged["runs"].get<uint64_t>()), args.jobs, seconds,
+                static_cast<unsigned long long>(merged["runs"].get<uint64_t>()), jobs, seconds,
                 merged["runs_per_sec"].get<double>(), merged["digest"].get<std::string>().c_str());
     if (!found) {
       std::printf("no findings\n");
@@ -420,6 +397,9 @@ int Explore(const ExploreArgs& args) {
     return UsageError(error);
   }
   if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
+  // -j not given: every CPU this process may use, unless one shard was
+  // asked for.
+  const uint32_t jobs = args.jobs != 0 ? args.jobs : args.shard.empty() ? DefaultJobs() : 1;
   // The default suite under the order asked for (a scenario the RFC order
   // is known to fail is left out under it).
   const auto order = config.find("order");
@@ -458,7 +438,7 @@ int Explore(const ExploreArgs& args) {
     targets.push_back(std::move(*target));
   }
   // Every scenario and key is known good: the shards can go.
-  if (args.jobs > 1) return ExploreJobs(args);
+  if (jobs > 1) return ExploreJobs(args, jobs);
   options.strategy.name = args.strategy;
   options.strategy.depth = args.depth;
   options.strategy.preemptions = args.preemptions;

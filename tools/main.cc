@@ -76,8 +76,9 @@ int Main(int argc, char** argv) {
                     "dfs: partial-order reduction by sleep sets (programs that name every shared "
                     "access: sctbench's and the runtime's, not fs/)");
   explore->add_option("-j,--jobs", ex.jobs,
-                      "Run the exploration as N processes, shard I/N each (every core); the "
-                      "summary is their union")
+                      "Run the exploration as N processes, shard I/N each; the summary is "
+                      "their union, with one process's digest and findings (default: every "
+                      "CPU; 1 with --shard)")
       ->check(CLI::Range(1u, 256u));
   explore
       ->add_option_function<std::vector<std::string>>(
@@ -157,7 +158,7 @@ int Main(int argc, char** argv) {
   compare->add_option("--shard", co.shard, "Run shard I of N (I/N, 0-based), as explore's");
   compare->add_option("-j,--jobs", co.jobs,
                       "Run the comparison as N processes, shard I/N each, as explore -j; the "
-                      "matrix is their union")
+                      "matrix is their union, one process's (default: every CPU; 1 with --shard)")
       ->check(CLI::Range(1u, 256u));
   compare->add_flag("--all", co.all,
                     "Run the whole budget, reporting each distinct finding once (what "
