@@ -434,6 +434,48 @@ TEST(PageCacheTest, NoFsReclaimSkipsDirtyPages) {
   EXPECT_EQ(Memory::Of(s).used(), 4u);
 }
 
+TEST(PageCacheTest, NoFsAllocationOverOnlyDirtyPagesWakesTheFlusherAndWaits) {
+  // Every cached page dirty and none under writeback, and a GFP_NOFS
+  // allocation (reclaim may not write): as v5.13's shrink_inactive_list(),
+  // reclaim that took only unqueued dirty pages wakes the flusher
+  // (WB_REASON_VMSCAN), and as should_reclaim_retry(), the allocation that
+  // freed nothing waits for writeback while pages are write-pending, then
+  // reclaims the pages the flusher cleaned. Giving up at once, as fsim's
+  // allocator did before, was a page allocation failure Linux would not
+  // have.
+  Scheduler s;
+  FakeOps ops(s);
+  std::unique_ptr<AddressSpace> m;
+  bool got = false;
+  SerialScanAll strategy;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    ConfigureMemory(s, 4);
+    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
+    s.Spawn("alloc", [&] {
+      for (uint64_t i = 0; i < 4; ++i) Populate(*m, i, 1, /*dirty=*/true);
+      Page* page = m->FindOrCreatePage(4, kGfpNoFs);
+      got = page != nullptr;
+      if (page != nullptr) {
+        UnlockPage(*page);
+        PutPage(*page);
+      }
+    });
+  }, [] {});
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_TRUE(got);
+  ASSERT_FALSE(ops.writes.empty());
+  for (const FakeOps::WriteCall& c : ops.writes) {
+    EXPECT_EQ(c.fiber, "flush-btrfs");  // never the allocating task
+    EXPECT_FALSE(c.for_reclaim);
+  }
+  auto covered = [&r](const std::string& point) {
+    return std::find(r.covered.begin(), r.covered.end(), point) != r.covered.end();
+  };
+  EXPECT_TRUE(covered("vmscan:wakeup_flusher")) << "reclaim did not wake the flusher";
+  EXPECT_TRUE(covered("alloc_pages:wait_for_writeback"));
+  EXPECT_LE(Memory::Of(s).stats().max_used, 4u);
+}
+
 TEST(PageCacheTest, WriteAndWaitLeavesNoDirtyOrWritebackPageInRange) {
   // Ten dirty pages; page 3 is already under writeback and dirtied again.
   // filemap_write_and_wait_range over pages 2-5 waits for page 3's old
