@@ -181,13 +181,16 @@ TEST(ContractRfcTest, ReadaheadGivesUpOnALockedRangeAndTheReadStillReturnsTheDat
 
 // releasepage: a clean page's private state goes, unless its range is
 // locked (legacy: the LOCKED bit; RFC: try_lock_extent fails); a dirty
-// page is never released.
+// page is never released. Released, the page's range loses its io_tree
+// bits but LOCKED, NODATASUM and DELALLOC_NEW (try_release_extent_state);
+// the next page's range keeps its own.
 TEST_P(ContractTest, ReleasepageRefusesDirtyPagesAndLockedRanges) {
   sim::Scheduler s;
   NonPreemptive strategy;
   World w;
   bool dirty_released = true, locked_released = true, clean_released = false;
   bool private_after = true;
+  bool bit_kept_when_refused = false, bit_after = true, next_bit_after = false;
   sim::RunResult r = RunFunctions(s, strategy, [&] {
     w.Build(s, GetParam());
     s.Spawn("app", [&] {
@@ -199,11 +202,17 @@ TEST_P(ContractTest, ReleasepageRefusesDirtyPagesAndLockedRanges) {
       UnlockPage(*page);
       ASSERT_EQ(w.inode->Fsync(), 0);  // now clean
       LockPage(*page);
-      w.inode->io_tree().LockExtent(0, kPageSize - 1);
+      ExtentIoTree& tree = w.inode->io_tree();
+      tree.SetExtentBit(0, 2 * kPageSize - 1, kExtentDefrag);
+      tree.LockExtent(0, kPageSize - 1);
       locked_released = w.inode->Releasepage(*page, sim::kGfpNoFs);
-      w.inode->io_tree().UnlockExtent(0, kPageSize - 1);
+      tree.UnlockExtent(0, kPageSize - 1);
+      bit_kept_when_refused = tree.TestRangeBit(0, kPageSize - 1, kExtentDefrag, true);
       clean_released = w.inode->Releasepage(*page, sim::kGfpNoFs);
       private_after = PagePrivate(*page);
+      bit_after = tree.TestRangeBit(0, kPageSize - 1, kExtentDefrag, false);
+      next_bit_after = tree.TestRangeBit(kPageSize, 2 * kPageSize - 1, kExtentDefrag, true);
+      tree.ClearExtentBit(kPageSize, 2 * kPageSize - 1, kExtentDefrag);
       UnlockPage(*page);
       PutPage(*page);
     });
@@ -213,6 +222,9 @@ TEST_P(ContractTest, ReleasepageRefusesDirtyPagesAndLockedRanges) {
   EXPECT_FALSE(locked_released);
   EXPECT_TRUE(clean_released);
   EXPECT_FALSE(private_after);
+  EXPECT_TRUE(bit_kept_when_refused);
+  EXPECT_FALSE(bit_after);
+  EXPECT_TRUE(next_bit_after);
 }
 
 // invalidatepage of part of a dirty page (truncate's partial page) keeps
