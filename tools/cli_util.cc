@@ -213,7 +213,9 @@ void ForwardSigint(int sig) {
 
 }  // namespace
 
-uint32_t DefaultJobs() {
+uint32_t JobsFor(uint32_t jobs, const std::string& shard) {
+  if (jobs != 0) return jobs;
+  if (!shard.empty()) return 1;
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
@@ -221,11 +223,12 @@ uint32_t DefaultJobs() {
   return n < 1 ? 1 : std::min<uint32_t>(static_cast<uint32_t>(n), kShardsMax);
 }
 
-bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
-               std::vector<nlohmann::json>* summaries, std::vector<int>* how, std::string* error) {
+int RunShards(const std::vector<std::string>& base, uint32_t jobs,
+              std::vector<nlohmann::json>* summaries, std::vector<std::string>* failed,
+              std::string* error) {
   if (jobs == 0 || jobs > kShardsMax) {
     *error = "-j " + std::to_string(jobs) + ": expected 1 to " + std::to_string(kShardsMax);
-    return false;
+    return kExitUsage;
   }
   std::vector<std::string> outs;
   const std::filesystem::path dir = std::filesystem::temp_directory_path();
@@ -239,7 +242,7 @@ bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
   bool started = true;
   const pid_t parent = getpid();
   for (uint32_t i = 0; i < jobs; ++i) {
-    outs.push_back((dir / ("fsim-job-" + std::to_string(getpid()) + "-" + std::to_string(i) +
+    outs.push_back((dir / ("fsim-job-" + std::to_string(parent) + "-" + std::to_string(i) +
                            ".json")).string());
     std::vector<std::string> argv = base;
     argv.insert(argv.end(), {"--shard", std::to_string(i) + "/" + std::to_string(jobs)});
@@ -275,12 +278,12 @@ bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
   const uint32_t n = static_cast<uint32_t>(g_shard_count);
   if (!started) ForwardSigint(SIGTERM);
   summaries->assign(n, nlohmann::json());
-  how->assign(n, 0);
+  failed->clear();
+  int worst = kExitClean;
   for (uint32_t i = 0; i < n; ++i) {
     int status = 0;
     while (waitpid(g_shard_pids[i], &status, 0) < 0 && errno == EINTR) {
     }
-    (*how)[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     std::ifstream in(outs[i]);
     try {
       in >> (*summaries)[i];
@@ -288,10 +291,23 @@ bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
       (*summaries)[i] = nlohmann::json();
     }
     std::filesystem::remove(outs[i]);
+    const std::string shard = "shard " + std::to_string(i) + "/" + std::to_string(jobs);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : kExitInternal;
+    if (WIFSIGNALED(status)) {
+      failed->push_back(shard + " killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                        strsignal(WTERMSIG(status)) + ")");
+    } else if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
+      failed->push_back(shard + " exited " + std::to_string(rc));
+    } else if (!(*summaries)[i].is_object()) {
+      failed->push_back(shard + " printed no summary");
+    } else {
+      continue;
+    }
+    worst = std::max(worst, std::max(rc, kExitInternal));
   }
   g_shard_count = 0;
   sigaction(SIGINT, &previous, nullptr);
-  return started;
+  return started ? worst : kExitUsage;
 }
 
 }  // namespace fsim::tools

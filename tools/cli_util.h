@@ -40,14 +40,19 @@ nlohmann::json FindingJson(const model::FindingRecord& f);
 // -j N: runs `fsim <base> --shard I/N` for I in 0..N-1 as child processes
 // (each in its own process group, so that Ctrl-C reaches them once: this
 // process passes its SIGINT on), each printing its JSON summary on stdout.
-// Fills `summaries` with each child's parsed JSON (null if it printed none)
-// and `how` with each child's exit code (128 + the signal if one killed
-// it). Returns false with `error` if a child could not be started.
-bool RunShards(const std::vector<std::string>& base, uint32_t jobs,
-               std::vector<nlohmann::json>* summaries, std::vector<int>* how, std::string* error);
+// Fills `summaries` with each child's parsed JSON (null if it printed
+// none) and `failed` with how each shard that did not finish ended (a
+// signal, an exit code other than clean, findings or interrupted, or no
+// summary). Returns kExitClean if every shard finished, else the worst
+// such exit code (at least kExitInternal); `error` and 2 if a child could
+// not be started.
+int RunShards(const std::vector<std::string>& base, uint32_t jobs,
+              std::vector<nlohmann::json>* summaries, std::vector<std::string>* failed,
+              std::string* error);
 
-// The processes -j runs when not told: the CPUs this process may run on.
-uint32_t DefaultJobs();
+// The processes -j runs: `jobs` if given (not 0), else every CPU this
+// process may run on, or one when a single --shard was asked for.
+uint32_t JobsFor(uint32_t jobs, const std::string& shard);
 
 // --shard I/N; empty means 0/1.
 bool ParseShard(const std::string& s, uint32_t* index, uint32_t* count, std::string* error);
@@ -74,6 +79,12 @@ class InterruptScope {
   static bool Interrupted();
 };
 
+// The exit codes of every subcommand (the help text's "Exit codes").
+inline constexpr int kExitClean = 0;
+inline constexpr int kExitFindings = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInternal = 3;
+inline constexpr int kExitNotReproduced = 4;
 // The exit code of an exploration stopped by Ctrl-C with no finding (as a
 // shell reports a command killed by SIGINT).
 inline constexpr int kExitInterrupted = 130;

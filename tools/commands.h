@@ -11,14 +11,9 @@
 #include <vector>
 
 #include "model/trace.h"
+#include "tools/cli_util.h"  // the exit codes
 
 namespace fsim::tools {
-
-inline constexpr int kExitClean = 0;
-inline constexpr int kExitFindings = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitInternal = 3;
-inline constexpr int kExitNotReproduced = 4;
 
 struct ExploreArgs {
   std::vector<std::string> scenarios;

@@ -121,21 +121,18 @@ int CompareJobs(const CompareArgs& args, uint32_t jobs, const std::vector<std::s
   if (args.runs) base.insert(base.end(), {"--runs", std::to_string(*args.runs)});
   if (args.time_sec > 0) base.insert(base.end(), {"--time", std::to_string(args.time_sec)});
   std::vector<nlohmann::json> results;
-  std::vector<int> how;
+  std::vector<std::string> failed;  // how each failed shard ended
   std::string error;
-  if (!RunShards(base, jobs, &results, &how, &error)) return UsageError(error);
-  int worst = kExitClean;
+  int worst = RunShards(base, jobs, &results, &failed, &error);
+  if (worst == kExitUsage) return UsageError(error);
   for (uint32_t i = 0; i < jobs; ++i) {
-    const int rc = how[i];
-    if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
-      std::fprintf(stderr, "fsim: -j: shard %u/%u %s %d\n", i, jobs,
-                   rc > 128 ? "killed by signal" : "exited", rc > 128 ? rc - 128 : rc);
-      worst = std::max(worst, std::max(rc, kExitInternal));
-    } else if (!results[i].is_object() || !results[i].contains("rows")) {
-      std::fprintf(stderr, "fsim: -j: shard %u/%u printed no summary\n", i, jobs);
+    if (results[i].is_object() && !results[i].contains("rows")) {
+      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(jobs) +
+                       " printed no rows");
       worst = std::max(worst, kExitInternal);
     }
   }
+  for (const std::string& why : failed) std::fprintf(stderr, "fsim: -j: %s\n", why.c_str());
   if (worst > kExitFindings) {
     // What the shards that finished found is on disk already: say where.
     for (const nlohmann::json& r : results) {
@@ -235,7 +232,7 @@ int CompareOrders(const CompareArgs& args) {
   }
 
   if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
-  const uint32_t jobs = args.jobs != 0 ? args.jobs : args.shard.empty() ? DefaultJobs() : 1;
+  const uint32_t jobs = JobsFor(args.jobs, args.shard);
 
   InterruptScope interrupt;
   Progress progress("compare-orders");

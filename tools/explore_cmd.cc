@@ -1,17 +1,11 @@
 // fsim list, fsim explore.
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <set>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -223,26 +217,10 @@ int ExploreJobs(const ExploreArgs& args, uint32_t jobs) {
   if (args.all) base.push_back("--all");
   if (args.save_clean > 0) base.insert(base.end(), {"--save-clean", std::to_string(args.save_clean)});
   std::vector<nlohmann::json> results;
-  std::vector<int> how;
-  std::string error;
-  if (!RunShards(base, jobs, &results, &how, &error)) return UsageError(error);
-  int worst = kExitClean;
   std::vector<std::string> failed;  // how each failed shard ended
-  for (uint32_t i = 0; i < jobs; ++i) {
-    const int rc = how[i];
-    if (rc > 128) {
-      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(jobs) +
-                       " killed by signal " + std::to_string(rc - 128) + " (" +
-                       strsignal(rc - 128) + ")");
-    } else if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
-      failed.push_back("shard " + std::to_string(i) + "/" + std::to_string(jobs) +
-                       " exited " + std::to_string(rc));
-    }
-    if (rc != kExitClean && rc != kExitFindings && rc != kExitInterrupted) {
-      worst = std::max(worst, std::max(rc, kExitInternal));
-    }
-    if (!results[i].is_object()) worst = std::max(worst, kExitInternal);
-  }
+  std::string error;
+  const int worst = RunShards(base, jobs, &results, &failed, &error);
+  if (worst == kExitUsage) return UsageError(error);
   if (worst > kExitFindings) {
     // What the shards that finished found is on disk already; say where,
     // so that one shard's death loses nothing of the others'.
@@ -397,9 +375,7 @@ int Explore(const ExploreArgs& args) {
     return UsageError(error);
   }
   if (args.jobs > 1 && !args.shard.empty()) return UsageError("-j and --shard: give one of them");
-  // -j not given: every CPU this process may use, unless one shard was
-  // asked for.
-  const uint32_t jobs = args.jobs != 0 ? args.jobs : args.shard.empty() ? DefaultJobs() : 1;
+  const uint32_t jobs = JobsFor(args.jobs, args.shard);
   // The default suite under the order asked for (a scenario the RFC order
   // is known to fail is left out under it).
   const auto order = config.find("order");
