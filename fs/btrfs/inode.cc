@@ -1093,14 +1093,14 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {
   // (its reservation is released, as clear_extent_bit's hook does).
   constexpr uint32_t kReleaseBits = kExtentDirty | kExtentUptodate | kExtentDelalloc |
                                     kExtentDefrag | kExtentDoAccounting;
-  if (fs_.config().order == LockOrder::kRfc) {
-    if (!io_tree_.TryLockExtent(start, end)) return false;
-    io_tree_.ClearExtentBit(start, end, kReleaseBits);
-    io_tree_.UnlockExtent(start, end + (fs_.config().bug_releasepage_unlocks_past_range ? 1 : 0));
-  } else if (io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
+  const bool rfc = fs_.config().order == LockOrder::kRfc;
+  if (rfc ? !io_tree_.TryLockExtent(start, end)
+          : io_tree_.TestRangeBit(start, end, kExtentLocked, false)) {
     return false;
-  } else {
-    io_tree_.ClearExtentBit(start, end, kReleaseBits);
+  }
+  io_tree_.ClearExtentBit(start, end, kReleaseBits);
+  if (rfc) {
+    io_tree_.UnlockExtent(start, end + (fs_.config().bug_releasepage_unlocks_past_range ? 1 : 0));
   }
   DetachPagePrivate(page);
   sched_.Cover("releasepage:released");
