@@ -15,11 +15,24 @@ std::string FreedByText(const FiberSite& site) {
 }
 }  // namespace
 
-Heap::~Heap() { Release(); }
+Heap::~Heap() {
+  Release();
+  for (auto& [key, memory] : pool_) {
+    for (char* p : memory) ::operator delete(p, std::align_val_t(key & kAlignMask));
+  }
+}
 
 void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*), const char* type) {
   size_t rounded = (size + align - 1) / align * align;
-  char* p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
+  FSIM_CHECK(align <= kAlignMask && (align & (align - 1)) == 0);
+  std::vector<char*>& pooled = pool_[PoolKey(rounded, align)];
+  char* p;
+  if (!pooled.empty()) {
+    p = pooled.back();
+    pooled.pop_back();
+  } else {
+    p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
+  }
   index_[p] = blocks_.size();
   blocks_.push_back({p, rounded, align, destroy, false, type, FiberSite::Here(sched_, Where::current()), {}});
   return p;
@@ -97,7 +110,8 @@ void Heap::Release() {
   for (Block& b : blocks_) {
     if (!b.freed) b.destroy(b.p);
   }
-  for (Block& b : blocks_) ::operator delete(b.p, std::align_val_t(b.align));
+  // The memory stays for the next run's objects of the same size.
+  for (Block& b : blocks_) pool_[PoolKey(b.size, b.align)].push_back(b.p);
   blocks_.clear();
   index_.clear();
 }

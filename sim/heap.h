@@ -107,6 +107,16 @@ class Heap final : public RunService {
   void Free(void* p, Where where);
   void Release();
 
+  // Memory of the blocks of runs that ended, by size and alignment, for
+  // later runs to reuse: a run allocates the same objects as the one
+  // before it, and the allocator's aligned path and first touches of
+  // fresh memory were a tenth of an fs run. Within a run nothing is
+  // reused (freed blocks stay poisoned in quarantine). Only looked up,
+  // never iterated but to free it: addresses reach no choice or report.
+  static constexpr size_t kAlignMask = 0xffff;
+  static uint64_t PoolKey(size_t size, size_t align) { return uint64_t{size} << 16 | align; }
+  std::unordered_map<uint64_t, std::vector<char*>> pool_;
+
   Scheduler& sched_;
   std::vector<Block> blocks_;
   // Block of each pointer New returned (lookups only: nothing iterates it,
