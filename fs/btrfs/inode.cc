@@ -1398,7 +1398,7 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
     em.ram_bytes = len;
   }
   em.block_start = disk;
-  ordered_.Add(start, len, disk, len, prealloc ? kOrderedPrealloc : 0);
+  ordered_.Add(start, len, disk, len, prealloc ? uint32_t{kOrderedPrealloc} : 0u);
   for (uint64_t at = start; at < end; at += kPageSize) {
     if (Page* page = mapping_.Peek(at / kPageSize)) SetPagePrivate2(*page);
   }
@@ -1516,7 +1516,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
                             : fs_.config().bug_compressed_disk_len_unaligned ? encoded->size()
                                                                               : RoundUpBlock(encoded->size());
   const uint64_t disk = fs_.AllocData(disk_len);
-  ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? kOrderedCompressed : 0);
+  ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? uint32_t{kOrderedCompressed} : 0u);
   CreateIoEm({.start = start,
               .len = ram,
               .block_start = disk,

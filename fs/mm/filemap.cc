@@ -12,13 +12,6 @@
 #include "sim/heap.h"
 
 namespace fsim::fs {
-namespace {
-
-// The last page index of byte range end `end` (inclusive).
-uint64_t LastIndex(uint64_t end) { return end >> kPageShift; }
-
-}  // namespace
-
 AddressSpace::AddressSpace(sim::Scheduler& sched, std::string name, AddressSpaceOps* ops)
     : sched_(sched),
       name_(std::move(name)),
