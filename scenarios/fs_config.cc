@@ -95,6 +95,11 @@ constexpr Bug kBugs[] = {
      "run_delalloc_nocow writes into a preallocated extent a clone shares, without "
      "btrfs_cross_ref_exist: both files' writes land in the same blocks",
      ""},
+    {"fsync_drops_writeback_error", &fs::FsConfig::bug_fsync_drops_writeback_error, Bug::kAny,
+     "legacy", "crash_inconsistency",
+     "btrfs_sync_file returns the log commit's status, dropping its write-and-wait's -EIO: "
+     "fsync returns 0 after a failed write whose data never reached the disk",
+     ""},
     {"punch_hole_flush_before_inode_lock", &fs::FsConfig::bug_punch_hole_flush_before_inode_lock,
      Bug::kAny, "legacy", "data_mismatch,checksum,crash_inconsistency",
      "btrfs_punch_hole flushes and waits for ordered extents before it locks the inode (v5.13's "

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ class FsWorld final : public sim::Program {
       files_[i].inode = std::make_unique<fs::BtrfsInode>(*fs_, kFirstIno + i);
     }
     crash_check_ = spec.check_crash_consistency;
+    // The fsync oracle needs the changes wherever fsync may be judged: after
+    // a power cut, and on disks that fail I/O (CheckFsyncAfterFaults).
+    track_changes_ = crash_check_ || FaultsInjected();
     fsx_model_.assign(files_.size(), std::nullopt);
     for (const FiberSpec& fiber : spec.fibers) {
       if (fiber.fsx && !fiber.ops.empty()) fsx_model_[fiber.ops.front().file] = model::FileState{};
@@ -385,15 +389,19 @@ class FsWorld final : public sim::Program {
 
   // fsync(2): on success, every change done before it is promised to
   // survive a power cut. Returns false if it failed.
-  bool Fsync(fs::BtrfsInode& inode) {
+  // `settle`: settle's own fsync of one file at the end, a promise about
+  // that file only (the whole-state crash check's promised_ counts the
+  // application's).
+  bool Fsync(fs::BtrfsInode& inode, bool settle = false) {
     const uint64_t changed = changes_done_;
     const uint64_t invoke = ++clock_;
-    if (inode.Fsync() != 0) return false;
-    promised_ = std::max(promised_, changed);
+    const bool ok = inode.Fsync() == 0;
+    const uint64_t response = ++clock_;
     for (size_t file = 0; file < files_.size(); ++file) {
-      if (files_[file].inode.get() == &inode) fsyncs_.push_back({file, invoke});
+      if (files_[file].inode.get() == &inode) fsyncs_.push_back({file, invoke, response, ok});
     }
-    return true;
+    if (ok && !settle) promised_ = std::max(promised_, changed);
+    return ok;
   }
 
   // An operation that changes a file is invoked: its clock tick, and (for
@@ -469,7 +477,7 @@ class FsWorld final : public sim::Program {
            const std::string& who) {
     ++changes_done_;
     Record(file, op, invoke, result, who);
-    if (crash_check_) {
+    if (track_changes_) {
       changes_.push_back({static_cast<size_t>(&file - files_.data()), op, invoke, ++clock_});
     }
   }
@@ -501,7 +509,7 @@ class FsWorld final : public sim::Program {
     for (File& file : files_) {
       fs::BtrfsInode& inode = *file.inode;
       file.final = inode.Read(0, kReadAllBytes);
-      synced = inode.Fsync() == 0 && synced;
+      synced = Fsync(inode, /*settle=*/true) && synced;
       if (!spec_->check_invariants) continue;
       for (const std::string& v : inode.mapping().CheckInvariants(inode.i_size())) {
         Report(s, FindingKind::kWarn, "warn:page_cache_invariant", v);
@@ -539,7 +547,10 @@ class FsWorld final : public sim::Program {
     }
     settled_ = true;
     if (synced) CheckDisk(s);
-    if (FaultsInjected()) CheckChecksumsAfterFaults(s);
+    if (FaultsInjected()) {
+      CheckChecksumsAfterFaults(s);
+      CheckFsyncAfterFaults(s);
+    }
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be
     // reserved (btrfs_free_block_groups()'s WARN).
@@ -904,6 +915,61 @@ class FsWorld final : public sim::Program {
     }
   }
 
+  // The fsync oracle on disks that fail I/O (io_errors, device_failure),
+  // at the end of a run without a power cut: a power cut now would leave
+  // the durable images, so every byte an fsync that returned 0 pinned
+  // (CheckFsyncIntegrity) must be there, on some copy that passes its
+  // checksum, as a read with repair would find it. A write that failed
+  // may lose its data, but the error must reach an fsync: one that
+  // returned 0 although the data never reached the disk (an error
+  // dropped on the way from the bio to the ordered extent, the mapping or
+  // fsync's return, or a failed flush treated as done) is this finding.
+  // Blocks that fail on every copy are CheckChecksumsAfterFaults'.
+  void CheckFsyncAfterFaults(Scheduler& s) {
+    if (PowerCutHappened()) return;  // the crash check's
+    std::string problem;
+    const fs::PersistentState p = MountDurableImage(s, &problem);
+    if (!problem.empty()) return;
+    const int copies = DataCopies();
+    std::vector<model::FileState> found(files_.size());
+    for (size_t i = 0; i < files_.size(); ++i) {
+      std::vector<uint8_t>& bytes = found[i].bytes;
+      std::set<uint64_t> bad;  // file offsets of blocks no copy read so far passes
+      for (int mirror = 0; mirror < copies; ++mirror) {
+        std::vector<uint8_t> got;
+        std::string why;
+        std::vector<uint64_t> csum_bad;
+        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
+        const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
+        if (mirror == 0) {
+          bytes = std::move(got);
+          bad = now;
+          continue;
+        }
+        for (auto it = bad.begin(); it != bad.end();) {
+          if (now.count(*it) != 0) {
+            ++it;
+            continue;
+          }
+          // The block, or a compressed extent's whole range (its
+          // checksums cover the encoded bytes: it decodes whole or not).
+          const uint64_t off = *it;
+          uint64_t len = kPageSize;
+          const auto& items = p.extents.at(kFirstIno + i);
+          if (auto at = items.upper_bound(off); at != items.begin()) {
+            --at;
+            if (at->second.compression != 0) len = at->second.num_bytes;
+          }
+          const uint64_t n = std::min<uint64_t>(len, bytes.size() - std::min<uint64_t>(off, bytes.size()));
+          std::memcpy(bytes.data() + off, got.data() + off, n);
+          it = bad.erase(it);
+        }
+      }
+    }
+    CheckFsyncIntegrity(s, found, "on disk at the end of the run (devices failing I/O)",
+                        "crash_inconsistency:fsync_returned_0_data_lost");
+  }
+
   // The end-of-run disk check. Settle has written back and fsync'd every
   // file, and fsync returned 0 for each, so the media must now hold what
   // the page cache showed: a power cut at this moment would leave exactly
@@ -976,16 +1042,47 @@ class FsWorld final : public sim::Program {
   // what earlier writes made durable. Files with changes that shrink or
   // zero (truncate, punch hole, zero range, fallocate) are left to the
   // state check below.
-  void CheckFsyncIntegrity(Scheduler& s, const std::vector<model::FileState>& found) {
-    // A byte pinned by an fsync is pinned, with the same content, by every
-    // later one of the same file: the last fsync of each file says all.
-    std::vector<const FsyncPromise*> last(files_.size(), nullptr);
-    for (const FsyncPromise& f : fsyncs_) {
-      if (last[f.file] == nullptr || last[f.file]->invoke < f.invoke) last[f.file] = &f;
+  //
+  // A writeback error is reported once (AS_EIO, or the errseq a file
+  // samples): to whichever fsync checks first. So data whose write failed
+  // may be missing after a later fsync returned 0, if an fsync that failed
+  // may have been the one to report it: a write is not pinned by F when an
+  // fsync of the file that failed returned after the write began and
+  // began before F returned. `where` says what `found` is ("after the
+  // remount").
+  void CheckFsyncIntegrity(Scheduler& s, const std::vector<model::FileState>& found,
+                           const std::string& where, const std::string& signature) {
+    // Without failed fsyncs, a byte pinned by an fsync is pinned, with the
+    // same content, by every later one of the same file: the last fsync of
+    // each file says all. With them, each says what it pins.
+    std::vector<const FsyncPromise*> promises;
+    for (size_t file = 0; file < files_.size(); ++file) {
+      bool failures = false;
+      const FsyncPromise* last = nullptr;
+      for (const FsyncPromise& f : fsyncs_) {
+        if (f.file != file) continue;
+        failures |= !f.ok;
+        if (f.ok && (last == nullptr || last->invoke < f.invoke)) last = &f;
+      }
+      for (const FsyncPromise& f : fsyncs_) {
+        if (f.file == file && f.ok && (failures || &f == last)) promises.push_back(&f);
+      }
     }
-    for (const FsyncPromise* promise : last) {
-      if (promise == nullptr) continue;
+    for (const FsyncPromise* promise : promises) {
       const FsyncPromise& f = *promise;
+      // Whether a failed fsync may have reported the loss of `c`'s data
+      // instead of F.
+      auto reported = [&](const Change& c) {
+        for (const FsyncPromise& g : fsyncs_) {
+          // (An fsync that failed at or after the power cut failed for
+          // the dead devices, not for a write error it reported.)
+          if (g.file == f.file && !g.ok && g.response > c.invoke && g.invoke < f.response &&
+              g.response < cut_clock_) {
+            return true;
+          }
+        }
+        return false;
+      };
       std::vector<const Change*> writes;
       bool simple = true;
       for (const Change& c : changes_) {
@@ -1026,7 +1123,7 @@ class FsWorld final : public sim::Program {
             if (!pinned) break;
             prev = c;
           }
-          if (!pinned || prev == nullptr) continue;
+          if (!pinned || prev == nullptr || reported(*prev)) continue;
           if (hi <= got.size() &&
               std::memcmp(got.data() + lo, prev->op.data.data() + (lo - prev->op.offset), hi - lo) == 0) {
             continue;  // the common case: the segment reads back whole
@@ -1036,12 +1133,12 @@ class FsWorld final : public sim::Program {
             if (b < got.size() && got[b] == want) continue;
             char detail[200];
             std::snprintf(detail, sizeof detail,
-                          "byte %llu (page %llu) %s after the remount, written as 0x%02x by a "
+                          "byte %llu (page %llu) %s %s, written as 0x%02x by a "
                           "write that completed before fsync began",
                           static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
-                          b < got.size() ? "differs" : "is past the file's end", want);
+                          b < got.size() ? "differs" : "is past the file's end", where.c_str(), want);
             std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
-            Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
+            Report(s, FindingKind::kCrashInconsistency, signature,
                    "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
                        " in file '" + spec_->files[f.file] + "'");
             return;
@@ -1087,7 +1184,7 @@ class FsWorld final : public sim::Program {
                    " block(s)): the committed metadata points at data that was not durable");
       }
     }
-    CheckFsyncIntegrity(s, found);
+    CheckFsyncIntegrity(s, found, "after the remount", "crash_inconsistency:fsync_lost");
     // The whole-state check: with one fiber changing files, the remounted
     // files are the state after some prefix of its changes, at least as
     // long as the last fsync's, with any of the stores through mmap that
@@ -1152,6 +1249,7 @@ class FsWorld final : public sim::Program {
   // (state #k is every file after the first k), promised_ the number an
   // fsync made durable.
   bool crash_check_ = false;
+  bool track_changes_ = false;  // changes_ kept (crash check, or faults)
   std::vector<std::pair<size_t, model::FileOp>> invoked_;
   std::vector<bool> store_;  // per invoked_: a store through mmap
   uint64_t changes_done_ = 0;
@@ -1164,9 +1262,13 @@ class FsWorld final : public sim::Program {
     model::FileOp op;
     uint64_t invoke, response;
   };
+  // Every fsync (the application's and settle's): a promise if it
+  // returned 0; one that failed reported an error, and may have been the
+  // one to report the loss of data written before it returned.
   struct FsyncPromise {
     size_t file;
-    uint64_t invoke;
+    uint64_t invoke, response;
+    bool ok;
   };
   std::vector<Change> changes_;
   std::vector<FsyncPromise> fsyncs_;

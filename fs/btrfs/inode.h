@@ -132,6 +132,11 @@
 //   rewrites the page later, so only a commit in between followed by a
 //   power cut, or an eviction and re-read, shows it: a block that fails
 //   its checksum.
+// - bug_fsync_drops_writeback_error: btrfs_sync_file() returns the log
+//   commit's status and drops the error of its write-and-wait
+//   (btrfs_wait_ordered_range's -EIO, the mapping's AS_EIO): an fsync
+//   after a failed write returns 0 although the data never reached the
+//   disk, and the error, consumed, reaches no later fsync either.
 // - bug_write_endio_ignores_error: btrfs_writepage_endio_finish_ordered()
 //   is called with uptodate = 1 whatever the bio's status: the ordered
 //   extent of a failed write completes as written, so
@@ -255,6 +260,7 @@ struct FsConfig {
   bool bug_truncate_partial_skips_writeback_wait = false;
   bool bug_raid10_stripe_index_without_sub_stripes = false;
   bool bug_write_endio_ignores_error = false;
+  bool bug_fsync_drops_writeback_error = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;
