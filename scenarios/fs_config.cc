@@ -100,6 +100,11 @@ constexpr Bug kBugs[] = {
      "btrfs_sync_file returns the log commit's status, dropping its write-and-wait's -EIO: "
      "fsync returns 0 after a failed write whose data never reached the disk",
      ""},
+    {"read_cache_page_skips_wait", &fs::FsConfig::bug_read_cache_page_skips_wait, Bug::kAny,
+     "legacy", "data_mismatch",
+     "do_read_cache_page tests PageUptodate right after ->readpage without wait_on_page_locked: "
+     "a write from a mapping of a file comes back short",
+     ""},
     {"punch_hole_flush_before_inode_lock", &fs::FsConfig::bug_punch_hole_flush_before_inode_lock,
      Bug::kAny, "legacy", "data_mismatch,checksum,crash_inconsistency",
      "btrfs_punch_hole flushes and waits for ordered extents before it locks the inode (v5.13's "

@@ -364,13 +364,41 @@ class FsWorld final : public sim::Program {
     fs::MappedBuffer mapped(*src.inode, src_off);
     RecordingBuffer buffer(mapped);
     const uint64_t invoke = ++clock_;
+    // Whether the whole source lies within its file for the whole write:
+    // inside EOF now, and no other fiber can shrink it meanwhile.
+    const bool source_whole = src_off + len <= src.inode->i_size() && !Shrinkable(who, spec.source_file);
     if (spec.source_file != spec.file) src.inode->Igrab();
     const uint64_t written = inode.BufferedWriteFrom(op.offset, len, buffer);
     if (spec.source_file != spec.file) src.inode->Iput();
+    // A write from a mapping comes back short only if the buffer faults
+    // for good: SIGBUS past the source's EOF, or a read error
+    // (fault_in_pages_readable's -EFAULT). A page reclaimed between the
+    // fault-in and the atomic copy is faulted in again
+    // (btrfs_buffered_write's retry with one page), never a short write.
+    if (written < len && source_whole && !FaultsInjected() && !PowerCutHappened()) {
+      Report(s, FindingKind::kDataMismatch, "data_mismatch:short_write",
+             "write(2) of " + std::to_string(len) + " bytes at " + std::to_string(op.offset) +
+                 " of '" + spec_->files[spec.file] + "' from a mapping of '" +
+                 spec_->files[spec.source_file] + "' at " + std::to_string(src_off) +
+                 " returned " + std::to_string(written) + " (fiber '" + who +
+                 "'), although the source lay within its file throughout and no device failed: "
+                 "a fault-in that should have read the source page gave up");
+    }
     buffer.bytes.resize(written);
     op.data = buffer.bytes;
     if (written > 0) RecordCopy(src, src_off, file, op, invoke, who);  // else -EFAULT
     return true;
+  }
+
+  // Whether a fiber other than `who` truncates `file` (may shrink it).
+  bool Shrinkable(const std::string& who, size_t file) const {
+    for (const FiberSpec& fiber : spec_->fibers) {
+      if (fiber.name == who) continue;
+      for (const OpSpec& op : fiber.ops) {
+        if (op.file == file && op.kind == OpKind::kTruncate) return true;
+      }
+    }
+    return false;
   }
 
   // A write whose bytes were read from `src` at `src_off` (a mapped user

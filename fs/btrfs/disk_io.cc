@@ -70,11 +70,13 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
   volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
   volumes_.set_bug_raid10_stripe_index(config.bug_raid10_stripe_index_without_sub_stripes);
   volumes_.AddChunk(std::move(chunk));
-  if (config.bug_truncate_partial_skips_writeback_wait) {
-    // The mistake lives in mm/truncate.c: the run's page cache takes it.
+  if (config.bug_truncate_partial_skips_writeback_wait || config.bug_read_cache_page_skips_wait) {
+    // The mistakes live in mm/truncate.c and mm/filemap.c: the run's page
+    // cache takes them.
     PageCache& cache = PageCache::Of(sched);
     PageCacheConfig pc = cache.config();
-    pc.bug_truncate_partial_skips_writeback_wait = true;
+    pc.bug_truncate_partial_skips_writeback_wait |= config.bug_truncate_partial_skips_writeback_wait;
+    pc.bug_read_cache_page_skips_wait |= config.bug_read_cache_page_skips_wait;
     cache.Configure(pc);
   }
 }

@@ -132,6 +132,11 @@
 //   rewrites the page later, so only a commit in between followed by a
 //   power cut, or an eviction and re-read, shows it: a block that fails
 //   its checksum.
+// - bug_read_cache_page_skips_wait: do_read_cache_page() (a page fault on
+//   a mapping, read_cache_page) tests PageUptodate right after ->readpage
+//   without wait_on_page_locked(): an asynchronous read still in flight
+//   is taken for a failed one, and a write whose user buffer maps a file
+//   comes back short (-EFAULT for a page it could have read).
 // - bug_fsync_drops_writeback_error: btrfs_sync_file() returns the log
 //   commit's status and drops the error of its write-and-wait
 //   (btrfs_wait_ordered_range's -EIO, the mapping's AS_EIO): an fsync
@@ -261,6 +266,7 @@ struct FsConfig {
   bool bug_raid10_stripe_index_without_sub_stripes = false;
   bool bug_write_endio_ignores_error = false;
   bool bug_fsync_drops_writeback_error = false;
+  bool bug_read_cache_page_skips_wait = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;

@@ -107,7 +107,7 @@ Page* AddressSpace::ReadCachePage(uint64_t index, sim::Gfp gfp) {
     ClearPageError(*page);
     int error = ops_->Readpage(*page);
     if (error == 0) {
-      WaitOnPageLocked(*page);
+      if (!cache_.config().bug_read_cache_page_skips_wait) WaitOnPageLocked(*page);
       if (PageUptodate(*page)) return page;
       if (page->mapping_ == nullptr) {  // truncated under the read: again
         PutPage(*page);

@@ -451,6 +451,11 @@ struct PageCacheConfig {
   // truncate_inode_pages_range() zeroes the partial page's tail without
   // wait_on_page_writeback(), while the device may still be reading it.
   bool bug_truncate_partial_skips_writeback_wait = false;
+  // (FsConfig::bug_read_cache_page_skips_wait): do_read_cache_page()
+  // tests PageUptodate right after ->readpage, without
+  // wait_on_page_locked(): a read still in flight is taken for a failed
+  // one.
+  bool bug_read_cache_page_skips_wait = false;
 };
 
 // shrink_page_list() over the run's LRU, as a sim::Shrinker.
