@@ -268,7 +268,7 @@ void RegisterBlockPrograms(std::vector<Scenario>& out) {
   auto add = [&](std::string name, std::string description, bool suite,
                  std::function<std::unique_ptr<sim::Program>()> make) {
     out.push_back({std::move(name), std::move(description), suite, {}, {},
-                   [make](const model::Config&) -> ProgramFactory { return make; }, {}, {}});
+                   [make](const model::Config&) -> ProgramFactory { return make; }, {}, {}, {}, {}, {}, false});
   };
   add("disk_flush_durable",
       "records made durable with flush/FUA survive a power cut at any moment", true,

@@ -203,7 +203,7 @@ void RegisterBuiltinPrograms(std::vector<Scenario>& out) {
   auto simple = [&](std::string name, std::string description, bool suite,
                     std::function<std::unique_ptr<Program>()> make) {
     out.push_back({std::move(name), std::move(description), suite, {}, runtime_defaults,
-                   [make](const model::Config&) { return NoConfig(make); }, {}, {}});
+                   [make](const model::Config&) { return NoConfig(make); }, {}, {}, {}, {}, {}, false});
   };
   simple("abba", "two fibers take mutexes A and B in opposite orders (deadlock)",
          false, [] { return std::make_unique<Abba>(false); });
@@ -239,7 +239,11 @@ void RegisterBuiltinPrograms(std::vector<Scenario>& out) {
            };
          },
          {},
-         {}});
+         {},
+         {},
+         {},
+         {},
+         false});
   };
   philosophers("philosophers",
                "dining philosophers, left fork first (deadlock)", false);

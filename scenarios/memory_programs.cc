@@ -205,7 +205,7 @@ void RegisterMemoryPrograms(std::vector<Scenario>& out) {
   auto simple = [&](std::string name, std::string description, bool suite,
                     std::function<std::unique_ptr<Program>()> make) {
     out.push_back({std::move(name), std::move(description), suite, {}, {},
-                   [make](const model::Config&) -> ProgramFactory { return make; }, {}, {}});
+                   [make](const model::Config&) -> ProgramFactory { return make; }, {}, {}, {}, {}, {}, false});
   };
   simple("mem_pressure",
          "readers fill a page cache over a small budget; reclaim drops clean pages",

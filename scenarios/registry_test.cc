@@ -56,7 +56,7 @@ TEST(RegistryTest, DefaultSuiteIsTheCorrectPrograms) {
   }
   // Every member is a scenario that expects no finding; their buggy twins
   // are not members.
-  for (const std::string& buggy : {"abba", "disk_no_flush", "mem_reclaim_inversion"}) {
+  for (const char* buggy : {"abba", "disk_no_flush", "mem_reclaim_inversion"}) {
     EXPECT_EQ(std::count(suite.begin(), suite.end(), buggy), 0) << buggy;
   }
 }

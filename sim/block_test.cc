@@ -430,7 +430,7 @@ TEST(BlockDeviceTest, AfterPowerCutsTheImageIsTheReplayOfEveryWritesFate) {
       for (int i = 0; i < 12; ++i) data.push_back(Pattern(static_cast<uint8_t>(i + 1), 2));
       s.Spawn("writer", [&] {
         for (int i = 0; i < 12; ++i) {
-          uint32_t flags = (i % 5 == 4) ? kBioFua : (i % 7 == 6 ? kBioPreflush : 0);
+          uint32_t flags = (i % 5 == 4) ? uint32_t{kBioFua} : (i % 7 == 6 ? uint32_t{kBioPreflush} : 0u);
           bios[i] = WriteBio((i * 3) % 8, data[i], flags);
           bios[i].end_io = [](Bio&) {};
           d->SubmitBio(&bios[i]);

@@ -36,7 +36,9 @@ TEST(FiberSetTest, MatchesAnOrderedSet) {
       ASSERT_EQ(got, std::vector<FiberId>(model.begin(), model.end()));
       ASSERT_EQ(set.empty(), model.empty());
       ASSERT_EQ(set.single(), model.size() == 1);
-      if (!model.empty()) ASSERT_EQ(set.first(), *model.begin());
+      if (!model.empty()) {
+        ASSERT_EQ(set.first(), *model.begin());
+      }
       ASSERT_EQ(set.contains(id), model.count(id) == 1);
     }
     if (step % 5000 == 4999) {

@@ -111,7 +111,7 @@ FiberSite FiberSite::Here(const Scheduler& sched, const std::source_location& wh
   FiberSite site;
   site.where = where;
   const char* name = sched.in_fiber() ? sched.fiber(sched.current()).name : "main";
-  std::strncpy(site.fiber.data(), name, site.fiber.size() - 1);
+  std::snprintf(site.fiber.data(), site.fiber.size(), "%s", name);
   return site;
 }
 
