@@ -85,7 +85,7 @@ class FsWorld final : public sim::Program {
     }
     crash_check_ = spec.check_crash_consistency;
     // The fsync oracle needs the changes wherever fsync may be judged: after
-    // a power cut, and on disks that fail I/O (CheckFsyncAfterFaults).
+    // a power cut, and on disks that fail I/O (CheckDiskAfterFaults).
     track_changes_ = crash_check_ || FaultsInjected();
     fsx_model_.assign(files_.size(), std::nullopt);
     for (const FiberSpec& fiber : spec.fibers) {
@@ -575,10 +575,7 @@ class FsWorld final : public sim::Program {
     }
     settled_ = true;
     if (synced) CheckDisk(s);
-    if (FaultsInjected()) {
-      CheckChecksumsAfterFaults(s);
-      CheckFsyncAfterFaults(s);
-    }
+    if (FaultsInjected()) CheckDiskAfterFaults(s);
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be
     // reserved (btrfs_free_block_groups()'s WARN).
@@ -908,79 +905,60 @@ class FsWorld final : public sim::Program {
   }
 
   // The disk check when devices fail I/O by design (io_errors,
-  // device_failure): fsync may fail and data may be lost, so the data is
-  // not compared; but what the durable metadata commits must be what was
-  // written. A write that failed leaves its ordered extent with an error,
-  // and btrfs_finish_ordered_io() then inserts no file extent item and no
-  // checksum: every block a committed item points at passes its committed
-  // checksum on at least one copy. A block that fails on every copy is a
-  // failed write committed as if it had succeeded (or a checksum of
-  // other data), which the next read returns as -EIO.
-  void CheckChecksumsAfterFaults(Scheduler& s) {
+  // device_failure), at the end of a run without a power cut (after one,
+  // the crash check judges): the durable metadata is mounted once and
+  // every copy of every file read once, for two checks.
+  //
+  // Checksums: fsync may fail and data may be lost, so the data is not
+  // compared with the page cache; but what the durable metadata commits
+  // must be what was written. A write that failed leaves its ordered
+  // extent with an error, and btrfs_finish_ordered_io() then inserts no
+  // file extent item and no checksum: every block a committed item points
+  // at passes its committed checksum on at least one copy. A block that
+  // fails on every copy is a failed write committed as if it had
+  // succeeded (or a checksum of other data), which the next read returns
+  // as -EIO.
+  //
+  // fsync: a power cut now would leave the durable images, so every byte
+  // an fsync that returned 0 pinned (CheckFsyncIntegrity) must be there,
+  // on some copy that passes its checksum, as a read with repair would
+  // find it. A write that failed may lose its data, but the error must
+  // reach an fsync: one that returned 0 although the data never reached
+  // the disk (an error dropped on the way from the bio to the ordered
+  // extent, the mapping or fsync's return, or a failed flush treated as
+  // done) is this finding.
+  void CheckDiskAfterFaults(Scheduler& s) {
     if (PowerCutHappened()) return;  // the crash check's
     std::string problem;
     const fs::PersistentState p = MountDurableImage(s, &problem);
     if (!problem.empty()) return;  // judged by the crash check where it runs
     const int copies = DataCopies();
-    for (size_t i = 0; i < files_.size(); ++i) {
-      std::map<uint64_t, int> bad;  // file offset -> copies failing there
-      for (int mirror = 0; mirror < copies; ++mirror) {
-        std::vector<uint8_t> got;
-        std::string why;
-        std::vector<uint64_t> csum_bad;
-        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
-        for (uint64_t off : csum_bad) ++bad[off];
-      }
-      for (const auto& [off, n] : bad) {
-        if (n < copies) continue;
-        Report(s, FindingKind::kChecksum, "checksum:on_disk:after_io_error",
-               "BTRFS warning: csum failed on every copy: file '" + spec_->files[i] +
-                   "' offset " + std::to_string(off) +
-                   " as the durable metadata commits it (devices failing I/O): a write that "
-                   "failed was committed as written, or its checksum was another block's");
-        return;
-      }
-    }
-  }
-
-  // The fsync oracle on disks that fail I/O (io_errors, device_failure),
-  // at the end of a run without a power cut: a power cut now would leave
-  // the durable images, so every byte an fsync that returned 0 pinned
-  // (CheckFsyncIntegrity) must be there, on some copy that passes its
-  // checksum, as a read with repair would find it. A write that failed
-  // may lose its data, but the error must reach an fsync: one that
-  // returned 0 although the data never reached the disk (an error
-  // dropped on the way from the bio to the ordered extent, the mapping or
-  // fsync's return, or a failed flush treated as done) is this finding.
-  // Blocks that fail on every copy are CheckChecksumsAfterFaults'.
-  void CheckFsyncAfterFaults(Scheduler& s) {
-    if (PowerCutHappened()) return;  // the crash check's
-    std::string problem;
-    const fs::PersistentState p = MountDurableImage(s, &problem);
-    if (!problem.empty()) return;
-    const int copies = DataCopies();
+    bool csum_reported = false;
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
       std::vector<uint8_t>& bytes = found[i].bytes;
-      std::set<uint64_t> bad;  // file offsets of blocks no copy read so far passes
+      std::map<uint64_t, int> failing;  // file offset -> copies failing there
+      std::set<uint64_t> unread;  // file offsets of blocks no copy read so far passes
       for (int mirror = 0; mirror < copies; ++mirror) {
         std::vector<uint8_t> got;
         std::string why;
         std::vector<uint64_t> csum_bad;
         if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
+        for (uint64_t off : csum_bad) ++failing[off];
         const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
         if (mirror == 0) {
           bytes = std::move(got);
-          bad = now;
+          unread = now;
           continue;
         }
-        for (auto it = bad.begin(); it != bad.end();) {
+        // Blocks no earlier copy passed are taken from this one if it
+        // passes: the block, or a compressed extent's whole range (its
+        // checksums cover the encoded bytes: it decodes whole or not).
+        for (auto it = unread.begin(); it != unread.end();) {
           if (now.count(*it) != 0) {
             ++it;
             continue;
           }
-          // The block, or a compressed extent's whole range (its
-          // checksums cover the encoded bytes: it decodes whole or not).
           const uint64_t off = *it;
           uint64_t len = kPageSize;
           const auto& items = p.extents.at(kFirstIno + i);
@@ -990,8 +968,17 @@ class FsWorld final : public sim::Program {
           }
           const uint64_t n = std::min<uint64_t>(len, bytes.size() - std::min<uint64_t>(off, bytes.size()));
           std::memcpy(bytes.data() + off, got.data() + off, n);
-          it = bad.erase(it);
+          it = unread.erase(it);
         }
+      }
+      for (const auto& [off, n] : failing) {
+        if (csum_reported || n < copies) continue;
+        Report(s, FindingKind::kChecksum, "checksum:on_disk:after_io_error",
+               "BTRFS warning: csum failed on every copy: file '" + spec_->files[i] +
+                   "' offset " + std::to_string(off) +
+                   " as the durable metadata commits it (devices failing I/O): a write that "
+                   "failed was committed as written, or its checksum was another block's");
+        csum_reported = true;
       }
     }
     CheckFsyncIntegrity(s, found, "on disk at the end of the run (devices failing I/O)",
