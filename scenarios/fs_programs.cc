@@ -1067,20 +1067,70 @@ class FsWorld final : public sim::Program {
   // remount").
   void CheckFsyncIntegrity(Scheduler& s, const std::vector<model::FileState>& found,
                            const std::string& where, const std::string& signature) {
-    // Without failed fsyncs, a byte pinned by an fsync is pinned, with the
-    // same content, by every later one of the same file: the last fsync of
-    // each file says all. With them, each says what it pins.
-    std::vector<const FsyncPromise*> promises;
     for (size_t file = 0; file < files_.size(); ++file) {
-      bool failures = false;
-      const FsyncPromise* last = nullptr;
-      for (const FsyncPromise& f : fsyncs_) {
-        if (f.file != file) continue;
-        failures |= !f.ok;
-        if (f.ok && (last == nullptr || last->invoke < f.invoke)) last = &f;
+      if (!CheckFileFsyncIntegrity(s, file, found[file].bytes, where, signature)) return;
+    }
+  }
+
+  // One file's part of CheckFsyncIntegrity; false once it reported.
+  bool CheckFileFsyncIntegrity(Scheduler& s, size_t file, const std::vector<uint8_t>& got,
+                               const std::string& where, const std::string& signature) {
+    // Without failed fsyncs, a byte pinned by an fsync is pinned, with the
+    // same content, by every later one of the same file: the last fsync
+    // says all. With them, each says what it pins. (An fsync that failed
+    // at or after the power cut failed for the dead devices, not for a
+    // write error it reported: it excuses nothing, so it does not count.)
+    bool failures = false;
+    const FsyncPromise* last = nullptr;
+    for (const FsyncPromise& f : fsyncs_) {
+      if (f.file != file) continue;
+      failures |= !f.ok && f.response < cut_clock_;
+      if (f.ok && (last == nullptr || last->invoke < f.invoke)) last = &f;
+    }
+    if (last == nullptr) return true;
+    std::vector<const FsyncPromise*> promises;
+    for (const FsyncPromise& f : fsyncs_) {
+      if (f.file == file && f.ok && (failures || &f == last)) promises.push_back(&f);
+    }
+    // The file's writes (which do not depend on the fsync judged), in
+    // invocation order: for pinned writes, the order they ran in.
+    std::vector<const Change*> writes;
+    for (const Change& c : changes_) {
+      if (c.file != file || c.invoke > cut_clock_) continue;
+      if (c.op.kind != model::FileOpKind::kWrite) return true;
+      writes.push_back(&c);
+    }
+    std::sort(writes.begin(), writes.end(),
+              [](const Change* a, const Change* b) { return a->invoke < b->invoke; });
+    // Each page in segments over which the set of writes covering a byte
+    // does not change, with the writes covering each segment.
+    struct Segment {
+      uint64_t lo, hi;
+      std::vector<const Change*> cover;  // in invocation order
+    };
+    std::map<uint64_t, std::vector<const Change*>> by_page;
+    for (const Change* c : writes) {
+      if (c->op.data.empty()) continue;
+      const uint64_t first = c->op.offset / kPageSize;
+      const uint64_t end_page = (c->op.offset + c->op.data.size() - 1) / kPageSize;
+      for (uint64_t p = first; p <= end_page; ++p) by_page[p].push_back(c);
+    }
+    std::vector<Segment> segments;
+    for (const auto& [page, cs] : by_page) {
+      const uint64_t start = page * kPageSize, end = start + kPageSize;
+      std::vector<uint64_t> cuts{start, end};
+      for (const Change* c : cs) {
+        cuts.push_back(std::clamp<uint64_t>(c->op.offset, start, end));
+        cuts.push_back(std::clamp<uint64_t>(c->op.offset + c->op.data.size(), start, end));
       }
-      for (const FsyncPromise& f : fsyncs_) {
-        if (f.file == file && f.ok && (failures || &f == last)) promises.push_back(&f);
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      for (size_t seg = 0; seg + 1 < cuts.size(); ++seg) {
+        Segment g{cuts[seg], cuts[seg + 1], {}};
+        for (const Change* c : cs) {
+          if (c->op.offset <= g.lo && g.lo < c->op.offset + c->op.data.size()) g.cover.push_back(c);
+        }
+        if (!g.cover.empty()) segments.push_back(std::move(g));
       }
     }
     for (const FsyncPromise* promise : promises) {
@@ -1089,8 +1139,6 @@ class FsWorld final : public sim::Program {
       // instead of F.
       auto reported = [&](const Change& c) {
         for (const FsyncPromise& g : fsyncs_) {
-          // (An fsync that failed at or after the power cut failed for
-          // the dead devices, not for a write error it reported.)
           if (g.file == f.file && !g.ok && g.response > c.invoke && g.invoke < f.response &&
               g.response < cut_clock_) {
             return true;
@@ -1098,69 +1146,38 @@ class FsWorld final : public sim::Program {
         }
         return false;
       };
-      std::vector<const Change*> writes;
-      bool simple = true;
-      for (const Change& c : changes_) {
-        if (c.file != f.file || c.invoke > cut_clock_) continue;
-        if (c.op.kind != model::FileOpKind::kWrite) simple = false;
-        writes.push_back(&c);
-      }
-      if (!simple) continue;
-      // In invocation order: for pinned writes, the order they ran in.
-      std::sort(writes.begin(), writes.end(),
-                [](const Change* a, const Change* b) { return a->invoke < b->invoke; });
-      std::map<uint64_t, std::vector<const Change*>> by_page;
-      for (const Change* c : writes) {
-        if (c->op.data.empty()) continue;
-        const uint64_t first = c->op.offset / kPageSize;
-        const uint64_t last = (c->op.offset + c->op.data.size() - 1) / kPageSize;
-        for (uint64_t p = first; p <= last; ++p) by_page[p].push_back(c);
-      }
-      const std::vector<uint8_t>& got = found[f.file].bytes;
-      for (const auto& [page, cs] : by_page) {
-        // The page in segments over which the set of writes covering a
-        // byte does not change.
-        const uint64_t start = page * kPageSize, end = start + kPageSize;
-        std::vector<uint64_t> cuts{start, end};
-        for (const Change* c : cs) {
-          cuts.push_back(std::clamp<uint64_t>(c->op.offset, start, end));
-          cuts.push_back(std::clamp<uint64_t>(c->op.offset + c->op.data.size(), start, end));
+      for (const Segment& g : segments) {
+        const uint64_t lo = g.lo, hi = g.hi;
+        const Change* prev = nullptr;
+        bool pinned = true;
+        for (const Change* c : g.cover) {
+          pinned = c->response < f.invoke && (prev == nullptr || prev->response < c->invoke);
+          if (!pinned) break;
+          prev = c;
         }
-        std::sort(cuts.begin(), cuts.end());
-        cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-        for (size_t seg = 0; seg + 1 < cuts.size(); ++seg) {
-          const uint64_t lo = cuts[seg], hi = cuts[seg + 1];
-          const Change* prev = nullptr;
-          bool pinned = true;
-          for (const Change* c : cs) {
-            if (c->op.offset > lo || c->op.offset + c->op.data.size() <= lo) continue;
-            pinned = c->response < f.invoke && (prev == nullptr || prev->response < c->invoke);
-            if (!pinned) break;
-            prev = c;
-          }
-          if (!pinned || prev == nullptr || reported(*prev)) continue;
-          if (hi <= got.size() &&
-              std::memcmp(got.data() + lo, prev->op.data.data() + (lo - prev->op.offset), hi - lo) == 0) {
-            continue;  // the common case: the segment reads back whole
-          }
-          for (uint64_t b = lo; b < hi; ++b) {
-            const uint8_t want = prev->op.data[b - prev->op.offset];
-            if (b < got.size() && got[b] == want) continue;
-            char detail[200];
-            std::snprintf(detail, sizeof detail,
-                          "byte %llu (page %llu) %s %s, written as 0x%02x by a "
-                          "write that completed before fsync began",
-                          static_cast<unsigned long long>(b), static_cast<unsigned long long>(page),
-                          b < got.size() ? "differs" : "is past the file's end", where.c_str(), want);
-            std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
-            Report(s, FindingKind::kCrashInconsistency, signature,
-                   "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
-                       " in file '" + spec_->files[f.file] + "'");
-            return;
-          }
+        if (!pinned || prev == nullptr || reported(*prev)) continue;
+        if (hi <= got.size() &&
+            std::memcmp(got.data() + lo, prev->op.data.data() + (lo - prev->op.offset), hi - lo) == 0) {
+          continue;  // the common case: the segment reads back whole
+        }
+        for (uint64_t b = lo; b < hi; ++b) {
+          const uint8_t want = prev->op.data[b - prev->op.offset];
+          if (b < got.size() && got[b] == want) continue;
+          char detail[200];
+          std::snprintf(detail, sizeof detail,
+                        "byte %llu (page %llu) %s %s, written as 0x%02x by a "
+                        "write that completed before fsync began",
+                        static_cast<unsigned long long>(b), static_cast<unsigned long long>(b / kPageSize),
+                        b < got.size() ? "differs" : "is past the file's end", where.c_str(), want);
+          std::string value = b < got.size() ? " (it reads 0x" + Hex(got[b]) + ")" : "";
+          Report(s, FindingKind::kCrashInconsistency, signature,
+                 "crash inconsistency: fsync returned 0, but " + std::string(detail) + value +
+                     " in file '" + spec_->files[f.file] + "'");
+          return false;
         }
       }
     }
+    return true;
   }
 
   static std::string Hex(uint8_t v) {
