@@ -201,6 +201,9 @@ class FsWorld final : public sim::Program {
           op.data = *spec.data;
         } else {
           op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
+          if (spec.text) {
+            for (uint64_t i = 0; i < len; ++i) op.data[i] = TextByte(op.data[i], op.offset + i);
+          }
         }
         uint64_t invoke = Begin(spec.file, op);
         inode.BufferedWrite(op.offset, op.data);

@@ -7,6 +7,7 @@
 #include "scenarios/fs_config.h"
 #include "scenarios/orders/order_variant.h"
 #include "scenarios/registry.h"
+#include "sim/random.h"
 
 #include <algorithm>
 #include <cctype>
@@ -138,7 +139,7 @@ struct OpInfo {
 
 const std::vector<OpInfo>& Ops() {
   static const std::vector<OpInfo> ops = {
-      {"write", OpKind::kWrite, {"offset", "length", "byte", "sync", "source"}},
+      {"write", OpKind::kWrite, {"offset", "length", "byte", "sync", "source", "text"}},
       {"read", OpKind::kRead, {"offset", "length"}},
       {"truncate", OpKind::kTruncate, {"size"}},
       {"fallocate", OpKind::kFallocate, {"offset", "length", "keep_size"}},
@@ -226,6 +227,10 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
   if (const json* k = o.Find("sync")) op.sync = Bool(*k, o.At("sync"));
+  if (const json* k = o.Find("text")) {
+    op.text = Bool(*k, o.At("text"));
+    if (op.text && op.has_source) Fail(o.At("text"), "a write from a source takes no text");
+  }
   if (op.kind == OpKind::kTruncate) {
     op.size = ReadChoice(o.Require("size"), o.At("size"), 0, kScenarioFileBytesMax);
   }
@@ -755,6 +760,13 @@ class DuplicateKeys {
 };
 
 }  // namespace
+
+uint8_t TextByte(uint8_t byte, uint64_t pos) {
+  // Two bits of a fixed mix of the offset's 16-byte run (never a run's
+  // draw: the bytes of a file offset are the same in every run and
+  // process). Runs of 16 keep zlib fast; per byte it is 20 times slower.
+  return static_cast<uint8_t>(byte ^ ((sim::Mix64((pos >> 4) ^ 0x7465'7874ull) >> 62) << 6));  // "text"
+}
 
 bool ChangesFile(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kTruncate || k == OpKind::kFallocate ||

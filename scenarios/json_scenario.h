@@ -100,6 +100,11 @@ struct OpSpec {
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write
+  // write: text-like bytes, `byte` with its top two bits drawn per
+  // 16-byte run of file offsets by a fixed hash (TextByte), so that zlib
+  // packs 96 KiB into two blocks or more, where a constant byte packs
+  // into one.
+  bool text = false;
   // From an fsx log (a fiber's "fsx"): the bytes a write or mmap_write
   // stores (instead of one `byte`), the log's line, the file size fsx saw
   // before the op (checked), and fsx's close_open after it.
@@ -109,6 +114,9 @@ struct OpSpec {
   uint64_t size_before = 0;
   bool close_open = false;
 };
+
+// The byte a `text` write of `byte` stores at file offset `pos`.
+uint8_t TextByte(uint8_t byte, uint64_t pos);
 
 struct FiberSpec {
   std::string name;

@@ -18,6 +18,7 @@
 #include "model/explorer.h"
 #include "model/random_walk.h"
 #include "model/trace.h"
+#include "fs/btrfs/compression.h"
 #include "scenarios/fs_config.h"
 #include "scenarios/registry.h"
 
@@ -88,7 +89,7 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "/fibers/0/ops/0/offset: expected an unsigned integer");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "ofset": 0, "length": 1})")),
             "/fibers/0/ops/0/ofset: unknown key for write (expected one of: op, repeat, file, "
-            "offset, length, byte, sync, source)");
+            "offset, length, byte, sync, source, text)");
   EXPECT_EQ(Error(WithOp(R"({"op": "wrte"})")),
             "/fibers/0/ops/0/op: unknown operation 'wrte' (expected one of: write, read, "
             "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback, clone_range, "
@@ -247,6 +248,35 @@ TEST(JsonScenarioTest, SameSeedSameRunDifferentSeedsDifferentOperations) {
   EXPECT_EQ(s1.digest, s2.digest);
   o.seed = 7;
   EXPECT_NE(model::Explore({target}, o).digest, s1.digest);
+}
+
+// `text: true` writes `byte` with its top two bits drawn per 16-byte run
+// of file offsets: the same bytes at an offset in every run, equal within
+// a run of 16, all four variants used, and zlib-compressible into more
+// than one block over 96 KiB (the point of it). A write from a source
+// takes no text.
+TEST(JsonScenarioTest, TextBytesAreFixedPerOffsetAndCompressIntoSeveralBlocks) {
+  std::set<uint8_t> seen;
+  for (uint64_t pos = 0; pos < 4096; ++pos) {
+    const uint8_t b = TextByte(60, pos);
+    EXPECT_EQ(b & 0x3f, 60 & 0x3f);
+    EXPECT_EQ(b, TextByte(60, pos & ~uint64_t{15}));
+    seen.insert(b);
+  }
+  EXPECT_EQ(seen.size(), 4u);
+  std::vector<uint8_t> data(96 * 1024);
+  for (uint64_t i = 0; i < data.size(); ++i) data[i] = TextByte(60, i);
+  std::optional<std::vector<uint8_t>> z = fs::ZlibCompress(data);
+  ASSERT_TRUE(z.has_value());
+  EXPECT_GT(z->size(), 4096u);
+  EXPECT_LT(z->size(), data.size() / 4);
+  auto scenario = ParseScenario(WithOp(R"({"op": "write", "offset": 0, "length": 9, "text": true})"), nullptr);
+  ASSERT_TRUE(scenario.has_value());
+  EXPECT_TRUE(scenario->fibers[0].ops[0].text);
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": 0, "length": 1, "text": 1})")),
+            "/fibers/0/ops/0/text: expected true or false");
+  EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": 0, "length": 1, "text": true, "source": {"offset": 0}})")),
+            "/fibers/0/ops/0/text: a write from a source takes no text");
 }
 
 TEST(JsonScenarioTest, ARaid10ScenarioExploresClean) {

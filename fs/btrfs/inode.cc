@@ -274,6 +274,7 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
           em.block_start = item.disk_bytenr;
           em.block_len = item.disk_num_bytes;
           em.flags |= kEmCompressed;
+          if (item.num_bytes < item.disk_num_bytes) sched_.Cover("btrfs_get_extent:item_shorter_than_encoded");
         } else {
           em.block_start = item.disk_bytenr + item.offset;
           em.block_len = item.num_bytes;
@@ -1516,6 +1517,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
                             : fs_.config().bug_compressed_disk_len_unaligned ? encoded->size()
                                                                               : RoundUpBlock(encoded->size());
   const uint64_t disk = fs_.AllocData(disk_len);
+  if (encoded != nullptr && disk_len > kPageSize) sched_.Cover("compress_file_range:multi_block_extent");
   ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? uint32_t{kOrderedCompressed} : 0u);
   CreateIoEm({.start = start,
               .len = ram,
