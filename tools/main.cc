@@ -196,7 +196,7 @@ int Main(int argc, char** argv) {
   fsx->add_option("ops", fx.ops, "The fsx op log");
   fsx->add_option("--generate", fx.generate,
                   "Write fsx's random operation mix (N ops, --seed, --max-len) as an op log to "
-                  "--out (default stdout) instead of replaying one")
+                  "-o/--output (default stdout) instead of replaying one")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
   fsx->add_option("--seed", fx.seed, "fsx's seed (-S) the log was recorded with (default 1)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{0xffffffff}));
