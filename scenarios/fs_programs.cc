@@ -201,9 +201,7 @@ class FsWorld final : public sim::Program {
           op.data = *spec.data;
         } else {
           op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
-          if (spec.text) {
-            for (uint64_t i = 0; i < len; ++i) op.data[i] = TextByte(op.data[i], op.offset + i);
-          }
+          if (spec.text) FillText(op.data, op.offset);
         }
         uint64_t invoke = Begin(spec.file, op);
         inode.BufferedWrite(op.offset, op.data);
@@ -236,6 +234,7 @@ class FsWorld final : public sim::Program {
         // A store stays within its page (page_mkwrite faults one page).
         uint64_t len = std::min(Draw(s, spec.length), kPageSize - op.offset % kPageSize);
         op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
+        if (spec.text) FillText(op.data, op.offset);
         uint64_t invoke = Begin(spec.file, op, /*store=*/true);
         uint64_t written = inode.MmapWrite(op.offset, op.data, spec.past_eof);
         if (written < len) {

@@ -146,7 +146,7 @@ const std::vector<OpInfo>& Ops() {
       {"punch_hole", OpKind::kPunchHole, {"offset", "length"}},
       {"zero_range", OpKind::kZeroRange, {"offset", "length", "keep_size"}},
       {"fsync", OpKind::kFsync, {}},
-      {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof"}},
+      {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof", "text"}},
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
       {"clone_range", OpKind::kCloneRange, {"offset", "length", "source"}},
@@ -766,6 +766,14 @@ uint8_t TextByte(uint8_t byte, uint64_t pos) {
   // draw: the bytes of a file offset are the same in every run and
   // process). Runs of 16 keep zlib fast; per byte it is 20 times slower.
   return static_cast<uint8_t>(byte ^ ((sim::Mix64((pos >> 4) ^ 0x7465'7874ull) >> 62) << 6));  // "text"
+}
+
+void FillText(std::span<uint8_t> data, uint64_t pos) {
+  for (uint64_t i = 0; i < data.size();) {
+    const uint64_t run_end = std::min<uint64_t>(data.size(), i + 16 - (pos + i) % 16);
+    const uint8_t bits = static_cast<uint8_t>(TextByte(0, pos + i));
+    for (; i < run_end; ++i) data[i] ^= bits;
+  }
 }
 
 bool ChangesFile(OpKind k) {

@@ -100,7 +100,7 @@ struct OpSpec {
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write
-  // write: text-like bytes, `byte` with its top two bits drawn per
+  // write, mmap_write: text-like bytes, `byte` with its top two bits drawn per
   // 16-byte run of file offsets by a fixed hash (TextByte), so that zlib
   // packs 96 KiB into two blocks or more, where a constant byte packs
   // into one.
@@ -117,6 +117,9 @@ struct OpSpec {
 
 // The byte a `text` write of `byte` stores at file offset `pos`.
 uint8_t TextByte(uint8_t byte, uint64_t pos);
+// Turns `data`, a write of one byte at file offset `pos`, into that
+// byte's text (TextByte of each byte, one mix per 16-byte run).
+void FillText(std::span<uint8_t> data, uint64_t pos);
 
 struct FiberSpec {
   std::string name;

@@ -264,6 +264,9 @@ TEST(JsonScenarioTest, TextBytesAreFixedPerOffsetAndCompressIntoSeveralBlocks) {
     seen.insert(b);
   }
   EXPECT_EQ(seen.size(), 4u);
+  std::vector<uint8_t> filled(100, 60);
+  FillText(filled, 7);
+  for (uint64_t i = 0; i < filled.size(); ++i) EXPECT_EQ(filled[i], TextByte(60, 7 + i)) << i;
   std::vector<uint8_t> data(96 * 1024);
   for (uint64_t i = 0; i < data.size(); ++i) data[i] = TextByte(60, i);
   std::optional<std::vector<uint8_t>> z = fs::ZlibCompress(data);
