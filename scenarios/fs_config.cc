@@ -152,7 +152,7 @@ constexpr Bug kBugs[] = {
      "(v5.13's submit_compressed_extents, unchanged by the RFC)",
      ""},
     {"rfc_page_mkwrite_page_before_extent", &fs::FsConfig::bug_rfc_page_mkwrite_page_before_extent,
-     Bug::kRfc, "rfc_sync_waits", "lock_order", "page_mkwrite left page-then-range, as the RFC left it", ""},
+     Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock", "page_mkwrite left page-then-range, as the RFC left it", ""},
     {"rfc_readahead_blocking_extent_lock", &fs::FsConfig::bug_rfc_readahead_blocking_extent_lock,
      Bug::kRfc, "rfc_sync_waits", "lock_order,deadlock",
      "readahead, handed locked pages, takes the range blocking (the RFC's read iomap_begin)", ""},

@@ -861,6 +861,34 @@ class FsWorld final : public sim::Program {
     return false;
   }
 
+  // Every block a committed regular item points at has a committed
+  // checksum: btrfs_finish_ordered_io() inserts an extent's item and its
+  // checksums in one transaction, and a checksum goes only with its whole
+  // extent (btrfs_free_extent -> btrfs_del_csums). No inode here is
+  // NODATASUM, so a block without one is a csum hole, which v5.13's read
+  // (btrfs_lookup_bio_sums: "csum hole found") fails with -EIO. False if
+  // one was reported.
+  bool CheckCsumHoles(Scheduler& s, const fs::PersistentState& p, const std::string& where) {
+    for (size_t i = 0; i < files_.size(); ++i) {
+      const uint64_t ino = kFirstIno + i;
+      if (!p.extents.count(ino)) continue;
+      for (const auto& [off, item] : p.extents.at(ino)) {
+        if (item.type == fs::FileExtentType::kPrealloc) continue;
+        const auto [base, io_size, encoded] = BytesOf(item);
+        for (uint64_t k = 0; k < io_size; k += kPageSize) {
+          if (p.csums.count(base + k) != 0) continue;
+          Report(s, FindingKind::kChecksum, "checksum:csum_hole",
+                 "BTRFS warning: csum hole found for disk bytenr range [" + std::to_string(base + k) +
+                     ", " + std::to_string(base + k + kPageSize) + ") " + where + ": file '" +
+                     spec_->files[i] + "', offset " + std::to_string(encoded ? off : off + k) +
+                     ", is committed data with no committed checksum (a read of it fails with -EIO)");
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
   // Read repair, judged on the device: a sector the bitrot fault
   // corrupted was found by a read, and the block it holds is still
   // file data with another good copy (one device rots, at most once a
@@ -934,6 +962,7 @@ class FsWorld final : public sim::Program {
     std::string problem;
     const fs::PersistentState p = MountDurableImage(s, &problem);
     if (!problem.empty()) return;  // judged by the crash check where it runs
+    if (!CheckCsumHoles(s, p, "at the end of the run (devices failing I/O)")) return;
     const int copies = DataCopies();
     bool csum_reported = false;
     std::vector<model::FileState> found(files_.size());
@@ -1004,6 +1033,7 @@ class FsWorld final : public sim::Program {
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
+    if (!CheckCsumHoles(s, p, "after the final fsync")) return;
     CheckRepairs(s, p);
     const int copies = DataCopies();
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -1197,6 +1227,7 @@ class FsWorld final : public sim::Program {
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;
+    if (!CheckCsumHoles(s, p, "after the power cut")) return;
     // The data the remount reads must pass its checksums: every extent
     // the committed metadata points at was written and flushed before
     // that commit, so a block that fails is a read the user gets EIO for
