@@ -95,6 +95,16 @@ constexpr Bug kBugs[] = {
      "run_delalloc_nocow writes into a preallocated extent a clone shares, without "
      "btrfs_cross_ref_exist: both files' writes land in the same blocks",
      ""},
+    {"get_extent_orig_start_without_offset", &fs::FsConfig::bug_get_extent_orig_start_without_offset,
+     Bug::kAny, "legacy", "data_mismatch",
+     "btrfs_get_extent sets a map's orig_start to the item's file offset, without the item's "
+     "offset into its extent: a clone of a compressed extent's middle decodes from its start",
+     ""},
+    {"clone_eof_item_unaligned", &fs::FsConfig::bug_clone_eof_item_unaligned, Bug::kAny, "legacy",
+     "data_mismatch,warn",
+     "btrfs_clone ends the last cloned item at the unaligned length of a clone to the source's "
+     "EOF, not at its block-aligned length",
+     ""},
     {"fsync_drops_writeback_error", &fs::FsConfig::bug_fsync_drops_writeback_error, Bug::kAny,
      "legacy", "crash_inconsistency",
      "btrfs_sync_file returns the log commit's status, dropping its write-and-wait's -EIO: "

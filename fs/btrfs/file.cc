@@ -540,7 +540,8 @@ void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, u
     for (; it != file->second.end() && it->first < src_off + alen; ++it) {
       const FileExtentItem& item = it->second;
       const uint64_t from = std::max(item.file_offset, src_off);
-      const uint64_t to = std::min(item.file_offset + item.num_bytes, src_off + alen);
+      const uint64_t to = std::min(item.file_offset + item.num_bytes,
+                                   src_off + (fs_.config().bug_clone_eof_item_unaligned ? len : alen));
       if (from >= to) continue;
       FileExtentItem copy = item;
       copy.ino = ino_;

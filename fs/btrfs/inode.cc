@@ -267,7 +267,7 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
       } else {
         em.start = at;
         end = at + item.num_bytes;
-        em.orig_start = at - item.offset;
+        em.orig_start = at - (fs_.config().bug_get_extent_orig_start_without_offset ? 0 : item.offset);
         if (item.compression != 0) {
           // btrfs_extent_item_to_extent_map(): a compressed map is the
           // whole encoded extent.

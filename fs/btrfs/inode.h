@@ -137,6 +137,14 @@
 //   without wait_on_page_locked(): an asynchronous read still in flight
 //   is taken for a failed one, and a write whose user buffer maps a file
 //   comes back short (-EFAULT for a page it could have read).
+// - bug_get_extent_orig_start_without_offset: btrfs_get_extent() builds
+//   a map's orig_start as the item's file offset, forgetting the item's
+//   offset into its extent: a clone from the middle of a compressed
+//   extent decodes from the extent's start, and reads the wrong bytes.
+// - bug_clone_eof_item_unaligned: btrfs_clone() ends the last cloned item
+//   at the unaligned length a clone to the source's EOF asks for, not at
+//   its block-aligned length: the item leaves the 4 KiB grid (the
+//   tree-checker's WARN) and the EOF block's tail is lost.
 // - bug_fsync_drops_writeback_error: btrfs_sync_file() returns the log
 //   commit's status and drops the error of its write-and-wait
 //   (btrfs_wait_ordered_range's -EIO, the mapping's AS_EIO): an fsync
@@ -266,6 +274,8 @@ struct FsConfig {
   bool bug_raid10_stripe_index_without_sub_stripes = false;
   bool bug_write_endio_ignores_error = false;
   bool bug_fsync_drops_writeback_error = false;
+  bool bug_get_extent_orig_start_without_offset = false;
+  bool bug_clone_eof_item_unaligned = false;
   bool bug_read_cache_page_skips_wait = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
