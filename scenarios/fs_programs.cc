@@ -861,6 +861,26 @@ class FsWorld final : public sim::Program {
     return false;
   }
 
+  // Calls visit(file, logical, offset) for every block of data a committed
+  // regular item of a file points at (a compressed item: its whole encoded
+  // extent, at the item's file offset), in file and item order, until
+  // visit returns true; returns whether it did.
+  template <typename Visit>
+  bool ForEachItemBlock(const fs::PersistentState& p, Visit visit) const {
+    for (size_t i = 0; i < files_.size(); ++i) {
+      auto items = p.extents.find(kFirstIno + i);
+      if (items == p.extents.end()) continue;
+      for (const auto& [off, item] : items->second) {
+        if (item.type == fs::FileExtentType::kPrealloc) continue;
+        const auto [base, io_size, encoded] = BytesOf(item);
+        for (uint64_t k = 0; k < io_size; k += kPageSize) {
+          if (visit(i, base + k, encoded ? off : off + k)) return true;
+        }
+      }
+    }
+    return false;
+  }
+
   // Every block a committed regular item points at has a committed
   // checksum: btrfs_finish_ordered_io() inserts an extent's item and its
   // checksums in one transaction, and a checksum goes only with its whole
@@ -869,24 +889,15 @@ class FsWorld final : public sim::Program {
   // (btrfs_lookup_bio_sums: "csum hole found") fails with -EIO. False if
   // one was reported.
   bool CheckCsumHoles(Scheduler& s, const fs::PersistentState& p, const std::string& where) {
-    for (size_t i = 0; i < files_.size(); ++i) {
-      const uint64_t ino = kFirstIno + i;
-      if (!p.extents.count(ino)) continue;
-      for (const auto& [off, item] : p.extents.at(ino)) {
-        if (item.type == fs::FileExtentType::kPrealloc) continue;
-        const auto [base, io_size, encoded] = BytesOf(item);
-        for (uint64_t k = 0; k < io_size; k += kPageSize) {
-          if (p.csums.count(base + k) != 0) continue;
-          Report(s, FindingKind::kChecksum, "checksum:csum_hole",
-                 "BTRFS warning: csum hole found for disk bytenr range [" + std::to_string(base + k) +
-                     ", " + std::to_string(base + k + kPageSize) + ") " + where + ": file '" +
-                     spec_->files[i] + "', offset " + std::to_string(encoded ? off : off + k) +
-                     ", is committed data with no committed checksum (a read of it fails with -EIO)");
-          return false;
-        }
-      }
-    }
-    return true;
+    return !ForEachItemBlock(p, [&](size_t i, uint64_t logical, uint64_t offset) {
+      if (p.csums.count(logical) != 0) return false;
+      Report(s, FindingKind::kChecksum, "checksum:csum_hole",
+             "BTRFS warning: csum hole found for disk bytenr range [" + std::to_string(logical) +
+                 ", " + std::to_string(logical + kPageSize) + ") " + where + ": file '" +
+                 spec_->files[i] + "', offset " + std::to_string(offset) +
+                 ", is committed data with no committed checksum (a read of it fails with -EIO)");
+      return true;
+    });
   }
 
   // Read repair, judged on the device: a sector the bitrot fault
@@ -904,33 +915,25 @@ class FsWorld final : public sim::Program {
       const std::optional<sim::BitRot> rot = array_->device(d).StandingRot();
       if (!rot) continue;
       const uint64_t at = rot->sector * 512;
-      for (size_t i = 0; i < files_.size(); ++i) {
-        const uint64_t ino = kFirstIno + i;
-        if (!p.extents.count(ino)) continue;
-        for (const auto& [off, item] : p.extents.at(ino)) {
-          if (item.type == fs::FileExtentType::kPrealloc) continue;
-          const auto [base, io_size, encoded] = BytesOf(item);
-          for (uint64_t k = 0; k < io_size; k += kPageSize) {
-            const uint64_t logical = base + k;
-            const fs::Chunk* c = ChunkAt(logical);
-            fs::Stripe st;
-            uint64_t contiguous = 0;
-            for (int copy = 0; c != nullptr && OnDisk(*c, logical - c->logical, copy, &st, &contiguous);
-                 ++copy) {
-              if (st.device != d || at < st.physical || at >= st.physical + kPageSize) continue;
-              Report(s, FindingKind::kChecksum, "checksum:unrepaired",
-                     "BTRFS: read repair left a bad copy: " + array_->device(d).config().name +
-                         " sector " + std::to_string(rot->sector) + " (file '" + spec_->files[i] +
-                         "', offset " + std::to_string(encoded ? off : off + k) + ", copy " +
-                         std::to_string(copy) + ") rotted, a read found it (request #" +
-                         std::to_string(rot->read_seq) +
-                         "), and at the end of the run it still holds the corrupted bytes "
-                         "although another copy is good: repair_io_failure() did not rewrite it");
-              return;
-            }
-          }
+      const bool reported = ForEachItemBlock(p, [&](size_t i, uint64_t logical, uint64_t offset) {
+        const fs::Chunk* c = ChunkAt(logical);
+        fs::Stripe st;
+        uint64_t contiguous = 0;
+        for (int copy = 0; c != nullptr && OnDisk(*c, logical - c->logical, copy, &st, &contiguous);
+             ++copy) {
+          if (st.device != d || at < st.physical || at >= st.physical + kPageSize) continue;
+          Report(s, FindingKind::kChecksum, "checksum:unrepaired",
+                 "BTRFS: read repair left a bad copy: " + array_->device(d).config().name +
+                     " sector " + std::to_string(rot->sector) + " (file '" + spec_->files[i] +
+                     "', offset " + std::to_string(offset) + ", copy " + std::to_string(copy) +
+                     ") rotted, a read found it (request #" + std::to_string(rot->read_seq) +
+                     "), and at the end of the run it still holds the corrupted bytes "
+                     "although another copy is good: repair_io_failure() did not rewrite it");
+          return true;
         }
-      }
+        return false;
+      });
+      if (reported) return;
     }
   }
 
