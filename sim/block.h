@@ -88,6 +88,10 @@ struct BioVec {
   }
 };
 
+// BIO_MAX_VECS (include/linux/bio.h): the most vecs bio_add_page() puts in
+// one bio.
+inline constexpr size_t kBioMaxVecs = 256;
+
 struct Bio {
   BioOp op = BioOp::kRead;
   uint32_t flags = 0;

@@ -133,9 +133,10 @@ World GenWorld() {
   w.bio_len = *rc::gen::inRange<uint64_t>(1, room / kSector + 1) * kSector;
   const uint64_t step = *rc::gen::inRange<uint64_t>(1, 16);
   for (uint64_t left = w.bio_len, i = 0; left > 0; ++i) {
-    // 512 B to 8 KiB; a bio holds at most BIO_MAX_VECS (256) vecs, so
-    // the 256th takes the rest (one multi-page bvec).
-    const uint64_t len = i == 255 ? left : std::min(left, (i * step % 16 + 1) * kSector);
+    // 512 B to 8 KiB; a bio holds at most BIO_MAX_VECS vecs, so the
+    // last one takes the rest (one multi-page bvec).
+    const uint64_t len =
+        i + 1 == sim::kBioMaxVecs ? left : std::min(left, (i * step % 16 + 1) * kSector);
     w.vec_lens.push_back(static_cast<uint32_t>(len));
     left -= len;
   }

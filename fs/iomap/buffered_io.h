@@ -43,7 +43,7 @@
 
 namespace fsim::fs {
 
-inline constexpr size_t kBioMaxVecs = 256;  // BIO_MAX_VECS
+using sim::kBioMaxVecs;  // BIO_MAX_VECS
 
 // A ->map_blocks return value (fsim): the filesystem cannot map the page
 // now (the RFC's best-effort extent lock failed); iomap redirties the page
