@@ -805,7 +805,13 @@ class FsWorld final : public sim::Program {
       // A compressed extent is read whole and decoded; the item's bytes
       // are [offset, offset + num_bytes) of what it decodes to.
       const auto [base, io_size, encoded] = BytesOf(item);
-      block.resize(io_size);  // every byte is read below
+      // A plain item wholly inside the file is read straight into it.
+      const bool direct = !encoded && off <= file.size() && io_size <= file.size() - off;
+      uint8_t* dst = file.data() + (direct ? off : 0);
+      if (!direct) {
+        block.resize(io_size);  // every byte is read below
+        dst = block.data();
+      }
       for (uint64_t k = 0; k < io_size;) {
         const uint64_t logical = base + k;
         const fs::Chunk* chunk = ChunkAt(logical);
@@ -822,11 +828,11 @@ class FsWorld final : public sim::Program {
         // page of the extent may be short).
         uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(contiguous, kPageSize));
         if (n > kPageSize) n -= n % kPageSize;
-        array_->device(st.device).ReadSectors(st.physical / 512, n / 512, block.data() + k, true);
-        std::memset(block.data() + k + n / 512 * 512, 0, n % 512);
+        array_->device(st.device).ReadSectors(st.physical / 512, n / 512, dst + k, true);
+        std::memset(dst + k + n / 512 * 512, 0, n % 512);
         for (uint64_t q = k; csum_bad != nullptr && q + kPageSize <= k + n; q += kPageSize) {
           auto c = p.csums.find(base + q);
-          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(block.data() + q)) {
+          if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(dst + q)) {
             csum_bad->push_back(encoded ? off : off + q);
           }
         }
@@ -843,7 +849,7 @@ class FsWorld final : public sim::Program {
         }
         block = std::move(bytes);
       }
-      if (off < file.size()) {
+      if (!direct && off < file.size()) {
         const uint64_t n = std::min<uint64_t>(item.num_bytes, file.size() - off);
         std::memcpy(file.data() + off, block.data(), n);
       }

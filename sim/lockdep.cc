@@ -111,7 +111,10 @@ FiberSite FiberSite::Here(const Scheduler& sched, const std::source_location& wh
   FiberSite site;
   site.where = where;
   const char* name = sched.in_fiber() ? sched.fiber(sched.current()).name : "main";
-  std::snprintf(site.fiber.data(), site.fiber.size(), "%s", name);
+  // (A copy, not snprintf: every heap allocation and free records one.)
+  const size_t n = strnlen(name, site.fiber.size() - 1);
+  std::memcpy(site.fiber.data(), name, n);
+  site.fiber[n] = '\0';
   return site;
 }
 

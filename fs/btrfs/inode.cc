@@ -845,6 +845,7 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
   // index), not clamped to EOF.
   const uint64_t req_end = (pos + len - 1) / kPageSize + 1;
   std::vector<uint8_t> out;
+  out.reserve(std::min(len, i_size_ - pos));
   for (uint64_t index = first; index <= last;) {
     Page* page = mapping_.FindGetPage(index);
     if (page == nullptr) {
