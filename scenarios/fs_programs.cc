@@ -894,7 +894,22 @@ class FsWorld final : public sim::Program {
   // NODATASUM, so a block without one is a csum hole, which v5.13's read
   // (btrfs_lookup_bio_sums: "csum hole found") fails with -EIO. False if
   // one was reported.
+  //
+  // And the converse, as btrfs check has it ("there are no extents for
+  // csum range"): no committed checksum for disk bytes no committed item
+  // points at. An extent's checksums are deleted in the transaction that
+  // drops its last item; one left behind names a freed extent's blocks,
+  // and fails the next extent allocated there that has no checksum of
+  // its own.
   bool CheckCsumHoles(Scheduler& s, const fs::PersistentState& p, const std::string& where) {
+    if (std::vector<uint64_t> orphans = p.UnreferencedCsums(); !orphans.empty()) {
+      Report(s, FindingKind::kChecksum, "checksum:csum_without_extent",
+             "btrfs check " + where + ": there are no extents for csum range [" +
+                 std::to_string(orphans.front()) + ", " + std::to_string(orphans.front() + kPageSize) +
+                 ") (" + std::to_string(orphans.size()) +
+                 " committed checksum(s) of disk bytes no committed file extent item points at)");
+      return false;
+    }
     return !ForEachItemBlock(p, [&](size_t i, uint64_t logical, uint64_t offset) {
       if (p.csums.count(logical) != 0) return false;
       Report(s, FindingKind::kChecksum, "checksum:csum_hole",

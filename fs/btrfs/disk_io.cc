@@ -216,6 +216,9 @@ void BtrfsFs::ReleaseUnreferenced() {
     FSIM_BUG_ON(!(e != extents_.end() && e->second.referenced && !e->second.pinned),
                 "an extent no item points at any more is not a referenced, unpinned allocation");
     it = referenced_.erase(it);
+    // __btrfs_free_extent(): the last reference went, so the extent's
+    // checksums are deleted in this transaction (btrfs_del_csums).
+    log_.DropCsums(e->first, e->second.len);
     if (config_.bug_free_extent_without_pinning) {
       AddFree(sched_, free_, e->first, e->second.len);
       extents_.erase(e);

@@ -230,7 +230,7 @@ void PersistentState::InsertExtent(const FileExtentItem& item) {
   extents[item.ino][item.file_offset] = item;
 }
 
-void PersistentState::DropUnreferencedCsums() {
+std::vector<uint64_t> PersistentState::UnreferencedCsums() const {
   std::map<uint64_t, uint64_t> referenced;  // disk start -> end, may overlap
   for (const auto& [ino, items] : extents) {
     for (const auto& [offset, e] : items) {
@@ -238,15 +238,17 @@ void PersistentState::DropUnreferencedCsums() {
       end = std::max(end, e.disk_bytenr + e.disk_num_bytes);
     }
   }
+  std::vector<uint64_t> out;
   auto range = referenced.begin();
   uint64_t covered_end = 0;  // end of the ranges starting at or before the csum
-  for (auto it = csums.begin(); it != csums.end();) {
-    while (range != referenced.end() && range->first <= it->first) {
+  for (const auto& [at, crc] : csums) {
+    while (range != referenced.end() && range->first <= at) {
       covered_end = std::max(covered_end, range->second);
       ++range;
     }
-    it = it->first < covered_end ? std::next(it) : csums.erase(it);
+    if (at >= covered_end) out.push_back(at);
   }
+  return out;
 }
 
 MetadataLog::MetadataLog(sim::Scheduler& sched, sim::BlockDevice& device, uint64_t area_start,
@@ -353,7 +355,6 @@ bool MetadataLog::Commit() {
 
 bool MetadataLog::Checkpoint() {
   const Layout layout = LayoutOf(area_len_);
-  state_.DropUnreferencedCsums();  // this commit frees the extents
   const std::vector<uint8_t> payload = EncodeState(state_);
   // The payload must read back as the state it was made from (the log's
   // items keep state_ incrementally; this recomputes it from scratch).

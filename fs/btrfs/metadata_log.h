@@ -99,10 +99,12 @@ struct PersistentState {
   // the ones that straddle the edges.
   void DropExtents(uint64_t ino, uint64_t start, uint64_t end);
   void InsertExtent(const FileExtentItem& item);  // drops the range first
-  // Drops the checksums of disk bytes no file extent item references: an
-  // extent whose last item went is freed, and its csums deleted, when the
-  // transaction commits (btrfs_free_extent -> btrfs_del_csums).
-  void DropUnreferencedCsums();
+  // The checksums of disk bytes no file extent item references, in
+  // address order: none in a consistent state, as an extent whose last
+  // item went has its csums deleted in that transaction
+  // (__btrfs_free_extent -> btrfs_del_csums); btrfs check reports one as
+  // "there are no extents for csum range".
+  std::vector<uint64_t> UnreferencedCsums() const;
 };
 
 class MetadataLog {

@@ -287,18 +287,21 @@ TEST(MetadataLogTest, ATornCheckpointTheSuperblockNamesIsReported) {
   EXPECT_EQ(problem, "checkpoint in slot 1 is torn or corrupt although the superblock names it");
 }
 
-TEST(MetadataLogTest, ACheckpointDropsTheChecksumsOfExtentsNoItemReferences) {
+TEST(MetadataLogTest, DroppedChecksumsStayDroppedThroughACheckpointAndAMount) {
   sim::Scheduler s;
   NonPreemptive strategy;
   std::unique_ptr<sim::BlockDevice> d;
   PersistentState before, after, mounted;
+  std::vector<uint64_t> orphans_before_drop;
   std::string problem;
   RunFunctions(s, strategy, [&] {
     d = std::make_unique<sim::BlockDevice>(s, Disk());
     s.Spawn("fs", [&] {
       MetadataLog log(s, *d, 0, kSmallArea);
-      // One page rewritten (COW: a new extent each time) and one extent
-      // of two pages, half of it punched (the extent stays referenced).
+      // One page rewritten (COW: a new extent each time, the old one's
+      // checksum deleted with it, as BtrfsFs::ReleaseUnreferenced does)
+      // and one extent of two pages, half of it punched (the extent stays
+      // referenced, and so do both its checksums).
       log.InsertExtent(Extent(258, 0, 8192, 100 << 12));
       log.SetCsum(100 << 12, 1);
       log.SetCsum(101 << 12, 2);
@@ -306,6 +309,8 @@ TEST(MetadataLogTest, ACheckpointDropsTheChecksumsOfExtentsNoItemReferences) {
       for (uint64_t i = 1; i <= kSmallLogRecords; ++i) {
         log.InsertExtent(Extent(257, 0, 4096, i << 12));
         log.SetCsum(i << 12, static_cast<uint32_t>(i));
+        if (i == 2) orphans_before_drop = log.state().UnreferencedCsums();
+        if (i > 1) log.DropCsums((i - 1) << 12, 4096);
         ASSERT_TRUE(log.Commit());
       }
       before = log.state();
@@ -316,11 +321,15 @@ TEST(MetadataLogTest, ACheckpointDropsTheChecksumsOfExtentsNoItemReferences) {
       mounted = MetadataLog::Mount(s, *d, 0, kSmallArea, &problem);
     });
   });
-  EXPECT_EQ(before.csums.size(), 9u);
-  EXPECT_EQ(after.csums, (std::map<uint64_t, uint32_t>{
-                             {100 << 12, 1}, {101 << 12, 2}, {uint64_t{kSmallLogRecords} << 12, 7}}));
+  EXPECT_EQ(orphans_before_drop, std::vector<uint64_t>{1 << 12});
+  const std::map<uint64_t, uint32_t> live{
+      {100 << 12, 1}, {101 << 12, 2}, {uint64_t{kSmallLogRecords} << 12, 7}};
+  EXPECT_EQ(before.csums, live);
+  EXPECT_EQ(after.csums, live);
+  EXPECT_TRUE(after.UnreferencedCsums().empty());
   EXPECT_EQ(problem, "");
   EXPECT_TRUE(SameItems(mounted, after));
+  EXPECT_EQ(mounted.csums, live);
 }
 
 TEST(MetadataLogDeathTest, AStateLargerThanACheckpointSlotIsAHarnessError) {
