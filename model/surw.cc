@@ -8,6 +8,10 @@ namespace fsim::model {
 
 Surw::Surw(ObjectProfileData profile) : profile_(std::move(profile)) {
   FSIM_CHECK(profile_.runs >= 1);
+  // OnSpawn sums these every spawn: flat arrays, not the profile's maps
+  // (an fs run spawns a fiber per ioend completion, a thousand a run).
+  spawn_events_.reserve(profile_.by_spawn.size());
+  for (const auto& counts : profile_.by_spawn) spawn_events_.emplace_back(counts.begin(), counts.end());
 }
 
 void Surw::BeginRun(uint64_t seed) {
@@ -38,8 +42,8 @@ void Surw::OnSpawn(sim::FiberId id) {
   if (id >= slots_.size()) slots_.resize(id + 1);
   Slot& slot = slots_[id];
   uint64_t events = 0;
-  if (spawned_ < profile_.by_spawn.size()) {
-    for (const auto& [object, count] : profile_.by_spawn[spawned_]) {
+  if (spawned_ < spawn_events_.size()) {
+    for (const auto& [object, count] : spawn_events_[spawned_]) {
       if (Selected(object)) events += count;
     }
   }

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "sim/random.h"
@@ -83,6 +84,8 @@ class Surw final : public sim::Strategy {
   }
 
   ObjectProfileData profile_;
+  // profile_.by_spawn[k] as (object, events) pairs, ascending.
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> spawn_events_;
   sim::Random random_;
   std::vector<uint8_t> selected_;  // by object id: 1 if selected (bytes: read every decision)
   uint64_t spawned_ = 0;

@@ -790,10 +790,12 @@ class FsWorld final : public sim::Program {
   // from `p`, its data from the durable media through copy `mirror` of the
   // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
   // With `csum_bad` set, also lists the blocks whose data does not match
-  // the checksum `p` holds for them. False (with `why`) if an extent points
+  // the checksum `p` holds for them (and, with `bad_device`, the device
+  // each such block was read from). False (with `why`) if an extent points
   // outside every chunk.
   bool ReadFromDisk(const fs::PersistentState& p, size_t i, int mirror, std::vector<uint8_t>* out,
-                    std::string* why, std::vector<uint64_t>* csum_bad = nullptr) {
+                    std::string* why, std::vector<uint64_t>* csum_bad = nullptr,
+                    std::vector<size_t>* bad_device = nullptr) {
     const uint64_t ino = kFirstIno + i;
     std::vector<uint8_t>& file = *out;
     file.assign(p.inodes.count(ino) ? p.inodes.at(ino).size : 0, 0);
@@ -834,6 +836,7 @@ class FsWorld final : public sim::Program {
           auto c = p.csums.find(base + q);
           if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(dst + q)) {
             csum_bad->push_back(encoded ? off : off + q);
+            if (bad_device != nullptr) bad_device->push_back(st.device);
           }
         }
         k += n;
@@ -855,6 +858,17 @@ class FsWorld final : public sim::Program {
       }
     }
     return true;
+  }
+
+  // The devices configured to fail I/O or rot, by name ("vdb, vdc").
+  std::string FailingDevices() const {
+    std::string names;
+    for (size_t d = 0; d < array_->size(); ++d) {
+      const sim::DeviceConfig& c = array_->device(d).config();
+      if (!(c.fault_io_errors || c.fault_device_failure || c.fault_bitrot)) continue;
+      names += (names.empty() ? "" : ", ") + c.name;
+    }
+    return names;
   }
 
   // Whether any device may fail I/O by design (io_errors, device_failure
@@ -998,8 +1012,24 @@ class FsWorld final : public sim::Program {
         std::vector<uint8_t> got;
         std::string why;
         std::vector<uint64_t> csum_bad;
-        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad)) return;
+        std::vector<size_t> bad_device;
+        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad, &bad_device)) return;
         for (uint64_t off : csum_bad) ++failing[off];
+        // A copy on a device that never fails may not be bad: every write
+        // to it succeeded, and an item commits only after all its copies'
+        // writes ended (the failures a profile tolerates are the failing
+        // devices' copies, not any copy).
+        for (size_t k = 0; k < csum_bad.size() && !csum_reported; ++k) {
+          const sim::DeviceConfig& dev = array_->device(bad_device[k]).config();
+          if (dev.fault_io_errors || dev.fault_device_failure || dev.fault_bitrot) continue;
+          Report(s, FindingKind::kChecksum, "checksum:on_disk:healthy_copy",
+                 "BTRFS warning: csum failed: file '" + spec_->files[i] + "' offset " +
+                     std::to_string(csum_bad[k]) + " copy " + std::to_string(mirror) + " on " +
+                     dev.name + ", a device that never failed an I/O (devices failing I/O: " +
+                     FailingDevices() + "): the copy was never written, written elsewhere, or "
+                     "overwritten");
+          csum_reported = true;
+        }
         const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
         if (mirror == 0) {
           bytes = std::move(got);
