@@ -341,8 +341,9 @@ Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRe
   constexpr uint64_t kQuickNodes = 20000;
   auto judge = [&](Search& search, bool ok) {
     if (search.exhausted()) {
-      out.why = "the check of " + std::to_string(history.size()) + " operations needs more than " +
-                std::to_string(kPageImagesMax) + " page images";
+      out.undecided = true;
+      out.why = "undecided: the check of " + std::to_string(history.size()) +
+                " operations needs more than " + std::to_string(kPageImagesMax) + " page images";
     } else if (ok) {
       out.ok = true;
       out.order = search.order();
@@ -363,7 +364,16 @@ Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRe
     return out;
   }
   Search search(initial, history, final_state, verify);
-  return judge(search, search.Run(0));
+  search.set_budget(kSearchNodesMax);
+  const bool ok = search.Run(0);
+  if (search.over_budget()) {
+    out.undecided = true;
+    out.why = "undecided: no serial order of the " + std::to_string(history.size()) +
+              " operations found, nor every order refuted, within " +
+              std::to_string(kSearchNodesMax) + " search nodes";
+    return out;
+  }
+  return judge(search, ok);
 }
 
 }  // namespace internal

@@ -74,9 +74,17 @@ inline constexpr size_t kHistoryOpsMax = 62;
 
 struct Linearization {
   bool ok = false;
+  // Neither ordered nor refuted within kSearchNodesMax nodes of the search
+  // (a history of many concurrent operations no order explains, whose
+  // refutation is exponential): ok is false and `why` says so. Callers
+  // treat it as Porcupine treats a timeout, as unknown, not as a finding.
+  bool undecided = false;
   std::vector<size_t> order;  // indices into the history, if ok
   std::string why;            // if not ok: one line
 };
+
+// The most nodes the search visits before it gives up as undecided.
+inline constexpr uint64_t kSearchNodesMax = 4'000'000;
 
 // REQUIRES: history.size() <= kHistoryOpsMax (a longer history is refused
 // with ok == false and a reason, never silently truncated).

@@ -288,6 +288,20 @@ std::string BtrfsFs::CheckUnmount() const {
          ", pinned=" + std::to_string(pinned_bytes()) + ", may_use=" + std::to_string(bytes_may_use_);
 }
 
+std::string BtrfsFs::CheckReservedAtUnmount() const {
+  uint64_t reserved = 0, first = 0;
+  for (const auto& [start, e] : extents_) {
+    if (e.referenced || e.pinned) continue;
+    if (reserved == 0) first = start;
+    reserved += e.len;
+  }
+  if (reserved == 0) return "";
+  return "WARNING: CPU: 0 PID: 0 at fs/btrfs/block-group.c btrfs_free_block_groups\n"
+         "BTRFS info (device sim0): space_info DATA has bytes_reserved=" + std::to_string(reserved) +
+         " at unmount: an extent allocated for a write (first at disk bytenr " + std::to_string(first) +
+         ") that no file extent item took and nothing freed";
+}
+
 uint64_t BtrfsFs::pinned_bytes() const {
   uint64_t n = 0;
   for (const auto& [start, e] : extents_) n += e.pinned ? e.len : 0;
