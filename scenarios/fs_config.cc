@@ -52,7 +52,7 @@ constexpr Bug kBugs[] = {
      "growing the file skips zeroing the old EOF page's tail (btrfs_truncate_block)", ""},
     {"delalloc_lock_pages_fail_keeps_range_locked",
      &fs::FsConfig::bug_delalloc_lock_pages_fail_keeps_range_locked, Bug::kRfc, "rfc_sync_waits",
-     "lock_misuse,deadlock",
+     "lock_misuse,deadlock,lock_order",
      "find_lock_delalloc_range (extents first) shortens the run without unlocking the range", ""},
     {"dirty_pages_write_bytes", &fs::FsConfig::bug_dirty_pages_write_bytes, Bug::kAny, "legacy",
      "data_mismatch",

@@ -37,7 +37,7 @@ void UnlockPages(std::vector<Page*>& pages) {
 //     i_size), the range and the pages unlocked.
 // Returns the end of what was written (`pos` if nothing could be copied).
 uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
-                                      UserBuffer& buffer) {
+                                      UserBuffer& buffer, int* error) {
   // PAGE_SIZE / sizeof(struct page *): the page array btrfs allocates.
   constexpr uint64_t kWritePagesMax = kPageSize / sizeof(void*);
   const uint64_t first = pos / kPageSize;
@@ -59,8 +59,21 @@ uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
         // extents waited for before the disk is read; the page reads
         // what the last finished write of it made durable.
         LockAndFlushOrdered(page->offset(), page->offset() + kPageSize);
-        if (FillPage(*page) == 0) SetPageUptodate(*page);
+        const int ret = FillPage(*page);
+        if (ret == 0) SetPageUptodate(*page);
         io_tree_.UnlockExtent(page->offset(), page->offset() + kPageSize - 1);
+        if (ret != 0) {
+          // prepare_uptodate_page(): a page that could not be read is
+          // -EIO; prepare_pages() unlocks and puts every page it took,
+          // and btrfs_buffered_write() stops with nothing of this batch
+          // written (the bytes of a partial page the disk could not give
+          // are never written back as if they were the file's).
+          sched_.Cover("write:partial_page_read_error");
+          pages.push_back(page);
+          UnlockPages(pages);
+          *error = ret;
+          return pos;
+        }
       }
       pages.push_back(page);
     }
@@ -145,11 +158,12 @@ void BtrfsInode::DirtyDelalloc(uint64_t start, uint64_t end) {
   io_tree_.SetExtentBit(start, end, kExtentDelalloc);
 }
 
-void BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
-  if (data.empty()) return;
+uint64_t BtrfsInode::BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data) {
+  if (data.empty()) return 0;
   i_rwsem_.DownWrite();
-  WriteLocked(pos, data);
+  const uint64_t written = WriteLocked(pos, data);
   i_rwsem_.UpWrite();
+  return written;
 }
 
 uint64_t BtrfsInode::BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& buffer) {
@@ -160,9 +174,9 @@ uint64_t BtrfsInode::BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& b
   return written;
 }
 
-void BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
+uint64_t BtrfsInode::WriteLocked(uint64_t pos, const std::vector<uint8_t>& data) {
   KernelBuffer buffer(data);
-  WriteLockedFrom(pos, data.size(), buffer);
+  return WriteLockedFrom(pos, data.size(), buffer);
 }
 
 uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer) {
@@ -178,7 +192,9 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       constexpr uint64_t kBatchBytes = kPageSize / sizeof(void*) * kPageSize;
       const uint64_t batch_end = std::min(end, (at / kPageSize * kPageSize) + kBatchBytes);
       if (!buffer.FaultIn(at - pos, batch_end - at)) break;
-      at = WriteBatchLegacy(at, end, at - pos, buffer);
+      int error = 0;
+      at = WriteBatchLegacy(at, end, at - pos, buffer, &error);
+      if (error != 0) break;
       // balance_dirty_pages_ratelimited() after each batch, with nothing
       // locked but i_rwsem.
       BalanceDirtyPagesRatelimited(mapping_);
@@ -214,7 +230,17 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       Page* page = GrabPage(index);
       SetPageExtentMapped(*page);
       WaitOnPageWriteback(*page);
-      if (!PageUptodate(*page) && (from != 0 || to != kPageSize)) FillPage(*page);
+      if (!PageUptodate(*page) && (from != 0 || to != kPageSize) && FillPage(*page) != 0) {
+        // __iomap_write_begin(): the read of a partial page failed, so
+        // iomap_write_begin() fails and the write stops here (-EIO), the
+        // page unlocked and put; iomap_end() below gives back what was
+        // reserved for the rest.
+        sched_.Cover("write:partial_page_read_error");
+        UnlockPage(*page);
+        PutPage(*page);
+        fault = true;
+        break;
+      }
       const uint64_t copied =
           buffer.CopyAtomic(page_start + from - pos, page->data.data() + from, to - from);
       if (copied < to - from) {

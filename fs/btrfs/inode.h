@@ -502,7 +502,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   ~BtrfsInode() override;
 
   // write(2), buffered. REQUIRES: process context.
-  void BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data);
+  // Returns the bytes written: fewer than asked when a partial page's
+  // read fails (-EIO), as btrfs_buffered_write() returns what it wrote.
+  uint64_t BufferedWrite(uint64_t pos, const std::vector<uint8_t>& data);
   // write(2) of `len` bytes from `buffer` (which may fault, even on this
   // file). Returns the bytes written: short only if the buffer faults.
   uint64_t BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
@@ -659,7 +661,8 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
   // `buffer` holds the write's bytes from `pos` on (its offset 0 is pos).
-  uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base, UserBuffer& buffer);
+  uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base, UserBuffer& buffer,
+                            int* error);
   // The page at `index`, locked and out of writeback, with its range
   // locked and no ordered extent over it: extents first (range, flushing
   // ordered extents, then page) or pages first (page, then range; an
@@ -674,7 +677,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // its end and dirtied, so the zeroes reach the disk too.
   void TruncateBlock(uint64_t from);
   // The write path with i_rwsem already held.
-  void WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
+  uint64_t WriteLocked(uint64_t pos, const std::vector<uint8_t>& data);
   // The same from any buffer; returns the bytes written.
   uint64_t WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
   // btrfs_wait_ordered_range(): [start, +len) written back and its ordered
