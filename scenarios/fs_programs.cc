@@ -898,12 +898,18 @@ class FsWorld final : public sim::Program {
     return true;
   }
 
+  // Whether device config `c` fails I/O or rots by design: its copies may
+  // be bad; a device without faults holds every copy written to it.
+  static bool Faulty(const sim::DeviceConfig& c) {
+    return c.fault_io_errors || c.fault_device_failure || c.fault_bitrot;
+  }
+
   // The devices configured to fail I/O or rot, by name ("vdb, vdc").
   std::string FailingDevices() const {
     std::string names;
     for (size_t d = 0; d < array_->size(); ++d) {
       const sim::DeviceConfig& c = array_->device(d).config();
-      if (!(c.fault_io_errors || c.fault_device_failure || c.fault_bitrot)) continue;
+      if (!Faulty(c)) continue;
       names += (names.empty() ? "" : ", ") + c.name;
     }
     return names;
@@ -1063,7 +1069,7 @@ class FsWorld final : public sim::Program {
         // devices' copies, not any copy).
         for (size_t k = 0; k < csum_bad.size() && !csum_reported; ++k) {
           const sim::DeviceConfig& dev = array_->device(bad_device[k]).config();
-          if (dev.fault_io_errors || dev.fault_device_failure || dev.fault_bitrot) continue;
+          if (Faulty(dev)) continue;
           Report(s, FindingKind::kChecksum, "checksum:on_disk:healthy_copy",
                  "BTRFS warning: csum failed: file '" + spec_->files[i] + "' offset " +
                      std::to_string(csum_bad[k]) + " copy " + std::to_string(mirror) + " on " +
