@@ -250,17 +250,21 @@ class FsWorld final : public sim::Program {
         uint64_t len = std::min(Draw(s, spec.length), kPageSize - op.offset % kPageSize);
         op.data.assign(len, static_cast<uint8_t>(Draw(s, spec.byte)));
         if (spec.text) FillText(op.data, op.offset);
+        const size_t state = invoked_.size();  // this store's entry in the crash check's list
         uint64_t invoke = Begin(spec.file, op, /*store=*/true);
         uint64_t written = inode.MmapWrite(op.offset, op.data, spec.past_eof);
         if (written < len) {
-          // SIGBUS at EOF: only the bytes before it were stored.
+          // SIGBUS at EOF: only the bytes before it were stored. The
+          // store's entry keeps its place (the fault may have slept, and
+          // other fibers' changes come after it), cut to what it stored
+          // (nothing: a no-op).
           if (crash_check_) {
-            invoked_.pop_back();
-            store_.pop_back();
+            model::FileOp& entry = invoked_[state].second;
+            entry.data.resize(written);
+            if (written == 0) entry.kind = model::FileOpKind::kFsync;  // changes nothing
           }
           if (written == 0) return true;
           op.data.resize(written);
-          PushState(spec.file, op, /*store=*/true);
         }
         End(file, op, invoke, {}, who);
         return true;

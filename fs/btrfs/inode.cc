@@ -529,6 +529,8 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, b
     // (`past_eof`) can see that, so the others store up to EOF.
     written = pos < size ? std::min<uint64_t>(data.size(), size - pos) : 0;
     std::memcpy(page->data.data() + (pos - start), data.data(), past_eof ? data.size() : written);
+  } else {
+    sched_.Cover("page_mkwrite:sigbus");
   }
   io_tree_.UnlockExtent(start, end);
   UnlockPage(*page);
