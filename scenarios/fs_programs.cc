@@ -722,8 +722,8 @@ class FsWorld final : public sim::Program {
     // failed by injection would make a sound image look unmountable, and
     // spend the run's decisions).
     sim::DeviceConfig config = spec_->devices[0];
-    config.fault_io_errors = config.fault_device_failure = config.fault_latency_spikes =
-        config.fault_bitrot = false;
+    config.fault_io_errors = config.fault_io_error_once = config.fault_device_failure =
+        config.fault_latency_spikes = config.fault_bitrot = false;
     sim::BlockDevice image(s, config);
     // Mount reads the metadata area only; the data is read by
     // ReadFromDisk from each device's durable contents.
@@ -905,7 +905,7 @@ class FsWorld final : public sim::Program {
   // Whether device config `c` fails I/O or rots by design: its copies may
   // be bad; a device without faults holds every copy written to it.
   static bool Faulty(const sim::DeviceConfig& c) {
-    return c.fault_io_errors || c.fault_device_failure || c.fault_bitrot;
+    return c.fault_io_errors || c.fault_io_error_once || c.fault_device_failure || c.fault_bitrot;
   }
 
   // The devices configured to fail I/O or rot, by name ("vdb, vdc").
@@ -924,7 +924,7 @@ class FsWorld final : public sim::Program {
   bool FaultsInjected() const {
     for (size_t d = 0; d < array_->size(); ++d) {
       const sim::DeviceConfig& c = array_->device(d).config();
-      if (c.fault_io_errors || c.fault_device_failure) return true;
+      if (c.fault_io_errors || c.fault_io_error_once || c.fault_device_failure) return true;
     }
     return false;
   }
@@ -1471,7 +1471,7 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   }
   if (shared->power_cut_ns) s.intents.push_back({"power_cut", "a power cut, but no run reached it"});
   for (const sim::DeviceConfig& d : shared->devices) {
-    if (d.fault_io_errors) {
+    if (d.fault_io_errors || d.fault_io_error_once) {
       s.intents.push_back({"block:io_error", "I/O errors on " + d.name + ", but none was injected"});
     }
     if (d.fault_device_failure) {

@@ -331,6 +331,8 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
       std::string f = String((*v)[i], at);
       if (f == "io_errors") {
         d.fault_io_errors = true;
+      } else if (f == "io_error_once") {
+        d.fault_io_error_once = true;
       } else if (f == "device_failure") {
         d.fault_device_failure = true;
       } else if (f == "latency_spikes") {
@@ -339,7 +341,7 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
         d.fault_bitrot = true;
       } else {
         Fail(at, "unknown fault '" + f +
-                     "' (expected one of: io_errors, device_failure, latency_spikes, bitrot)");
+                     "' (expected one of: io_errors, io_error_once, device_failure, latency_spikes, bitrot)");
       }
     }
   }
@@ -673,11 +675,11 @@ ScenarioSpec ReadScenario(const json& j) {
   size_t rotten = 0, erring = 0;
   for (const sim::DeviceConfig& d : spec.devices) {
     rotten += d.fault_bitrot;
-    erring += d.fault_io_errors || d.fault_device_failure;
+    erring += d.fault_io_errors || d.fault_io_error_once || d.fault_device_failure;
   }
   if (rotten > 0) {
     if (rotten > 1) Fail("/devices", "the bitrot fault is on more than one device: a block could rot on every copy");
-    if (erring > 0) Fail("/devices", "the bitrot fault cannot be combined with io_errors or device_failure");
+    if (erring > 0) Fail("/devices", "the bitrot fault cannot be combined with io_errors, io_error_once or device_failure");
     if (spec.data_profile == fs::Profile::kSingle || spec.data_profile == fs::Profile::kRaid0) {
       Fail("/data_profile", "the bitrot fault needs a data profile with two copies (dup, raid1, raid10)");
     }

@@ -199,7 +199,12 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   queue_wait_->WakeUp();
   Bio& bio = *req->bio;
   BlkStatus status = BlkStatus::kOk;
-  if (failed_ || (config_.fault_io_errors && sched_.Choose(2, "bio_io_error") == 1)) {
+  bool error_once = false;
+  if (config_.fault_io_error_once) {
+    if (error_once_at_ < 0) error_once_at_ = static_cast<int64_t>(sched_.Choose(kIoErrorOnceWindow, "io_error_at"));
+    error_once = requests_completed_++ == static_cast<uint64_t>(error_once_at_);
+  }
+  if (failed_ || error_once || (config_.fault_io_errors && sched_.Choose(2, "bio_io_error") == 1)) {
     status = BlkStatus::kIoError;
     sched_.Cover(failed_ ? "block:device_failed" : "block:io_error");
   }

@@ -114,6 +114,10 @@ struct Bio {
   uint64_t size() const;
 };
 
+// fault_io_error_once: the failing request is one of the first this many a
+// device completes.
+inline constexpr uint32_t kIoErrorOnceWindow = 128;
+
 struct DeviceConfig {
   std::string name = "sda";
   uint32_t sector_size = 512;
@@ -128,6 +132,13 @@ struct DeviceConfig {
   bool fault_io_errors = false;
   bool fault_device_failure = false;
   bool fault_latency_spikes = false;
+  // One request fails, any of the first kIoErrorOnceWindow the device
+  // completes (the k-th, k drawn at its first completion), and no other:
+  // where fault_io_errors fails each request with even odds, so that a
+  // failure after n good requests has odds 2^-n, this reaches a failure
+  // deep in a run (a checkpoint's write after a dozen commits) as often
+  // as the first request's.
+  bool fault_io_error_once = false;
   // Silent corruption: a data read (not REQ_META) may find one sector,
   // at most one per run, with a bit flipped since it was written. The
   // read completes without error; the flip stays for as long as that
@@ -279,6 +290,10 @@ class BlockDevice {
   uint64_t generation_ = 0;   // bumps at a power cut: stale completions
   bool dead_ = false;
   bool failed_ = false;
+  // fault_io_error_once: the index of the completion that fails (-1 until
+  // drawn), and the requests completed so far.
+  int64_t error_once_at_ = -1;
+  uint64_t requests_completed_ = 0;
   std::optional<BitRot> rot_;
   std::vector<std::shared_ptr<Request>> pending_;  // in flight, submission order
   // Per sector state, sparse: leaves of kLeafSectors sectors allocated on

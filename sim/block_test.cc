@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -218,6 +219,41 @@ TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
     }
   }
   EXPECT_TRUE(saw_failure);
+}
+
+// io_error_once: exactly one request fails, or none when the drawn
+// index lies past the requests the run makes; over seeds, the failing one
+// falls at many depths, late ones as well as the first.
+TEST(BlockDeviceTest, IoErrorOnceFailsOneRequestAtADrawnDepth) {
+  constexpr int kBios = 2 * static_cast<int>(kIoErrorOnceWindow);
+  std::set<int> depths;
+  int none = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    Scheduler s;
+    std::vector<uint8_t> a = Pattern(1, 1);
+    std::vector<BlkStatus> statuses;
+    RunSeeded(
+        s, seed, [](DeviceConfig& c) { c.fault_io_error_once = true; },
+        [&](BlockDevice& dev) {
+          for (int i = 0; i < kBios; ++i) {
+            Bio w = WriteBio(i % 64, a);
+            statuses.push_back(dev.SubmitBioWait(w));
+          }
+        });
+    ASSERT_EQ(statuses.size(), static_cast<size_t>(kBios));
+    const auto failed = std::count(statuses.begin(), statuses.end(), BlkStatus::kIoError);
+    EXPECT_EQ(failed, 1) << "seed " << seed;
+    if (failed == 0) ++none;
+    auto at = std::find(statuses.begin(), statuses.end(), BlkStatus::kIoError);
+    if (at != statuses.end()) {
+      const int depth = static_cast<int>(at - statuses.begin());
+      EXPECT_LT(depth, static_cast<int>(kIoErrorOnceWindow));
+      depths.insert(depth);
+    }
+  }
+  EXPECT_EQ(none, 0);
+  EXPECT_GT(depths.size(), 50u);
+  EXPECT_GT(*depths.rbegin(), static_cast<int>(kIoErrorOnceWindow) * 3 / 4);
 }
 
 // A read that fails leaves its buffer neither the data nor zeroes (the
