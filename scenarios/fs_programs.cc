@@ -51,6 +51,8 @@ constexpr uint64_t kFirstIno = 257;
 
 std::vector<uint8_t> fsx_final_bytes;
 constexpr uint64_t kReadAllBytes = kScenarioFileBytesMax;
+// Settle reads each file this many times at most while the read fails.
+constexpr int kFinalReadAttempts = 4;
 
 void Report(Scheduler& s, FindingKind kind, std::string signature, std::string report) {
   Finding f;
@@ -136,6 +138,7 @@ class FsWorld final : public sim::Program {
     std::unique_ptr<fs::BtrfsInode> inode;
     std::vector<model::OpRecord> history;
     std::vector<uint8_t> final;  // as read by settle
+    bool final_unreadable = false;  // settle's read failed every time (-EIO)
   };
 
   void RunFiber(Scheduler& s, const FiberSpec& fiber) {
@@ -274,7 +277,15 @@ class FsWorld final : public sim::Program {
         op.offset = Draw(s, spec.offset);
         op.length = Draw(s, spec.length);
         uint64_t invoke = ++clock_;
-        std::vector<uint8_t> got = inode.Read(op.offset, op.length);
+        int error = 0;
+        std::vector<uint8_t> got = inode.Read(op.offset, op.length, &error);
+        if (error != 0) {
+          // -EIO after got.size() bytes: judged as a read of what it
+          // returned (nothing, if none).
+          CheckReadError(s, spec.file, op.offset, got.size(), who);
+          op.length = got.size();
+          if (got.empty()) return true;
+        }
         Record(file, op, invoke, got, who);
         last_read_ = std::move(got);
         return true;
@@ -557,7 +568,27 @@ class FsWorld final : public sim::Program {
     for (File& file : files_) file.inode->Igrab();  // settle holds them to the end
     for (File& file : files_) {
       fs::BtrfsInode& inode = *file.inode;
-      file.final = inode.Read(0, kReadAllBytes);
+      // A read that fails (-EIO) is tried again, as a user would: the
+      // page is read from the disk again, and a fault may not recur.
+      for (int attempt = 0;; ++attempt) {
+        int error = 0;
+        file.final = inode.Read(0, kReadAllBytes, &error);
+        file.final_unreadable = error != 0;
+        if (error != 0) {
+          CheckReadError(s, static_cast<size_t>(&file - files_.data()), 0, file.final.size(), "settle");
+        }
+        if (error == 0 || attempt + 1 == kFinalReadAttempts) break;
+      }
+      if (file.final_unreadable) {
+        // A read that failed returned with its readahead still under I/O:
+        // settled only once every page's read has ended.
+        for (uint64_t index = 0; index * kPageSize < inode.i_size(); ++index) {
+          if (fs::Page* page = inode.mapping().FindGetPage(index)) {
+            fs::WaitOnPageLocked(*page);
+            fs::PutPage(*page);
+          }
+        }
+      }
       synced = Fsync(inode, /*settle=*/true) && synced;
       if (!spec_->check_invariants) continue;
       for (const std::string& v : inode.mapping().CheckInvariants(inode.i_size())) {
@@ -673,6 +704,9 @@ class FsWorld final : public sim::Program {
   void Judge(Scheduler& s, size_t index) {
     if (fsx_model_[index]) return;  // checked against its fsx log's model
     const File& file = files_[index];
+    // Unknown, not a finding: the disk checks judge a file that the end
+    // of the run could not read.
+    if (file.final_unreadable) return;
     model::FileState final_state{file.final};
     model::Linearization l =
         model::CheckLinearizable(model::FileState{}, file.history, &final_state);
@@ -722,8 +756,8 @@ class FsWorld final : public sim::Program {
     // failed by injection would make a sound image look unmountable, and
     // spend the run's decisions).
     sim::DeviceConfig config = spec_->devices[0];
-    config.fault_io_errors = config.fault_io_error_once = config.fault_device_failure =
-        config.fault_latency_spikes = config.fault_bitrot = false;
+    config.fault_io_errors = config.fault_io_error_once = config.fault_read_error_once =
+        config.fault_device_failure = config.fault_latency_spikes = config.fault_bitrot = false;
     sim::BlockDevice image(s, config);
     // Mount reads the metadata area only; the data is read by
     // ReadFromDisk from each device's durable contents.
@@ -905,7 +939,32 @@ class FsWorld final : public sim::Program {
   // Whether device config `c` fails I/O or rots by design: its copies may
   // be bad; a device without faults holds every copy written to it.
   static bool Faulty(const sim::DeviceConfig& c) {
-    return c.fault_io_errors || c.fault_io_error_once || c.fault_device_failure || c.fault_bitrot;
+    return c.fault_io_errors || c.fault_io_error_once || c.fault_read_error_once ||
+           c.fault_device_failure || c.fault_bitrot;
+  }
+
+  // Whether every block keeps a copy on a device configured with no
+  // fault: a profile of copies on distinct devices (RAID1, RAID10: not
+  // DUP, whose copies share one) with one faulty device. Then a read
+  // must not fail: read repair (btrfs_submit_read_repair) reads the good
+  // copy.
+  bool ReadsMustSucceed() const {
+    const fs::Profile p = spec_->data_profile;
+    if (p != fs::Profile::kRaid1 && p != fs::Profile::kRaid10) return false;
+    size_t faulty = 0;
+    for (size_t d = 0; d < array_->size(); ++d) faulty += Faulty(array_->device(d).config());
+    return faulty == 1;
+  }
+
+  // A read of `file` at `pos` that failed with -EIO after `done` bytes:
+  // a finding when a good copy of every block exists (ReadsMustSucceed).
+  void CheckReadError(Scheduler& s, size_t file, uint64_t pos, uint64_t done, const std::string& who) {
+    if (!ReadsMustSucceed() || PowerCutHappened()) return;
+    Report(s, FindingKind::kDataMismatch, "data_mismatch:read_eio:" + spec_->files[file],
+           "read of file '" + spec_->files[file] + "' at " + std::to_string(pos) + " by " + who +
+               " failed with -EIO after " + std::to_string(done) + " bytes, although every block has a copy "
+               "on a device with no fault (" + FailingDevices() +
+               " failing): read repair must have read the other copy");
   }
 
   // The devices configured to fail I/O or rot, by name ("vdb, vdc").
@@ -924,7 +983,10 @@ class FsWorld final : public sim::Program {
   bool FaultsInjected() const {
     for (size_t d = 0; d < array_->size(); ++d) {
       const sim::DeviceConfig& c = array_->device(d).config();
-      if (c.fault_io_errors || c.fault_io_error_once || c.fault_device_failure) return true;
+      if (c.fault_io_errors || c.fault_io_error_once || c.fault_read_error_once ||
+          c.fault_device_failure) {
+        return true;
+      }
     }
     return false;
   }
@@ -1471,7 +1533,7 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   }
   if (shared->power_cut_ns) s.intents.push_back({"power_cut", "a power cut, but no run reached it"});
   for (const sim::DeviceConfig& d : shared->devices) {
-    if (d.fault_io_errors || d.fault_io_error_once) {
+    if (d.fault_io_errors || d.fault_io_error_once || d.fault_read_error_once) {
       s.intents.push_back({"block:io_error", "I/O errors on " + d.name + ", but none was injected"});
     }
     if (d.fault_device_failure) {

@@ -289,7 +289,7 @@ uint64_t PagesDirtied(const OpSpec& op) {
 sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
   Object o(j, path,
            {"name", "size_mib", "profile", "queue_depth", "max_sectors", "latency_ns_min",
-            "latency_ns_max", "latency_choices", "write_cache", "faults", "latency_spike_ns"});
+            "latency_ns_max", "latency_choices", "write_cache", "faults", "latency_spike_ns", "io_error_window"});
   sim::DeviceConfig d;
   d.name = "vda";
   d.capacity_sectors = 16384;  // 8 MiB
@@ -321,6 +321,9 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
     d.latency_choices = Uint(*v, o.At("latency_choices"), 1, 64);
   }
   if (const json* v = o.Find("write_cache")) d.write_cache = Bool(*v, o.At("write_cache"));
+  if (const json* v = o.Find("io_error_window")) {
+    d.io_error_window = static_cast<uint32_t>(Uint(*v, o.At("io_error_window"), 1, 4096));
+  }
   if (const json* v = o.Find("latency_spike_ns")) {
     d.latency_spike_ns = Uint(*v, o.At("latency_spike_ns"), 0, kScenarioSleepNsMax);
   }
@@ -333,6 +336,8 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
         d.fault_io_errors = true;
       } else if (f == "io_error_once") {
         d.fault_io_error_once = true;
+      } else if (f == "read_error_once") {
+        d.fault_read_error_once = true;
       } else if (f == "device_failure") {
         d.fault_device_failure = true;
       } else if (f == "latency_spikes") {
@@ -341,9 +346,14 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
         d.fault_bitrot = true;
       } else {
         Fail(at, "unknown fault '" + f +
-                     "' (expected one of: io_errors, io_error_once, device_failure, latency_spikes, bitrot)");
+                     "' (expected one of: io_errors, io_error_once, read_error_once, device_failure, "
+                     "latency_spikes, bitrot)");
       }
     }
+  }
+  if (o.Find("io_error_window") != nullptr && !d.fault_io_error_once && !d.fault_read_error_once) {
+    Fail(o.At("io_error_window"),
+         "applies to the io_error_once and read_error_once faults, which this device does not have");
   }
   return d;
 }
@@ -675,11 +685,12 @@ ScenarioSpec ReadScenario(const json& j) {
   size_t rotten = 0, erring = 0;
   for (const sim::DeviceConfig& d : spec.devices) {
     rotten += d.fault_bitrot;
-    erring += d.fault_io_errors || d.fault_io_error_once || d.fault_device_failure;
+    erring += d.fault_io_errors || d.fault_io_error_once || d.fault_read_error_once ||
+              d.fault_device_failure;
   }
   if (rotten > 0) {
     if (rotten > 1) Fail("/devices", "the bitrot fault is on more than one device: a block could rot on every copy");
-    if (erring > 0) Fail("/devices", "the bitrot fault cannot be combined with io_errors, io_error_once or device_failure");
+    if (erring > 0) Fail("/devices", "the bitrot fault cannot be combined with I/O errors (io_errors, io_error_once, read_error_once) or device_failure");
     if (spec.data_profile == fs::Profile::kSingle || spec.data_profile == fs::Profile::kRaid0) {
       Fail("/data_profile", "the bitrot fault needs a data profile with two copies (dup, raid1, raid10)");
     }

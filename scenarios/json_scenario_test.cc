@@ -128,17 +128,25 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
                       "devices": [{"faults": ["bitrot"]}, {"faults": ["device_failure"]}],
                       "fibers": [{"name": "f", "ops": []}]})"),
-            "/devices: the bitrot fault cannot be combined with io_errors, io_error_once or "
-            "device_failure");
+            "/devices: the bitrot fault cannot be combined with I/O errors (io_errors, io_error_once, "
+            "read_error_once) or device_failure");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "data_profile": "raid1",
                       "devices": [{"faults": ["bitrot"]}, {"faults": ["io_error_once"]}],
                       "fibers": [{"name": "f", "ops": []}]})"),
-            "/devices: the bitrot fault cannot be combined with io_errors, io_error_once or "
-            "device_failure");
+            "/devices: the bitrot fault cannot be combined with I/O errors (io_errors, io_error_once, "
+            "read_error_once) or device_failure");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"io_error_window": 16}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices/0/io_error_window: applies to the io_error_once and read_error_once faults, "
+            "which this device does not have");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d",
+                      "devices": [{"faults": ["io_error_once"], "io_error_window": 0}],
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/devices/0/io_error_window: 0 is out of range [1, 4096]");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"faults": ["rot"]}],
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/devices/0/faults/0: unknown fault 'rot' (expected one of: io_errors, io_error_once, "
-            "device_failure, latency_spikes, bitrot)");
+            "read_error_once, device_failure, latency_spikes, bitrot)");
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "devices": [{"profile": "raid0"}],
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/devices/0/profile: the profile is the filesystem's: \"data_profile\" at the top level");

@@ -201,8 +201,12 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   BlkStatus status = BlkStatus::kOk;
   bool error_once = false;
   if (config_.fault_io_error_once) {
-    if (error_once_at_ < 0) error_once_at_ = static_cast<int64_t>(sched_.Choose(kIoErrorOnceWindow, "io_error_at"));
+    if (error_once_at_ < 0) error_once_at_ = static_cast<int64_t>(sched_.Choose(config_.io_error_window, "io_error_at"));
     error_once = requests_completed_++ == static_cast<uint64_t>(error_once_at_);
+  }
+  if (config_.fault_read_error_once && bio.op == BioOp::kRead) {
+    if (read_error_at_ < 0) read_error_at_ = static_cast<int64_t>(sched_.Choose(config_.io_error_window, "read_error_at"));
+    error_once = error_once || reads_completed_++ == static_cast<uint64_t>(read_error_at_);
   }
   if (failed_ || error_once || (config_.fault_io_errors && sched_.Choose(2, "bio_io_error") == 1)) {
     status = BlkStatus::kIoError;

@@ -114,10 +114,6 @@ struct Bio {
   uint64_t size() const;
 };
 
-// fault_io_error_once: the failing request is one of the first this many a
-// device completes.
-inline constexpr uint32_t kIoErrorOnceWindow = 128;
-
 struct DeviceConfig {
   std::string name = "sda";
   uint32_t sector_size = 512;
@@ -132,13 +128,17 @@ struct DeviceConfig {
   bool fault_io_errors = false;
   bool fault_device_failure = false;
   bool fault_latency_spikes = false;
-  // One request fails, any of the first kIoErrorOnceWindow the device
+  // One request fails, any of the first io_error_window the device
   // completes (the k-th, k drawn at its first completion), and no other:
   // where fault_io_errors fails each request with even odds, so that a
   // failure after n good requests has odds 2^-n, this reaches a failure
   // deep in a run (a checkpoint's write after a dozen commits) as often
   // as the first request's.
   bool fault_io_error_once = false;
+  // The same among reads only (an unreadable sector: writes succeed), the
+  // k-th read the device completes.
+  bool fault_read_error_once = false;
+  uint32_t io_error_window = 128;  // k's range, for both
   // Silent corruption: a data read (not REQ_META) may find one sector,
   // at most one per run, with a bit flipped since it was written. The
   // read completes without error; the flip stays for as long as that
@@ -294,6 +294,8 @@ class BlockDevice {
   // drawn), and the requests completed so far.
   int64_t error_once_at_ = -1;
   uint64_t requests_completed_ = 0;
+  int64_t read_error_at_ = -1;  // fault_read_error_once: the same, among reads
+  uint64_t reads_completed_ = 0;
   std::optional<BitRot> rot_;
   std::vector<std::shared_ptr<Request>> pending_;  // in flight, submission order
   // Per sector state, sparse: leaves of kLeafSectors sectors allocated on

@@ -225,7 +225,7 @@ TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
 // index lies past the requests the run makes; over seeds, the failing one
 // falls at many depths, late ones as well as the first.
 TEST(BlockDeviceTest, IoErrorOnceFailsOneRequestAtADrawnDepth) {
-  constexpr int kBios = 2 * static_cast<int>(kIoErrorOnceWindow);
+  constexpr int kBios = 2 * static_cast<int>(DeviceConfig{}.io_error_window);
   std::set<int> depths;
   int none = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {
@@ -247,13 +247,47 @@ TEST(BlockDeviceTest, IoErrorOnceFailsOneRequestAtADrawnDepth) {
     auto at = std::find(statuses.begin(), statuses.end(), BlkStatus::kIoError);
     if (at != statuses.end()) {
       const int depth = static_cast<int>(at - statuses.begin());
-      EXPECT_LT(depth, static_cast<int>(kIoErrorOnceWindow));
+      EXPECT_LT(depth, static_cast<int>(DeviceConfig{}.io_error_window));
       depths.insert(depth);
     }
   }
   EXPECT_EQ(none, 0);
   EXPECT_GT(depths.size(), 50u);
-  EXPECT_GT(*depths.rbegin(), static_cast<int>(kIoErrorOnceWindow) * 3 / 4);
+  EXPECT_GT(*depths.rbegin(), static_cast<int>(DeviceConfig{}.io_error_window) * 3 / 4);
+}
+
+// read_error_once: one read fails (an unreadable sector), never a write.
+TEST(BlockDeviceTest, ReadErrorOnceFailsOneReadAndNoWrite) {
+  std::set<int> depths;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Scheduler s;
+    std::vector<uint8_t> a = Pattern(1, 1), buf(512, 0);
+    int failed_reads = 0, failed_writes = 0, reads = 0;
+    RunSeeded(
+        s, seed,
+        [](DeviceConfig& c) {
+          c.fault_read_error_once = true;
+          c.io_error_window = 16;
+        },
+        [&](BlockDevice& dev) {
+          for (int i = 0; i < 40; ++i) {
+            Bio w = WriteBio(i % 8, a);
+            failed_writes += dev.SubmitBioWait(w) != BlkStatus::kOk;
+            Bio r;
+            r.op = BioOp::kRead;
+            r.sector = i % 8;
+            r.vecs = {{buf.data(), 512}};
+            if (dev.SubmitBioWait(r) != BlkStatus::kOk) {
+              ++failed_reads;
+              depths.insert(reads);
+            }
+            ++reads;
+          }
+        });
+    EXPECT_EQ(failed_writes, 0) << "seed " << seed;
+    EXPECT_EQ(failed_reads, 1) << "seed " << seed;
+  }
+  EXPECT_EQ(depths.size(), 16u);  // every read of the window, over the seeds
 }
 
 // A read that fails leaves its buffer neither the data nor zeroes (the

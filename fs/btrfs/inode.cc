@@ -748,6 +748,7 @@ void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
       if (ret == 0) {
         SetPageUptodate(*page);
       } else {
+        sched_.Cover("read:page_error");
         SetPageError(*page);
       }
       io_tree_.UnlockExtent(off, off + kPageSize - 1);
@@ -823,6 +824,7 @@ void BtrfsInode::EndBioExtentReadpage(const ReadBio& io, sim::BlkStatus status) 
     if (good) {
       SetPageUptodate(page);
     } else {
+      sched_.Cover("read:page_error");
       ClearPageUptodate(page);
       SetPageError(page);
       page.data.fill(0);
@@ -839,7 +841,8 @@ void BtrfsInode::EndBioExtentReadpage(const ReadBio& io, sim::BlkStatus status) 
 // (filemap_update_page) and read by ->readpage, which takes the range as
 // its order says. i_size is read once the page is in hand, just before the
 // copy.
-std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
+std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len, int* error) {
+  if (error != nullptr) *error = 0;
   if (pos >= i_size_ || len == 0) return {};
   const uint64_t first = pos / kPageSize;
   const uint64_t last = (std::min(pos + len, i_size_) - 1) / kPageSize;
@@ -890,11 +893,15 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len) {
     }
     // filemap_read_page(): a page truncated while ->readpage had it is
     // looked up again (AOP_TRUNCATED_PAGE). One left !uptodate by an I/O
-    // error is copied as read (zeroes), as this model's reads have no
-    // error return.
-    if (!PageUptodate(*page) && page->mapping() != &mapping_) {
+    // error is -EIO: filemap_read() returns what it copied before it, or
+    // the error.
+    if (!PageUptodate(*page)) {
+      const bool truncated = page->mapping() != &mapping_;
       PutPage(*page);
-      continue;
+      if (truncated) continue;
+      sched_.Cover("filemap_read:eio");
+      if (error != nullptr) *error = -kEio;
+      break;
     }
     const uint64_t end = std::min(pos + len, i_size_);
     const uint64_t page_start = index * kPageSize;

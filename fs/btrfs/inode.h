@@ -508,8 +508,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // write(2) of `len` bytes from `buffer` (which may fault, even on this
   // file). Returns the bytes written: short only if the buffer faults.
   uint64_t BufferedWriteFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
-  // read(2), buffered: the bytes up to EOF.
-  std::vector<uint8_t> Read(uint64_t pos, uint64_t len);
+  // read(2), buffered: the bytes up to EOF. A page that cannot be read
+  // (an I/O error no copy repairs) ends the read there, as filemap_read()
+  // does: the bytes before it, with `error` (if given) set to -EIO.
+  std::vector<uint8_t> Read(uint64_t pos, uint64_t len, int* error = nullptr);
   // fsync(2): data and size durable on return. Returns 0 or -EIO.
   int Fsync();
   // truncate(2) (btrfs_setsize + btrfs_truncate): the size, the page
