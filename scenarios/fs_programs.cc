@@ -755,8 +755,7 @@ class FsWorld final : public sim::Program {
     // failed by injection would make a sound image look unmountable, and
     // spend the run's decisions).
     sim::DeviceConfig config = spec_->devices[0];
-    config.fault_io_errors = config.fault_io_error_once = config.fault_read_error_once =
-        config.fault_device_failure = config.fault_latency_spikes = config.fault_bitrot = false;
+    config.ClearFaults();
     sim::BlockDevice image(s, config);
     // Mount reads the metadata area only; the data is read by
     // ReadFromDisk from each device's durable contents.
@@ -938,8 +937,7 @@ class FsWorld final : public sim::Program {
   // Whether device config `c` fails I/O or rots by design: its copies may
   // be bad; a device without faults holds every copy written to it.
   static bool Faulty(const sim::DeviceConfig& c) {
-    return c.fault_io_errors || c.fault_io_error_once || c.fault_read_error_once ||
-           c.fault_device_failure || c.fault_bitrot;
+    return c.FailsIo() || c.fault_bitrot;
   }
 
   // Whether every block keeps a copy on a device configured with no
@@ -986,11 +984,7 @@ class FsWorld final : public sim::Program {
   // faults): then a copy may legitimately be bad or missing.
   bool FaultsInjected() const {
     for (size_t d = 0; d < array_->size(); ++d) {
-      const sim::DeviceConfig& c = array_->device(d).config();
-      if (c.fault_io_errors || c.fault_io_error_once || c.fault_read_error_once ||
-          c.fault_device_failure) {
-        return true;
-      }
+      if (array_->device(d).config().FailsIo()) return true;
     }
     return false;
   }

@@ -685,8 +685,7 @@ ScenarioSpec ReadScenario(const json& j) {
   size_t rotten = 0, erring = 0;
   for (const sim::DeviceConfig& d : spec.devices) {
     rotten += d.fault_bitrot;
-    erring += d.fault_io_errors || d.fault_io_error_once || d.fault_read_error_once ||
-              d.fault_device_failure;
+    erring += d.FailsIo();
   }
   if (rotten > 0) {
     if (rotten > 1) Fail("/devices", "the bitrot fault is on more than one device: a block could rot on every copy");

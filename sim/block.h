@@ -146,6 +146,17 @@ struct DeviceConfig {
   // device's own view of what was written (ReadSectors) never shows it.
   bool fault_bitrot = false;
   uint64_t latency_spike_ns = 5'000'000;
+
+  // Whether requests may fail by design (io_errors, io_error_once,
+  // read_error_once, device_failure): bitrot and latency spikes fail none.
+  bool FailsIo() const {
+    return fault_io_errors || fault_io_error_once || fault_read_error_once || fault_device_failure;
+  }
+  // Every fault off: the same device, healthy.
+  void ClearFaults() {
+    fault_io_errors = fault_io_error_once = fault_read_error_once = fault_device_failure =
+        fault_latency_spikes = fault_bitrot = false;
+  }
 };
 
 // A sector silently corrupted by fault_bitrot.
