@@ -1,6 +1,7 @@
 #include "model/internal/file_image.h"
 
 #define XXH_STATIC_LINKING_ONLY
+#include <xxh_x86dispatch.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -44,7 +45,7 @@ uint64_t HashOfBytes(std::span<const uint8_t> bytes) {
     uint64_t n = std::min<uint64_t>(kPageBytes, bytes.size() - from);
     page.fill(0);
     std::memcpy(page.data(), bytes.data() + from, n);
-    h += PageShare(XXH3_64bits(page.data(), kPageBytes), i);
+    h += PageShare(XXH3_64bits_dispatch(page.data(), kPageBytes), i);
   }
   return h;
 }
@@ -59,7 +60,7 @@ const std::array<uint8_t, kPageBytes>& ZeroPage() {
 }
 
 uint64_t ZeroPageHash() {
-  static const uint64_t hash = XXH3_64bits(ZeroPage().data(), kPageBytes);
+  static const uint64_t hash = XXH3_64bits_dispatch(ZeroPage().data(), kPageBytes);
   return hash;
 }
 
@@ -98,7 +99,7 @@ FileImage::FileImage(const FileState& initial) {
 
 uint64_t FileImage::ImageHash(uint32_t id) const {
   if (!image_hashed_[id]) {
-    image_hash_[id] = XXH3_64bits(PageBytes(id), kPageBytes);
+    image_hash_[id] = XXH3_64bits_dispatch(PageBytes(id), kPageBytes);
     image_hashed_[id] = true;
   }
   return image_hash_[id];
@@ -294,7 +295,7 @@ void FileImage::CheckInvariants() const {
   }
   for (uint32_t id : pages_) {
     FSIM_CHECK(id <= images_.size());
-    if (image_hashed_[id]) FSIM_CHECK(XXH3_64bits(PageBytes(id), kPageBytes) == image_hash_[id]);
+    if (image_hashed_[id]) FSIM_CHECK(XXH3_64bits_dispatch(PageBytes(id), kPageBytes) == image_hash_[id]);
   }
   if (tracking_) {
     FSIM_CHECK_MSG(hash_ == HashFromScratch(),
