@@ -288,6 +288,7 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
   for (std::optional<ExtentMap> left = em_tree_.Lookup(em.start, start - em.start); left;
        left = em_tree_.Lookup(em.start, start - em.start)) {
     const uint64_t cut = left->end() - em.start;
+    sched_.Cover((em.flags & kEmCompressed) ? "btrfs_get_extent:trimmed_compressed" : "btrfs_get_extent:trimmed");
     if (em.block_start != kHole && !(em.flags & kEmCompressed)) em.block_start += cut, em.block_len -= cut;
     em.start = left->end();
   }
