@@ -173,7 +173,16 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
     // writeback pages are pending, at most MAX_RECLAIM_RETRIES passes),
     // an order-0 allocation being too small to fail. With nothing in
     // flight and nothing to write, another pass cannot free more.
-    if (InFlight() == 0 && WritePending() == 0) break;
+    if (InFlight() == 0 && WritePending() == 0) {
+      // Nothing to wait for. should_reclaim_retry() still retries while
+      // the shrinkers hold objects a pass may free (a pass that scanned
+      // one page saw only that page; a fiber evicting an inode is about
+      // to free its pages): up to MAX_RECLAIM_RETRIES passes without
+      // progress, then the allocation fails.
+      if (Reclaimable() == 0) break;
+      sched_.Cover("alloc_pages:retry_reclaimable");
+      continue;
+    }
     sched_.Cover("alloc_pages:wait_for_writeback");
     if (reclaim_wait_ == nullptr) reclaim_wait_ = std::make_unique<WaitQueue>(sched_, "reclaim_wait");
     const uint64_t seen = io_completions_;
@@ -252,6 +261,12 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
 uint64_t Memory::InFlight() {
   uint64_t n = 0;
   for (Shrinker* shrinker : shrinkers_) n += shrinker->InFlight();
+  return n;
+}
+
+uint64_t Memory::Reclaimable() {
+  uint64_t n = 0;
+  for (Shrinker* shrinker : shrinkers_) n += shrinker->Count();
   return n;
 }
 

@@ -151,6 +151,9 @@ class Memory final : public RunService {
   void KswapdMain();
   uint64_t InFlight();
   uint64_t WritePending();
+  // Objects the shrinkers hold now (their Count()s): what another pass
+  // might free.
+  uint64_t Reclaimable();
 
   Scheduler& sched_;
   MemoryConfig config_;

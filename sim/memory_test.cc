@@ -125,6 +125,67 @@ TEST(MemoryTest, DirectReclaimCallsTheShrinkerInsideTheAllocation) {
   EXPECT_EQ(mem.used(), cache.pages + 1);
 }
 
+// should_reclaim_retry(): a pass that freed nothing, with nothing under
+// I/O and nothing dirty, is retried while the shrinkers still hold
+// objects (the pass may have scanned few, or found them busy), up to
+// MAX_RECLAIM_RETRIES passes; only then does the allocation fail.
+class BusyForAWhile final : public Shrinker {
+ public:
+  explicit BusyForAWhile(Scheduler& s) : s_(s) {}
+  std::string_view name() const override { return "busy_for_a_while"; }
+  uint64_t Count() override { return pages; }
+  uint64_t Scan(uint64_t nr_to_scan, Gfp) override {
+    ++scans;
+    if (scans <= busy_scans) return 0;  // every object in use this time
+    const uint64_t freed = std::min(nr_to_scan, pages);
+    pages -= freed;
+    Memory::Of(s_).FreePages(freed);
+    return freed;
+  }
+  uint64_t pages = 0;
+  int busy_scans = 0;
+  int scans = 0;
+
+ private:
+  Scheduler& s_;
+};
+
+TEST(MemoryTest, AnAllocationRetriesReclaimWhileObjectsRemainThenFails) {
+  for (int busy : {3, 100}) {
+    SCOPED_TRACE("busy scans " + std::to_string(busy));
+    Scheduler s;
+    NonPreemptive strategy;
+    BusyForAWhile cache(s);
+    cache.busy_scans = busy;
+    bool ok = true;
+    RunResult r = RunFunctions(s, strategy, [&] {
+      Memory& mem = Memory::Of(s);
+      mem.Configure(Config(4, 4, 4, /*kswapd=*/false));
+      mem.RegisterShrinker(&cache);
+      s.Spawn("alloc", [&] {
+        for (int i = 0; i < 4; ++i) {
+          ASSERT_TRUE(mem.AllocPages(1, kGfpKernel));
+          ++cache.pages;
+        }
+        ok = mem.AllocPages(1, kGfpKernel);
+      });
+    });
+    EXPECT_TRUE(r.findings.empty()) << All(r);
+    const Memory& mem = Memory::Of(s);
+    if (busy == 3) {
+      // Three passes found everything busy; the fourth freed a page.
+      EXPECT_TRUE(ok);
+      EXPECT_EQ(cache.scans, 4);
+      EXPECT_EQ(mem.stats().failed_allocations, 0u);
+    } else {
+      // Busy for good: 16 passes (MAX_RECLAIM_RETRIES), then it fails.
+      EXPECT_FALSE(ok);
+      EXPECT_EQ(cache.scans, 16);
+      EXPECT_EQ(mem.stats().failed_allocations, 1u);
+    }
+  }
+}
+
 TEST(MemoryTest, KswapdReclaimsInItsOwnFiberAndIsADaemon) {
   for (uint64_t seed = 0; seed < 50; ++seed) {
     Scheduler s;
@@ -338,8 +399,12 @@ TEST(MemoryTest, AShrinkerThatAllocatesDoesNotReclaimRecursively) {
   });
   EXPECT_TRUE(r.findings.empty()) << All(r);
   EXPECT_FALSE(ok);
-  EXPECT_EQ(shrinker.scans, 1);  // one pass freed nothing: no retries
-  EXPECT_EQ(Memory::Of(s).stats().failed_allocations, 2u);
+  // Each pass freed nothing while the shrinker still counted an object:
+  // MAX_RECLAIM_RETRIES passes, each with one allocation of the
+  // shrinker's own that failed at once (no reclaim under PF_MEMALLOC),
+  // then the outer allocation failed.
+  EXPECT_EQ(shrinker.scans, 16);
+  EXPECT_EQ(Memory::Of(s).stats().failed_allocations, 17u);
 }
 
 TEST(MemoryTest, EarlyDirectReclaimIsExploredBothWays) {
