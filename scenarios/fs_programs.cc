@@ -1527,7 +1527,11 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   s.source = std::move(source);
   s.json = shared->json;
   if (shared->memory_declared) {
-    s.intents.push_back({"reclaim:", "a memory budget (memory.budget_pages), but no run reclaimed"});
+    // The budget sets the dirty limits too (20% of it): a scenario whose
+    // writers reach them uses its budget without reclaiming.
+    s.intents.push_back({"reclaim:|balance_dirty_pages:",
+                         "a memory budget (memory.budget_pages), but no run reclaimed or reached its "
+                         "dirty limits"});
   }
   if (shared->power_cut_ns) s.intents.push_back({"power_cut", "a power cut, but no run reached it"});
   for (const sim::DeviceConfig& d : shared->devices) {

@@ -58,9 +58,10 @@ struct Scenario {
   // family's programs are benchmarks of the search, not of the runtime:
   // `fsim bench` measures their runs/s only when named.
   std::string family;
-  // What the scenario declares it exercises, as (coverage point prefix,
-  // the declaration): explore warns when no run reached the prefix (a
-  // memory budget no run ran out of, a fault never injected).
+  // What the scenario declares it exercises, as (coverage point prefixes,
+  // '|'-separated; the declaration): explore warns when no run reached any
+  // of them (a memory budget no run ran out of or reached the dirty limits
+  // of, a fault never injected).
   std::vector<std::pair<std::string, std::string>> intents;
   // Every access its fibers make to shared state is named at a scheduling
   // point (sim primitives, sctbench::Shared), so DFS may reduce by sleep

@@ -190,6 +190,7 @@ void BalanceDirtyPages(AddressSpace& mapping) {
   };
   for (int round = 0; round < kBalanceRoundsMax && !s.unwinding(); ++round) {
     if (cache.nr_dirty_ <= cache.BackgroundThresh()) return freerun();
+    s.Cover("balance_dirty_pages:wake_flusher");
     cache.WakeFlusher();
     if (cache.nr_dirty_ <= cache.DirtyThresh()) return freerun();
     // Throttled: sleep until writeback completes pages, or the pause ends.
