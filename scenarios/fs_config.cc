@@ -130,6 +130,11 @@ constexpr Bug kBugs[] = {
      "RAID10's stripe_index is stripe_nr % factor without * sub_stripes: a unit's copies go to "
      "the wrong pair of devices",
      ""},
+    {"dup_tolerates_failed_copy", &fs::FsConfig::bug_dup_tolerates_failed_copy, Bug::kAny,
+     "legacy", "checksum",
+     "a DUP write's max_errors is RAID1's 1, not DUP's 0: a write that lost one of its copies "
+     "succeeds and commits a block one copy of which fails its checksum",
+     ""},
     {"read_created_page_without_uptodate_check",
      &fs::FsConfig::bug_read_created_page_without_uptodate_check, Bug::kAny, "legacy",
      "data_mismatch,deadlock",

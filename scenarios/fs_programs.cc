@@ -1114,6 +1114,17 @@ class FsWorld final : public sim::Program {
     const fs::PersistentState& p = *mounted;
     if (!CheckCsumHoles(s, p, "at the end of the run (devices failing I/O)")) return;
     const int copies = DataCopies();
+    // The copies of a block a write may lose and still succeed
+    // (btrfs_chunk_max_errors: RAID1 and RAID10 one, DUP none): a block
+    // an item commits was written by a write that succeeded, so at most
+    // that many of its copies may fail their checksums; any number may
+    // where a device corrupts sectors silently (bitrot).
+    bool bitrot = false;
+    for (size_t d = 0; d < array_->size(); ++d) bitrot = bitrot || array_->device(d).config().fault_bitrot;
+    const fs::Profile profile = spec_->data_profile;
+    const int tolerated = bitrot ? copies - 1
+                          : (profile == fs::Profile::kRaid1 || profile == fs::Profile::kRaid10) ? 1
+                                                                                                  : 0;
     bool csum_reported = false;
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -1126,7 +1137,8 @@ class FsWorld final : public sim::Program {
         std::vector<uint64_t> csum_bad;
         std::vector<size_t> bad_device;
         if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad, &bad_device)) return;
-        for (uint64_t off : csum_bad) ++failing[off];
+        const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
+        for (uint64_t off : now) ++failing[off];  // a compressed extent's blocks share one offset
         // A copy on a device that never fails may not be bad: every write
         // to it succeeded, and an item commits only after all its copies'
         // writes ended (the failures a profile tolerates are the failing
@@ -1142,7 +1154,6 @@ class FsWorld final : public sim::Program {
                      "overwritten");
           csum_reported = true;
         }
-        const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
         if (mirror == 0) {
           bytes = std::move(got);
           unread = now;
@@ -1169,9 +1180,13 @@ class FsWorld final : public sim::Program {
         }
       }
       for (const auto& [off, n] : failing) {
-        if (csum_reported || n < copies) continue;
+        if (csum_reported || n <= tolerated) continue;
+        const std::string which = n == copies ? "every copy" : std::to_string(n) + " of " +
+                                                                   std::to_string(copies) + " copies";
         Report(s, FindingKind::kChecksum, "checksum:on_disk:after_io_error",
-               "BTRFS warning: csum failed on every copy: file '" + spec_->files[i] +
+               "BTRFS warning: csum failed on " + which + " (" + fs::ProfileName(profile) +
+                   " tolerates " + std::to_string(tolerated) + " failed cop" +
+                   (tolerated == 1 ? "y" : "ies") + " per write): file '" + spec_->files[i] +
                    "' offset " + std::to_string(off) +
                    " as the durable metadata commits it (devices failing I/O): a write that "
                    "failed was committed as written, or its checksum was another block's");

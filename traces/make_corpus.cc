@@ -111,6 +111,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "get_extent_orig_start_without_offset"}}, true},
       {"fs_clone_eof_block-clone_eof_item_unaligned", "fs_clone_eof_block",
        {{"order", "legacy"}, {"bug", "clone_eof_item_unaligned"}}, true},
+      {"fs_dup_io_errors-dup_tolerates_failed_copy", "fs_dup_io_errors",
+       {{"order", "legacy"}, {"bug", "dup_tolerates_failed_copy"}}, true},
       {"fs_compress_fsync_powercut-rfc-clean", "fs_compress_fsync_powercut", {{"order", "rfc"}}, false},
       {"fs_reflink_prealloc-nocow_skips_cross_ref_check", "fs_reflink_prealloc",
        {{"order", "legacy"}, {"bug", "nocow_skips_cross_ref_check"}}, true},

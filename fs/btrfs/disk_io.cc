@@ -74,6 +74,7 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
   // The correct btrfs splits a bio at map_length; the RFC's state does not.
   volumes_.set_split_bios(!config.bug_iomap_merge_past_map_length);
   volumes_.set_bug_raid10_stripe_index(config.bug_raid10_stripe_index_without_sub_stripes);
+  volumes_.set_bug_dup_tolerates_failed_copy(config.bug_dup_tolerates_failed_copy);
   volumes_.AddChunk(std::move(chunk));
   if (config.bug_truncate_partial_skips_writeback_wait || config.bug_read_cache_page_skips_wait) {
     // The mistakes live in mm/truncate.c and mm/filemap.c: the run's page

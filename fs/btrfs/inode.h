@@ -162,6 +162,11 @@
 //   one pair and the first of the next). The model's own reads use the
 //   same mapping and return the right data; the disk, read where the chunk
 //   item says each copy lies, does not.
+// - bug_dup_tolerates_failed_copy: __btrfs_map_block gives a DUP write
+//   RAID1's max_errors (1) instead of DUP's tolerated_failures (0): a
+//   write that lost one of its two copies (both on one device) succeeds,
+//   its ordered extent commits the item, and a block the durable
+//   metadata names has one copy that fails its checksum.
 // - bug_read_endio_skips_repair: end_bio_extent_readpage fails a page
 //   whose copy could not be read or failed its checksum, without reading
 //   the other mirrors (btrfs_submit_read_repair() not called: the read
@@ -272,6 +277,7 @@ struct FsConfig {
   bool bug_writepage_skips_eof_zeroing = false;
   bool bug_truncate_partial_skips_writeback_wait = false;
   bool bug_raid10_stripe_index_without_sub_stripes = false;
+  bool bug_dup_tolerates_failed_copy = false;
   bool bug_write_endio_ignores_error = false;
   bool bug_fsync_drops_writeback_error = false;
   bool bug_get_extent_orig_start_without_offset = false;

@@ -182,7 +182,7 @@ bool Volumes::MapBlock(bool write, uint64_t logical, uint64_t length, int mirror
         out->stripes.push_back({c->stripes[i].device, c->stripes[i].physical + offset});
       }
       out->map_length = to_chunk_end;
-      if (write && c->profile == Profile::kRaid1) out->max_errors = 1;
+      if (write && (c->profile == Profile::kRaid1 || bug_dup_tolerates_failed_copy_)) out->max_errors = 1;
       break;
   }
   return !out->stripes.empty();

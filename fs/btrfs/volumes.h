@@ -141,6 +141,9 @@ class Volumes {
   // RAID10's stripe_index is stripe_nr % factor, without the * sub_stripes
   // that makes it the first stripe of a mirrored pair.
   void set_bug_raid10_stripe_index(bool bug) { bug_raid10_stripe_index_ = bug; }
+  // An injectable mistake (FsConfig::bug_dup_tolerates_failed_copy): a DUP
+  // write's max_errors is 1, as RAID1's, not DUP's tolerated_failures 0.
+  void set_bug_dup_tolerates_failed_copy(bool bug) { bug_dup_tolerates_failed_copy_ = bug; }
 
   // fs_info->bio_counter (btrfs_bio_counter_inc/dec): MapBio() calls in
   // progress plus stripe bios submitted and not yet completed.
@@ -160,6 +163,7 @@ class Volumes {
   std::vector<Chunk> chunks_;  // sorted by logical
   bool split_bios_ = true;
   bool bug_raid10_stripe_index_ = false;
+  bool bug_dup_tolerates_failed_copy_ = false;
   uint64_t bio_counter_ = 0;
 };
 
