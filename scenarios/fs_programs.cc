@@ -786,6 +786,26 @@ class FsWorld final : public sim::Program {
     return copies;
   }
 
+  // The copies of a block a write may lose and still succeed, as the
+  // chunk items' profiles say (btrfs_chunk_max_errors: RAID1 and RAID10
+  // one, DUP and the rest none): deliberately not Volumes::MapBlock's
+  // max_errors, which is the code under test.
+  int DataToleratedFailures() const {
+    int tolerated = 0;
+    for (const fs::Chunk& c : fs_->volumes().chunks()) {
+      if (c.profile == fs::Profile::kRaid1 || c.profile == fs::Profile::kRaid10) tolerated = 1;
+    }
+    return tolerated;
+  }
+
+  // Whether a device corrupts sectors silently (fault bitrot).
+  bool BitrotInjected() const {
+    for (size_t d = 0; d < array_->size(); ++d) {
+      if (array_->device(d).config().fault_bitrot) return true;
+    }
+    return false;
+  }
+
   // Whether the power was cut (every device is then dead).
   bool PowerCutHappened() const {
     for (size_t d = 0; d < array_->size(); ++d) {
@@ -1114,17 +1134,10 @@ class FsWorld final : public sim::Program {
     const fs::PersistentState& p = *mounted;
     if (!CheckCsumHoles(s, p, "at the end of the run (devices failing I/O)")) return;
     const int copies = DataCopies();
-    // The copies of a block a write may lose and still succeed
-    // (btrfs_chunk_max_errors: RAID1 and RAID10 one, DUP none): a block
-    // an item commits was written by a write that succeeded, so at most
-    // that many of its copies may fail their checksums; any number may
-    // where a device corrupts sectors silently (bitrot).
-    bool bitrot = false;
-    for (size_t d = 0; d < array_->size(); ++d) bitrot = bitrot || array_->device(d).config().fault_bitrot;
-    const fs::Profile profile = spec_->data_profile;
-    const int tolerated = bitrot ? copies - 1
-                          : (profile == fs::Profile::kRaid1 || profile == fs::Profile::kRaid10) ? 1
-                                                                                                  : 0;
+    // A block an item commits was written by a write that succeeded, so at
+    // most the copies its profile tolerates losing may fail their
+    // checksums; any number may where a device corrupts sectors silently.
+    const int tolerated = BitrotInjected() ? copies - 1 : DataToleratedFailures();
     bool csum_reported = false;
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -1184,7 +1197,7 @@ class FsWorld final : public sim::Program {
         const std::string which = n == copies ? "every copy" : std::to_string(n) + " of " +
                                                                    std::to_string(copies) + " copies";
         Report(s, FindingKind::kChecksum, "checksum:on_disk:after_io_error",
-               "BTRFS warning: csum failed on " + which + " (" + fs::ProfileName(profile) +
+               "BTRFS warning: csum failed on " + which + " (" + fs::ProfileName(spec_->data_profile) +
                    " tolerates " + std::to_string(tolerated) + " failed cop" +
                    (tolerated == 1 ? "y" : "ies") + " per write): file '" + spec_->files[i] +
                    "' offset " + std::to_string(off) +

@@ -258,21 +258,9 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   return freed;
 }
 
-uint64_t Memory::InFlight() {
+uint64_t Memory::SumOverShrinkers(uint64_t (Shrinker::*count)()) {
   uint64_t n = 0;
-  for (Shrinker* shrinker : shrinkers_) n += shrinker->InFlight();
-  return n;
-}
-
-uint64_t Memory::Reclaimable() {
-  uint64_t n = 0;
-  for (Shrinker* shrinker : shrinkers_) n += shrinker->Count();
-  return n;
-}
-
-uint64_t Memory::WritePending() {
-  uint64_t n = 0;
-  for (Shrinker* shrinker : shrinkers_) n += shrinker->WritePending();
+  for (Shrinker* shrinker : shrinkers_) n += (shrinker->*count)();
   return n;
 }
 

@@ -149,11 +149,13 @@ class Memory final : public RunService {
  private:
   void WakeKswapd();
   void KswapdMain();
-  uint64_t InFlight();
-  uint64_t WritePending();
+  // A Shrinker count summed over the registered shrinkers.
+  uint64_t SumOverShrinkers(uint64_t (Shrinker::*count)());
+  uint64_t InFlight() { return SumOverShrinkers(&Shrinker::InFlight); }
+  uint64_t WritePending() { return SumOverShrinkers(&Shrinker::WritePending); }
   // Objects the shrinkers hold now (their Count()s): what another pass
   // might free.
-  uint64_t Reclaimable();
+  uint64_t Reclaimable() { return SumOverShrinkers(&Shrinker::Count); }
 
   Scheduler& sched_;
   MemoryConfig config_;
