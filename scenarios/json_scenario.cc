@@ -359,7 +359,8 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
 }
 
 sim::MemoryConfig ReadMemory(const json& j, const std::string& path) {
-  Object o(j, path, {"budget_pages", "low_pages", "high_pages", "kswapd"});
+  Object o(j, path, {"budget_pages", "low_pages", "high_pages", "kswapd", "dirty_ratio",
+                     "dirty_background_ratio"});
   sim::MemoryConfig m;
   m.budget_pages = Uint(o.Require("budget_pages"), o.At("budget_pages"), 1, kScenarioMemoryPagesMax);
   m.low_pages = m.budget_pages * 2 / 3;
@@ -700,6 +701,20 @@ ScenarioSpec ReadScenario(const json& j) {
   if (const json* v = o.Find("memory")) {
     spec.memory = ReadMemory(*v, "/memory");
     spec.memory_declared = true;
+    Object m(*v, "/memory", {"budget_pages", "low_pages", "high_pages", "kswapd", "dirty_ratio",
+                             "dirty_background_ratio"});
+    if (const json* r = m.Find("dirty_ratio")) {
+      spec.dirty_ratio = static_cast<uint32_t>(Uint(*r, m.At("dirty_ratio"), 1, 100));
+    }
+    if (const json* r = m.Find("dirty_background_ratio")) {
+      spec.dirty_background_ratio =
+          static_cast<uint32_t>(Uint(*r, m.At("dirty_background_ratio"), 1, 100));
+    }
+    if (spec.dirty_background_ratio >= spec.dirty_ratio) {
+      Fail("/memory/dirty_background_ratio",
+           "expected less than dirty_ratio (" + std::to_string(spec.dirty_ratio) + "), got " +
+               std::to_string(spec.dirty_background_ratio));
+    }
   }
   spec.files = {"file"};
   if (const json* v = o.Find("files")) {

@@ -144,6 +144,11 @@ struct ScenarioSpec {
   fs::Profile data_profile = fs::Profile::kSingle;
   sim::MemoryConfig memory;
   bool memory_declared = false;  // the file gives "memory" (a budget meant as pressure)
+  // vm.dirty_ratio and vm.dirty_background_ratio, in percent of the
+  // memory budget: the dirty threshold above which a writer is throttled
+  // and the one above which the flusher is woken (fs/mm/page_cache.h).
+  uint32_t dirty_ratio = 20;
+  uint32_t dirty_background_ratio = 10;
   std::vector<std::string> files;  // inode numbers 257, 258, ... in order
   std::vector<FiberSpec> fibers;
   std::optional<Choice> power_cut_ns;  // when the power fails

@@ -157,6 +157,13 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "memory": {"budget_pages": 8, "low_pages": 9},
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/memory: expected high_pages <= low_pages <= budget_pages (got 4, 9, 8)");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d",
+                      "memory": {"budget_pages": 8, "dirty_ratio": 20, "dirty_background_ratio": 20},
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/memory/dirty_background_ratio: expected less than dirty_ratio (20), got 20");
+  EXPECT_EQ(Error(R"({"name": "t", "description": "d", "memory": {"budget_pages": 8, "dirty_ratio": 101},
+                      "fibers": [{"name": "f", "ops": []}]})"),
+            "/memory/dirty_ratio: 101 is out of range [1, 100]");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "file": "b", "offset": 0, "length": 1})")),
             "/fibers/0/ops/0/file: unknown file 'b' (files: file)");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "repeat": 64, "offset": 0, "length": 8192})")),

@@ -38,11 +38,10 @@ void UnlockPages(std::vector<Page*>& pages) {
 // Returns the end of what was written (`pos` if nothing could be copied).
 uint64_t BtrfsInode::WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base,
                                       UserBuffer& buffer, int* error) {
-  // PAGE_SIZE / sizeof(struct page *): the page array btrfs allocates.
-  constexpr uint64_t kWritePagesMax = kPageSize / sizeof(void*);
+  // [pos, end) is one batch: at most the page array btrfs allocated
+  // (nrptrs, see WriteLockedFrom).
   const uint64_t first = pos / kPageSize;
-  const uint64_t last = std::min((end - 1) / kPageSize, first + kWritePagesMax - 1);
-  end = std::min(end, (last + 1) * kPageSize);
+  const uint64_t last = (end - 1) / kPageSize;
   const uint64_t start_pos = first * kPageSize, last_pos = (last + 1) * kPageSize - 1;
   std::vector<Page*> pages;
   for (;;) {
@@ -186,14 +185,24 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
   const uint64_t end = pos + len;
   uint64_t at = pos;
   if (fs_.config().order == LockOrder::kLegacy) {
+    // btrfs_buffered_write(): the page array's size (nrptrs), once per
+    // write: the pages the write covers, at most PAGE_SIZE / sizeof(struct
+    // page *), at most what the task may still dirty before it must
+    // balance (nr_dirtied_pause - nr_dirtied), and at least 8. Several
+    // writers therefore do not each hold 2 MiB of pages locked at once.
+    const sim::Fiber& task = sched_.current_fiber();
+    const int64_t may_dirty = int64_t{task.nr_dirtied_pause} - task.nr_dirtied;
+    int64_t nrptrs = static_cast<int64_t>(
+        std::min<uint64_t>((len + kPageSize - 1) / kPageSize, kPageSize / sizeof(void*)));
+    nrptrs = std::max<int64_t>(std::min(nrptrs, may_dirty), 8);
+    const uint64_t batch_pages = static_cast<uint64_t>(nrptrs);
     while (at < end) {
-      // btrfs_buffered_write(): "fault pages before locking them in
-      // prepare_pages to avoid recursive lock".
-      constexpr uint64_t kBatchBytes = kPageSize / sizeof(void*) * kPageSize;
-      const uint64_t batch_end = std::min(end, (at / kPageSize * kPageSize) + kBatchBytes);
+      // "fault pages before locking them in prepare_pages to avoid
+      // recursive lock": write_bytes, nrptrs pages from at's page.
+      const uint64_t batch_end = std::min(end, (at / kPageSize + batch_pages) * kPageSize);
       if (!buffer.FaultIn(at - pos, batch_end - at)) break;
       int error = 0;
-      at = WriteBatchLegacy(at, end, at - pos, buffer, &error);
+      at = WriteBatchLegacy(at, batch_end, at - pos, buffer, &error);
       if (error != 0) break;
       // balance_dirty_pages_ratelimited() after each batch, with nothing
       // locked but i_rwsem.

@@ -668,7 +668,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // Waits for ordered extents in [start, end) with the range unlocked in
   // between (btrfs_lock_and_flush_ordered_range); returns with it locked.
   void LockAndFlushOrdered(uint64_t start, uint64_t end);
-  // `buffer` holds the write's bytes from `pos` on (its offset 0 is pos).
+  // One batch of btrfs_buffered_write(): the pages of [pos, end) (at most
+  // nrptrs of them) prepared, copied into and dirtied. `buffer` holds the
+  // write's bytes from `pos - base` on.
   uint64_t WriteBatchLegacy(uint64_t pos, uint64_t end, uint64_t base, UserBuffer& buffer,
                             int* error);
   // The page at `index`, locked and out of writeback, with its range

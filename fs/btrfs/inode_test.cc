@@ -213,6 +213,47 @@ TEST(BtrfsInodeTest, DataReadBackFromDiskAfterThePageCacheIsDropped) {
   }
 }
 
+// btrfs_buffered_write()'s page array holds nrptrs pages: the write's, at
+// most what the task may still dirty before it balances
+// (nr_dirtied_pause, 32 pages for a new task), at least 8. A 64-page write
+// in 48 pages of memory therefore locks 32 pages, then 32 more after
+// balance_dirty_pages(): it fits. Locking all 64 at once (the 512-page
+// array's limit) would exhaust the budget: page_allocation_failure.
+TEST(BtrfsInodeTest, ALegacyWriteLocksAtMostNrDirtiedPausePagesAtOnce) {
+  sim::Scheduler s;
+  sim::testing::NonPreemptive strategy;
+  std::unique_ptr<sim::BlockArray> array;
+  std::unique_ptr<BtrfsFs> fs;
+  std::unique_ptr<BtrfsInode> inode;
+  std::vector<uint8_t> want(64 * kPageSize), got;
+  for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<uint8_t>(i * 13 + 1);
+  uint64_t written = 0;
+  int nr_dirtied_pause = 0;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    FsConfig config;
+    config.order = LockOrder::kLegacy;
+    array = std::make_unique<sim::BlockArray>(s, Disks());
+    sim::MemoryConfig m;
+    m.budget_pages = 48;
+    m.low_pages = 40;
+    m.high_pages = 36;
+    sim::Memory::Of(s).Configure(m);
+    fs = std::make_unique<BtrfsFs>(s, *array, config);
+    inode = std::make_unique<BtrfsInode>(*fs, 257);
+    s.Spawn("app", [&] {
+      nr_dirtied_pause = s.current_fiber().nr_dirtied_pause;
+      written = inode->BufferedWrite(0, want);
+      ASSERT_EQ(inode->Fsync(), 0);
+      inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+      got = inode->Read(0, want.size());
+    });
+  });
+  EXPECT_EQ(nr_dirtied_pause, 32);
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(written, want.size());
+  EXPECT_EQ(got, want);
+}
+
 // Read repair (end_bio_extent_readpage -> btrfs_submit_read_repair ->
 // repair_io_failure): on RAID1, a copy that fails its checksum is read
 // from the other mirror and rewritten with the good data; with both

@@ -473,6 +473,13 @@ uint64_t PageCache::DirtyThresh() const {
   return std::max<uint64_t>(1, sim::Memory::Of(sched_).config().budget_pages / 5);
 }
 
+uint64_t PageCache::BackgroundThresh() const {
+  const uint64_t thresh = DirtyThresh();
+  const uint64_t bg = config_.dirty_background_thresh_pages;
+  if (bg != 0 && bg < thresh) return bg;
+  return std::max<uint64_t>(1, thresh / 2);
+}
+
 std::vector<const Page*> PageCache::LruPages() const {
   std::vector<const Page*> out;
   for (const Page* p = lru_oldest_; p != nullptr; p = p->lru_next_) out.push_back(p);

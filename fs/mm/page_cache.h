@@ -439,6 +439,11 @@ void BalanceDirtyPagesRatelimited(AddressSpace& mapping);
 struct PageCacheConfig {
   // vm.dirty_bytes as pages; 0: 20% of the memory budget (dirty_ratio).
   uint64_t dirty_thresh_pages = 0;
+  // vm.dirty_background_bytes as pages; 0: half the dirty threshold
+  // (dirty_background_ratio 10 beside dirty_ratio 20). Above it the
+  // flusher is woken. A value at or above the threshold is taken as half
+  // of it, as domain_dirty_limits() does.
+  uint64_t dirty_background_thresh_pages = 0;
   // Which reclaimers write dirty pages through ->writepage (always under
   // __GFP_FS, with the page locked). kKswapdOnly is v5.13's
   // shrink_page_list(): only kswapd writes, and only a page it already
@@ -497,7 +502,7 @@ class PageCache final : public sim::RunService {
   void Configure(const PageCacheConfig& config);
   const PageCacheConfig& config() const { return config_; }
   uint64_t DirtyThresh() const;
-  uint64_t BackgroundThresh() const { return std::max<uint64_t>(1, DirtyThresh() / 2); }
+  uint64_t BackgroundThresh() const;
   // writeback_set_ratelimit(): ratelimit_pages, the dirty threshold over
   // 32 per CPU. The kernel's floor is 16 pages against thresholds of
   // hundreds of thousands; fsim's memory is a few hundred pages, so its
