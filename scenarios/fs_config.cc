@@ -115,6 +115,11 @@ constexpr Bug kBugs[] = {
      "do_read_cache_page tests PageUptodate right after ->readpage without wait_on_page_locked: "
      "a write from a mapping of a file comes back short",
      ""},
+    {"check_errors_keeps_as_eio", &fs::FsConfig::bug_check_errors_keeps_as_eio, Bug::kAny,
+     "legacy", "data_mismatch",
+     "filemap_check_errors tests AS_EIO without clearing it: after one failed write every later "
+     "fsync of the file returns -EIO, though what it wrote is on disk",
+     ""},
     {"punch_hole_flush_before_inode_lock", &fs::FsConfig::bug_punch_hole_flush_before_inode_lock,
      Bug::kAny, "legacy", "data_mismatch,checksum,crash_inconsistency",
      "btrfs_punch_hole flushes and waits for ordered extents before it locks the inode (v5.13's "

@@ -327,7 +327,7 @@ class FsWorld final : public sim::Program {
         return true;
       }
       case OpKind::kFsync:
-        return Fsync(inode);
+        return Fsync(inode) || spec.continue_on_error;
       case OpKind::kSleep:
         s.SleepFor(Draw(s, spec.ns));
         return true;
@@ -463,13 +463,53 @@ class FsWorld final : public sim::Program {
   bool Fsync(fs::BtrfsInode& inode, bool settle = false) {
     const uint64_t changed = changes_done_;
     const uint64_t invoke = ++clock_;
+    const uint64_t errors_at_start = DeviceErrors();
     const bool ok = inode.Fsync() == 0;
     const uint64_t response = ++clock_;
     for (size_t file = 0; file < files_.size(); ++file) {
-      if (files_[file].inode.get() == &inode) fsyncs_.push_back({file, invoke, response, ok});
+      if (files_[file].inode.get() != &inode) continue;
+      fsyncs_.push_back({file, invoke, response, ok});
+      CheckFsyncFailure(file, ok, errors_at_start);
     }
     if (ok && !settle) promised_ = std::max(promised_, changed);
     return ok;
+  }
+
+  // Failed requests so far, on every device, reads included (a read
+  // repair's rewrite, a remount's read: anything an fsync might have to
+  // report is counted, so that the check below errs towards silence).
+  uint64_t DeviceErrors() const {
+    uint64_t n = 0;
+    for (size_t d = 0; d < array_->size(); ++d) n += array_->device(d).stats().errors;
+    return n;
+  }
+
+  // An fsync may fail only to report a failure: a write of the file's
+  // data, or a commit, that failed and was not yet reported to this
+  // task (v5.13 reports a writeback error once per open file:
+  // file_check_and_advance_wb_err). Counted generously: a failed
+  // request anywhere since this task's fsync of the file before last
+  // began (the error of a request that failed just before the last one
+  // began may have been set after it looked). With none, the failure
+  // is spurious: a writeback error kept and reported again and again
+  // (AS_EIO never cleared), or an error made up.
+  void CheckFsyncFailure(size_t file, bool ok, uint64_t errors_at_start) {
+    Scheduler& s = *Scheduler::Running();
+    const std::string& task = s.current_fiber().name;
+    std::vector<uint64_t>& starts = fsync_error_marks_[{task, file}];
+    if (!ok && !PowerCutHappened()) {
+      const uint64_t since = starts.size() >= 2 ? starts[starts.size() - 2] : 0;
+      if (DeviceErrors() == since) {
+        Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_eio:" + spec_->files[file],
+               "fsync of file '" + spec_->files[file] + "' by " + task +
+                   " failed, although no request on any device failed since " +
+                   (starts.size() >= 2 ? "this task's fsync of it before last began"
+                                       : "the run began") +
+                   ": an error reported that nothing caused, or one reported again "
+                   "(fsync reports a writeback error once)");
+      }
+    }
+    starts.push_back(errors_at_start);
   }
 
   // An operation that changes a file is invoked: its clock tick, and (for
@@ -1540,6 +1580,9 @@ class FsWorld final : public sim::Program {
   };
   std::vector<Change> changes_;
   std::vector<FsyncPromise> fsyncs_;
+  // By task (fiber name) and file: the device error count when each of
+  // its fsyncs of the file began (CheckFsyncFailure).
+  std::map<std::pair<std::string, size_t>, std::vector<uint64_t>> fsync_error_marks_;
   uint64_t cut_clock_ = ~uint64_t{0};
   size_t changers_ = 0;  // fibers with operations that change files
 };

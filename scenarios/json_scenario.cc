@@ -145,7 +145,7 @@ const std::vector<OpInfo>& Ops() {
       {"fallocate", OpKind::kFallocate, {"offset", "length", "keep_size"}},
       {"punch_hole", OpKind::kPunchHole, {"offset", "length"}},
       {"zero_range", OpKind::kZeroRange, {"offset", "length", "keep_size"}},
-      {"fsync", OpKind::kFsync, {}},
+      {"fsync", OpKind::kFsync, {"on_error"}},
       {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof", "text"}},
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
@@ -227,6 +227,11 @@ OpSpec ReadOp(const json& j, const std::string& path, const std::vector<std::str
   if (const json* k = o.Find("keep_size")) op.keep_size = Bool(*k, o.At("keep_size"));
   if (const json* k = o.Find("past_eof")) op.past_eof = Bool(*k, o.At("past_eof"));
   if (const json* k = o.Find("sync")) op.sync = Bool(*k, o.At("sync"));
+  if (const json* k = o.Find("on_error")) {
+    const std::string v = String(*k, o.At("on_error"));
+    if (v != "stop" && v != "continue") Fail(o.At("on_error"), "expected \"stop\" or \"continue\", got \"" + v + "\"");
+    op.continue_on_error = v == "continue";
+  }
   if (const json* k = o.Find("text")) {
     op.text = Bool(*k, o.At("text"));
     if (op.text && op.has_source) Fail(o.At("text"), "a write from a source takes no text");

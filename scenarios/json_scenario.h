@@ -100,6 +100,9 @@ struct OpSpec {
   bool keep_size = false;  // fallocate, zero_range
   bool past_eof = false;   // mmap_write: the store may run past EOF in its page
   bool sync = false;       // write: RWF_SYNC, an fsync after the write
+  // fsync: the fiber goes on after a failed fsync (an application that
+  // retries, as databases did before 2018), instead of stopping.
+  bool continue_on_error = false;
   // write, mmap_write: text-like bytes, `byte` with its top two bits drawn per
   // 16-byte run of file offsets by a fixed hash (TextByte), so that zlib
   // packs 96 KiB into two blocks or more, where a constant byte packs

@@ -164,6 +164,8 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "memory": {"budget_pages": 8, "dirty_ratio": 101},
                       "fibers": [{"name": "f", "ops": []}]})"),
             "/memory/dirty_ratio: 101 is out of range [1, 100]");
+  EXPECT_EQ(Error(WithOp(R"({"op": "fsync", "on_error": "retry"})")),
+            "/fibers/0/ops/0/on_error: expected \"stop\" or \"continue\", got \"retry\"");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "file": "b", "offset": 0, "length": 1})")),
             "/fibers/0/ops/0/file: unknown file 'b' (files: file)");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "repeat": 64, "offset": 0, "length": 8192})")),

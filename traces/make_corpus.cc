@@ -99,6 +99,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "fsync_drops_writeback_error"}}, true},
       {"fs_write_from_mmap_extend-read_cache_page_skips_wait", "fs_write_from_mmap_extend",
        {{"order", "legacy"}, {"bug", "read_cache_page_skips_wait"}}, true},
+      {"fs_fsync_after_write_error-check_errors_keeps_as_eio", "fs_fsync_after_write_error",
+       {{"order", "legacy"}, {"bug", "check_errors_keeps_as_eio"}}, true},
       {"fs_punch_hole-punch_hole_flush_before_inode_lock", "fs_punch_hole",
        {{"order", "legacy"}, {"bug", "punch_hole_flush_before_inode_lock"}}, true, "surw"},
       {"fs_compress_overwrite_truncate-compressed_partial_io", "fs_compress_overwrite_truncate",

@@ -76,13 +76,15 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
   volumes_.set_bug_raid10_stripe_index(config.bug_raid10_stripe_index_without_sub_stripes);
   volumes_.set_bug_dup_tolerates_failed_copy(config.bug_dup_tolerates_failed_copy);
   volumes_.AddChunk(std::move(chunk));
-  if (config.bug_truncate_partial_skips_writeback_wait || config.bug_read_cache_page_skips_wait) {
+  if (config.bug_truncate_partial_skips_writeback_wait || config.bug_read_cache_page_skips_wait ||
+      config.bug_check_errors_keeps_as_eio) {
     // The mistakes live in mm/truncate.c and mm/filemap.c: the run's page
     // cache takes them.
     PageCache& cache = PageCache::Of(sched);
     PageCacheConfig pc = cache.config();
     pc.bug_truncate_partial_skips_writeback_wait |= config.bug_truncate_partial_skips_writeback_wait;
     pc.bug_read_cache_page_skips_wait |= config.bug_read_cache_page_skips_wait;
+    pc.bug_check_errors_keeps_as_eio |= config.bug_check_errors_keeps_as_eio;
     cache.Configure(pc);
   }
 }

@@ -137,6 +137,10 @@
 //   without wait_on_page_locked(): an asynchronous read still in flight
 //   is taken for a failed one, and a write whose user buffer maps a file
 //   comes back short (-EFAULT for a page it could have read).
+// - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
+//   without clearing it (test_bit for test_and_clear_bit): a writeback
+//   error is reported to every later fsync of the file, though what they
+//   wrote is on disk.
 // - bug_get_extent_orig_start_without_offset: btrfs_get_extent() builds
 //   a map's orig_start as the item's file offset, forgetting the item's
 //   offset into its extent: a clone from the middle of a compressed
@@ -283,6 +287,7 @@ struct FsConfig {
   bool bug_get_extent_orig_start_without_offset = false;
   bool bug_clone_eof_item_unaligned = false;
   bool bug_read_cache_page_skips_wait = false;
+  bool bug_check_errors_keeps_as_eio = false;
   bool bug_punch_hole_flush_before_inode_lock = false;
   bool bug_end_io_wrong_container = false;
   bool bug_compressed_partial_io = false;

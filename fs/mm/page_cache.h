@@ -461,6 +461,9 @@ struct PageCacheConfig {
   // wait_on_page_locked(): a read still in flight is taken for a failed
   // one.
   bool bug_read_cache_page_skips_wait = false;
+  // (FsConfig::bug_check_errors_keeps_as_eio): filemap_check_errors()
+  // tests AS_EIO without clearing it (test_bit for test_and_clear_bit).
+  bool bug_check_errors_keeps_as_eio = false;
 };
 
 // shrink_page_list() over the run's LRU, as a sim::Shrinker.

@@ -168,8 +168,10 @@ void AddressSpace::SetError(int error) {
 }
 
 int AddressSpace::CheckErrors() {
+  // filemap_check_errors(): test_and_clear_bit(AS_EIO): an error is
+  // reported once.
   int error = error_;
-  error_ = 0;
+  if (!cache_.config().bug_check_errors_keeps_as_eio) error_ = 0;
   return error;
 }
 
