@@ -78,15 +78,14 @@ class FsWorld final : public sim::Program {
   void Start(Scheduler& s) override {
     const ScenarioSpec& spec = *spec_;
     sim::Memory::Of(s).Configure(spec.memory);
-    if (spec.dirty_ratio != 20 || spec.dirty_background_ratio != 10) {
-      // vm.dirty_ratio / vm.dirty_background_ratio other than the kernel's
-      // defaults (whose thresholds are the page cache's own defaults).
-      fs::PageCacheConfig pc;
-      pc.dirty_thresh_pages = std::max<uint64_t>(1, spec.memory.budget_pages * spec.dirty_ratio / 100);
-      pc.dirty_background_thresh_pages =
-          std::max<uint64_t>(1, spec.memory.budget_pages * spec.dirty_background_ratio / 100);
-      fs::PageCache::Of(s).Configure(pc);
-    }
+    // vm.dirty_ratio and vm.dirty_background_ratio as thresholds in pages
+    // (at the defaults, 20 and 10, the page cache's own: budget / 5 and
+    // half of that).
+    fs::PageCacheConfig pc;
+    pc.dirty_thresh_pages = std::max<uint64_t>(1, spec.memory.budget_pages * spec.dirty_ratio / 100);
+    pc.dirty_background_thresh_pages =
+        std::max<uint64_t>(1, spec.memory.budget_pages * spec.dirty_background_ratio / 100);
+    fs::PageCache::Of(s).Configure(pc);
     array_ = std::make_unique<sim::BlockArray>(s, spec.devices);
     config_.data_profile = spec.data_profile;
     fs_ = std::make_unique<fs::BtrfsFs>(s, *array_, config_);

@@ -363,7 +363,8 @@ sim::DeviceConfig ReadDevice(const json& j, const std::string& path) {
   return d;
 }
 
-sim::MemoryConfig ReadMemory(const json& j, const std::string& path) {
+// "memory": the budget and watermarks (spec.memory) and the dirty ratios.
+void ReadMemory(const json& j, const std::string& path, ScenarioSpec& spec) {
   Object o(j, path, {"budget_pages", "low_pages", "high_pages", "kswapd", "dirty_ratio",
                      "dirty_background_ratio"});
   sim::MemoryConfig m;
@@ -378,7 +379,18 @@ sim::MemoryConfig ReadMemory(const json& j, const std::string& path) {
                    std::to_string(m.high_pages) + ", " + std::to_string(m.low_pages) + ", " +
                    std::to_string(m.budget_pages) + ")");
   }
-  return m;
+  spec.memory = m;
+  if (const json* v = o.Find("dirty_ratio")) {
+    spec.dirty_ratio = static_cast<uint32_t>(Uint(*v, o.At("dirty_ratio"), 1, 100));
+  }
+  if (const json* v = o.Find("dirty_background_ratio")) {
+    spec.dirty_background_ratio = static_cast<uint32_t>(Uint(*v, o.At("dirty_background_ratio"), 1, 100));
+  }
+  if (spec.dirty_background_ratio >= spec.dirty_ratio) {
+    Fail(o.At("dirty_background_ratio"), "expected less than dirty_ratio (" +
+                                             std::to_string(spec.dirty_ratio) + "), got " +
+                                             std::to_string(spec.dirty_background_ratio));
+  }
 }
 
 // A fiber's "fsx": {"log": TEXT, "seed": S, "max_len": L, "file": NAME}:
@@ -704,22 +716,8 @@ ScenarioSpec ReadScenario(const json& j) {
   spec.memory.low_pages = 64 * 2 / 3;
   spec.memory.high_pages = 64 / 2;
   if (const json* v = o.Find("memory")) {
-    spec.memory = ReadMemory(*v, "/memory");
+    ReadMemory(*v, "/memory", spec);
     spec.memory_declared = true;
-    Object m(*v, "/memory", {"budget_pages", "low_pages", "high_pages", "kswapd", "dirty_ratio",
-                             "dirty_background_ratio"});
-    if (const json* r = m.Find("dirty_ratio")) {
-      spec.dirty_ratio = static_cast<uint32_t>(Uint(*r, m.At("dirty_ratio"), 1, 100));
-    }
-    if (const json* r = m.Find("dirty_background_ratio")) {
-      spec.dirty_background_ratio =
-          static_cast<uint32_t>(Uint(*r, m.At("dirty_background_ratio"), 1, 100));
-    }
-    if (spec.dirty_background_ratio >= spec.dirty_ratio) {
-      Fail("/memory/dirty_background_ratio",
-           "expected less than dirty_ratio (" + std::to_string(spec.dirty_ratio) + "), got " +
-               std::to_string(spec.dirty_background_ratio));
-    }
   }
   spec.files = {"file"};
   if (const json* v = o.Find("files")) {

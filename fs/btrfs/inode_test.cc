@@ -37,20 +37,22 @@ std::vector<sim::DeviceConfig> Disks() {
   return {d};
 }
 
-void Configure(sim::Scheduler& s) {
+// Memory pressure: 12 pages.
+sim::MemoryConfig SmallMemory() {
   sim::MemoryConfig m;
   m.budget_pages = 12;
   m.low_pages = 8;
   m.high_pages = 6;
-  sim::Memory::Of(s).Configure(m);
+  return m;
 }
 
 // Memory pressure, one disk, the filesystem and inode 257, for one run.
 // REQUIRES: called from the run's `start`; the pointers are declared after
 // the scheduler, so that they go first.
 void BuildWorld(sim::Scheduler& s, FsConfig config, std::unique_ptr<sim::BlockArray>& array,
-                std::unique_ptr<BtrfsFs>& fs, std::unique_ptr<BtrfsInode>& inode) {
-  Configure(s);
+                std::unique_ptr<BtrfsFs>& fs, std::unique_ptr<BtrfsInode>& inode,
+                const sim::MemoryConfig& memory = SmallMemory()) {
+  sim::Memory::Of(s).Configure(memory);
   array = std::make_unique<sim::BlockArray>(s, Disks());
   fs = std::make_unique<BtrfsFs>(s, *array, config);
   inode = std::make_unique<BtrfsInode>(*fs, 257);
@@ -232,14 +234,11 @@ TEST(BtrfsInodeTest, ALegacyWriteLocksAtMostNrDirtiedPausePagesAtOnce) {
   sim::RunResult r = RunFunctions(s, strategy, [&] {
     FsConfig config;
     config.order = LockOrder::kLegacy;
-    array = std::make_unique<sim::BlockArray>(s, Disks());
     sim::MemoryConfig m;
     m.budget_pages = 48;
     m.low_pages = 40;
     m.high_pages = 36;
-    sim::Memory::Of(s).Configure(m);
-    fs = std::make_unique<BtrfsFs>(s, *array, config);
-    inode = std::make_unique<BtrfsInode>(*fs, 257);
+    BuildWorld(s, config, array, fs, inode, m);
     s.Spawn("app", [&] {
       nr_dirtied_pause = s.current_fiber().nr_dirtied_pause;
       written = inode->BufferedWrite(0, want);
@@ -277,7 +276,7 @@ TEST(BtrfsInodeTest, ReadRepairRewritesABadCopyAndFailsOnlyWhenNoCopyIsGood) {
       std::vector<uint8_t> got;
       std::vector<std::vector<uint8_t>> copies_after(2);
       sim::RunResult r = RunFunctions(s, strategy, [&] {
-        Configure(s);
+        sim::Memory::Of(s).Configure(SmallMemory());
         std::vector<sim::DeviceConfig> disks = Disks();
         disks.push_back(disks[0]);
         disks[1].name = "vdb";
