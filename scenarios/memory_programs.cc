@@ -45,7 +45,7 @@ class PageCache final : public sim::Shrinker {
 
   std::string_view name() const override { return "page_cache"; }
   uint64_t Count() override { return lru_.size(); }
-  uint64_t Scan(uint64_t nr_to_scan, Gfp gfp) override {
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t, Gfp gfp) override {
     // Isolate up to nr_to_scan pages from the old end of the LRU. Clean
     // ones are freed before anything can sleep.
     uint64_t clean = 0, to_write = 0;

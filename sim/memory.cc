@@ -41,6 +41,12 @@ constexpr size_t kShrinkersMax = 16;
 // them. Three are enough to reach "a little", "some" and "everything"
 // while keeping the decision tree small.
 constexpr size_t kScanChoicesMax = 3;
+// SWAP_CLUSTER_MAX: a reclaim pass aims to free at least this many pages
+// (scan_control.nr_to_reclaim: max(SWAP_CLUSTER_MAX, 1 << order) for
+// direct reclaim, at least it for kswapd), and the LRU isolates pages in
+// batches of it (shrink_lruvec()). An early pass (see AllocPages) scans at
+// most one batch.
+constexpr uint64_t kSwapClusterMax = 32;
 
 // Sets PF_MEMALLOC and, for __GFP_FS, holds fs_reclaim for the duration of
 // one reclaim pass; undoes both on the way out, including when the fiber
@@ -68,13 +74,15 @@ class ReclaimScope {
 };
 
 // The distinct nr_to_scan options for a shrinker holding `count` objects,
-// ascending; returns how many there are (1 to kScanChoicesMax).
-size_t ScanOptions(uint64_t count, std::array<uint64_t, kScanChoicesMax>& out) {
+// none above `cap`, ascending; returns how many there are (1 to
+// kScanChoicesMax).
+size_t ScanOptions(uint64_t count, uint64_t cap, std::array<uint64_t, kScanChoicesMax>& out) {
   size_t n = 0;
   out[n++] = 1;
-  uint64_t half = count / 2;
+  uint64_t half = std::min(count / 2, cap);
   if (half > out[n - 1]) out[n++] = half;
-  if (count > out[n - 1]) out[n++] = count;
+  uint64_t all = std::min(count, cap);
+  if (all > out[n - 1]) out[n++] = all;
   return n;
 }
 
@@ -155,10 +163,14 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
   if (used_ + n > config_.low_pages) {
     WakeKswapd();
     if (may_reclaim && sched_.Choose(2, "direct_reclaim_early") == 1) {
-      // The allocation itself may still fit: reclaim what lies above the
-      // low watermark, as the slow path does before kswapd catches up.
+      // The allocation itself may still fit. v5.13's slow path reclaims
+      // only below the min watermark (here: past the budget); fsim also
+      // lets an allocation above the low watermark reclaim, so that
+      // reclaim is explored at every allocation point and not only when
+      // memory is full. Such a pass scans at most one SWAP_CLUSTER_MAX
+      // batch, as a pass at low pressure (DEF_PRIORITY) scans little.
       // (Nothing yielded since the check: used_ is unchanged.)
-      Reclaim(used_ + n - config_.low_pages, gfp, /*kswapd=*/false);
+      Reclaim(used_ + n - config_.low_pages, gfp, /*kswapd=*/false, kSwapClusterMax);
     }
   }
   const int passes = (gfp & kGfpNoRetry) != 0 ? 1 : kReclaimPassesMax;
@@ -224,6 +236,10 @@ bool Memory::HasShrinker(const Shrinker* shrinker) const {
 }
 
 uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
+  return Reclaim(target, gfp, kswapd, UINT64_MAX);
+}
+
+uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd, uint64_t scan_max) {
   FSIM_CHECK(target > 0);
   Tracer* tracer = sched_.tracer();
   if (tracer != nullptr) [[unlikely]] tracer->ReclaimBegin(gfp, target, kswapd);
@@ -240,6 +256,7 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
   size_t count = shrinkers_.size();
   std::copy(shrinkers_.begin(), shrinkers_.end(), pass.begin());
   uint64_t freed = 0;
+  const uint64_t nr_to_reclaim = std::max(target, kSwapClusterMax);
   for (size_t i = 0; i < count; ++i) {
     Shrinker* shrinker = pass[i];
     if (freed >= target && !shrinker->every_pass()) continue;
@@ -249,9 +266,9 @@ uint64_t Memory::Reclaim(uint64_t target, Gfp gfp, bool kswapd) {
     uint64_t objects = shrinker->Count();
     if (objects == 0) continue;
     std::array<uint64_t, kScanChoicesMax> options;
-    size_t n = ScanOptions(objects, options);
+    size_t n = ScanOptions(objects, scan_max, options);
     uint64_t nr_to_scan = options[sched_.Choose(n, "shrink_nr")];
-    freed += shrinker->Scan(nr_to_scan, gfp);
+    freed += shrinker->Scan(nr_to_scan, nr_to_reclaim - std::min(freed, nr_to_reclaim), gfp);
   }
   stats_.pages_reclaimed += freed;
   if (tracer != nullptr) [[unlikely]] tracer->ReclaimEnd(freed);

@@ -9,7 +9,9 @@
 //   an atomic allocation then fails instead.
 // - Whenever usage is above the low watermark, an allocation wakes kswapd
 //   and may also, as the Chooser decides, enter direct reclaim early: so
-//   strategies explore reclaim at every point where it can occur.
+//   strategies explore reclaim at every point where it can occur (v5.13
+//   reclaims directly only below the min watermark; an early pass scans
+//   at most SWAP_CLUSTER_MAX objects per shrinker).
 // - Reclaim asks each registered shrinker, in registration order, to scan
 //   a number of objects also chosen through the Chooser, with the gfp
 //   flags of the allocation (kswapd: GFP_KERNEL) and with the fiber marked
@@ -70,7 +72,12 @@ class Shrinker {
   // Tries to free up to `nr_to_scan` objects under `gfp` (scan_objects);
   // returns the number of pages freed (each freed page must have been
   // returned with Memory::FreePages by the shrinker). May sleep.
-  virtual uint64_t Scan(uint64_t nr_to_scan, Gfp gfp) = 0;
+  // `nr_to_reclaim` is what the pass still wants (scan_control's
+  // nr_to_reclaim less what earlier shrinkers freed; 0 once met): the
+  // page LRU stops between its batches once it freed that many, as
+  // shrink_lruvec() does; a slab shrinker ignores it, as do_shrink_slab()
+  // does.
+  virtual uint64_t Scan(uint64_t nr_to_scan, uint64_t nr_to_reclaim, Gfp gfp) = 0;
   // A slab shrinker (shrink_slab()) is asked on every reclaim pass, even
   // one whose target the page LRU already met; the LRU's is asked only
   // while the pass still wants pages.
@@ -147,6 +154,8 @@ class Memory final : public RunService {
   void OnRunBegin() override;
 
  private:
+  // Reclaim() with each shrinker's nr_to_scan at most `scan_max`.
+  uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd, uint64_t scan_max);
   void WakeKswapd();
   void KswapdMain();
   // A Shrinker count summed over the registered shrinkers.

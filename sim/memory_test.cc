@@ -57,7 +57,7 @@ class FakeCache final : public Shrinker {
   explicit FakeCache(Scheduler& s) : s_(s) {}
   std::string_view name() const override { return "fake_cache"; }
   uint64_t Count() override { return pages; }
-  uint64_t Scan(uint64_t nr_to_scan, Gfp gfp) override {
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t, Gfp gfp) override {
     const Fiber& f = s_.current_fiber();
     calls.push_back({f.name, f.memalloc, in_alloc, gfp});
     if (lock != nullptr && (gfp & kGfpFs) != 0) {
@@ -134,7 +134,7 @@ class BusyForAWhile final : public Shrinker {
   explicit BusyForAWhile(Scheduler& s) : s_(s) {}
   std::string_view name() const override { return "busy_for_a_while"; }
   uint64_t Count() override { return pages; }
-  uint64_t Scan(uint64_t nr_to_scan, Gfp) override {
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t, Gfp) override {
     ++scans;
     if (scans <= busy_scans) return 0;  // every object in use this time
     const uint64_t freed = std::min(nr_to_scan, pages);
@@ -374,7 +374,7 @@ TEST(MemoryTest, AShrinkerThatAllocatesDoesNotReclaimRecursively) {
     explicit Allocating(Scheduler& s) : s_(s) {}
     std::string_view name() const override { return "allocating"; }
     uint64_t Count() override { return 1; }
-    uint64_t Scan(uint64_t, Gfp gfp) override {
+    uint64_t Scan(uint64_t, uint64_t, Gfp gfp) override {
       ++scans;
       if (Memory::Of(s_).AllocPages(1, gfp)) Memory::Of(s_).FreePages(1);
       return 0;

@@ -23,7 +23,7 @@ class TrivialCache final : public sim::Shrinker {
   explicit TrivialCache(sim::Scheduler& sched) : sched_(sched) {}
   std::string_view name() const override { return "bench_cache"; }
   uint64_t Count() override { return pages; }
-  uint64_t Scan(uint64_t nr_to_scan, sim::Gfp) override {
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t, sim::Gfp) override {
     uint64_t freed = std::min(nr_to_scan, pages);
     pages -= freed;
     sim::Memory::Of(sched_).FreePages(freed);

@@ -139,7 +139,7 @@ uint64_t SuperShrinker::Count() {
   return n;
 }
 
-uint64_t SuperShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
+uint64_t SuperShrinker::Scan(uint64_t nr_to_scan, uint64_t, sim::Gfp gfp) {
   // super_cache_scan(): nothing without __GFP_FS (SHRINK_STOP).
   if ((gfp & sim::kGfpFs) == 0) return 0;
   PageCache& cache = PageCache::Of(fs_.sched());

@@ -356,7 +356,7 @@ class SuperShrinker final : public sim::Shrinker {
   std::string_view name() const override { return "super_cache_scan"; }
   bool every_pass() const override { return true; }
   uint64_t Count() override;
-  uint64_t Scan(uint64_t nr_to_scan, sim::Gfp gfp) override;
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t, sim::Gfp gfp) override;
 
  private:
   class BtrfsFs& fs_;

@@ -476,7 +476,9 @@ class PageCacheShrinker final : public sim::Shrinker {
   // locked or under writeback is kept; a dirty one is written through
   // ->writepage (only under __GFP_FS); a clean one's private data is
   // released (->releasepage) and the page freed. Returns pages freed.
-  uint64_t Scan(uint64_t nr_to_scan, sim::Gfp gfp) override;
+  // Pages are isolated in batches of SWAP_CLUSTER_MAX; no batch starts
+  // once `nr_to_reclaim` pages were freed.
+  uint64_t Scan(uint64_t nr_to_scan, uint64_t nr_to_reclaim, sim::Gfp gfp) override;
   // Pages under writeback, pages locked for a read in flight (their locks
   // handed to I/O), and pages another reclaim pass has isolated (kswapd
   // may sleep with them; too_many_isolated() throttles direct reclaim
@@ -489,6 +491,9 @@ class PageCacheShrinker final : public sim::Shrinker {
   // Also counts in *unqueued_dirty a page it locked that was dirty and
   // not under writeback (page_check_dirty_writeback()).
   bool ShrinkPage(Page& page, sim::Gfp gfp, uint64_t* unqueued_dirty);
+  uint64_t ShrinkInactiveList(uint64_t nr_to_scan, sim::Gfp gfp);
+  // SWAP_CLUSTER_MAX: pages isolated from the LRU at a time.
+  static constexpr uint64_t kSwapClusterMax = 32;
   PageCache& cache_;
 };
 

@@ -399,6 +399,40 @@ TEST(PageCacheTest, ReclaimWritesDirtyPagesLockedUnderMemallocAndDropsCleanOnes)
   EXPECT_EQ(PageCache::Of(s).pages_freed(), 5u);
 }
 
+TEST(PageCacheTest, AReclaimPassStopsOnceItFreedSwapClusterMaxPages) {
+  // 80 clean pages fill a budget of 80; caching one more reclaims. The
+  // pass is offered the whole LRU (SerialScanAll) but, as shrink_lruvec()
+  // with nr_to_reclaim = SWAP_CLUSTER_MAX, it isolates 32 pages at a time
+  // and stops after the batch that freed 32: the oldest 32 go, the
+  // newest 48 stay. (Before, one pass freed all 80.)
+  Scheduler s;
+  FakeOps ops(s);
+  std::unique_ptr<AddressSpace> m;
+  bool got = false;
+  SerialScanAll strategy;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    ConfigureMemory(s, 80);
+    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
+    s.Spawn("alloc", [&] {
+      for (uint64_t i = 0; i < 80; ++i) Populate(*m, i, 1, /*dirty=*/false);
+      Page* page = m->FindOrCreatePage(80, kGfpKernel);
+      got = page != nullptr;
+      if (page != nullptr) {
+        UnlockPage(*page);
+        PutPage(*page);
+      }
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_TRUE(got);
+  std::vector<uint64_t> expected;
+  for (uint64_t i = 32; i <= 80; ++i) expected.push_back(i);
+  EXPECT_EQ(m->Indices(), expected);
+  EXPECT_EQ(PageCache::Of(s).pages_freed(), 32u);
+  EXPECT_EQ(Memory::Of(s).used(), 49u);
+  EXPECT_EQ(Memory::Of(s).stats().direct_reclaims, 1u);
+}
+
 TEST(PageCacheTest, AsInV513DirectReclaimOnlyMarksDirtyPagesForKswapd) {
   // v5.13's shrink_page_list(): direct reclaim never calls ->writepage
   // for file pages; it marks them PG_reclaim and keeps them (kswapd writes

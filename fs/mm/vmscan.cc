@@ -14,7 +14,21 @@ namespace fsim::fs {
 
 uint64_t PageCacheShrinker::Count() { return cache_.nr_lru_; }
 
-uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
+uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, uint64_t nr_to_reclaim, sim::Gfp gfp) {
+  // shrink_lruvec(): batches of SWAP_CLUSTER_MAX pages, until nr_to_scan
+  // pages were scanned or the pass freed what it wanted.
+  uint64_t scanned = 0, freed = 0;
+  while (scanned < nr_to_scan && freed < nr_to_reclaim && cache_.lru_oldest_ != nullptr &&
+         !cache_.sched_.unwinding()) {
+    const uint64_t batch = std::min(nr_to_scan - scanned, kSwapClusterMax);
+    scanned += batch;
+    freed += ShrinkInactiveList(batch, gfp);
+  }
+  return freed;
+}
+
+// shrink_inactive_list(): one batch. Returns the pages freed.
+uint64_t PageCacheShrinker::ShrinkInactiveList(uint64_t nr_to_scan, sim::Gfp gfp) {
   // isolate_lru_pages(): the oldest pages come off the LRU, each with a
   // reference of reclaim's own.
   std::vector<Page*> isolated;
@@ -47,9 +61,8 @@ uint64_t PageCacheShrinker::Scan(uint64_t nr_to_scan, sim::Gfp gfp) {
   }
   // Another allocation that found these pages isolated may look again.
   if (!isolated.empty()) sim::Memory::Of(cache_.sched_).IoCompleted();
-  // shrink_inactive_list(): every page taken was dirty and not queued for
-  // I/O, so the flushers are not keeping up (or asleep):
-  // wakeup_flusher_threads(WB_REASON_VMSCAN).
+  // Every page taken was dirty and not queued for I/O, so the flushers
+  // are not keeping up (or asleep): wakeup_flusher_threads(WB_REASON_VMSCAN).
   if (!isolated.empty() && unqueued_dirty == isolated.size()) {
     cache_.sched_.Cover("vmscan:wakeup_flusher");
     cache_.WakeFlusher();
