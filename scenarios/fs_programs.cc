@@ -335,12 +335,27 @@ class FsWorld final : public sim::Program {
         op.offset = Draw(s, spec.offset);
         op.length = Draw(s, spec.length);
         op.dest = spec.dest;
+        const size_t state = invoked_.size();  // this copy's entry in the crash check's list
         uint64_t invoke = Begin(spec.file, op);
-        inode.CopyFileRange(op.offset, op.length, op.dest);
+        int error = 0;
+        const uint64_t copied = inode.CopyFileRange(op.offset, op.length, op.dest, &error);
+        if (error != 0) {
+          // -EIO (after a power cut, or from a failing device): the copy
+          // stopped after `copied` bytes, which are the file's; as a
+          // short write, its place stays and what it changed is cut.
+          op.length = copied;
+          if (crash_check_) {
+            model::FileOp& entry = invoked_[state].second;
+            entry.length = copied;
+            if (copied == 0) entry.kind = model::FileOpKind::kFsync;  // changes nothing
+          }
+          if (copied > 0) End(file, op, invoke, {}, who);
+          return false;  // the application sees the error and gives up
+        }
         End(file, op, invoke, {}, who);
         return true;
       }
-      case OpKind::kDedupeRange:
+      case OpKind::kDedupeRange: {
         op.kind = model::FileOpKind::kDedupe;
         op.offset = Draw(s, spec.offset);
         op.length = Draw(s, spec.length);
@@ -350,13 +365,16 @@ class FsWorld final : public sim::Program {
           const uint64_t src_off = Draw(s, spec.source_offset);
           File& src = files_[spec.source_file];
           if (spec.source_file != spec.file) src.inode->Igrab();
-          inode.DedupeRangeFrom(*src.inode, src_off, op.length, op.offset);
+          int error = 0;
+          inode.DedupeRangeFrom(*src.inode, src_off, op.length, op.offset, &error);
           if (spec.source_file != spec.file) src.inode->Iput();
-          return true;
+          return error == 0;  // a failed compare: the application gives up
         }
         op.dest = spec.dest;
-        inode.DedupeRange(op.offset, op.length, op.dest);
-        return true;
+        int error = 0;
+        inode.DedupeRange(op.offset, op.length, op.dest, &error);
+        return error == 0;
+      }
       case OpKind::kCloneRange: {
         op.kind = model::FileOpKind::kWrite;
         op.offset = Draw(s, spec.offset);

@@ -521,28 +521,35 @@ void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
   for (const auto& [from, to] : holes) em_tree_.Drop(from, to, false);
 }
 
-void BtrfsInode::CopyFileRange(uint64_t src, uint64_t len, uint64_t dst) {
-  if (len == 0) return;
+uint64_t BtrfsInode::CopyFileRange(uint64_t src, uint64_t len, uint64_t dst, int* error) {
+  if (error != nullptr) *error = 0;
+  if (len == 0) return 0;
   // vfs_copy_file_range(): remap_file_range(REMAP_FILE_CAN_SHORTEN)
   // first, so the copy shares the source's extents; do_splice_direct()
   // through the page cache when it cannot.
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
-  bool cloned = false;
+  uint64_t cloned = 0;
   if (src < i_size_) {
     const uint64_t n = std::min(len, i_size_ - src);
     if (CanRemap(*this, src, n, dst)) {
       WaitOrderedRange(src, n);
       WaitOrderedRange(dst, n);
       CloneExtents(*this, src, n, dst);
-      cloned = true;
+      cloned = n;
     }
   }
   i_mmap_lock_.UpWrite();
   i_rwsem_.UpWrite();
-  if (cloned) return;
-  const std::vector<uint8_t> data = Read(src, len);
-  if (!data.empty()) BufferedWrite(dst, data);
+  if (cloned > 0) return cloned;
+  // do_splice_direct(): what it moved before an error, or the error when
+  // it moved nothing. A read that failed (-EIO) stops the copy there; so
+  // does a write that fails.
+  int read_error = 0;
+  const std::vector<uint8_t> data = Read(src, len, &read_error);
+  const uint64_t written = data.empty() ? 0 : BufferedWrite(dst, data);
+  if (error != nullptr && (read_error != 0 || written < data.size())) *error = -kEio;
+  return written;
 }
 
 bool BtrfsInode::CanRemap(const BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) const {
@@ -602,7 +609,18 @@ void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, u
   mapping_.TruncateInodePagesRange(dst_off, dst_off + alen - 1);
 }
 
-bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
+bool BtrfsInode::CompareForDedupe(BtrfsInode& src, uint64_t src_off, uint64_t dst_off, uint64_t len,
+                                  int* error) {
+  int src_error = 0, dst_error = 0;
+  const std::vector<uint8_t> a = src.Read(src_off, len, &src_error);
+  const std::vector<uint8_t> b = Read(dst_off, len, &dst_error);
+  const int failed = src_error != 0 ? src_error : dst_error;
+  if (error != nullptr) *error = failed;
+  return failed == 0 && a == b;
+}
+
+bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst, int* error) {
+  if (error != nullptr) *error = 0;
   if (len == 0) return true;
   // btrfs_remap_file_range_prep(): the inode and mmap locks, then both
   // ranges written and their ordered extents waited for.
@@ -611,8 +629,9 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst) {
   const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
   WaitOrderedRange(lo, hi - lo);
   // vfs_dedupe_file_range_compare(): the bytes, page by page; equal
-  // ranges then share the source's extents.
-  const bool same = Read(src, len) == Read(dst, len);
+  // ranges then share the source's extents. A page that cannot be read
+  // ends the compare with its error, and nothing is shared.
+  const bool same = CompareForDedupe(*this, src, dst, len, error);
   if (same && src < i_size_) {
     const uint64_t n = std::min(len, i_size_ - src);
     if (CanRemap(*this, src, n, dst) && dst + n <= i_size_) {
@@ -646,7 +665,9 @@ void BtrfsInode::UnlockRemapInodes(BtrfsInode& first, BtrfsInode& second) {
   first.i_rwsem_.UpWrite();
 }
 
-bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
+bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off,
+                                 int* error) {
+  if (error != nullptr) *error = 0;
   const auto [first, second] = LockRemapInodes(src, /*by_argument=*/false);
   bool same = true;
   if (src_off < src.i_size_ && dst_off < i_size_) {
@@ -654,7 +675,7 @@ bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len
     src.WaitOrderedRange(src_off, len);
     WaitOrderedRange(dst_off, len);
     // vfs_dedupe_file_range_compare(), under both inodes' locks.
-    same = src.Read(src_off, len) == Read(dst_off, len);
+    same = CompareForDedupe(src, src_off, dst_off, len, error);
     if (same && CanRemap(src, src_off, len, dst_off)) {
       sched_.Cover("btrfs_dedupe:share");
       CloneExtents(src, src_off, len, dst_off);

@@ -547,18 +547,24 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // remap (generic_copy_file_range(), do_splice_direct()): the source read
   // through the page cache, then written through the write path. fsx's
   // clone_range goes here too: its data effect, not shared extents.
-  void CopyFileRange(uint64_t src, uint64_t len, uint64_t dst);
+  // Returns the bytes copied; with `error`, -EIO there when a read or
+  // write of the copy failed (what was copied before it stays copied).
+  uint64_t CopyFileRange(uint64_t src, uint64_t len, uint64_t dst, int* error = nullptr);
   // FIDEDUPERANGE within the file (btrfs_remap_file_range(REMAP_FILE_DEDUP)):
   // both ranges written back and their ordered extents finished, then
   // compared; equal ranges would share extents, unequal ones are left;
-  // no byte changes either way. Returns whether they were equal.
-  bool DedupeRange(uint64_t src, uint64_t len, uint64_t dst);
+  // no byte changes either way. Returns whether they were equal; a read
+  // that fails ends the compare (with `error`: -EIO there), and nothing
+  // is shared.
+  bool DedupeRange(uint64_t src, uint64_t len, uint64_t dst, int* error = nullptr);
   // FIDEDUPERANGE from `src` (another file, or this one): both inodes
   // locked as a clone locks them (lock_two_nondirectories), both ranges
   // written back and settled, the bytes compared (to the nearer EOF), and
   // equal ranges that can be remapped then share the source's extents.
-  // No byte changes. Returns whether they were equal.
-  bool DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off);
+  // No byte changes. Returns whether they were equal (false, with
+  // `error` set, when a read failed).
+  bool DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off,
+                       int* error = nullptr);
   // FICLONERANGE from `src` (another file, or this one) into this file
   // (btrfs_remap_file_range()): lock_two_nondirectories() takes both
   // i_rwsem, the lower inode first and the other nested (by inode number,
@@ -838,6 +844,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // length page-aligned or reaching the source's EOF and the destination's
   // EOF, and, within one file, ranges that do not overlap.
   bool CanRemap(const BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) const;
+  // vfs_dedupe_file_range_compare(): `src`'s [src_off, +len) against
+  // this file's [dst_off, +len), read through the page cache. False (with
+  // *error, if given, set to the read's error) when either read failed.
+  bool CompareForDedupe(BtrfsInode& src, uint64_t src_off, uint64_t dst_off, uint64_t len, int* error);
   // Checksums of data as submitted, by disk address, until its ordered
   // extent finishes.
   std::map<uint64_t, uint32_t> submitted_csums_;

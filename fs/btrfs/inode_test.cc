@@ -524,6 +524,62 @@ TEST(BtrfsInodeTest, WhatFsyncMadeDurableIsWhatAMountReadsBack) {
 }
 
 
+// copy_file_range's page cache path and FIDEDUPERANGE's compare read the
+// file; a read that fails (-EIO: here every bio fails after the power
+// cut) ends them with the error, as do_splice_direct() and
+// vfs_dedupe_file_range_compare() return it. Before, the copy dropped the
+// error and copied nothing, and the dedupe compared two empty reads as
+// equal and shared extents holding different data. With the device
+// working, the same copy extends the file and the same dedupe shares.
+TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
+  for (bool cut : {false, true}) {
+    SCOPED_TRACE(cut ? "power cut" : "device working");
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> inode;
+    uint64_t copied = 0, size_after = 0, disk0 = 0, disk1 = 0;
+    int copy_error = 0, dedupe_error = 0;
+    bool same = false;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      BuildWorld(s, FsConfig{}, array, fs, inode);
+      s.Spawn("app", [&] {
+        // Pages 0 and 1 hold the same bytes, in two extents (two fsyncs).
+        const std::vector<uint8_t> page(kPageSize, 0x3c);
+        inode->BufferedWrite(0, page);
+        ASSERT_EQ(inode->Fsync(), 0);
+        inode->BufferedWrite(kPageSize, page);
+        ASSERT_EQ(inode->Fsync(), 0);
+        inode->mapping().TruncateInodePagesRange(0, kLEndMax);
+        if (cut) array->PowerCut();
+        same = inode->DedupeRange(0, kPageSize, kPageSize, &dedupe_error);
+        copied = inode->CopyFileRange(1, 100, 3 * kPageSize, &copy_error);  // unaligned: copied
+        size_after = inode->i_size();
+        const auto& items = fs->log().state().extents.at(257);
+        disk0 = items.at(0).disk_bytenr;
+        disk1 = items.at(kPageSize).disk_bytenr;
+      });
+    });
+    ASSERT_TRUE(r.findings.empty()) << All(r);
+    if (cut) {
+      EXPECT_FALSE(same);
+      EXPECT_EQ(dedupe_error, -kEio);
+      EXPECT_NE(disk0, disk1);  // nothing shared
+      EXPECT_EQ(copied, 0u);
+      EXPECT_EQ(copy_error, -kEio);
+      EXPECT_EQ(size_after, 2 * kPageSize);
+    } else {
+      EXPECT_TRUE(same);
+      EXPECT_EQ(dedupe_error, 0);
+      EXPECT_EQ(disk0, disk1);  // shared
+      EXPECT_EQ(copied, 100u);
+      EXPECT_EQ(copy_error, 0);
+      EXPECT_EQ(size_after, 3 * kPageSize + 100);
+    }
+  }
+}
+
 // The data allocator: an extent whose last file extent item went away is
 // pinned until the next commit, then reused; an extent still pointed at
 // by a trimmed item stays; live, pinned and free space always tile the
