@@ -392,6 +392,11 @@ class FsWorld final : public sim::Program {
       case OpKind::kWriteback:
         inode.WritebackAll();
         return true;
+      case OpKind::kFadviseDontneed: {
+        const uint64_t offset = Draw(s, spec.offset);
+        inode.FadviseDontneed(offset, Draw(s, spec.length));
+        return true;
+      }
     }
     return true;
   }

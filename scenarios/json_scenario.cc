@@ -149,6 +149,7 @@ const std::vector<OpInfo>& Ops() {
       {"mmap_write", OpKind::kMmapWrite, {"offset", "length", "byte", "past_eof", "text"}},
       {"sleep", OpKind::kSleep, {"ns"}},
       {"writeback", OpKind::kWriteback, {}},
+      {"fadvise_dontneed", OpKind::kFadviseDontneed, {"offset", "length"}},
       {"clone_range", OpKind::kCloneRange, {"offset", "length", "source"}},
       {"dedupe_range", OpKind::kDedupeRange, {"offset", "length", "source"}},
   };
@@ -158,7 +159,7 @@ const std::vector<OpInfo>& Ops() {
 bool TakesRange(OpKind k) {
   return k == OpKind::kWrite || k == OpKind::kRead || k == OpKind::kFallocate ||
          k == OpKind::kPunchHole || k == OpKind::kZeroRange || k == OpKind::kMmapWrite ||
-         k == OpKind::kCloneRange || k == OpKind::kDedupeRange;
+         k == OpKind::kCloneRange || k == OpKind::kDedupeRange || k == OpKind::kFadviseDontneed;
 }
 
 

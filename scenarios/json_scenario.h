@@ -71,6 +71,10 @@ enum class OpKind {
   kMmapWrite,
   kSleep,
   kWriteback,
+  // posix_fadvise(POSIX_FADV_DONTNEED) over [offset, +length) (length 0:
+  // to EOF): the range's dirty pages written back (not waited for), its
+  // clean unused pages dropped from the page cache.
+  kFadviseDontneed,
   kCloneRange,  // FICLONERANGE from `source` into the op's file
   // Only from an fsx log (a fiber's "fsx"): clone_range and copy_range
   // (the bytes of [offset, +length) to `dest`), dedupe_range.

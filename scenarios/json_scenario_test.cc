@@ -92,7 +92,8 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "offset, length, byte, sync, source, text)");
   EXPECT_EQ(Error(WithOp(R"({"op": "wrte"})")),
             "/fibers/0/ops/0/op: unknown operation 'wrte' (expected one of: write, read, "
-            "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback, clone_range, "
+            "truncate, fallocate, punch_hole, zero_range, fsync, mmap_write, sleep, writeback, "
+            "fadvise_dontneed, clone_range, "
             "dedupe_range)");
   EXPECT_EQ(Error(WithOp(R"({"op": "write", "offset": 0})")),
             "/fibers/0/ops/0: missing required key 'length'");

@@ -189,17 +189,6 @@ void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   referenced_.insert(disk_bytenr);
 }
 
-void BtrfsFs::TrimExtent(uint64_t disk_bytenr, uint64_t len) {
-  auto it = extents_.find(disk_bytenr);
-  len = (len + kPageSize - 1) / kPageSize * kPageSize;
-  FSIM_BUG_ON(!(it != extents_.end() && !it->second.referenced && len > 0 &&
-                len <= it->second.len),
-              "trimming an extent that is not an allocated, unreferenced one at least that long");
-  if (len == it->second.len) return;
-  AddFree(sched_, free_, disk_bytenr + len, it->second.len - len);
-  it->second.len = len;
-}
-
 void BtrfsFs::ExtentUnused(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);
   FSIM_BUG_ON(!(it != extents_.end() && !it->second.referenced),

@@ -983,6 +983,22 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   i_rwsem_.UpWrite();
 }
 
+void BtrfsInode::FadviseDontneed(uint64_t offset, uint64_t len) {
+  const uint64_t endbyte = len == 0 || len > kLEndMax - offset ? kLEndMax : offset + len - 1;
+  mapping_.FilemapFdatawriteRange(offset, endbyte, WbSyncMode::kNone);
+  // First and last whole pages of the range.
+  const uint64_t start_index = (offset + kPageSize - 1) / kPageSize;
+  uint64_t end_index = endbyte / kPageSize;
+  if (endbyte % kPageSize != kPageSize - 1) {
+    if (end_index == 0) return;
+    --end_index;
+  }
+  if (end_index < start_index) return;
+  sched_.Cover("fadvise:dontneed");
+  mapping_.InvalidateMappingPages(start_index * kPageSize,
+                                  end_index >= kLEndMax / kPageSize ? kLEndMax : end_index * kPageSize);
+}
+
 void BtrfsInode::WritebackAll() {
   WritebackControl wbc;
   wbc.sync_mode = WbSyncMode::kNone;

@@ -391,8 +391,6 @@ class BtrfsFs {
   // but AllocData.
   uint64_t AllocData(uint64_t len);
   void ExtentReferenced(uint64_t disk_bytenr);
-  // Gives back the tail past `len` of an extent nothing points at yet.
-  void TrimExtent(uint64_t disk_bytenr, uint64_t len);
   void ExtentUnused(uint64_t disk_bytenr);
   void ReleaseUnreferenced();
   // For tests and invariants: the live extents (start -> length) and the
@@ -610,6 +608,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
     uint64_t prev_pos = ~uint64_t{0};  // -1: nothing read yet
   };
   const RaState& ra() const { return ra_; }
+  // posix_fadvise(POSIX_FADV_DONTNEED), generic_fadvise() in v5.13: the
+  // range's dirty pages are written back (WB_SYNC_NONE, not waited for),
+  // then invalidate_mapping_pages() drops the whole pages of the range
+  // that are clean, not under writeback, unlocked and unused (a partial
+  // page at either end stays). `len` 0: to EOF and beyond.
+  void FadviseDontneed(uint64_t offset, uint64_t len);
   // The flusher: writes back every dirty page (WB_SYNC_NONE).
   void WritebackAll();
   // evict() at unmount: btrfs_evict_inode()'s evict_inode_truncate_pages()

@@ -524,6 +524,44 @@ TEST(BtrfsInodeTest, WhatFsyncMadeDurableIsWhatAMountReadsBack) {
 }
 
 
+// posix_fadvise(POSIX_FADV_DONTNEED) as generic_fadvise(): the range's
+// dirty pages are written back first (not waited for), then only its
+// whole pages that are clean and idle leave the page cache; a partial
+// page at either end stays, and so does a page still under writeback. A
+// read of a dropped page goes to disk and finds the data.
+TEST(BtrfsInodeTest, FadviseDontneedDropsOnlyTheRangesWholeCleanIdlePages) {
+  sim::Scheduler s;
+  sim::testing::NonPreemptive strategy;
+  std::unique_ptr<sim::BlockArray> array;
+  std::unique_ptr<BtrfsFs> fs;
+  std::unique_ptr<BtrfsInode> inode;
+  std::vector<uint64_t> cached;
+  bool page1_under_writeback = false;
+  std::vector<uint8_t> got, want(4 * kPageSize);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<uint8_t>(i * 11 + 3);
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    BuildWorld(s, FsConfig{}, array, fs, inode);
+    s.Spawn("app", [&] {
+      inode->BufferedWrite(0, want);
+      ASSERT_EQ(inode->Fsync(), 0);
+      const std::vector<uint8_t> again(want.begin() + kPageSize, want.begin() + 2 * kPageSize);
+      inode->BufferedWrite(kPageSize, again);  // page 1 dirty again
+      // [100, 100 + 3 pages): whole pages 1 and 2 only.
+      inode->FadviseDontneed(100, 3 * kPageSize);
+      cached = inode->mapping().Indices();
+      if (Page* page = inode->mapping().FindGetPage(1)) {
+        page1_under_writeback = PageWriteback(*page);
+        PutPage(*page);
+      }
+      got = inode->Read(0, want.size());
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_EQ(cached, (std::vector<uint64_t>{0, 1, 3}));
+  EXPECT_TRUE(page1_under_writeback);
+  EXPECT_EQ(got, want);
+}
+
 // copy_file_range's page cache path and FIDEDUPERANGE's compare read the
 // file; a read that fails (-EIO: here every bio fails after the power
 // cut) ends them with the error, as do_splice_direct() and
