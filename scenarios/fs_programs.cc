@@ -383,11 +383,13 @@ class FsWorld final : public sim::Program {
         File& src = files_[spec.source_file];
         const uint64_t invoke = ++clock_;
         if (spec.source_file != spec.file) src.inode->Igrab();
-        op.data = inode.CloneRangeFrom(*src.inode, src_off, len, op.offset);
+        int error = 0;
+        op.data = inode.CloneRangeFrom(*src.inode, src_off, len, op.offset, &error);
         if (spec.source_file != spec.file) src.inode->Iput();
-        // (Nothing cloned: the source ends before src_off.)
+        // (Nothing cloned: the source ends before src_off, or -EIO, on
+        // which the application gives up.)
         if (!op.data.empty()) RecordCopy(src, src_off, file, op, invoke, who);
-        return true;
+        return error == 0;
       }
       case OpKind::kWriteback:
         inode.WritebackAll();

@@ -686,7 +686,8 @@ bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len
 }
 
 std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
-                                                uint64_t dst_off) {
+                                                uint64_t dst_off, int* error) {
+  if (error != nullptr) *error = 0;
   const auto [first, second] = LockRemapInodes(src, fs_.config().bug_clone_lock_order_by_argument);
   std::vector<uint8_t> data;
   if (src_off < src.i_size_) {
@@ -694,8 +695,12 @@ std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_of
     // btrfs_remap_file_range_prep(): both ranges written and settled.
     src.WaitOrderedRange(src_off, len);
     WaitOrderedRange(dst_off, len);
-    data = src.Read(src_off, len);
-    if (CanRemap(src, src_off, len, dst_off)) {
+    int read_error = 0;
+    data = src.Read(src_off, len, &read_error);
+    if (read_error != 0) {
+      if (error != nullptr) *error = read_error;
+      data.clear();
+    } else if (CanRemap(src, src_off, len, dst_off)) {
       // The bytes the clone shares, as the source holds them now (for the
       // caller's record; nothing else reads them).
       CloneExtents(src, src_off, len, dst_off);

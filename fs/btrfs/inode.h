@@ -570,8 +570,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // same way, both ranges are written back with their ordered extents
   // finished, then the bytes: by their data effect (read, then the write
   // path), not as shared extents. Returns the bytes cloned (to src's EOF).
+  // fsim reads the source range first, for the harness's record of what
+  // the clone wrote; when that read fails (-EIO, set in `error`) nothing
+  // is cloned and nothing returned, as a clone whose reads of the source's
+  // items fail returns -EIO.
   std::vector<uint8_t> CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
-                                      uint64_t dst_off);
+                                      uint64_t dst_off, int* error = nullptr);
   uint64_t ino() const { return ino_; }
   // A store through a shared mapping into one page: the page fault and
   // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,

@@ -563,13 +563,14 @@ TEST(BtrfsInodeTest, FadviseDontneedDropsOnlyTheRangesWholeCleanIdlePages) {
 }
 
 // copy_file_range's page cache path and FIDEDUPERANGE's compare read the
-// file; a read that fails (-EIO: here every bio fails after the power
-// cut) ends them with the error, as do_splice_direct() and
+// file (and fsim's clone reads its source for the harness's record); a
+// read that fails (-EIO: here every bio fails after the power cut) ends
+// them with the error, as do_splice_direct() and
 // vfs_dedupe_file_range_compare() return it. Before, the copy dropped the
 // error and copied nothing, and the dedupe compared two empty reads as
 // equal and shared extents holding different data. With the device
 // working, the same copy extends the file and the same dedupe shares.
-TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
+TEST(BtrfsInodeTest, ACopyCloneOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
   for (bool cut : {false, true}) {
     SCOPED_TRACE(cut ? "power cut" : "device working");
     sim::Scheduler s;
@@ -578,7 +579,9 @@ TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
     std::unique_ptr<BtrfsFs> fs;
     std::unique_ptr<BtrfsInode> inode;
     uint64_t copied = 0, size_after = 0, disk0 = 0, disk1 = 0;
-    int copy_error = 0, dedupe_error = 0;
+    int copy_error = 0, dedupe_error = 0, clone_error = 0;
+    size_t cloned = 0;
+    bool page2_item = false;
     bool same = false;
     sim::RunResult r = RunFunctions(s, strategy, [&] {
       BuildWorld(s, FsConfig{}, array, fs, inode);
@@ -592,11 +595,13 @@ TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
         inode->mapping().TruncateInodePagesRange(0, kLEndMax);
         if (cut) array->PowerCut();
         same = inode->DedupeRange(0, kPageSize, kPageSize, &dedupe_error);
+        cloned = inode->CloneRangeFrom(*inode, 0, kPageSize, 2 * kPageSize, &clone_error).size();
         copied = inode->CopyFileRange(1, 100, 3 * kPageSize, &copy_error);  // unaligned: copied
         size_after = inode->i_size();
         const auto& items = fs->log().state().extents.at(257);
         disk0 = items.at(0).disk_bytenr;
         disk1 = items.at(kPageSize).disk_bytenr;
+        page2_item = items.count(2 * kPageSize) != 0 && items.at(2 * kPageSize).disk_bytenr == disk0;
       });
     });
     ASSERT_TRUE(r.findings.empty()) << All(r);
@@ -604,6 +609,9 @@ TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
       EXPECT_FALSE(same);
       EXPECT_EQ(dedupe_error, -kEio);
       EXPECT_NE(disk0, disk1);  // nothing shared
+      EXPECT_EQ(cloned, 0u);
+      EXPECT_EQ(clone_error, -kEio);
+      EXPECT_FALSE(page2_item);
       EXPECT_EQ(copied, 0u);
       EXPECT_EQ(copy_error, -kEio);
       EXPECT_EQ(size_after, 2 * kPageSize);
@@ -611,6 +619,9 @@ TEST(BtrfsInodeTest, ACopyOrDedupeWhoseReadFailsReturnsEioAndChangesNothing) {
       EXPECT_TRUE(same);
       EXPECT_EQ(dedupe_error, 0);
       EXPECT_EQ(disk0, disk1);  // shared
+      EXPECT_EQ(cloned, kPageSize);
+      EXPECT_EQ(clone_error, 0);
+      EXPECT_TRUE(page2_item);  // shares page 0's extent
       EXPECT_EQ(copied, 100u);
       EXPECT_EQ(copy_error, 0);
       EXPECT_EQ(size_after, 3 * kPageSize + 100);
