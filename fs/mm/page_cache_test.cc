@@ -326,6 +326,27 @@ TEST(PageCacheTest, PunchHoleZeroesBothPartialPagesAndDropsTheMiddle) {
   EXPECT_EQ(PageCache::Of(s).nr_dirty(), 4u);
 }
 
+// A budget of `n` pages filled with pages 0 to n-1 (clean or dirty), then
+// page n cached with `gfp`, all in one fiber (SerialScanAll: reclaim is
+// offered every page). Sets *got to whether page n could be cached.
+RunResult FillThenAllocate(Scheduler& s, FakeOps& ops, std::unique_ptr<AddressSpace>& m, uint64_t n,
+                           bool dirty, sim::Gfp gfp, bool* got) {
+  SerialScanAll strategy;
+  return RunFunctions(s, strategy, [&, n, dirty, gfp, got] {
+    ConfigureMemory(s, n);
+    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
+    s.Spawn("alloc", [&, n, dirty, gfp, got] {
+      for (uint64_t i = 0; i < n; ++i) Populate(*m, i, 1, dirty);
+      Page* page = m->FindOrCreatePage(n, gfp);
+      *got = page != nullptr;
+      if (page != nullptr) {
+        UnlockPage(*page);
+        PutPage(*page);
+      }
+    });
+  });
+}
+
 // Pages 0-7 fill a budget of 8: 0 and 2 dirty, 4 with private data, 5
 // still referenced by the test. Caching page 8 must reclaim.
 struct ReclaimWorld {
@@ -409,20 +430,7 @@ TEST(PageCacheTest, AReclaimPassStopsOnceItFreedSwapClusterMaxPages) {
   FakeOps ops(s);
   std::unique_ptr<AddressSpace> m;
   bool got = false;
-  SerialScanAll strategy;
-  RunResult r = RunFunctions(s, strategy, [&] {
-    ConfigureMemory(s, 80);
-    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
-    s.Spawn("alloc", [&] {
-      for (uint64_t i = 0; i < 80; ++i) Populate(*m, i, 1, /*dirty=*/false);
-      Page* page = m->FindOrCreatePage(80, kGfpKernel);
-      got = page != nullptr;
-      if (page != nullptr) {
-        UnlockPage(*page);
-        PutPage(*page);
-      }
-    });
-  });
+  RunResult r = FillThenAllocate(s, ops, m, 80, /*dirty=*/false, kGfpKernel, &got);
   ASSERT_TRUE(r.findings.empty()) << All(r);
   EXPECT_TRUE(got);
   std::vector<uint64_t> expected;
@@ -481,20 +489,7 @@ TEST(PageCacheTest, NoFsAllocationOverOnlyDirtyPagesWakesTheFlusherAndWaits) {
   FakeOps ops(s);
   std::unique_ptr<AddressSpace> m;
   bool got = false;
-  SerialScanAll strategy;
-  RunResult r = RunFunctions(s, strategy, [&] {
-    ConfigureMemory(s, 4);
-    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
-    s.Spawn("alloc", [&] {
-      for (uint64_t i = 0; i < 4; ++i) Populate(*m, i, 1, /*dirty=*/true);
-      Page* page = m->FindOrCreatePage(4, kGfpNoFs);
-      got = page != nullptr;
-      if (page != nullptr) {
-        UnlockPage(*page);
-        PutPage(*page);
-      }
-    });
-  }, [] {});
+  RunResult r = FillThenAllocate(s, ops, m, 4, /*dirty=*/true, kGfpNoFs, &got);
   ASSERT_TRUE(r.findings.empty()) << All(r);
   EXPECT_TRUE(got);
   ASSERT_FALSE(ops.writes.empty());
