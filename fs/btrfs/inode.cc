@@ -995,8 +995,7 @@ void BtrfsInode::FadviseDontneed(uint64_t offset, uint64_t len) {
   }
   if (end_index < start_index) return;
   sched_.Cover("fadvise:dontneed");
-  mapping_.InvalidateMappingPages(start_index * kPageSize,
-                                  end_index >= kLEndMax / kPageSize ? kLEndMax : end_index * kPageSize);
+  mapping_.InvalidateMappingPages(start_index * kPageSize, end_index * kPageSize);
 }
 
 void BtrfsInode::WritebackAll() {
