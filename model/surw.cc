@@ -28,6 +28,10 @@ void Surw::BeginRun(uint64_t seed) {
   if (!any && !profile_.objects.empty()) {
     selected_[profile_.objects[random_.Below(profile_.objects.size())]] = 1;
   }
+  // Whether hinted events (Scheduler::YieldHint) can be selected this run:
+  // a draw of its own, so that programs without hints (sctbench's, the
+  // runtime's) make the same draws as before hints existed.
+  hints_ = (sim::Mix64(seed ^ 0x5355'5257'4849'4e54ull) & 1) == 0;  // "SURWHINT"
 }
 
 std::vector<uint64_t> Surw::SelectedObjects() const {
@@ -68,7 +72,7 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
     FSIM_CHECK(id < slots_.size());
     const Slot& slot = slots_[id];
     uint64_t w = 1;
-    if (Selected(point.pending[id].object)) {
+    if (Selected(point.pending[id])) {
       if (slot.expected > slot.picked) w = slot.expected - slot.picked;
     } else if (slot.free_moves < kFreeMovesMax) {
       ++free;
@@ -82,7 +86,7 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
     uint64_t k = random_.Below(free);
     for (uint32_t i = 0;; ++i) {
       const sim::FiberId id = point.runnable[i];
-      if (Selected(point.pending[id].object) || slots_[id].free_moves >= kFreeMovesMax ||
+      if (Selected(point.pending[id]) || slots_[id].free_moves >= kFreeMovesMax ||
           k-- > 0) {
         continue;
       }
@@ -108,7 +112,7 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
     }
   }
   sim::FiberId id = point.runnable[chosen];
-  if (Selected(point.pending[id].object)) {
+  if (Selected(point.pending[id])) {
     ++slots_[id].picked;
     slots_[id].free_moves = 0;
   }

@@ -19,6 +19,19 @@
 //   samples the interleavings of the selected events uniformly (each of
 //   the multinomial orders equally likely, when the estimate is exact and
 //   nothing blocks).
+// - Code that does not declare each access it makes (fs/, the simulated
+//   hardware) names, at the scheduling point before a page lock, an
+//   extent range lock, a bio's submission or a page allocation, the object
+//   it is about to touch as a hint (Scheduler::YieldHint). In half the
+//   runs (a draw of the run's seed) hinted events are selected like any
+//   other event on their object; in the other half they are free moves,
+//   as unnamed yields always are. Unnamed, the yield before a lock_page
+//   always ran first, and a fiber at one could never be held back behind
+//   another's selected event: a window such as "the cloner runs ahead of
+//   three completion workers, each about to take a page" took surw
+//   thousands of runs (random, tens). Always selectable, other windows
+//   that the free moves open fast became slower; half and half keeps both
+//   (README, "SCTBench").
 // - A fiber that spins on unselected events (a retry loop) would keep the
 //   selected ones from ever running: after kFreeMovesMax free moves since
 //   its last selected event, a fiber's unselected events are no longer
@@ -72,6 +85,8 @@ class Surw final : public sim::Strategy {
   const ObjectProfileData& profile() const { return profile_; }
   // The objects this run selected (ascending); for tests.
   std::vector<uint64_t> SelectedObjects() const;
+  // Whether this run's hinted events may be selected; for tests.
+  bool hints() const { return hints_; }
 
  private:
   struct Slot {
@@ -82,12 +97,16 @@ class Surw final : public sim::Strategy {
   bool Selected(uint64_t object) const {
     return object != 0 && object < selected_.size() && selected_[object];
   }
+  bool Selected(const sim::PendingOp& op) const {
+    return Selected(op.object) && (hints_ || !op.hint);
+  }
 
   ObjectProfileData profile_;
   // profile_.by_spawn[k] as (object, events) pairs, ascending.
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> spawn_events_;
   sim::Random random_;
   std::vector<uint8_t> selected_;  // by object id: 1 if selected (bytes: read every decision)
+  bool hints_ = true;              // hinted events may be selected this run
   uint64_t spawned_ = 0;
   std::vector<Slot> slots_;  // by fiber id (ids are reused: reset on spawn)
   std::vector<uint64_t> weights_;  // PickFiber's scratch, by runnable index

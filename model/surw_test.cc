@@ -1,8 +1,10 @@
 // Checks of selective SURW and of the pending operations it reads: the
 // scheduler shows each runnable fiber's next object (set at a yield and at
-// a block, none at spawn); an unselected event always runs before a
-// selected one while the fiber has free moves left; the selected events
-// are interleaved uniformly when the estimate is exact; a fiber spinning
+// a block, none at spawn; a hinted yield's as a hint); an unselected
+// event always runs before a selected one while the fiber has free moves
+// left; a hinted event is selectable in half the runs and free in the
+// others; the selected events are interleaved uniformly when the
+// estimate is exact; a fiber spinning
 // on unselected events does not starve the others into a livelock; a
 // run is a function of its seed and replays from its decisions; the
 // profile offers only objects that two fibers touch.
@@ -35,6 +37,7 @@ class Recorder final : public sim::Strategy {
     Point point;
     for (size_t i = 0; i < p.runnable.size(); ++i) {
       point.objects.push_back(p.pending[p.runnable[i]].object);
+      point.hints.push_back(p.pending[p.runnable[i]].hint);
       if (p.runnable[i] == id) point.picked = i;
     }
     points.push_back(point);
@@ -45,6 +48,7 @@ class Recorder final : public sim::Strategy {
 
   struct Point {
     std::vector<uint64_t> objects;
+    std::vector<bool> hints;
     size_t picked = 0;
   };
   std::vector<Point> points;
@@ -215,6 +219,69 @@ TEST(SurwTest, ASpinnerOnUnselectedEventsDoesNotStarveTheOthers) {
     }, [] {});
     EXPECT_TRUE(r.findings.empty()) << "seed " << seed << ": " << r.findings[0].report;
   }
+}
+
+TEST(SurwTest, HintedEventsAreSelectableInHalfTheRunsAndFreeInTheOthers) {
+  // "hinted" names `x` only as a hint (YieldHint, as fs/ does before a
+  // page lock); "declared" yields on `x`. `x` is the one candidate, so it
+  // is selected every run. With hints on, both events are selected and
+  // either may go first; with hints off, the hinted one is a free move
+  // and always goes first.
+  ObjectProfileData d;
+  d.runs = 1;
+  d.by_spawn = {{{1, 1}}, {{1, 1}}};
+  d.objects = {1};
+  Surw surw(d);
+  constexpr int kRuns = 400;
+  int with_hints = 0, declared_first = 0;
+  for (uint64_t seed = 0; seed < kRuns; ++seed) {
+    sim::Scheduler s;
+    std::vector<char> order;
+    sim::RunOptions options;
+    options.seed = seed;
+    s.Run(surw, options, [&] {
+      uint64_t x = s.NewObjectId();
+      s.Spawn("hinted", [&s, x, &order] {
+        s.YieldHint("hinted", x);
+        order.push_back('h');
+      });
+      s.Spawn("declared", [&s, x, &order] {
+        s.Yield("declared", x);
+        order.push_back('d');
+      });
+    }, [] {});
+    ASSERT_EQ(order.size(), 2u);
+    if (surw.hints()) {
+      ++with_hints;
+      declared_first += order[0] == 'd';
+    } else {
+      EXPECT_EQ(order[0], 'h') << "seed " << seed << ": a hinted event must be a free move";
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(with_hints) / kRuns, 0.5, 0.1);
+  // Selected, the two are picked with equal weight.
+  EXPECT_NEAR(static_cast<double>(declared_first) / with_hints, 0.5, 0.12);
+}
+
+TEST(PendingOpTest, AHintedYieldShowsItsObjectAsAHint) {
+  sim::Scheduler s;
+  sim::testing::FirstStrategy first;
+  sim::PendingOp hinted, declared;
+  sim::RunOptions options;
+  uint64_t object = 0;
+  s.Run(first, options, [&] {
+    object = s.NewObjectId();
+    s.Spawn("a", [&] {
+      s.YieldHint("hinted", object);
+      hinted = s.current_fiber().pending;
+      s.Yield("declared", object);
+      declared = s.current_fiber().pending;
+    });
+  }, [] {});
+  EXPECT_EQ(hinted.object, object);
+  EXPECT_TRUE(hinted.hint);
+  EXPECT_EQ(declared.object, object);
+  EXPECT_FALSE(declared.hint);
 }
 
 TEST(SurwTest, ARunIsAFunctionOfItsSeedAndReplays) {

@@ -117,7 +117,7 @@ void BlockDevice::CompleteNow(Bio* bio, BlkStatus status, bool poison) {
 
 void BlockDevice::SubmitBio(Bio* bio, Where where) {
   sched_.MightSleep("submit_bio");
-  sched_.Yield("submit_bio");
+  sched_.YieldHint("submit_bio", queue_wait_->object_id());
   if (sched_.unwinding()) return;
   if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioSubmit(config_.name, *bio);
   ++stats_.bios;

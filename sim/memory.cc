@@ -153,7 +153,7 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
   const bool may_reclaim = (gfp & kGfpDirectReclaim) != 0 && !memalloc;
   if ((gfp & kGfpDirectReclaim) != 0) sched_.MightSleep("alloc_pages");
   if ((gfp & kGfpFs) != 0 && !memalloc) FsReclaim::Of(sched_).MightEnterReclaim(where);
-  sched_.Yield("alloc_pages");
+  sched_.YieldHint("alloc_pages", ReclaimWait().object_id());
   ++stats_.allocations;
   if (n > config_.budget_pages) {
     // No amount of reclaim makes this fit.
@@ -196,9 +196,8 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
       continue;
     }
     sched_.Cover("alloc_pages:wait_for_writeback");
-    if (reclaim_wait_ == nullptr) reclaim_wait_ = std::make_unique<WaitQueue>(sched_, "reclaim_wait");
     const uint64_t seen = io_completions_;
-    reclaim_wait_->WaitEventTimeout([&] { return io_completions_ != seen; }, kCongestionWaitNs);
+    ReclaimWait().WaitEventTimeout([&] { return io_completions_ != seen; }, kCongestionWaitNs);
   }
   // No scheduling point since the last check of used_: the check and the
   // taking are one step.
@@ -279,6 +278,11 @@ uint64_t Memory::SumOverShrinkers(uint64_t (Shrinker::*count)()) {
   uint64_t n = 0;
   for (Shrinker* shrinker : shrinkers_) n += (shrinker->*count)();
   return n;
+}
+
+WaitQueue& Memory::ReclaimWait() {
+  if (reclaim_wait_ == nullptr) reclaim_wait_ = std::make_unique<WaitQueue>(sched_, "reclaim_wait");
+  return *reclaim_wait_;
 }
 
 void Memory::IoCompleted() {

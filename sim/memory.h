@@ -158,6 +158,9 @@ class Memory final : public RunService {
   uint64_t Reclaim(uint64_t target, Gfp gfp, bool kswapd, uint64_t scan_max);
   void WakeKswapd();
   void KswapdMain();
+  // reclaim_wait_, made on first use in a run. Its object id also names
+  // the memory at every allocation's scheduling point (a hint for surw).
+  class WaitQueue& ReclaimWait();
   // A Shrinker count summed over the registered shrinkers.
   uint64_t SumOverShrinkers(uint64_t (Shrinker::*count)());
   uint64_t InFlight() { return SumOverShrinkers(&Shrinker::InFlight); }

@@ -494,8 +494,14 @@ FiberId Scheduler::Spawn(std::string_view name, std::function<void()> body,
 }
 
 void Scheduler::Yield(Site site, uint64_t object, bool read) {
+  YieldBefore(site, {object, read, false});
+}
+
+void Scheduler::YieldHint(Site site, uint64_t object) { YieldBefore(site, {object, false, true}); }
+
+void Scheduler::YieldBefore(Site site, PendingOp op) {
   if (!in_fiber() || unwinding_) return;
-  current_->pending = {object, read};
+  current_->pending = op;
   pending_by_id_[current_->id] = current_->pending;
   current_->reached_point = true;
   if (tracer_ != nullptr) [[unlikely]] tracer_->Yield(*current_, site);

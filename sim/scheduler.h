@@ -198,6 +198,13 @@ class Scheduler {
   // reads it if `read`. The object is shown to the strategy, not hashed
   // into the digest.
   void Yield(Site site, uint64_t object = 0, bool read = false);
+  // A scheduling point of code that does not declare each access it makes
+  // (fs/ and the simulated hardware: before a page lock, an extent range
+  // lock, a bio's submission, a page allocation): `object` names what the
+  // fiber is about to touch, as a hint (PendingOp::hint). surw orders by
+  // it in half its runs and lets it run first in the others
+  // (model/surw.h).
+  void YieldHint(Site site, uint64_t object);
   // A fresh object id for PendingOp: 1, 2, ... in creation order, from 1
   // again at each run's start (objects made between runs share ids with
   // the next run's first objects: ids are hints for strategies, never
@@ -343,6 +350,8 @@ class Scheduler {
   void SwitchTo(Fiber* next);
   void TraceSwitch(const Fiber& from, const Fiber& to);
   void Schedule(bool current_runnable);
+  // Yield and YieldHint: a scheduling point before `op`.
+  void YieldBefore(Site site, PendingOp op);
   bool FireTimers();
   [[noreturn]] void ExitCurrent();
   void ReportDeadlock();

@@ -27,6 +27,10 @@ inline constexpr FiberId kNoFiber = ~FiberId{0};
 struct PendingOp {
   uint64_t object = 0;
   bool read = false;
+  // Named at a scheduling point of code that does not declare each access
+  // it makes (Scheduler::YieldHint): what the fiber is about to touch, a
+  // hint a strategy may order by, not a declared access.
+  bool hint = false;
 };
 
 // True if the two operations may not commute: the same object, not both

@@ -209,7 +209,7 @@ void ExtentIoTree::WarnInvertedRange(uint64_t start, uint64_t end, Where where) 
 
 void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int subclass) {
   sched_.MightSleep("lock_extent");
-  sched_.Yield("lock_extent");
+  sched_.YieldHint("lock_extent", waiters_->object_id());
   if (sched_.unwinding()) return;
   if (start > end) [[unlikely]] {
     WarnInvertedRange(start, end, where);
@@ -245,7 +245,7 @@ void ExtentIoTree::LockExtent(uint64_t start, uint64_t end, Where where, int sub
 }
 
 bool ExtentIoTree::TryLockExtent(uint64_t start, uint64_t end, Where where) {
-  sched_.Yield("try_lock_extent");
+  sched_.YieldHint("try_lock_extent", waiters_->object_id());
   if (sched_.unwinding()) return false;
   if (start > end) [[unlikely]] {
     WarnInvertedRange(start, end, where);

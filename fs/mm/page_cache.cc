@@ -158,7 +158,7 @@ struct PageOps {
     if (!PageOps::Alive(page, "lock_page", where)) return;
     sim::Scheduler& s = page.sched();
     s.MightSleep("lock_page");
-    s.Yield("lock_page");
+    s.YieldHint("lock_page", page.object_id());
     if (s.unwinding() || !PageOps::Alive(page, "lock_page", where)) return;
     // lockdep first, as the kernel's acquire precedes the wait: an inversion
     // is reported even if the wait never ends.
@@ -176,7 +176,7 @@ struct PageOps {
   static bool TryLockPage(Page& page, sim::Where where, const sim::LockMap* nest) {
     if (!PageOps::Alive(page, "trylock_page", where)) return false;
     sim::Scheduler& s = page.sched();
-    s.Yield("trylock_page");
+    s.YieldHint("trylock_page", page.object_id());
     if (s.unwinding() || !PageOps::Alive(page, "trylock_page", where)) return false;
     if (PageLocked(page)) return false;
     PageOps::SetLocked(page, /*trylock=*/true, where, nest);
@@ -233,7 +233,7 @@ struct PageOps {
     if (!PageOps::Alive(page, "wait_on_page_locked", sim::Where::current())) return;
     sim::Scheduler& s = page.sched();
     s.MightSleep("wait_on_page_locked");
-    s.Yield("wait_on_page_locked");
+    s.YieldHint("wait_on_page_locked", page.object_id());
     while (PageLocked(page) && !s.unwinding()) s.Block(page);
   }
 
@@ -291,7 +291,7 @@ struct PageOps {
     if (!PageOps::Alive(page, "wait_on_page_writeback", sim::Where::current())) return;
     sim::Scheduler& s = page.sched();
     s.MightSleep("wait_on_page_writeback");
-    s.Yield("wait_on_page_writeback");
+    s.YieldHint("wait_on_page_writeback", page.object_id());
     while (PageWriteback(page) && !s.unwinding()) s.Block(page);
   }
 
