@@ -60,6 +60,21 @@ constexpr Bug kBugs[] = {
      "write_bytes instead of copied: pages never copied become uptodate and dirty, and i_size "
      "moves past what was written",
      ""},
+    {"compress_bail_stops_at_piece", &fs::FsConfig::bug_compress_bail_stops_at_piece, Bug::kAny,
+     "legacy", "deadlock",
+     "compress_file_range's uncompressed bail-out covers only the current 128 KiB piece, not the "
+     "rest of the async chunk: the chunk's later pages stay locked",
+     ""},
+    {"dedupe_same_file_waits_lower_range", &fs::FsConfig::bug_dedupe_same_file_waits_lower_range,
+     Bug::kAny, "legacy", "data_mismatch",
+     "a dedupe within one file writes back and waits for the lower of its two ranges, not the "
+     "span of both: a dirty source above the destination is shared as the disk holds it",
+     ""},
+    {"remap_prep_waits_dst_for_src", &fs::FsConfig::bug_remap_prep_waits_dst_for_src, Bug::kAny,
+     "legacy", "data_mismatch",
+     "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "
+     "source range of another file is shared as the disk holds it",
+     ""},
     {"end_io_wrong_container", &fs::FsConfig::bug_end_io_wrong_container, Bug::kAny, "legacy",
      "use_after_free",
      "btrfs's write completion takes container_of(bio, btrfs_io_bio) of a bio iomap allocated",

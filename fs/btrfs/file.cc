@@ -627,7 +627,7 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst, int* erro
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
   const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
-  WaitOrderedRange(lo, hi - lo);
+  WaitOrderedRange(lo, fs_.config().bug_dedupe_same_file_waits_lower_range ? len : hi - lo);
   // vfs_dedupe_file_range_compare(): the bytes, page by page; equal
   // ranges then share the source's extents. A page that cannot be read
   // ends the compare with its error, and nothing is shared.
@@ -672,7 +672,7 @@ bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len
   bool same = true;
   if (src_off < src.i_size_ && dst_off < i_size_) {
     len = std::min({len, src.i_size_ - src_off, i_size_ - dst_off});
-    src.WaitOrderedRange(src_off, len);
+    (fs_.config().bug_remap_prep_waits_dst_for_src ? *this : src).WaitOrderedRange(src_off, len);
     WaitOrderedRange(dst_off, len);
     // vfs_dedupe_file_range_compare(), under both inodes' locks.
     same = CompareForDedupe(src, src_off, dst_off, len, error);

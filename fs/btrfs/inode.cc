@@ -1520,7 +1520,8 @@ void BtrfsInode::CompressFileRange(uint64_t start, uint64_t end, bool range_held
     if (!encoded) {
       // cleanup_and_bail_uncompressed: the rest of the chunk, as it is.
       if (!attempt) sched_.Cover("compress_file_range:bail_uncompressed");
-      extents.push_back({at, end, std::nullopt});
+      extents.push_back({at, fs_.config().bug_compress_bail_stops_at_piece ? piece_end : end,
+                         std::nullopt});
       break;
     }
     sched_.Cover("compress_file_range:compressed");

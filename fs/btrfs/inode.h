@@ -137,6 +137,19 @@
 //   without wait_on_page_locked(): an asynchronous read still in flight
 //   is taken for a failed one, and a write whose user buffer maps a file
 //   comes back short (-EFAULT for a page it could have read).
+// - bug_compress_bail_stops_at_piece: compress_file_range()'s
+//   cleanup_and_bail_uncompressed covers only the current 128 KiB piece,
+//   not the rest of the async chunk: the chunk's later pages are never
+//   written or unlocked (a truncate into the first page makes the first
+//   piece bail out).
+// - bug_dedupe_same_file_waits_lower_range: a dedupe within one file
+//   writes back and waits for [lo, lo + len), the lower of its two ranges,
+//   not the span covering both: a dirty source above the destination is
+//   shared as the disk holds it, and the page cache's bytes are lost.
+// - bug_remap_prep_waits_dst_for_src: btrfs_remap_file_range_prep() waits
+//   for the source range on the destination inode (inode_out where
+//   inode_in belongs): a dirty source range of another file is shared as
+//   the disk holds it.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -297,6 +310,9 @@ struct FsConfig {
   bool bug_rfc_compress_worker_relocks_range = false;
   bool bug_lock_and_flush_ordered_leaks_ref = false;
   bool bug_dirty_pages_write_bytes = false;
+  bool bug_compress_bail_stops_at_piece = false;
+  bool bug_dedupe_same_file_waits_lower_range = false;
+  bool bug_remap_prep_waits_dst_for_src = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
