@@ -70,6 +70,11 @@ constexpr Bug kBugs[] = {
      "a dedupe within one file writes back and waits for the lower of its two ranges, not the "
      "span of both: a dirty source above the destination is shared as the disk holds it",
      ""},
+    {"rw_degradable_misses_raid1", &fs::FsConfig::bug_rw_degradable_misses_raid1, Bug::kAny,
+     "legacy", "data_mismatch",
+     "the commit's barrier check (btrfs_check_rw_degradable) tolerates no failed device for "
+     "RAID1: with one dead mirror the array never commits again and every fsync fails",
+     ""},
     {"remap_prep_waits_dst_for_src", &fs::FsConfig::bug_remap_prep_waits_dst_for_src, Bug::kAny,
      "legacy", "data_mismatch",
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "

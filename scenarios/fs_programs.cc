@@ -487,7 +487,7 @@ class FsWorld final : public sim::Program {
   bool Fsync(fs::BtrfsInode& inode, bool settle = false) {
     const uint64_t changed = changes_done_;
     const uint64_t invoke = ++clock_;
-    const uint64_t errors_at_start = DeviceErrors();
+    const std::vector<uint64_t> errors_at_start = DeviceErrors();
     const bool ok = inode.Fsync() == 0;
     const uint64_t response = ++clock_;
     for (size_t file = 0; file < files_.size(); ++file) {
@@ -499,12 +499,12 @@ class FsWorld final : public sim::Program {
     return ok;
   }
 
-  // Failed requests so far, on every device, reads included (a read
-  // repair's rewrite, a remount's read: anything an fsync might have to
-  // report is counted, so that the check below errs towards silence).
-  uint64_t DeviceErrors() const {
-    uint64_t n = 0;
-    for (size_t d = 0; d < array_->size(); ++d) n += array_->device(d).stats().errors;
+  // Failed requests so far, per device, reads included (a read repair's
+  // rewrite, a remount's read: anything an fsync might have to report is
+  // counted, so that the check below errs towards silence).
+  std::vector<uint64_t> DeviceErrors() const {
+    std::vector<uint64_t> n(array_->size());
+    for (size_t d = 0; d < array_->size(); ++d) n[d] = array_->device(d).stats().errors;
     return n;
   }
 
@@ -517,20 +517,43 @@ class FsWorld final : public sim::Program {
   // began may have been set after it looked). With none, the failure
   // is spurious: a writeback error kept and reported again and again
   // (AS_EIO never cleared), or an error made up.
-  void CheckFsyncFailure(size_t file, bool ok, uint64_t errors_at_start) {
+  //
+  // Nor may it fail for a degraded array: data kept in two copies (RAID1,
+  // RAID10) whose failed requests since then were all on one device
+  // other than the first, which holds the metadata log. v5.13 writes the
+  // data to the other copy (a bio fails only past max_errors) and commits
+  // (barrier_all_devices: check_barrier_error returns 0 while the array
+  // is rw-degradable), so fsync returns 0.
+  void CheckFsyncFailure(size_t file, bool ok, const std::vector<uint64_t>& errors_at_start) {
     Scheduler& s = *Scheduler::Running();
     const std::string& task = s.current_fiber().name;
-    std::vector<uint64_t>& starts = fsync_error_marks_[{task, file}];
+    std::vector<std::vector<uint64_t>>& starts = fsync_error_marks_[{task, file}];
     if (!ok && !PowerCutHappened()) {
-      const uint64_t since = starts.size() >= 2 ? starts[starts.size() - 2] : 0;
-      if (DeviceErrors() == since) {
+      const std::vector<uint64_t> now = DeviceErrors();
+      std::vector<uint64_t> since(now.size(), 0);
+      if (starts.size() >= 2) since = starts[starts.size() - 2];
+      std::vector<size_t> failing;
+      for (size_t d = 0; d < now.size(); ++d) {
+        if (now[d] != since[d]) failing.push_back(d);
+      }
+      const std::string window = starts.size() >= 2 ? "this task's fsync of it before last began"
+                                                     : "the run began";
+      const fs::Profile p = spec_->data_profile;
+      if (failing.empty()) {
         Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_eio:" + spec_->files[file],
                "fsync of file '" + spec_->files[file] + "' by " + task +
-                   " failed, although no request on any device failed since " +
-                   (starts.size() >= 2 ? "this task's fsync of it before last began"
-                                       : "the run began") +
+                   " failed, although no request on any device failed since " + window +
                    ": an error reported that nothing caused, or one reported again "
                    "(fsync reports a writeback error once)");
+      } else if ((p == fs::Profile::kRaid1 || p == fs::Profile::kRaid10) && failing.size() == 1 &&
+                 failing[0] != 0) {
+        Report(s, FindingKind::kDataMismatch,
+               "data_mismatch:fsync_eio_degraded:" + spec_->files[file],
+               "fsync of file '" + spec_->files[file] + "' by " + task + " failed, although since " +
+                   window + " requests failed only on " + array_->device(failing[0]).config().name +
+                   ", one device of a " + fs::ProfileName(p) +
+                   " array whose other copies and metadata device work: a degraded array writes "
+                   "the other copy and commits (btrfs_check_rw_degradable), and fsync returns 0");
       }
     }
     starts.push_back(errors_at_start);
@@ -1606,7 +1629,7 @@ class FsWorld final : public sim::Program {
   std::vector<FsyncPromise> fsyncs_;
   // By task (fiber name) and file: the device error count when each of
   // its fsyncs of the file began (CheckFsyncFailure).
-  std::map<std::pair<std::string, size_t>, std::vector<uint64_t>> fsync_error_marks_;
+  std::map<std::pair<std::string, size_t>, std::vector<std::vector<uint64_t>>> fsync_error_marks_;
   uint64_t cut_clock_ = ~uint64_t{0};
   size_t changers_ = 0;  // fibers with operations that change files
 };

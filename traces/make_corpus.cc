@@ -79,6 +79,8 @@ const std::vector<Entry>& Entries() {
       {"fs_dedupe_dirty_source_same_file-dedupe_same_file_waits_lower_range",
        "fs_dedupe_dirty_source_same_file",
        {{"order", "legacy"}, {"bug", "dedupe_same_file_waits_lower_range"}}, true},
+      {"fs_raid1_device_failure-rw_degradable_misses_raid1", "fs_raid1_device_failure",
+       {{"order", "legacy"}, {"bug", "rw_degradable_misses_raid1"}}, true},
       {"fs_dedupe_dirty_source_two_files-remap_prep_waits_dst_for_src",
        "fs_dedupe_dirty_source_two_files",
        {{"order", "legacy"}, {"bug", "remap_prep_waits_dst_for_src"}}, true},

@@ -142,12 +142,15 @@ bool BtrfsFs::CommitLog() {
   // one for RAID1 and RAID10, none for SINGLE and RAID0) fail the commit
   // before any superblock is written ("errors while submitting device
   // barriers"): the data it would name may not be durable on any copy.
-  // The batch stays for the next commit. Tolerated failures still fail
-  // this fsync (-EIO), as the error reaches it.
+  // The batch stays for the next commit. Tolerated failures do not fail
+  // it: check_barrier_error() returns 0 while the array is rw-degradable,
+  // and the commit goes on, degraded (the data is durable on the other
+  // copy).
   const Profile profile = config_.data_profile;
-  const size_t tolerated = profile == Profile::kRaid1 || profile == Profile::kRaid10 ? 1 : 0;
+  const bool raid1 = profile == Profile::kRaid1 && !config_.bug_rw_degradable_misses_raid1;
+  const size_t tolerated = raid1 || profile == Profile::kRaid10 ? 1 : 0;
   if (failed > tolerated && !config_.bug_commit_ignores_barrier_error) return false;
-  const bool ok = failed == 0;
+  const bool ok = failed <= tolerated;
   if (!log_.Commit()) return false;
   // The drops are durable now: pinned extents are free to reuse.
   for (auto it = extents_.begin(); it != extents_.end();) {

@@ -150,6 +150,10 @@
 //   for the source range on the destination inode (inode_out where
 //   inode_in belongs): a dirty source range of another file is shared as
 //   the disk holds it.
+// - bug_rw_degradable_misses_raid1: the commit's barrier check
+//   (barrier_all_devices -> btrfs_check_rw_degradable) counts no failure
+//   as tolerated for RAID1: an array with one dead mirror never commits
+//   again, and every fsync fails.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -313,6 +317,7 @@ struct FsConfig {
   bool bug_compress_bail_stops_at_piece = false;
   bool bug_dedupe_same_file_waits_lower_range = false;
   bool bug_remap_prep_waits_dst_for_src = false;
+  bool bug_rw_degradable_misses_raid1 = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).

@@ -253,6 +253,54 @@ TEST(BtrfsInodeTest, ALegacyWriteLocksAtMostNrDirtiedPausePagesAtOnce) {
   EXPECT_EQ(got, want);
 }
 
+// barrier_all_devices() -> check_barrier_error(): on RAID1 a barrier
+// that failed on one mirror is tolerated while the array is
+// rw-degradable (btrfs_check_rw_degradable): the commit goes on and fsync
+// returns 0, the data written to the other copy. The bug flag counts no
+// failure as tolerated for RAID1: the commit and the fsync fail.
+TEST(BtrfsInodeTest, ARaid1CommitWithOneDeadMirrorGoesOnDegraded) {
+  for (bool bug : {false, true}) {
+    SCOPED_TRACE(bug ? "rw_degradable_misses_raid1" : "v5.13");
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> inode;
+    int first = 1, second = 1;
+    uint64_t gen_first = 0, gen_second = 0;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      sim::Memory::Of(s).Configure(SmallMemory());
+      std::vector<sim::DeviceConfig> disks = Disks();
+      disks.push_back(disks[0]);
+      disks[1].name = "vdb";
+      array = std::make_unique<sim::BlockArray>(s, disks);
+      FsConfig config;
+      config.data_profile = Profile::kRaid1;
+      config.bug_rw_degradable_misses_raid1 = bug;
+      fs = std::make_unique<BtrfsFs>(s, *array, config);
+      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      s.Spawn("app", [&] {
+        inode->BufferedWrite(0, std::vector<uint8_t>(kPageSize, 0x11));
+        first = inode->Fsync();
+        gen_first = fs->log().generation();
+        array->device(1).PowerCut();  // vdb is gone; vda (and the log) work
+        inode->BufferedWrite(kPageSize, std::vector<uint8_t>(kPageSize, 0x22));
+        second = inode->Fsync();
+        gen_second = fs->log().generation();
+      });
+    });
+    EXPECT_TRUE(r.findings.empty()) << All(r);
+    EXPECT_EQ(first, 0);
+    if (!bug) {
+      EXPECT_EQ(second, 0);
+      EXPECT_GT(gen_second, gen_first);  // the second page's item committed, degraded
+    } else {
+      EXPECT_NE(second, 0);
+      EXPECT_EQ(gen_second, gen_first);  // no superblock written
+    }
+  }
+}
+
 // Read repair (end_bio_extent_readpage -> btrfs_submit_read_repair ->
 // repair_io_failure): on RAID1, a copy that fails its checksum is read
 // from the other mirror and rewritten with the good data; with both
