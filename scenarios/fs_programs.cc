@@ -557,6 +557,7 @@ class FsWorld final : public sim::Program {
       }
     }
     starts.push_back(errors_at_start);
+    if (starts.size() > 2) starts.erase(starts.begin());
   }
 
   // An operation that changes a file is invoked: its clock tick, and (for
@@ -1627,8 +1628,9 @@ class FsWorld final : public sim::Program {
   };
   std::vector<Change> changes_;
   std::vector<FsyncPromise> fsyncs_;
-  // By task (fiber name) and file: the device error count when each of
-  // its fsyncs of the file began (CheckFsyncFailure).
+  // By task (fiber name) and file: the per-device error counts when its
+  // last two fsyncs of the file began (CheckFsyncFailure reads the one
+  // before last).
   std::map<std::pair<std::string, size_t>, std::vector<std::vector<uint64_t>>> fsync_error_marks_;
   uint64_t cut_clock_ = ~uint64_t{0};
   size_t changers_ = 0;  // fibers with operations that change files

@@ -37,6 +37,14 @@ std::vector<sim::DeviceConfig> Disks() {
   return {d};
 }
 
+// Two disks of Disks()' geometry, vda and vdb: a RAID1 pair.
+std::vector<sim::DeviceConfig> MirroredDisks() {
+  std::vector<sim::DeviceConfig> disks = Disks();
+  disks.push_back(disks[0]);
+  disks[1].name = "vdb";
+  return disks;
+}
+
 // Memory pressure: 12 pages.
 sim::MemoryConfig SmallMemory() {
   sim::MemoryConfig m;
@@ -270,10 +278,7 @@ TEST(BtrfsInodeTest, ARaid1CommitWithOneDeadMirrorGoesOnDegraded) {
     uint64_t gen_first = 0, gen_second = 0;
     sim::RunResult r = RunFunctions(s, strategy, [&] {
       sim::Memory::Of(s).Configure(SmallMemory());
-      std::vector<sim::DeviceConfig> disks = Disks();
-      disks.push_back(disks[0]);
-      disks[1].name = "vdb";
-      array = std::make_unique<sim::BlockArray>(s, disks);
+      array = std::make_unique<sim::BlockArray>(s, MirroredDisks());
       FsConfig config;
       config.data_profile = Profile::kRaid1;
       config.bug_rw_degradable_misses_raid1 = bug;
@@ -325,10 +330,7 @@ TEST(BtrfsInodeTest, ReadRepairRewritesABadCopyAndFailsOnlyWhenNoCopyIsGood) {
       std::vector<std::vector<uint8_t>> copies_after(2);
       sim::RunResult r = RunFunctions(s, strategy, [&] {
         sim::Memory::Of(s).Configure(SmallMemory());
-        std::vector<sim::DeviceConfig> disks = Disks();
-        disks.push_back(disks[0]);
-        disks[1].name = "vdb";
-        array = std::make_unique<sim::BlockArray>(s, disks);
+        array = std::make_unique<sim::BlockArray>(s, MirroredDisks());
         FsConfig config;
         config.order = order;
         config.data_profile = Profile::kRaid1;
