@@ -75,6 +75,16 @@ constexpr Bug kBugs[] = {
      "the commit's barrier check (btrfs_check_rw_degradable) tolerates no failed device for "
      "RAID1: with one dead mirror the array never commits again and every fsync fails",
      ""},
+    {"cow_fail_keeps_data_resv", &fs::FsConfig::bug_cow_fail_keeps_data_resv, Bug::kAny, "legacy",
+     "warn",
+     "cow_file_range's -ENOSPC path clears the run's DELALLOC bit without EXTENT_CLEAR_DATA_RESV: "
+     "the failed range's data reservation leaks until unmount warns",
+     ""},
+    {"writepage_error_not_in_mapping", &fs::FsConfig::bug_writepage_error_not_in_mapping, Bug::kAny,
+     "legacy", "crash_inconsistency",
+     "iomap_writepage_map returns a ->map_blocks error (-ENOSPC) without mapping_set_error: the "
+     "flusher drops a range it could not place and no fsync reports it",
+     ""},
     {"remap_prep_waits_dst_for_src", &fs::FsConfig::bug_remap_prep_waits_dst_for_src, Bug::kAny,
      "legacy", "data_mismatch",
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "
@@ -290,6 +300,9 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
       {"log_kib",
        "KiB: the metadata area (superblock, log, two checkpoint slots), a multiple of 4 from 64 "
        "to 1024 (the default; 127 log records between checkpoints, 64: 7)"},
+      {"enospc_window",
+       "a fault: one of the first N data allocations of cow_file_range (btrfs_reserve_extent) "
+       "fails with -ENOSPC, which one drawn per run (default 0: none)"},
   };
 }
 
@@ -313,6 +326,7 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
                                         c.em_release_min_isize);
   c.ra_pages = ConfigNumber(config, "ra_pages", c.ra_pages, 0, 4096);
+  c.enospc_window = ConfigNumber(config, "enospc_window", c.enospc_window, 0, 4096);
   const uint64_t log_kib = ConfigNumber(config, "log_kib", c.log_len >> 10, 64, fs::BtrfsFs::kLogLen >> 10);
   if (log_kib % 4 != 0) {
     throw ConfigError{"config log_kib=" + std::to_string(log_kib) + ": expected a multiple of 4"};

@@ -96,7 +96,7 @@ class FsWorld final : public sim::Program {
     crash_check_ = spec.check_crash_consistency;
     // The fsync oracle needs the changes wherever fsync may be judged: after
     // a power cut, and on disks that fail I/O (CheckDiskAfterFaults).
-    track_changes_ = crash_check_ || FaultsInjected();
+    track_changes_ = crash_check_ || FaultsInjected() || EnospcInjected();
     fsx_model_.assign(files_.size(), std::nullopt);
     for (const FiberSpec& fiber : spec.fibers) {
       if (fiber.fsx && !fiber.ops.empty()) fsx_model_[fiber.ops.front().file] = model::FileState{};
@@ -502,9 +502,12 @@ class FsWorld final : public sim::Program {
   // Failed requests so far, per device, reads included (a read repair's
   // rewrite, a remount's read: anything an fsync might have to report is
   // counted, so that the check below errs towards silence).
+  // The last entry counts the data allocations that failed with -ENOSPC
+  // (config enospc_window): an error fsync may report as well.
   std::vector<uint64_t> DeviceErrors() const {
-    std::vector<uint64_t> n(array_->size());
+    std::vector<uint64_t> n(array_->size() + 1);
     for (size_t d = 0; d < array_->size(); ++d) n[d] = array_->device(d).stats().errors;
+    n.back() = fs_->enospc_failures();
     return n;
   }
 
@@ -542,11 +545,11 @@ class FsWorld final : public sim::Program {
       if (failing.empty()) {
         Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_eio:" + spec_->files[file],
                "fsync of file '" + spec_->files[file] + "' by " + task +
-                   " failed, although no request on any device failed since " + window +
+                   " failed, although no request on any device (nor any data allocation) failed since " + window +
                    ": an error reported that nothing caused, or one reported again "
                    "(fsync reports a writeback error once)");
       } else if ((p == fs::Profile::kRaid1 || p == fs::Profile::kRaid10) && failing.size() == 1 &&
-                 failing[0] != 0) {
+                 failing[0] != 0 && failing[0] < array_->size()) {
         Report(s, FindingKind::kDataMismatch,
                "data_mismatch:fsync_eio_degraded:" + spec_->files[file],
                "fsync of file '" + spec_->files[file] + "' by " + task + " failed, although since " +
@@ -723,7 +726,7 @@ class FsWorld final : public sim::Program {
     }
     settled_ = true;
     if (synced) CheckDisk(s);
-    if (FaultsInjected()) CheckDiskAfterFaults(s);
+    if (FaultsInjected() || EnospcInjected()) CheckDiskAfterFaults(s);
     // Unmount: every inode evicted (its page cache dropped, the delalloc
     // left cleared with its reservation), then no data space may still be
     // reserved (btrfs_free_block_groups()'s WARN).
@@ -1097,6 +1100,12 @@ class FsWorld final : public sim::Program {
     return names;
   }
 
+  // Whether a data allocation may fail with -ENOSPC (config
+  // enospc_window): then writeback may drop a range it could not place,
+  // reporting the error to fsync, and the disk is judged as after I/O
+  // errors (CheckDiskAfterFaults) rather than against the page cache.
+  bool EnospcInjected() const { return config_.enospc_window > 0; }
+
   // Whether any device may fail I/O by design (io_errors, device_failure
   // faults): then a copy may legitimately be bad or missing.
   bool FaultsInjected() const {
@@ -1320,7 +1329,7 @@ class FsWorld final : public sim::Program {
   void CheckDisk(Scheduler& s) {
     // After a power cut or with injected faults fsync may fail, and the
     // crash check, not this one, judges what survives.
-    if (FaultsInjected() || PowerCutHappened()) return;
+    if (FaultsInjected() || EnospcInjected() || PowerCutHappened()) return;
     std::optional<fs::PersistentState> mounted = MountDurable(s, "mount after the final fsync: ");
     if (!mounted) return;
     const fs::PersistentState& p = *mounted;

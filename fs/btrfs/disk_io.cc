@@ -184,6 +184,18 @@ uint64_t BtrfsFs::AllocData(uint64_t len) {
   return 0;
 }
 
+bool BtrfsFs::ReserveExtent(uint64_t len, uint64_t* disk) {
+  if (config_.enospc_window > 0) {
+    if (enospc_at_ < 0) enospc_at_ = static_cast<int64_t>(sched_.Choose(config_.enospc_window, "enospc_at"));
+    if (reservations_++ == static_cast<uint64_t>(enospc_at_)) {
+      sched_.Cover("btrfs_reserve_extent:enospc");
+      ++enospc_failures_;
+      return false;
+    }
+  }
+  *disk = AllocData(len);
+  return true;
+}
 
 void BtrfsFs::ExtentReferenced(uint64_t disk_bytenr) {
   auto it = extents_.find(disk_bytenr);

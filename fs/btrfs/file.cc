@@ -407,8 +407,10 @@ int BtrfsInode::Fsync() {
   // and punch hole may run while the first pass's pages are under
   // writeback.
   if (mapping_.nrpages() != 0) {
+    // start_ordered_ops(): any error goes straight out (-ENOSPC from
+    // cow_file_range as well as -EIO).
     const int started = FdatawriteRange(0, kLEndMax);
-    if (started == -5) {
+    if (started != 0) {
       mapping_.CheckErrors();
       return started;
     }

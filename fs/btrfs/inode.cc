@@ -1019,6 +1019,7 @@ int BtrfsInode::Writepage(Page& page, WritebackControl& wbc) {
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
   wpc.skip_eof_zeroing = fs_.config().bug_writepage_skips_eof_zeroing;
+  wpc.skip_mapping_set_error = fs_.config().bug_writepage_error_not_in_mapping;
   int ret = wpc.DoWritepage(page, wbc, i_size_);
   wpc.SubmitPending();
   pages_written_past_eof_ += wpc.past_eof_pages();
@@ -1035,6 +1036,7 @@ int BtrfsInode::Writepages(AddressSpace& mapping, WritebackControl& wbc) {
   IomapWritepageCtx wpc(sched_, *this);
   wpc.write_past_eof = fs_.config().bug_writeback_past_eof_after_truncate;
   wpc.skip_eof_zeroing = fs_.config().bug_writepage_skips_eof_zeroing;
+  wpc.skip_mapping_set_error = fs_.config().bug_writepage_error_not_in_mapping;
   wpc.whole_pass = true;
   const std::function<void()> submit = [&wpc] { wpc.SubmitPending(); };
   const std::function<void()>* saved = wbc.submit_pending;
@@ -1420,7 +1422,7 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
     em.ram_bytes = prealloc->disk_num_bytes;
   } else {
     if (len > kPageSize) sched_.Cover("cow_file_range:multi_page_extent");
-    disk = fs_.AllocData(len);
+    if (!fs_.ReserveExtent(len, &disk)) return CowFileRangeFailed(start, end);
     em.orig_start = start;
     em.ram_bytes = len;
   }
@@ -1445,6 +1447,28 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
   UnlockDelallocPages(start, end);
   MapOrdered(wpc, start, disk, end);
   return 0;
+}
+
+// cow_file_range()'s out_unlock, v5.13: btrfs_reserve_extent() failed
+// before any extent of the run was reserved. extent_clear_unlock_delalloc()
+// clears LOCKED, DELALLOC and the reservation (EXTENT_CLEAR_DATA_RESV) of
+// the whole run, and for every page of it but the one writepage holds,
+// PAGE_START_WRITEBACK | PAGE_END_WRITEBACK | PAGE_UNLOCK: cleaned, through
+// writeback at once, unlocked, never written (their bytes stay in the cache
+// until reclaim drops them). The error goes back to writepage, which
+// clears the held page's PG_uptodate and sets it in the mapping.
+int BtrfsInode::CowFileRangeFailed(uint64_t start, uint64_t end) {
+  const uint32_t resv = fs_.config().bug_cow_fail_keeps_data_resv ? 0u : uint32_t{kExtentClearDataResv};
+  io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc | resv);
+  io_tree_.UnlockExtent(start, end - 1);
+  for (uint64_t at = start + kPageSize; at < end; at += kPageSize) {
+    Page& page = *mapping_.Peek(at / kPageSize);
+    ClearPageDirtyForIo(page);
+    SetPageWriteback(page);
+    EndPageWriteback(page);
+    UnlockPage(page);
+  }
+  return -kEnospc;
 }
 
 namespace {

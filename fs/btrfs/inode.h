@@ -154,6 +154,14 @@
 //   (barrier_all_devices -> btrfs_check_rw_degradable) counts no failure
 //   as tolerated for RAID1: an array with one dead mirror never commits
 //   again, and every fsync fails.
+// - bug_cow_fail_keeps_data_resv: cow_file_range()'s error path clears
+//   the run's DELALLOC bit without EXTENT_CLEAR_DATA_RESV: the failed
+//   range's data reservation is never given back (bytes_may_use leaks
+//   until unmount warns).
+// - bug_writepage_error_not_in_mapping: iomap_writepage_map() returns a
+//   ->map_blocks error without mapping_set_error(): writeback run by the
+//   flusher or kswapd drops the range it could not place, and no fsync
+//   hears of it.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -318,6 +326,8 @@ struct FsConfig {
   bool bug_dedupe_same_file_waits_lower_range = false;
   bool bug_remap_prep_waits_dst_for_src = false;
   bool bug_rw_degradable_misses_raid1 = false;
+  bool bug_cow_fail_keeps_data_resv = false;
+  bool bug_writepage_error_not_in_mapping = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
@@ -336,6 +346,16 @@ struct FsConfig {
   // wants checkpoints (and power cuts during them) within a few fsyncs
   // scales it down (config log_kib; 64 KiB: 7 records).
   uint64_t log_len = uint64_t{1} << 20;
+  // A fault (config enospc_window): one btrfs_reserve_extent() of
+  // cow_file_range(), the k-th, fails with -ENOSPC, k drawn below this
+  // window through the Chooser at the first call (0: none fails). In
+  // v5.13 that needs the data space gone at writeback (the write's
+  // reservation notwithstanding: pinned extents, fragmentation below
+  // min_alloc_size); it opens the writepage error path: the run's range
+  // cleared of delalloc with its reservation released, its other pages
+  // cleaned and unlocked unwritten, the page handed to writepage no
+  // longer uptodate, and the error left in the mapping for fsync.
+  uint64_t enospc_window = 0;
   // A design knob of extents-before-pages (not a mistake): fsync's
   // data-integrity writeback counts the pages best-effort writeback
   // redirtied because another task held their range (wbc->pages_skipped),
@@ -411,6 +431,11 @@ class BtrfsFs {
   // or was truncated to nothing). REQUIRES: the transaction lock, for all
   // but AllocData.
   uint64_t AllocData(uint64_t len);
+  // btrfs_reserve_extent() for cow_file_range(): AllocData, or -ENOSPC
+  // (returns false) where the enospc_window fault falls.
+  bool ReserveExtent(uint64_t len, uint64_t* disk);
+  // Reservations that failed with -ENOSPC so far (the fault above).
+  uint64_t enospc_failures() const { return enospc_failures_; }
   void ExtentReferenced(uint64_t disk_bytenr);
   void ExtentUnused(uint64_t disk_bytenr);
   void ReleaseUnreferenced();
@@ -479,6 +504,9 @@ class BtrfsFs {
   std::map<uint64_t, Extent> extents_;  // allocated: disk_bytenr -> extent
   std::set<uint64_t> referenced_;       // of them: referenced, not pinned
   std::map<uint64_t, uint64_t> free_;   // start -> length, merged
+  int64_t enospc_at_ = -1;              // the reservation that fails (drawn at the first)
+  uint64_t reservations_ = 0;           // ReserveExtent calls so far
+  uint64_t enospc_failures_ = 0;
   uint64_t bytes_may_use_ = 0;          // data space reserved for delalloc
   std::vector<BtrfsInode*> inodes_;
   SuperShrinker super_shrinker_{*this};
@@ -798,6 +826,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // pages locked); extents before pages hands it to the worker, which
   // cannot take it under pages it holds. Returns kIomapPageStarted.
   int CowFileRangeAsync(uint64_t start, uint64_t end);
+  int CowFileRangeFailed(uint64_t start, uint64_t end);
   // The delalloc worker: compress_file_range() then
   // submit_compressed_extents() for [start, end).
   void CompressFileRange(uint64_t start, uint64_t end, bool range_held);

@@ -306,6 +306,59 @@ TEST(BtrfsInodeTest, ARaid1CommitWithOneDeadMirrorGoesOnDegraded) {
   }
 }
 
+// cow_file_range()'s -ENOSPC path (config enospc_window, here 1: the
+// first reservation fails): the run's delalloc and its reservation go, its
+// pages are left clean and unwritten, the page writepage held is no longer
+// uptodate (a read then finds the disk's bytes: zeroes), fsync reports
+// -ENOSPC once, and the next write and fsync of the range succeed. With
+// bug_cow_fail_keeps_data_resv the reservation stays behind.
+TEST(BtrfsInodeTest, AnAllocationThatFailsAtWritebackDropsTheRunAndFsyncReportsItOnce) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    for (bool bug : {false, true}) {
+      SCOPED_TRACE(std::string(order == LockOrder::kLegacy ? "legacy" : "rfc") +
+                   (bug ? " cow_fail_keeps_data_resv" : ""));
+      sim::Scheduler s;
+      sim::testing::NonPreemptive strategy;
+      std::unique_ptr<sim::BlockArray> array;
+      std::unique_ptr<BtrfsFs> fs;
+      std::unique_ptr<BtrfsInode> inode;
+      int first = 1, second = 1, third = 1;
+      uint64_t resv_after_error = 1, dirty_after_error = 1;
+      std::vector<uint8_t> after_error, at_end;
+      sim::RunResult r = RunFunctions(s, strategy, [&] {
+        sim::Memory::Of(s).Configure(SmallMemory());
+        array = std::make_unique<sim::BlockArray>(s, Disks());
+        FsConfig config;
+        config.order = order;
+        config.enospc_window = 1;
+        config.bug_cow_fail_keeps_data_resv = bug;
+        fs = std::make_unique<BtrfsFs>(s, *array, config);
+        inode = std::make_unique<BtrfsInode>(*fs, 257);
+        s.Spawn("app", [&] {
+          inode->BufferedWrite(0, std::vector<uint8_t>(3 * kPageSize, 0x11));
+          first = inode->Fsync();
+          resv_after_error = fs->bytes_may_use();
+          dirty_after_error = inode->mapping().nr_dirty();
+          after_error = inode->Read(0, kPageSize);
+          second = inode->Fsync();  // the error was reported: nothing to say
+          inode->BufferedWrite(0, std::vector<uint8_t>(3 * kPageSize, 0x22));
+          third = inode->Fsync();
+          inode->mapping().InvalidateMappingPages(0, kLEndMax);
+          at_end = inode->Read(0, 3 * kPageSize);
+        });
+      });
+      EXPECT_TRUE(r.findings.empty()) << All(r);
+      EXPECT_EQ(first, -kEnospc);
+      EXPECT_EQ(second, 0);
+      EXPECT_EQ(third, 0);
+      EXPECT_EQ(dirty_after_error, 0u);
+      EXPECT_EQ(resv_after_error, bug ? 3 * kPageSize : 0u);
+      EXPECT_EQ(after_error, std::vector<uint8_t>(kPageSize, 0));  // re-read: never written
+      EXPECT_EQ(at_end, std::vector<uint8_t>(3 * kPageSize, 0x22));
+    }
+  }
+}
+
 // Read repair (end_bio_extent_readpage -> btrfs_submit_read_repair ->
 // repair_io_failure): on RAID1, a copy that fails its checksum is read
 // from the other mirror and rewritten with the good data; with both

@@ -117,6 +117,7 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
       ++count;
     }
   }
+  AddressSpace* mapping = page.mapping();
   if (error != 0 && count == 0) {
     ClearPageUptodate(page);
     UnlockPage(page);
@@ -126,6 +127,8 @@ int IomapWritepageCtx::DoWritepage(Page& page, WritebackControl& wbc, uint64_t i
     if (count == 0) EndPageWriteback(page);  // nothing to write after all
   }
   for (Ioend* ioend : submit) Submit(ioend);
+  // done: mapping_set_error(): fsync reports it (AS_ENOSPC, AS_EIO).
+  if (error != 0 && mapping != nullptr && !skip_mapping_set_error) mapping->SetError(error);
   return error;
 }
 

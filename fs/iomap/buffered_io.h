@@ -126,6 +126,9 @@ class IomapWritepageCtx {
   // An injectable mistake (FsConfig::bug_writepage_skips_eof_zeroing): the
   // page straddling EOF goes to disk without its part past EOF zeroed.
   bool skip_eof_zeroing = false;
+  // Injected mistake: a ->map_blocks error is returned without
+  // mapping_set_error() (see bug_writepage_error_not_in_mapping).
+  bool skip_mapping_set_error = false;
 
   // iomap_do_writepage(). REQUIRES: `page` locked, its dirty bit cleared
   // for I/O (write_cache_pages does both). Unlocks it.

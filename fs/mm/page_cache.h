@@ -51,6 +51,7 @@ namespace fsim::fs {
 inline constexpr uint64_t kPageSize = 4096;
 // errno values the model returns (negated, as the kernel does).
 inline constexpr int kEio = 5;
+inline constexpr int kEnospc = 28;
 inline constexpr int kEnomem = 12;
 inline constexpr unsigned kPageShift = 12;
 // A byte range's end meaning "to the end of the file" (the kernel's
