@@ -35,6 +35,8 @@ constexpr int kReclaimPassesMax = 16;
 // congestion_wait(BLK_RW_ASYNC, HZ/50): the longest an allocation waits
 // for writeback to end before it reclaims again.
 constexpr uint64_t kCongestionWaitNs = 20'000'000;
+// One jiffy at HZ=250.
+constexpr uint64_t kJiffyNs = 4'000'000;
 // Shrinkers registered at once: registering more is a harness error.
 constexpr size_t kShrinkersMax = 16;
 // Options for a shrinker's nr_to_scan: 1, half of its objects, all of
@@ -132,6 +134,7 @@ void Memory::OnRunBegin() {
   kswapd_wait_.reset();
   reclaim_wait_.reset();
   io_completions_ = 0;
+  putbacks_ = 0;
   kswapd_started_ = false;
   kswapd_wanted_ = false;
 }
@@ -174,6 +177,7 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
     }
   }
   const int passes = (gfp & kGfpNoRetry) != 0 ? 1 : kReclaimPassesMax;
+  int putback_wakes = 0;
   for (int pass = 0; may_reclaim && used_ + n > config_.budget_pages && pass < passes; ++pass) {
     if (Reclaim(used_ + n - config_.budget_pages, gfp, /*kswapd=*/false) > 0) continue;
     if ((gfp & kGfpNoRetry) != 0) break;
@@ -193,11 +197,35 @@ bool Memory::AllocPages(uint64_t n, Gfp gfp, Where where) {
       // progress, then the allocation fails.
       if (Reclaimable() == 0) break;
       sched_.Cover("alloc_pages:retry_reclaimable");
+      // The objects left are busy with other tasks (pages locked by a
+      // writer, an fsync's writeback or an ordered extent's completion).
+      // On a real machine those tasks run on other CPUs while this one
+      // retries; on fsim's one CPU a retry at the same instant could use
+      // up all 16 passes before any of them ran. So the retry sleeps a
+      // jiffy first (schedule_timeout_uninterruptible(1), what v5.13's
+      // should_reclaim_retry() does for a workqueue worker), or until an
+      // I/O ends.
+      const uint64_t seen = io_completions_;
+      ReclaimWait().WaitEventTimeout([&] { return io_completions_ != seen; }, kJiffyNs);
       continue;
     }
     sched_.Cover("alloc_pages:wait_for_writeback");
-    const uint64_t seen = io_completions_;
-    ReclaimWait().WaitEventTimeout([&] { return io_completions_ != seen; }, kCongestionWaitNs);
+    // The wait ends when an I/O ends, or, if another reclaim pass holds
+    // pages isolated that this one could not look at, when it puts them
+    // back: then the pass does not count against MAX_RECLAIM_RETRIES (no
+    // I/O ended and no time passed: it was no congestion_wait(); counted,
+    // two reclaimers used up each other's retries at one instant with
+    // writeback in flight). Bounded, so that they cannot wake each other
+    // for ever.
+    const uint64_t seen = io_completions_, seen_putbacks = putbacks_;
+    const bool on_putback = putback_wakes < kReclaimPassesMax && SumOverShrinkers(&Shrinker::Isolated) > 0;
+    ReclaimWait().WaitEventTimeout(
+        [&] { return io_completions_ != seen || (on_putback && putbacks_ != seen_putbacks); },
+        kCongestionWaitNs);
+    if (on_putback && io_completions_ == seen && putbacks_ != seen_putbacks) {
+      ++putback_wakes;
+      --pass;
+    }
   }
   // No scheduling point since the last check of used_: the check and the
   // taking are one step.
@@ -287,6 +315,11 @@ WaitQueue& Memory::ReclaimWait() {
 
 void Memory::IoCompleted() {
   ++io_completions_;
+  if (reclaim_wait_ != nullptr) reclaim_wait_->WakeUp();
+}
+
+void Memory::PutbackDone() {
+  ++putbacks_;
   if (reclaim_wait_ != nullptr) reclaim_wait_->WakeUp();
 }
 

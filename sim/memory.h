@@ -93,6 +93,9 @@ class Shrinker {
   // an allocation that reclaimed nothing waits for writeback while these
   // remain, as should_reclaim_retry() does, before it gives up.
   virtual uint64_t WritePending() { return 0; }
+  // The part of InFlight() another reclaim pass holds isolated: back on
+  // its list (PutbackDone) when that pass ends.
+  virtual uint64_t Isolated() { return 0; }
 };
 
 struct MemoryConfig {
@@ -150,6 +153,10 @@ class Memory final : public RunService {
   // read's unlock, isolated pages put back): allocations waiting for
   // reclaimable memory look again.
   void IoCompleted();
+  // Reclaim put pages it had isolated back on the LRU (putback_lru_page):
+  // an allocation that found them isolated may look again. Not an I/O: a
+  // wait for writeback does not end on it alone (see AllocPages).
+  void PutbackDone();
 
   void OnRunBegin() override;
 
@@ -179,6 +186,7 @@ class Memory final : public RunService {
   // for an I/O to end (or HZ/50).
   std::unique_ptr<class WaitQueue> reclaim_wait_;
   uint64_t io_completions_ = 0;
+  uint64_t putbacks_ = 0;
   bool kswapd_started_ = false;
   bool kswapd_wanted_ = false;
 };

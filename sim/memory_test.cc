@@ -186,6 +186,88 @@ TEST(MemoryTest, AnAllocationRetriesReclaimWhileObjectsRemainThenFails) {
   }
 }
 
+// A page cache whose pages are all under writeback until a timer ends it:
+// a scan isolates the pages it can see, yields (another reclaimer may run
+// meanwhile and find them isolated), puts them back and frees nothing.
+class IsolatingCache final : public Shrinker {
+ public:
+  explicit IsolatingCache(Scheduler& s) : s_(s) {}
+  std::string_view name() const override { return "isolating_cache"; }
+  uint64_t Count() override { return pages - isolated; }
+  uint64_t Scan(uint64_t, uint64_t, Gfp) override {
+    ++scans;
+    const uint64_t taken = pages - isolated;
+    isolated += taken;
+    s_.Yield("isolate_lru_pages");
+    isolated -= taken;
+    Memory::Of(s_).PutbackDone();
+    return 0;  // every page under writeback: nothing freed
+  }
+  uint64_t InFlight() override { return writeback + isolated; }
+  uint64_t Isolated() override { return isolated; }
+  uint64_t pages = 0, writeback = 0, isolated = 0;
+  int scans = 0;
+
+ private:
+  Scheduler& s_;
+};
+
+// Runs another fiber than the current one whenever it can.
+class Alternating final : public Strategy {
+ public:
+  void BeginRun(uint64_t) override {}
+  FiberId PickFiber(const SchedulePoint& p) override {
+    for (FiberId id : p.runnable) {
+      if (id != p.current) return id;
+    }
+    return p.runnable[0];
+  }
+  uint64_t PickValue(uint64_t, Site) override { return 0; }
+};
+
+// should_reclaim_retry() waits for I/O (congestion_wait) between passes
+// that freed nothing. Two direct reclaimers that find each other's pages
+// isolated look again when they are put back, but that wake is no I/O and
+// no time: it may not use up MAX_RECLAIM_RETRIES while the writeback that
+// will free the pages is in flight. Both allocations wait for it and
+// succeed.
+TEST(MemoryTest, ReclaimersPuttingPagesBackDoNotUseUpEachOthersRetries) {
+  Scheduler s;
+  Alternating strategy;
+  IsolatingCache cache(s);
+  bool ok_a = false, ok_b = false;
+  uint64_t at_a = 0, at_b = 0;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    Memory& mem = Memory::Of(s);
+    mem.Configure(Config(4, 4, 4, /*kswapd=*/false));
+    mem.RegisterShrinker(&cache);
+    s.Spawn("setup", [&] {
+      ASSERT_TRUE(mem.AllocPages(4, kGfpKernel));
+      cache.pages = cache.writeback = 4;
+      s.AddTimer(5'000'000, "end_writeback", [&] {
+        mem.FreePages(4);
+        cache.pages = cache.writeback = 0;
+        mem.IoCompleted();
+      });
+      s.Spawn("a", [&] {
+        ok_a = mem.AllocPages(1, kGfpKernel);
+        at_a = s.now_ns();
+      });
+      s.Spawn("b", [&] {
+        ok_b = mem.AllocPages(1, kGfpKernel);
+        at_b = s.now_ns();
+      });
+    });
+  });
+  EXPECT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_TRUE(ok_a);
+  EXPECT_TRUE(ok_b);
+  EXPECT_GE(at_a, 5'000'000u);  // each waited for the writeback
+  EXPECT_GE(at_b, 5'000'000u);
+  EXPECT_GE(cache.scans, 2);  // b met a's isolated pages and looked again
+  EXPECT_EQ(Memory::Of(s).stats().failed_allocations, 0u);
+}
+
 TEST(MemoryTest, KswapdReclaimsInItsOwnFiberAndIsADaemon) {
   for (uint64_t seed = 0; seed < 50; ++seed) {
     Scheduler s;

@@ -537,6 +537,10 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, b
   UnlockPage(*page);
   PutPage(*page);
   i_mmap_lock_.UpRead();
+  // fault_dirty_shared_page(): a page_mkwrite that dirtied the page
+  // throttles the store to writeback speed, as write(2) is
+  // (balance_dirty_pages_ratelimited, with the page lock dropped).
+  if (start < size) BalanceDirtyPagesRatelimited(mapping_);
   return written;
 }
 

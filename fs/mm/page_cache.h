@@ -487,6 +487,7 @@ class PageCacheShrinker final : public sim::Shrinker {
   uint64_t InFlight() override;
   // Dirty pages: the flusher may clean them.
   uint64_t WritePending() override;
+  uint64_t Isolated() override;
 
  private:
   // Also counts in *unqueued_dirty a page it locked that was dirty and

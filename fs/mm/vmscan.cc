@@ -60,7 +60,7 @@ uint64_t PageCacheShrinker::ShrinkInactiveList(uint64_t nr_to_scan, sim::Gfp gfp
     freed += cache_.pages_freed_ - before;
   }
   // Another allocation that found these pages isolated may look again.
-  if (!isolated.empty()) sim::Memory::Of(cache_.sched_).IoCompleted();
+  if (!isolated.empty()) sim::Memory::Of(cache_.sched_).PutbackDone();
   // Every page taken was dirty and not queued for I/O, so the flushers
   // are not keeping up (or asleep): wakeup_flusher_threads(WB_REASON_VMSCAN).
   if (!isolated.empty() && unqueued_dirty == isolated.size()) {
@@ -75,6 +75,8 @@ uint64_t PageCacheShrinker::InFlight() {
 }
 
 uint64_t PageCacheShrinker::WritePending() { return cache_.nr_dirty_; }
+
+uint64_t PageCacheShrinker::Isolated() { return cache_.nr_isolated_; }
 
 // One page of shrink_page_list(). Returns true if the page left the page
 // cache (it is freed when reclaim's reference is put).
