@@ -85,6 +85,11 @@ constexpr Bug kBugs[] = {
      "iomap_writepage_map returns a ->map_blocks error (-ENOSPC) without mapping_set_error: the "
      "flusher drops a range it could not place and no fsync reports it",
      ""},
+    {"zero_range_punches_hole", &fs::FsConfig::bug_zero_range_punches_hole, Bug::kAny, "legacy",
+     "warn",
+     "btrfs_zero_range punches a hole over the range's whole blocks instead of preallocating them: "
+     "writes into it are COWed and may fail with -ENOSPC, which fallocate(2) promises they will not",
+     ""},
     {"remap_prep_waits_dst_for_src", &fs::FsConfig::bug_remap_prep_waits_dst_for_src, Bug::kAny,
      "legacy", "data_mismatch",
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "

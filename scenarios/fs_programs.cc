@@ -132,12 +132,17 @@ class FsWorld final : public sim::Program {
 
   void Finish(Scheduler& s) override {
     if (unmounted_) CheckLeaks(s);
-    for (size_t i = 0; i < files_.size() && settled_ && cut_clock_ == ~uint64_t{0}; ++i) {
+    // With the ENOSPC fault a write may be dropped at writeback (the
+    // error goes to fsync): the checks that assume no write is lost (the
+    // fsx log's model, linearizability) stand aside, as for a scenario
+    // whose devices fail I/O; the fsync and disk oracles judge the run.
+    const bool lossy = EnospcInjected();
+    for (size_t i = 0; i < files_.size() && settled_ && cut_clock_ == ~uint64_t{0} && !lossy; ++i) {
       if (!fsx_model_[i]) continue;
       fsx_final_bytes = files_[i].final;
       CheckFsxBytes(s, i, 0, "the file at the end", files_[i].final, fsx_model_[i]->bytes);
     }
-    if (!spec_->check_linearizable) return;
+    if (!spec_->check_linearizable || lossy) return;
     for (size_t i = 0; i < files_.size(); ++i) Judge(s, i);
   }
 
@@ -171,7 +176,7 @@ class FsWorld final : public sim::Program {
     File& file = files_[spec.file];
     fs::BtrfsInode& inode = *file.inode;
     std::optional<model::FileState>& fsx = fsx_model_[spec.file];
-    if (spec.fsx_line > 0 && spec.check_size && fsx && inode.i_size() != spec.size_before) {
+    if (spec.fsx_line > 0 && spec.check_size && fsx && !EnospcInjected() && inode.i_size() != spec.size_before) {
       Report(s, FindingKind::kDataMismatch, "data_mismatch:fsx_size:" + spec_->files[spec.file],
              "fsx line " + std::to_string(spec.fsx_line) + ": the file is " +
                  std::to_string(inode.i_size()) + " bytes before the op, fsx logged " +
@@ -179,7 +184,7 @@ class FsWorld final : public sim::Program {
     }
     model::FileOp op;
     const bool go_on = RunOpKind(s, who, spec, file, inode, op);
-    if (spec.fsx_line > 0 && fsx) {
+    if (spec.fsx_line > 0 && fsx && !EnospcInjected()) {
       // The log's reference model follows the fiber; a read is checked
       // against it (a change was made by this fiber alone).
       if (spec.kind != OpKind::kRead) {
@@ -475,8 +480,9 @@ class FsWorld final : public sim::Program {
     read.offset = src_off;
     read.length = op.data.size();
     Record(src, read, invoke, op.data, who);
-    ++changes_done_;
-    Record(file, op, invoke, {}, who);
+    // The destination's change, for the fsync oracle too (a clone over
+    // bytes an earlier write made is the bytes' last writer).
+    End(file, op, invoke, {}, who);
   }
 
   // fsync(2): on success, every change done before it is promised to
@@ -488,12 +494,13 @@ class FsWorld final : public sim::Program {
     const uint64_t changed = changes_done_;
     const uint64_t invoke = ++clock_;
     const std::vector<uint64_t> errors_at_start = DeviceErrors();
-    const bool ok = inode.Fsync() == 0;
+    const int rc = inode.Fsync();
+    const bool ok = rc == 0;
     const uint64_t response = ++clock_;
     for (size_t file = 0; file < files_.size(); ++file) {
       if (files_[file].inode.get() != &inode) continue;
       fsyncs_.push_back({file, invoke, response, ok});
-      CheckFsyncFailure(file, ok, errors_at_start);
+      CheckFsyncFailure(file, rc, errors_at_start);
     }
     if (ok && !settle) promised_ = std::max(promised_, changed);
     return ok;
@@ -527,7 +534,13 @@ class FsWorld final : public sim::Program {
   // data to the other copy (a bio fails only past max_errors) and commits
   // (barrier_all_devices: check_barrier_error returns 0 while the array
   // is rw-degradable), so fsync returns 0.
-  void CheckFsyncFailure(size_t file, bool ok, const std::vector<uint64_t>& errors_at_start) {
+  //
+  // And the error must be one that happened: -ENOSPC only if a data
+  // allocation failed in the window, -EIO only if a request did (a
+  // mapping that keeps one flag for both, AS_EIO for AS_ENOSPC, reports
+  // the wrong one).
+  void CheckFsyncFailure(size_t file, int rc, const std::vector<uint64_t>& errors_at_start) {
+    const bool ok = rc == 0;
     Scheduler& s = *Scheduler::Running();
     const std::string& task = s.current_fiber().name;
     std::vector<std::vector<uint64_t>>& starts = fsync_error_marks_[{task, file}];
@@ -542,7 +555,27 @@ class FsWorld final : public sim::Program {
       const std::string window = starts.size() >= 2 ? "this task's fsync of it before last began"
                                                      : "the run began";
       const fs::Profile p = spec_->data_profile;
-      if (failing.empty()) {
+      // errseq reports an error once to each file: a task's fsyncs of a
+      // file fail with -ENOSPC at most as often as allocations failed.
+      const uint64_t enospc_reports = rc == -fs::kEnospc ? ++enospc_reports_[{task, file}] : 0;
+      const bool enospc_failed = !failing.empty() && failing.back() == array_->size();
+      const bool io_failed = !failing.empty() && failing.front() < array_->size();
+      if (!failing.empty() && ((rc == -fs::kEnospc && !enospc_failed) || (rc == -fs::kEio && !io_failed))) {
+        Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_errno:" + spec_->files[file],
+               "fsync of file '" + spec_->files[file] + "' by " + task + " failed with " +
+                   (rc == -fs::kEnospc ? std::string("-ENOSPC, although no data allocation")
+                                       : std::string("-EIO, although no request on any device")) +
+                   " failed since " + window + " (only " +
+                   (enospc_failed ? std::string("an allocation") : std::string("requests")) +
+                   " did): the error is reported as another");
+      } else if (enospc_reports > fs_->enospc_failures()) {
+        Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_eio:" + spec_->files[file],
+               "fsync of file '" + spec_->files[file] + "' by " + task + " failed with -ENOSPC (report #" +
+                   std::to_string(enospc_reports) + " to this task), although only " +
+                   std::to_string(fs_->enospc_failures()) +
+                   " data allocation(s) failed in the run: an error reported again (fsync reports "
+                   "a writeback error once)");
+      } else if (failing.empty()) {
         Report(s, FindingKind::kDataMismatch, "data_mismatch:fsync_eio:" + spec_->files[file],
                "fsync of file '" + spec_->files[file] + "' by " + task +
                    " failed, although no request on any device (nor any data allocation) failed since " + window +
@@ -688,7 +721,11 @@ class FsWorld final : public sim::Program {
           }
         }
       }
-      synced = Fsync(inode, /*settle=*/true) && synced;
+      // A failed fsync reported its error once: settle fsyncs again, as a
+      // user would, so that what follows judges a settled file.
+      bool ok = Fsync(inode, /*settle=*/true);
+      if (!ok) ok = Fsync(inode, /*settle=*/true);
+      synced = ok && synced;
       if (!spec_->check_invariants) continue;
       for (const std::string& v : inode.mapping().CheckInvariants(inode.i_size())) {
         Report(s, FindingKind::kWarn, "warn:page_cache_invariant", v);
@@ -1554,8 +1591,9 @@ class FsWorld final : public sim::Program {
     // files are the state after some prefix of its changes, at least as
     // long as the last fsync's, with any of the stores through mmap that
     // followed it (TornStoresAllowed). With several, their order is not
-    // one.
-    if (changers_ > 1) return;
+    // one. With the ENOSPC fault a write may be dropped (reported to
+    // fsync), so no prefix need match: the fsync oracle above judges.
+    if (changers_ > 1 || EnospcInjected()) return;
     bool allowed = false;
     ForEachState(promised_, [&](size_t, const std::vector<model::FileState>& state) {
       return allowed = found == state;
@@ -1641,6 +1679,8 @@ class FsWorld final : public sim::Program {
   // last two fsyncs of the file began (CheckFsyncFailure reads the one
   // before last).
   std::map<std::pair<std::string, size_t>, std::vector<std::vector<uint64_t>>> fsync_error_marks_;
+  // -ENOSPC failures of fsync per task and file (CheckFsyncFailure).
+  std::map<std::pair<std::string, size_t>, uint64_t> enospc_reports_;
   uint64_t cut_clock_ = ~uint64_t{0};
   size_t changers_ = 0;  // fibers with operations that change files
 };

@@ -33,7 +33,7 @@ void* Heap::Allocate(size_t size, size_t align, void (*destroy)(void*), const ch
   } else {
     p = static_cast<char*>(::operator new(rounded, std::align_val_t(align)));
   }
-  index_[p] = blocks_.size();
+  index_.Set(reinterpret_cast<uintptr_t>(p), blocks_.size());
   blocks_.push_back({p, rounded, align, destroy, false, type, FiberSite::Here(sched_, Where::current()), {}});
   return p;
 }
@@ -54,8 +54,8 @@ std::string Heap::TypeName(const char* type) {
 }
 
 void Heap::Free(void* p, Where where) {
-  auto found = index_.find(p);
-  Block* block = found == index_.end() ? nullptr : &blocks_[found->second];
+  const size_t* found = index_.Find(reinterpret_cast<uintptr_t>(p));
+  Block* block = found == nullptr ? nullptr : &blocks_[*found];
   FSIM_CHECK_MSG(block != nullptr, "Heap::Delete of memory Heap::New did not return");
   if (block->freed) {
     Finding f;
@@ -113,7 +113,7 @@ void Heap::Release() {
   // The memory stays for the next run's objects of the same size.
   for (Block& b : blocks_) pool_[PoolKey(b.size, b.align)].push_back(b.p);
   blocks_.clear();
-  index_.clear();
+  index_.Clear();
 }
 
 }  // namespace fsim::sim

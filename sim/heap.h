@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sim/flat_u64_map.h"
 #include "sim/lockdep.h"
 #include "sim/scheduler.h"
 
@@ -69,8 +70,8 @@ class Heap final : public RunService {
   // for memory New() did not return). A hash lookup: cheap enough to ask
   // before every use of an object that may have been freed under its user.
   bool IsFreed(const void* p) const {
-    auto found = index_.find(p);
-    return found != index_.end() && blocks_[found->second].freed;
+    const size_t* found = index_.Find(reinterpret_cast<uintptr_t>(p));
+    return found != nullptr && blocks_[*found].freed;
   }
   // Reports use_after_free, KASAN's way, for a use of freed `p` by
   // `what`: where the object was freed and where it is used now.
@@ -121,7 +122,7 @@ class Heap final : public RunService {
   std::vector<Block> blocks_;
   // Block of each pointer New returned (lookups only: nothing iterates it,
   // so its order never reaches a choice or a report).
-  std::unordered_map<const void*, size_t> index_;
+  FlatU64Map<size_t> index_;
 };
 
 }  // namespace fsim::sim

@@ -85,6 +85,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "cow_fail_keeps_data_resv"}}, true},
       {"fs_writeback_enospc-writepage_error_not_in_mapping", "fs_writeback_enospc",
        {{"order", "legacy"}, {"bug", "writepage_error_not_in_mapping"}}, true},
+      {"fs_zero_range_enospc-zero_range_punches_hole", "fs_zero_range_enospc",
+       {{"order", "legacy"}, {"bug", "zero_range_punches_hole"}}, true},
       {"fs_dedupe_dirty_source_two_files-remap_prep_waits_dst_for_src",
        "fs_dedupe_dirty_source_two_files",
        {{"order", "legacy"}, {"bug", "remap_prep_waits_dst_for_src"}}, true},

@@ -293,15 +293,19 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
   return at - pos;
 }
 
-void BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
+int BtrfsInode::WaitOrderedRange(uint64_t start, uint64_t len) {
   // Under rfc_sync_waits_for_range, a page best-effort writeback skipped
   // is waited for and written again here too: what follows (clone,
   // dedupe, punch) reads the disk's extents, not the page cache.
-  SyncWriteAndWait(start, start + len - 1, /*fsync=*/false);
+  const int ret = SyncWriteAndWait(start, start + len - 1, /*fsync=*/false);
   while (OrderedExtent* oe = ordered_.LookupRange(start, len)) {
     ordered_.Wait(oe);
     ordered_.Put(oe);
   }
+  // btrfs_wait_ordered_range() returns the writeback's error: a range
+  // whose write failed (-EIO, or -ENOSPC at cow_file_range) is not on
+  // disk, and a remap that goes on would share what the disk holds.
+  return ret;
 }
 
 void BtrfsInode::PunchHole(uint64_t offset, uint64_t len) {
@@ -356,6 +360,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
     fs_.log().DropExtents(ino_, lock_start, lock_end);
     fs_.ReleaseUnreferenced();
     fs_.transaction_lock().Unlock();
+    Unpromise(lock_start, lock_end);
     if (!fs_.config().bug_punch_hole_keeps_extent_map) em_tree_.Drop(lock_start, lock_end, false);
     io_tree_.ClearExtentBit(lock_start, lock_end - 1, kExtentDelalloc | kExtentDoAccounting);
     if (prealloc) PreallocRange(lock_start, lock_end, /*replace=*/true);
@@ -412,6 +417,7 @@ int BtrfsInode::Fsync() {
     const int started = FdatawriteRange(0, kLEndMax);
     if (started != 0) {
       mapping_.CheckErrors();
+      FileCheckAndAdvanceWbErr();  // out: reported, with this error
       return started;
     }
   }
@@ -427,7 +433,19 @@ int BtrfsInode::Fsync() {
   fs_.transaction_lock().Unlock();
   i_rwsem_.UpWrite();
   if (fs_.config().bug_fsync_drops_writeback_error) return ok ? 0 : -5;
+  // out: file_check_and_advance_wb_err(): a writeback error set since this
+  // file last looked, even if another path (another task's fsync, a
+  // clone's or truncate's wait) cleared AS_EIO/AS_ENOSPC meanwhile.
+  const int wb_err = FileCheckAndAdvanceWbErr();
+  if (ret == 0) ret = wb_err;
   return ret != 0 ? ret : (ok ? 0 : -5);
+}
+
+int BtrfsInode::FileCheckAndAdvanceWbErr() {
+  // One open file per task and inode: its f_wb_err, sampled at open
+  // (errseq_sample: 0 while no error was seen, so a file opened before an
+  // error reports it).
+  return mapping_.CheckAndAdvanceWbErr(&f_wb_err_[sched_.current()]);
 }
 
 void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
@@ -438,14 +456,19 @@ void BtrfsInode::ZeroRange(uint64_t offset, uint64_t len, bool keep_size) {
   // btrfs_zero_range(): within EOF, partial pages zeroed through the write
   // path, the whole pages between them one preallocated extent.
   if (offset < i_size_) WaitOrderedRange(offset, std::min(offset + len, i_size_) - offset);
-  PunchHoleLocked(offset, len, /*prealloc=*/true);
+  PunchHoleLocked(offset, len, /*prealloc=*/!fs_.config().bug_zero_range_punches_hole);
+  // The promise (for the oracle): the whole blocks within EOF.
+  Promise(offset, std::min(offset + len, i_size_));
   // Past EOF: btrfs_cont_expand(), the holes there preallocated, then the
   // size.
   if (!keep_size && offset + len > i_size_) {
     TruncateBlockForExpand(i_size_);
     const uint64_t from = (std::max(offset, i_size_) + kPageSize - 1) / kPageSize * kPageSize;
     const uint64_t to = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
-    if (from < to) FallocateRange(from, to);
+    if (from < to) {
+      FallocateRange(from, to);
+      Promise(from, to);
+    }
     ISizeWrite(offset + len);
     UpdateInodeSize();
   }
@@ -478,6 +501,16 @@ void BtrfsInode::FallocateRange(uint64_t start, uint64_t end) {
   LockAndFlushOrdered(start, end);
   PreallocRange(start, end, /*replace=*/false);
   io_tree_.UnlockExtent(start, end - 1);
+}
+
+void BtrfsInode::Promise(uint64_t start, uint64_t end) {
+  for (uint64_t b = (start + kPageSize - 1) / kPageSize; (b + 1) * kPageSize <= end; ++b) promised_.insert(b);
+}
+
+void BtrfsInode::Unpromise(uint64_t start, uint64_t end) {
+  if (start >= end) return;
+  const uint64_t last = end / kPageSize + (end % kPageSize != 0 ? 1 : 0);  // no overflow at kLEndMax
+  promised_.erase(promised_.lower_bound(start / kPageSize), promised_.lower_bound(last));
 }
 
 void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
@@ -566,6 +599,8 @@ bool BtrfsInode::CanRemap(const BtrfsInode& src, uint64_t src_off, uint64_t len,
 
 void BtrfsInode::CloneExtents(BtrfsInode& src, uint64_t src_off, uint64_t len, uint64_t dst_off) {
   const uint64_t alen = (len + kPageSize - 1) / kPageSize * kPageSize;
+  src.Unpromise(src_off, src_off + alen);  // shared now: COWed when written
+  Unpromise(dst_off, dst_off + alen);
   // btrfs_double_extent_lock(): the lower inode (or offset) first.
   const bool src_first = src.ino_ < ino_ || (&src == this && src_off < dst_off);
   ExtentIoTree& t1 = src_first ? src.io_tree_ : io_tree_;
@@ -629,11 +664,13 @@ bool BtrfsInode::DedupeRange(uint64_t src, uint64_t len, uint64_t dst, int* erro
   i_rwsem_.DownWrite();
   i_mmap_lock_.DownWrite();
   const uint64_t lo = std::min(src, dst), hi = std::max(src, dst) + len;
-  WaitOrderedRange(lo, fs_.config().bug_dedupe_same_file_waits_lower_range ? len : hi - lo);
+  const int wait_error =
+      WaitOrderedRange(lo, fs_.config().bug_dedupe_same_file_waits_lower_range ? len : hi - lo);
+  if (wait_error != 0 && error != nullptr) *error = wait_error;
   // vfs_dedupe_file_range_compare(): the bytes, page by page; equal
   // ranges then share the source's extents. A page that cannot be read
   // ends the compare with its error, and nothing is shared.
-  const bool same = CompareForDedupe(*this, src, dst, len, error);
+  const bool same = wait_error == 0 && CompareForDedupe(*this, src, dst, len, error);
   if (same && src < i_size_) {
     const uint64_t n = std::min(len, i_size_ - src);
     if (CanRemap(*this, src, n, dst) && dst + n <= i_size_) {
@@ -674,10 +711,12 @@ bool BtrfsInode::DedupeRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len
   bool same = true;
   if (src_off < src.i_size_ && dst_off < i_size_) {
     len = std::min({len, src.i_size_ - src_off, i_size_ - dst_off});
-    (fs_.config().bug_remap_prep_waits_dst_for_src ? *this : src).WaitOrderedRange(src_off, len);
-    WaitOrderedRange(dst_off, len);
+    int wait_error =
+        (fs_.config().bug_remap_prep_waits_dst_for_src ? *this : src).WaitOrderedRange(src_off, len);
+    if (wait_error == 0) wait_error = WaitOrderedRange(dst_off, len);
+    if (wait_error != 0 && error != nullptr) *error = wait_error;
     // vfs_dedupe_file_range_compare(), under both inodes' locks.
-    same = CompareForDedupe(src, src_off, dst_off, len, error);
+    same = wait_error == 0 && CompareForDedupe(src, src_off, dst_off, len, error);
     if (same && CanRemap(src, src_off, len, dst_off)) {
       sched_.Cover("btrfs_dedupe:share");
       CloneExtents(src, src_off, len, dst_off);
@@ -694,11 +733,11 @@ std::vector<uint8_t> BtrfsInode::CloneRangeFrom(BtrfsInode& src, uint64_t src_of
   std::vector<uint8_t> data;
   if (src_off < src.i_size_) {
     len = std::min(len, src.i_size_ - src_off);
-    // btrfs_remap_file_range_prep(): both ranges written and settled.
-    src.WaitOrderedRange(src_off, len);
-    WaitOrderedRange(dst_off, len);
-    int read_error = 0;
-    data = src.Read(src_off, len, &read_error);
+    // btrfs_remap_file_range_prep(): both ranges written and settled; a
+    // write that failed there fails the clone.
+    int read_error = src.WaitOrderedRange(src_off, len);
+    if (read_error == 0) read_error = WaitOrderedRange(dst_off, len);
+    if (read_error == 0) data = src.Read(src_off, len, &read_error);
     if (read_error != 0) {
       if (error != nullptr) *error = read_error;
       data.clear();

@@ -873,8 +873,10 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len, int* error) {
       page = GrabPage(index);
       if (PageUptodate(*page) && !fs_.config().bug_read_created_page_without_uptodate_check) {
         UnlockPage(*page);
+      } else if (Readpage(*page) == kAopTruncatedPage) {  // else unlocked by the read's completion
+        PutPage(*page);
+        continue;
       } else {
-        Readpage(*page);  // unlocked by the read's completion
         WaitOnPageLocked(*page);
       }
     } else if (!PageUptodate(*page)) {
@@ -889,8 +891,10 @@ std::vector<uint8_t> BtrfsInode::Read(uint64_t pos, uint64_t len, int* error) {
       }
       if (PageUptodate(*page)) {
         UnlockPage(*page);
+      } else if (Readpage(*page) == kAopTruncatedPage) {  // else unlocked by the read's completion
+        PutPage(*page);
+        continue;
       } else {
-        Readpage(*page);  // unlocked by the read's completion
         WaitOnPageLocked(*page);
       }
     } else {
@@ -978,6 +982,7 @@ void BtrfsInode::Truncate(uint64_t newsize) {
   fs_.ReleaseUnreferenced();
   DiskISizeWrite(newsize);
   fs_.transaction_lock().Unlock();
+  Unpromise(keep_end, kLEndMax);
   em_tree_.Drop(keep_end, kLEndMax, false);
   // btrfs_truncate_block(): the partial page's tail must be zeroes on
   // disk too, so the page is zeroed (truncate did) and written again. Like
@@ -1079,9 +1084,12 @@ int BtrfsInode::Readpage(Page& page) {
       LockAndFlushOrdered(start, start + kPageSize);
       LockPage(page);
       if (page.mapping() != &mapping_ || PageUptodate(page)) {
+        // Truncated, or read by another task, while the page was given
+        // back: unread, and the caller must look again (the page may be
+        // written back and even lose PG_uptodate before it does).
         io_tree_.UnlockExtent(start, start + kPageSize - 1);
         UnlockPage(page);
-        return 0;
+        return kAopTruncatedPage;
       }
     }
   } else {
@@ -1462,6 +1470,20 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
 // until reclaim drops them). The error goes back to writepage, which
 // clears the held page's PG_uptodate and sets it in the mapping.
 int BtrfsInode::CowFileRangeFailed(uint64_t start, uint64_t end) {
+  // fallocate(2)'s promise broken: a block zero range preallocated, not
+  // written since, went to cow_file_range (it should have been written in
+  // place) and lost its write for lack of space.
+  if (auto b = promised_.lower_bound(start / kPageSize); b != promised_.end() && *b * kPageSize < end) {
+    sim::Finding f;
+    f.kind = sim::FindingKind::kWarn;
+    f.signature = "warn:fallocate_promise:enospc";
+    f.report = "WARNING: writeback of ino " + std::to_string(ino_) + " [" + std::to_string(start) +
+               ", " + std::to_string(end) + ") failed with -ENOSPC, but block " + std::to_string(*b) +
+               " was preallocated by a zero range and not written since: a write into "
+               "preallocated space is written in place (run_delalloc_nocow) and needs no "
+               "allocation (fallocate(2): such writes do not fail for lack of space)";
+    sched_.Report(std::move(f));
+  }
   const uint32_t resv = fs_.config().bug_cow_fail_keeps_data_resv ? 0u : uint32_t{kExtentClearDataResv};
   io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc | resv);
   io_tree_.UnlockExtent(start, end - 1);
@@ -1752,6 +1774,7 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
                  ") written in place has no preallocated extent under it any more";
       sched_.Report(std::move(f));
     } else if (visible > 0) {
+      Unpromise(oe->file_offset, oe->file_offset + visible);  // written in place: kept
       FileExtentItem item = *pitem;
       item.file_offset = oe->file_offset;
       item.num_bytes = visible;

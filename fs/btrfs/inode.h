@@ -162,6 +162,10 @@
 //   ->map_blocks error without mapping_set_error(): writeback run by the
 //   flusher or kswapd drops the range it could not place, and no fsync
 //   hears of it.
+// - bug_zero_range_punches_hole: btrfs_zero_range() punches a hole over
+//   the range's whole blocks instead of preallocating them: the range
+//   reads as zeroes either way, but writes into it are COWed and can fail
+//   for lack of space, which fallocate(2) promises they will not.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -328,6 +332,7 @@ struct FsConfig {
   bool bug_rw_degradable_misses_raid1 = false;
   bool bug_cow_fail_keeps_data_resv = false;
   bool bug_writepage_error_not_in_mapping = false;
+  bool bug_zero_range_punches_hole = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
@@ -760,7 +765,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   uint64_t WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buffer);
   // btrfs_wait_ordered_range(): [start, +len) written back and its ordered
   // extents finished. REQUIRES: len > 0.
-  void WaitOrderedRange(uint64_t start, uint64_t len);
+  int WaitOrderedRange(uint64_t start, uint64_t len);
   // Punch hole with i_rwsem (and i_mmap_lock) held, ordered I/O over the
   // range waited for by the caller. With `prealloc` (zero range,
   // btrfs_zero_range()), the whole pages get one preallocated extent
@@ -919,6 +924,22 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // BTRFS_INODE_PREALLOC: fallocate gave the inode an extent; writeback
   // then looks for preallocated extents to write in place.
   bool has_prealloc_ = false;
+  // fallocate(2)'s promise ("subsequent writes into the range will not
+  // fail because of lack of disk space"), as btrfs keeps it: the blocks
+  // (page indices) a zero range preallocated, until their first write
+  // lands in place (btrfs_mark_extent_written) or something replaces
+  // their extent (punch hole, truncate, a remap into or out of them: a
+  // shared preallocated extent is COWed). A write into them goes to
+  // run_delalloc_nocow and needs no allocation, so cow_file_range failing
+  // with -ENOSPC over one is a WARN (CowFileRangeFailed). Only zero range
+  // promises: fallocate's mode 0 preallocates only the holes, and a block
+  // with data keeps being COWed (btrfs's own limit).
+  std::set<uint64_t> promised_;
+  // Each task's open file's f_wb_err (see FileCheckAndAdvanceWbErr).
+  std::map<sim::FiberId, uint64_t> f_wb_err_;
+  int FileCheckAndAdvanceWbErr();
+  void Promise(uint64_t start, uint64_t end);    // the whole blocks of [start, end)
+  void Unpromise(uint64_t start, uint64_t end);  // every block touching [start, end)
   int i_count_ = 0;
   bool freeing_ = false;  // I_FREEING: an eviction is in progress
   bool evicted_ = false;  // evicted and not looked up since

@@ -106,6 +106,10 @@ Page* AddressSpace::ReadCachePage(uint64_t index, sim::Gfp gfp) {
     }
     ClearPageError(*page);
     int error = ops_->Readpage(*page);
+    if (error == kAopTruncatedPage) {  // given back unread: look again
+      PutPage(*page);
+      continue;
+    }
     if (error == 0) {
       if (!cache_.config().bug_read_cache_page_skips_wait) WaitOnPageLocked(*page);
       if (PageUptodate(*page)) return page;

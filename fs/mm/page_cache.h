@@ -52,6 +52,9 @@ inline constexpr uint64_t kPageSize = 4096;
 // errno values the model returns (negated, as the kernel does).
 inline constexpr int kEio = 5;
 inline constexpr int kEnospc = 28;
+// AOP_TRUNCATED_PAGE: ->readpage gave the page back unread (unlocked);
+// the caller looks it up again.
+inline constexpr int kAopTruncatedPage = 0x80001;
 inline constexpr int kEnomem = 12;
 inline constexpr unsigned kPageShift = 12;
 // A byte range's end meaning "to the end of the file" (the kernel's
@@ -344,6 +347,13 @@ class AddressSpace {
   // mapping_set_error() / filemap_check_errors().
   void SetError(int error);
   int CheckErrors();
+  // errseq_check_and_advance() against a file's sample `*seen` (0 at
+  // open): the error set since, once, or 0.
+  int CheckAndAdvanceWbErr(uint64_t* seen) const {
+    if (*seen == wb_err_seq_) return 0;
+    *seen = wb_err_seq_;
+    return wb_err_;
+  }
 
   // --- Truncate (mm/truncate.c) ------------------------------------------
   // truncate_inode_pages_range(): removes every page wholly inside bytes
@@ -419,6 +429,11 @@ class AddressSpace {
   bool i_sync_ = false;
   bool i_freeing_ = false;
   int error_ = 0;  // AS_EIO / AS_ENOSPC, as a negative errno
+  // mapping->wb_err (errseq_t): the last error set and how many were set.
+  // filemap_check_errors() does not clear it; each open file reports what
+  // was set since it last looked (file_check_and_advance_wb_err).
+  int wb_err_ = 0;
+  uint64_t wb_err_seq_ = 0;
 };
 
 // balance_dirty_pages() (mm/page-writeback.c): above the background

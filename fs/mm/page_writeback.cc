@@ -165,6 +165,8 @@ int AddressSpace::FilemapWriteAndWaitRange(uint64_t start, uint64_t end) {
 void AddressSpace::SetError(int error) {
   if (error == 0) return;
   error_ = error == -28 ? -28 : -kEio;  // AS_ENOSPC, else AS_EIO
+  wb_err_ = error_;  // errseq_set(&mapping->wb_err)
+  ++wb_err_seq_;
 }
 
 int AddressSpace::CheckErrors() {
