@@ -386,6 +386,21 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
     done += lens.back();
     maps.push_back(std::move(map));
   }
+  // bio_split(): each piece starts where the one before it ended (bio_advance
+  // of the rest). btrfs_map_bio() then maps a piece from its own bi_sector,
+  // as the kernel does: the mappings above only decided where to split.
+  std::vector<uint64_t> sectors(maps.size());
+  for (size_t i = 0, offset = 0; i < maps.size(); offset += lens[i], ++i) {
+    sectors[i] = (logical + offset) / kSector;
+    const uint64_t at = sectors[i] * kSector;
+    const int copies = NumCopies(at);
+    if (copies == 0 || !MapBlock(write, at, lens[i], mirror % copies, &maps[i])) {
+      Warn("warn:btrfs_map_bio:unmapped",
+           "BTRFS critical: unable to find chunk map for split bio at logical " + std::to_string(at) +
+               " length " + std::to_string(lens[i]) + "\n  submitted at " + sim::WhereText(where));
+      return FailBio(bio);
+    }
+  }
   auto* split = sim::Heap::Of(sched_).New<SplitBio>();
   split->parent = bio;
   split->remaining = maps.size();  // every piece counted before any is submitted
@@ -395,7 +410,7 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
     sim::Bio& piece = split->pieces[i];
     piece.op = bio->op;
     piece.flags = bio->flags;
-    piece.sector = (logical + offset) / kSector;
+    piece.sector = sectors[i];
     piece.vecs = SliceVecs(bio->vecs, offset, lens[i]);
     FSIM_BUG_ON(!(piece.size() == lens[i]), nullptr);
     offset += lens[i];
