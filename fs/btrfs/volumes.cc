@@ -362,8 +362,12 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
   const bool write = bio->op == sim::BioOp::kWrite;
   const uint64_t logical = bio->sector * kSector;
   const uint64_t length = bio->size();
+  // bio_split(): each piece starts where the one before it ended (bio_advance
+  // of the rest), and btrfs_map_bio() maps it from its own bi_sector, as
+  // the kernel maps a split bio (the first piece's is the bio's: `first`).
   std::vector<Mapping> maps = {first};
   std::vector<uint64_t> lens = {first.map_length};
+  std::vector<uint64_t> sectors = {bio->sector};
   uint64_t done = first.map_length;
   if (done < length) sched_.Cover("btrfs_map_bio:split_at_map_length");
   while (done < length) {
@@ -371,7 +375,8 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
     // wrong) would loop: the filesystem's mistake, reported with its trace.
     FSIM_BUG_ON(maps.size() >= kBioSplitsMax,
                 "btrfs_map_bio: a bio split into more than kBioSplitsMax pieces");
-    const uint64_t at = logical + done;
+    sectors.push_back((logical + done) / kSector);
+    const uint64_t at = sectors.back() * kSector;
     const int copies = NumCopies(at);
     Mapping map;
     if (copies == 0 || !MapBlock(write, at, length - done, mirror % copies, &map)) {
@@ -385,21 +390,6 @@ void Volumes::SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Wh
     lens.push_back(std::min(map.map_length, length - done));
     done += lens.back();
     maps.push_back(std::move(map));
-  }
-  // bio_split(): each piece starts where the one before it ended (bio_advance
-  // of the rest). btrfs_map_bio() then maps a piece from its own bi_sector,
-  // as the kernel does: the mappings above only decided where to split.
-  std::vector<uint64_t> sectors(maps.size());
-  for (size_t i = 0, offset = 0; i < maps.size(); offset += lens[i], ++i) {
-    sectors[i] = (logical + offset) / kSector;
-    const uint64_t at = sectors[i] * kSector;
-    const int copies = NumCopies(at);
-    if (copies == 0 || !MapBlock(write, at, lens[i], mirror % copies, &maps[i])) {
-      Warn("warn:btrfs_map_bio:unmapped",
-           "BTRFS critical: unable to find chunk map for split bio at logical " + std::to_string(at) +
-               " length " + std::to_string(lens[i]) + "\n  submitted at " + sim::WhereText(where));
-      return FailBio(bio);
-    }
   }
   auto* split = sim::Heap::Of(sched_).New<SplitBio>();
   split->parent = bio;
