@@ -493,6 +493,59 @@ TEST_P(ContractTest, DataReservationsFollowDelallocBytesAndNoneIsLeftAtUnmount) 
 }
 
 
+// A store through mmap faults once (btrfs_page_mkwrite dirties the page,
+// sets its delalloc range, and the PTE maps it writable); the stores
+// after it go straight to the page. Writeback's clear_page_dirty_for_io
+// write-protects the page (page_mkclean), so the next store faults again
+// and dirties it again: no store is left on a clean page, where
+// writeback would never see it. Truncation unmaps a page before it
+// leaves the cache.
+TEST_P(ContractTest, MmapStoresFaultAgainOnlyAfterWritebackCleansThePage) {
+  sim::Scheduler s;
+  NonPreemptive strategy;
+  World w;
+  sim::RunResult r = RunFunctions(s, strategy, [&] {
+    w.Build(s, GetParam());
+    s.Spawn("app", [&] {
+      BtrfsInode& inode = *w.inode;
+      AddressSpace& mapping = inode.mapping();
+      inode.BufferedWrite(0, Pattern(2 * kPageSize));
+      ASSERT_EQ(inode.Fsync(), 0);
+      ASSERT_EQ(mapping.WritablePte(0), nullptr);
+      EXPECT_EQ(inode.MmapWrite(10, {1, 2, 3}), 3u);  // faults
+      Page* page = mapping.WritablePte(0);
+      ASSERT_NE(page, nullptr);
+      EXPECT_TRUE(PageDirty(*page));
+      EXPECT_EQ(inode.delalloc_bytes(), kPageSize);
+      EXPECT_EQ(page->refcount(), 3);  // the cache's, PG_private's, the PTE's
+      EXPECT_EQ(inode.MmapWrite(20, {4}), 1u);  // no fault: the same PTE
+      EXPECT_EQ(mapping.WritablePte(0), page);
+      EXPECT_EQ(page->data[20], 4);
+      ASSERT_EQ(inode.Fsync(), 0);  // cleaned for writeback: write-protected
+      EXPECT_EQ(mapping.WritablePte(0), nullptr);
+      EXPECT_FALSE(PageDirty(*page));
+      EXPECT_EQ(inode.delalloc_bytes(), 0u);
+      EXPECT_EQ(inode.MmapWrite(30, {5}), 1u);  // faults again
+      EXPECT_EQ(mapping.WritablePte(0), page);
+      EXPECT_TRUE(PageDirty(*page));
+      EXPECT_EQ(inode.delalloc_bytes(), kPageSize);
+      EXPECT_EQ(inode.MmapWrite(kPageSize + 7, {6}), 1u);  // page 1 too
+      ASSERT_NE(mapping.WritablePte(1), nullptr);
+      inode.Truncate(kPageSize);  // page 1 unmapped, then removed
+      EXPECT_EQ(mapping.WritablePte(1), nullptr);
+      EXPECT_EQ(mapping.Peek(1), nullptr);
+      EXPECT_EQ(mapping.WritablePte(0), page);  // the page holding EOF stays mapped
+      ASSERT_EQ(inode.Fsync(), 0);
+      EXPECT_EQ(mapping.WritablePte(0), nullptr);
+      EXPECT_EQ(page->data[10], 1);
+      EXPECT_EQ(page->data[20], 4);
+      EXPECT_EQ(page->data[30], 5);
+      inode.EvictAtUnmount();
+    });
+  });
+  EXPECT_TRUE(r.findings.empty()) << All(r);
+}
+
 // The superblock shrinker evicts an inode nobody holds once its pages
 // are clean and settled: its page cache goes, and a read brings the data
 // back from disk with the size the inode item holds. It does nothing

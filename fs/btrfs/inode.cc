@@ -505,31 +505,50 @@ void BtrfsInode::TruncateBlock(uint64_t from) {
 uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof) {
   FSIM_BUG_ON(data.empty() || pos / kPageSize != (pos + data.size() - 1) / kPageSize,
               "a store through mmap must stay within one page");
-  i_mmap_lock_.DownRead();
   const uint64_t index = pos / kPageSize;
+  const uint64_t start = index * kPageSize;
+  for (int faults = 0;; ++faults) {
+    // The store itself: through a PTE that maps the page writable, with
+    // no fault and no lock. What lands past EOF is not file data
+    // (writeback zeroes it, growing the file zeroes it first). A growth
+    // racing the store may reveal it, in Linux too: only a program that
+    // stores past EOF (`past_eof`) can see that, so the others store up
+    // to EOF.
+    if (Page* page = mapping_.WritablePte(index); page != nullptr) {
+      const uint64_t size = i_size_;
+      const uint64_t written = pos < size ? std::min<uint64_t>(data.size(), size - pos) : 0;
+      std::memcpy(page->data.data() + (pos - start), data.data(), past_eof ? data.size() : written);
+      sched_.Cover(faults == 0 ? "mmap:store_without_fault" : "mmap:store_after_fault");
+      return written;
+    }
+    // Write-protected again (cleaned for writeback) between the fault
+    // and the store: the store faults again.
+    if (faults > 0) sched_.Cover("mmap:refault");
+    if (!PageMkwriteFault(index)) return 0;  // SIGBUS
+  }
+}
+
+bool BtrfsInode::PageMkwriteFault(uint64_t index) {
+  i_mmap_lock_.DownRead();
   const uint64_t start = index * kPageSize, end = start + kPageSize - 1;
   // The RFC left page_mkwrite page-before-extent; extents-before-pages
   // needs it to take the range first.
   const bool rfc = fs_.config().order == LockOrder::kRfc &&
                    !fs_.config().bug_rfc_page_mkwrite_page_before_extent;
-  uint64_t written = 0;
   // The fault and page_mkwrite's locking.
   Page* page = LockPageAndRange(index, rfc);
   // page_mkwrite: a page wholly past EOF (truncated meanwhile) is SIGBUS.
-  const uint64_t size = i_size_;
-  if (start < size) {
+  const bool mapped = start < i_size_;
+  if (mapped) {
     if (!PageUptodate(*page)) {
       FillPage(*page);
       SetPageUptodate(*page);
     }
     DirtyDelalloc(start, end);
     SetPageDirty(*page);
-    // The store; what lands past EOF is not file data (writeback zeroes
-    // it, growing the file zeroes it first). A growth racing the store
-    // may reveal it, in Linux too: only a program that stores past EOF
-    // (`past_eof`) can see that, so the others store up to EOF.
-    written = pos < size ? std::min<uint64_t>(data.size(), size - pos) : 0;
-    std::memcpy(page->data.data() + (pos - start), data.data(), past_eof ? data.size() : written);
+    // finish_fault(): the PTE maps the page writable (VM_FAULT_LOCKED:
+    // the page still locked).
+    mapping_.InstallWritePte(*page);
   } else {
     sched_.Cover("page_mkwrite:sigbus");
   }
@@ -540,8 +559,8 @@ uint64_t BtrfsInode::MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, b
   // fault_dirty_shared_page(): a page_mkwrite that dirtied the page
   // throttles the store to writeback speed, as write(2) is
   // (balance_dirty_pages_ratelimited, with the page lock dropped).
-  if (start < size) BalanceDirtyPagesRatelimited(mapping_);
-  return written;
+  if (mapped) BalanceDirtyPagesRatelimited(mapping_);
+  return mapped;
 }
 
 // --- Reads --------------------------------------------------------------------

@@ -631,14 +631,17 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   std::vector<uint8_t> CloneRangeFrom(BtrfsInode& src, uint64_t src_off, uint64_t len,
                                       uint64_t dst_off, int* error = nullptr);
   uint64_t ino() const { return ino_; }
-  // A store through a shared mapping into one page: the page fault and
-  // btrfs_page_mkwrite (i_mmap_lock read; legacy: page, then range,
-  // retrying around ordered extents; RFC: range, then page), then the
-  // store. A page wholly past EOF is SIGBUS. In the page holding EOF a
-  // program that stores `past_eof` puts the whole store in the page (as
+  // A store through a shared mapping into one page. If a PTE maps the
+  // page writable, the store goes straight to it (no fault, no lock).
+  // Otherwise it faults first: btrfs_page_mkwrite (i_mmap_lock read;
+  // legacy: page, then range, retrying around ordered extents; RFC:
+  // range, then page) dirties the page and the PTE maps it writable; the
+  // store then retries, and faults again if the page was write-protected
+  // meanwhile. A page wholly past EOF is SIGBUS. In the page holding EOF
+  // a program that stores `past_eof` puts the whole store in the page (as
   // Linux lets it), but only the bytes before EOF are file data; one that
-  // does not stores only up to EOF as it is under the page lock. Returns
-  // how many bytes of the file were written, from `pos`.
+  // does not stores only up to EOF as i_size is at the store. Returns how
+  // many bytes of the file were written, from `pos`.
   // REQUIRES: [pos, pos+len) within one page.
   uint64_t MmapWrite(uint64_t pos, const std::vector<uint8_t>& data, bool past_eof = false);
   // page_cache_sync_readahead() for a read of `req_pages` pages from
@@ -751,6 +754,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // ordered extents, then page) or pages first (page, then range; an
   // ordered extent there means unlock both, wait, retry).
   Page* LockPageAndRange(uint64_t index, bool extents_first);
+  // A write fault on page `index`: btrfs_page_mkwrite, then finish_fault
+  // mapping the page writable, then fault_dirty_shared_page's throttle.
+  // False: SIGBUS (the page is wholly past EOF).
+  bool PageMkwriteFault(uint64_t index);
   // btrfs_cont_expand()'s btrfs_truncate_block(oldsize): before the size
   // grows past `oldsize`, the rest of the page holding it is zeroed (in
   // the page cache, dirtied so the disk gets it too). REQUIRES: i_rwsem.

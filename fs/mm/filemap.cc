@@ -137,6 +137,13 @@ void AddressSpace::DeleteFromPageCache(Page& page, Where where) {
                     sim::WhereText(where));
     return;
   }
+  // unaccount_page_cache_page(): a page still mapped is "Bad page cache"
+  // (its PTE keeps it, and stores to it are lost with it).
+  if (page.pte_ != nullptr) {
+    cache_.Warn("warn:delete_mapped_page",
+                "BUG: Bad page cache: page index " + std::to_string(page.index_) + " of '" + name_ +
+                    "' still mapped when deleted, at " + sim::WhereText(where));
+  }
   // unaccount_page_cache_page(): a dirty page here is lost data.
   if (PageDirty(page)) {
     cache_.Warn("warn:delete_dirty_page",
@@ -169,6 +176,29 @@ std::vector<Page*> AddressSpace::FindGetPages(uint64_t start, uint64_t end, uint
   return batch;
 }
 
+// --- Shared writable mappings ----------------------------------------------------
+
+void AddressSpace::InstallWritePte(Page& page) {
+  FSIM_BUG_ON(!(PageLocked(page) && page.mapping_ == this), "finish_fault: page not locked in this mapping");
+  if (page.pte_ == this) return;  // mapped already
+  FSIM_BUG_ON(page.pte_ != nullptr, "finish_fault: page mapped by another file");
+  // A page the PTE mapped before was unmapped when it left the cache
+  // (unless a mistake left it mapped: then this PTE replaces it).
+  auto [it, fresh] = ptes_.try_emplace(page.index_, &page);
+  if (!fresh) {
+    Page* old = it->second;
+    it->second = &page;
+    old->pte_ = nullptr;
+    PutPage(*old);
+  }
+  GetPage(page);  // the PTE's reference
+  page.pte_ = this;
+}
+
+void AddressSpace::ZapAllPtes() {
+  while (!ptes_.empty()) PageMkclean(*ptes_.begin()->second);
+}
+
 // --- Checks ----------------------------------------------------------------------
 
 Page* AddressSpace::Peek(uint64_t index) const {
@@ -198,12 +228,13 @@ std::vector<AddressSpace::Violation> AddressSpace::Violations(uint64_t i_size) c
       out.push_back({"warn:page_left_locked:" + name_,
                      "WARNING: " + what + " left locked (" + page->DescribeHolders() + ")"});
     }
-    const int expected = 1 + (PagePrivate(*page) ? 1 : 0) + (page->isolated_ ? 1 : 0);
+    const int expected =
+        1 + (PagePrivate(*page) ? 1 : 0) + (page->isolated_ ? 1 : 0) + (page->pte_ != nullptr ? 1 : 0);
     if (page->refcount_ != expected) {
       out.push_back({"warn:page_refcount:" + name_,
                      "WARNING: " + what + " has refcount " + std::to_string(page->refcount_) +
                          ", expected " + std::to_string(expected) +
-                         " (page cache + private + reclaim's): a reference leaked or was dropped"});
+                         " (page cache + private + reclaim's + a PTE's): a reference leaked or was dropped"});
     }
     if (index >= eof_index && (PageDirty(*page) || PageWriteback(*page))) {
       out.push_back({"warn:dirty_beyond_eof:" + name_,

@@ -344,6 +344,16 @@ struct PageOps {
     return had;
   }
 
+  static bool Mkclean(Page& page) {
+    AddressSpace* mapping = page.pte_;
+    if (mapping == nullptr) return false;
+    auto it = mapping->ptes_.find(page.index_);
+    if (it != mapping->ptes_.end() && it->second == &page) mapping->ptes_.erase(it);
+    page.pte_ = nullptr;
+    fs::PutPage(page);  // the PTE's reference
+    return true;
+  }
+
   static bool ClearPageDirtyForIo(Page& page) {
     if (!PageLocked(page)) {
       PageOps::Cache(page).Warn("warn:clear_page_dirty_for_io_unlocked",
@@ -351,6 +361,9 @@ struct PageOps {
                                 "an unlocked " +
                                     PageText(page));
     }
+    // page_mkclean(): a store after this faults again (and waits in
+    // ->page_mkwrite for the writeback this cleaning begins).
+    PageMkclean(page);
     if (!PageDirty(page)) return false;
     page.flags_ &= ~kPgDirty;  // the dirty tag stays
     if (page.mapping_ != nullptr) PageOps::Cache(page).AccountDirty(*page.mapping_, -1);
@@ -413,6 +426,8 @@ void SetPageReadahead(Page& page) { PageOps::SetFlags(page, kPgReadahead); }
 bool TestClearPageReadahead(Page& page) { return PageOps::TestClearFlags(page, kPgReadahead); }
 void ClearPageToWrite(Page& page) { PageOps::TestClearFlags(page, kPgToWrite); }
 bool ClearPageDirtyForIo(Page& page) { return PageOps::ClearPageDirtyForIo(page); }
+
+bool PageMkclean(Page& page) { return PageOps::Mkclean(page); }
 void CancelDirtyPage(Page& page) { PageOps::CancelDirtyPage(page); }
 void ZeroUserSegment(Page& page, uint64_t start, uint64_t end) {
   PageOps::ZeroUserSegment(page, start, end);

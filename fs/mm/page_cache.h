@@ -112,6 +112,8 @@ class Page final : public sim::Waitable {
   // page_offset(): the file offset of the page's first byte.
   uint64_t offset() const { return index_ << kPageShift; }
   sim::LockMap& lockdep_map() { return map_; }
+  // The mapping whose PTE maps the page writable, or null.
+  AddressSpace* pte_mapping() const { return pte_; }
   // The fiber that locked the page, or kNoFiber.
   sim::FiberId lock_owner() const { return lock_owner_; }
   std::string DescribeHolders() const override;
@@ -147,10 +149,17 @@ class Page final : public sim::Waitable {
   // Isolated by reclaim (isolate_lru_pages()), which holds a reference
   // and may hold the lock while it looks at the page.
   bool isolated_ = false;
+  // Mapped writable (and dirty) in the application's page tables, by
+  // this mapping's PTE at index_ (see AddressSpace::WritablePte); the PTE
+  // holds a reference. Null: not mapped writable.
+  AddressSpace* pte_ = nullptr;
   // The LRU is an intrusive list (as the kernel's page->lru): O(1) moves.
   Page* lru_prev_ = nullptr;  // older
   Page* lru_next_ = nullptr;  // newer
 };
+
+// page_mapped(), for writable mappings.
+inline bool PageMappedWrite(const Page& page) { return page.pte_mapping() != nullptr; }
 
 // --- Page flags -------------------------------------------------------------
 inline bool PageLocked(const Page& p) { return (p.flags() & kPgLocked) != 0; }
@@ -234,6 +243,11 @@ bool SetPageDirty(Page& page);
 bool ClearPageDirtyForIo(Page& page);
 // cancel_dirty_page(): drops the dirty bit and its accounting (truncate).
 void CancelDirtyPage(Page& page);
+// page_mkclean() / unmap_mapping_page() / try_to_unmap() as fsim needs
+// them: takes away the PTE that maps the page writable (the next store
+// to it faults again, through ->page_mkwrite) and drops the PTE's
+// reference. Returns true if there was one.
+bool PageMkclean(Page& page);
 // zero_user_segment(): zeroes bytes [start, end) of the page.
 void ZeroUserSegment(Page& page, uint64_t start, uint64_t end);
 
@@ -355,6 +369,28 @@ class AddressSpace {
     return wb_err_;
   }
 
+  // --- Shared writable mappings (mm/memory.c, mm/rmap.c) ------------------
+  // The application's page tables for this file; its fibers are threads
+  // of one process, so there is one set. A write fault that
+  // ->page_mkwrite let through maps the page writable and dirty
+  // (finish_fault, the page locked; the PTE holds a reference). Later
+  // stores to that page go straight to it, with no fault and no lock,
+  // until the PTE is write-protected (page_mkclean, from
+  // clear_page_dirty_for_io) or removed (unmap_mapping_page from
+  // truncation, try_to_unmap from reclaim, munmap). So a page that a path
+  // cleans without clear_page_dirty_for_io can be changed after it was
+  // cleaned, and a page removed while still mapped keeps taking stores.
+  // The page the PTE at `index` maps writable, or null.
+  Page* WritablePte(uint64_t index) const {
+    auto it = ptes_.find(index);
+    return it == ptes_.end() ? nullptr : it->second;
+  }
+  // finish_fault() of a write fault. REQUIRES: page locked, in this
+  // mapping.
+  void InstallWritePte(Page& page);
+  // munmap() of the whole file.
+  void ZapAllPtes();
+
   // --- Truncate (mm/truncate.c) ------------------------------------------
   // truncate_inode_pages_range(): removes every page wholly inside bytes
   // [lstart, lend] (lend inclusive, kLEndMax: to the end), zeroes the
@@ -401,6 +437,8 @@ class AddressSpace {
   friend class PageCache;
   friend class PageCacheShrinker;
   friend struct PageOps;
+
+  std::map<uint64_t, Page*> ptes_;  // index -> page mapped writable
 
   struct Violation {
     std::string signature;

@@ -13,9 +13,11 @@ namespace fsim::fs {
 
 // --- Truncate ------------------------------------------------------------------
 
-// truncate_cleanup_page(): the fs drops its per-page state first; it may
-// redirty the page, so the dirty bit is cancelled after.
+// truncate_cleanup_page(): unmapped first (unmap_mapping_page: a store
+// after this faults and finds the page gone); the fs drops its per-page
+// state; it may redirty the page, so the dirty bit is cancelled after.
 void AddressSpace::TruncateCleanupPage(Page& page) {
+  PageMkclean(page);
   if (PagePrivate(page)) ops_->Invalidatepage(page, 0, kPageSize);
   CancelDirtyPage(page);
 }
