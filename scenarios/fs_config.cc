@@ -65,6 +65,12 @@ constexpr Bug kBugs[] = {
      "compress_file_range's uncompressed bail-out covers only the current 128 KiB piece, not the "
      "rest of the async chunk: the chunk's later pages stay locked",
      ""},
+    {"compress_skips_clear_dirty_for_io", &fs::FsConfig::bug_compress_skips_clear_dirty_for_io,
+     Bug::kAny, "legacy", "data_mismatch,crash_inconsistency",
+     "compress_file_range leaves out extent_range_clear_dirty_for_io: a store through mmap "
+     "lands after the compressor read its page, and submit's clear_page_dirty_for_io cleans the "
+     "page with the store not on disk",
+     ""},
     {"dedupe_same_file_waits_lower_range", &fs::FsConfig::bug_dedupe_same_file_waits_lower_range,
      Bug::kAny, "legacy", "data_mismatch",
      "a dedupe within one file writes back and waits for the lower of its two ranges, not the "

@@ -76,6 +76,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "dirty_pages_write_bytes"}}, true},
       {"fs_compress_truncate_bail-compress_bail_stops_at_piece", "fs_compress_truncate_bail",
        {{"order", "legacy"}, {"bug", "compress_bail_stops_at_piece"}}, true},
+      {"fs_compress_mmap_stores-compress_skips_clear_dirty_for_io", "fs_compress_mmap_stores",
+       {{"order", "legacy"}, {"bug", "compress_skips_clear_dirty_for_io"}}, true},
       {"fs_dedupe_dirty_source_same_file-dedupe_same_file_waits_lower_range",
        "fs_dedupe_dirty_source_same_file",
        {{"order", "legacy"}, {"bug", "dedupe_same_file_waits_lower_range"}}, true},

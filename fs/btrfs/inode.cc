@@ -1553,8 +1553,12 @@ int BtrfsInode::CowFileRangeAsync(uint64_t start, uint64_t end) {
 }
 
 void BtrfsInode::CompressFileRange(uint64_t start, uint64_t end, bool range_held) {
-  // extent_range_clear_dirty_for_io(): the pages are being written.
-  for (uint64_t at = start; at < end; at += kPageSize) ClearPageDirtyForIo(*mapping_.Peek(at / kPageSize));
+  // extent_range_clear_dirty_for_io(): the pages are being written, and
+  // a store through mmap must fault (and wait) rather than change a page
+  // the compressor has read.
+  if (!fs_.config().bug_compress_skips_clear_dirty_for_io) {
+    for (uint64_t at = start; at < end; at += kPageSize) ClearPageDirtyForIo(*mapping_.Peek(at / kPageSize));
+  }
   struct AsyncExtent {
     uint64_t start, end;
     std::optional<std::vector<uint8_t>> encoded;
@@ -1649,6 +1653,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
   for (Page* page : io->pages) {
     GetPage(*page);
+    ClearPageDirtyForIo(*page);  // __process_pages_contig(PAGE_START_WRITEBACK)
     SetPageWriteback(*page);
   }
   io_tree_.UnlockExtent(start, end - 1);

@@ -166,6 +166,11 @@
 //   the range's whole blocks instead of preallocating them: the range
 //   reads as zeroes either way, but writes into it are COWed and can fail
 //   for lack of space, which fallocate(2) promises they will not.
+// - bug_compress_skips_clear_dirty_for_io: compress_file_range() leaves
+//   out extent_range_clear_dirty_for_io() ("the pages are locked, nobody
+//   can change them"): a store through a page still mapped writable
+//   lands after the compressor read the page, and submit's
+//   clear_page_dirty_for_io then cleans it with the store not on disk.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -333,6 +338,7 @@ struct FsConfig {
   bool bug_cow_fail_keeps_data_resv = false;
   bool bug_writepage_error_not_in_mapping = false;
   bool bug_zero_range_punches_hole = false;
+  bool bug_compress_skips_clear_dirty_for_io = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
