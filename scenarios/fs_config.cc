@@ -71,6 +71,18 @@ constexpr Bug kBugs[] = {
      "lands after the compressor read its page, and submit's clear_page_dirty_for_io cleans the "
      "page with the store not on disk",
      ""},
+    {"compress_enospc_fallback_skips_redirty",
+     &fs::FsConfig::bug_compress_enospc_fallback_skips_redirty, Bug::kAny, "legacy",
+     "data_mismatch,crash_inconsistency,checksum",
+     "after -ENOSPC for a compressed extent, submit_compressed_extents retries the range "
+     "uncompressed without extent_range_redirty_for_io: the uncompressed path writes only dirty "
+     "pages, so it writes none and finishes the ordered extent over blocks never written",
+     ""},
+    {"compress_bail_skips_redirty", &fs::FsConfig::bug_compress_bail_skips_redirty, Bug::kAny,
+     "legacy", "data_mismatch,crash_inconsistency,checksum",
+     "compress_file_range's cleanup_and_bail_uncompressed leaves out extent_range_redirty_for_io: "
+     "data that did not compress is never written, its ordered extent finished all the same",
+     ""},
     {"dedupe_same_file_waits_lower_range", &fs::FsConfig::bug_dedupe_same_file_waits_lower_range,
      Bug::kAny, "legacy", "data_mismatch",
      "a dedupe within one file writes back and waits for the lower of its two ranges, not the "

@@ -369,7 +369,13 @@ void ReadMemory(const json& j, const std::string& path, ScenarioSpec& spec) {
   Object o(j, path, {"budget_pages", "low_pages", "high_pages", "kswapd", "dirty_ratio",
                      "dirty_background_ratio"});
   sim::MemoryConfig m;
-  m.budget_pages = Uint(o.Require("budget_pages"), o.At("budget_pages"), 1, kScenarioMemoryPagesMax);
+  // The budget defaults to the scenario default (64 pages): a block may
+  // set only the dirty ratios.
+  if (const json* v = o.Find("budget_pages")) {
+    m.budget_pages = Uint(*v, o.At("budget_pages"), 1, kScenarioMemoryPagesMax);
+  } else {
+    m.budget_pages = spec.memory.budget_pages;
+  }
   m.low_pages = m.budget_pages * 2 / 3;
   m.high_pages = m.budget_pages / 2;
   if (const json* v = o.Find("low_pages")) m.low_pages = Uint(*v, o.At("low_pages"), 0, kScenarioMemoryPagesMax);
@@ -718,7 +724,10 @@ ScenarioSpec ReadScenario(const json& j) {
   spec.memory.high_pages = 64 / 2;
   if (const json* v = o.Find("memory")) {
     ReadMemory(*v, "/memory", spec);
-    spec.memory_declared = true;
+    // Only a budget is meant as pressure; dirty ratios alone may be set to
+    // keep writeback away.
+    spec.memory_declared = v->is_object() && (v->contains("budget_pages") || v->contains("low_pages") ||
+                                              v->contains("high_pages"));
   }
   spec.files = {"file"};
   if (const json* v = o.Find("files")) {

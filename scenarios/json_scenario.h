@@ -150,7 +150,7 @@ struct ScenarioSpec {
   // The data chunk's profile over them (mkfs.btrfs -d).
   fs::Profile data_profile = fs::Profile::kSingle;
   sim::MemoryConfig memory;
-  bool memory_declared = false;  // the file gives "memory" (a budget meant as pressure)
+  bool memory_declared = false;  // the file gives a memory budget (meant as pressure)
   // vm.dirty_ratio and vm.dirty_background_ratio, in percent of the
   // memory budget: the dirty threshold above which a writer is throttled
   // and the one above which the flusher is woken (fs/mm/page_cache.h).

@@ -175,6 +175,27 @@ TEST(JsonScenarioTest, MalformedFilesAreOneLineNamingThePointer) {
             "false");
 }
 
+// A memory block may set only the dirty ratios (to keep writeback away):
+// the budget stays the default, and no pressure is declared. A budget is
+// declared pressure.
+TEST(JsonScenarioTest, AMemoryBlockWithOnlyDirtyRatiosKeepsTheDefaultBudget) {
+  std::string error;
+  auto ratios = ParseScenario(R"({"name": "t", "description": "d",
+                                  "memory": {"dirty_ratio": 80, "dirty_background_ratio": 60},
+                                  "fibers": [{"name": "f", "ops": []}]})",
+                              &error);
+  ASSERT_TRUE(ratios.has_value()) << error;
+  EXPECT_EQ(ratios->memory.budget_pages, 64u);
+  EXPECT_EQ(ratios->dirty_background_ratio, 60u);
+  EXPECT_FALSE(ratios->memory_declared);
+  auto budget = ParseScenario(R"({"name": "t", "description": "d", "memory": {"budget_pages": 16},
+                                  "fibers": [{"name": "f", "ops": []}]})",
+                              &error);
+  ASSERT_TRUE(budget.has_value()) << error;
+  EXPECT_EQ(budget->memory.budget_pages, 16u);
+  EXPECT_TRUE(budget->memory_declared);
+}
+
 TEST(JsonScenarioTest, ANumberTooLargeToParseIsOneLineWithItsPointer) {
   EXPECT_EQ(Error(R"({"name": "t", "description": "d", "fibers": [{"name": "f", "ops": [)"
                   R"({"op": "write", "offset": 1e999, "length": 10}]}]})"),

@@ -90,12 +90,13 @@ void ExtentMapTree::Drop(uint64_t start, uint64_t end, bool skip_pinned) {
   for (const ExtentMap& em : keep) maps_.emplace(em.start, em);
 }
 
-void ExtentMapTree::Unpin(uint64_t start, uint64_t generation) {
+bool ExtentMapTree::Unpin(uint64_t start, uint64_t generation) {
   auto it = maps_.find(start);
-  if (it == maps_.end()) return;
+  if (it == maps_.end()) return false;
   it->second.flags &= ~kEmPinned;
   it->second.generation = generation;
   TryMerge(it);
+  return true;
 }
 
 std::vector<ExtentMap> ExtentMapTree::All() const {

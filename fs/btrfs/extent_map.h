@@ -67,7 +67,9 @@ class ExtentMapTree {
   // dropped too only if `skip_pinned` is false.
   void Drop(uint64_t start, uint64_t end, bool skip_pinned);
   // unpin_extent_cache(): writeback of the map at `start` finished.
-  void Unpin(uint64_t start, uint64_t generation);
+  // False if no map starts at `start` (v5.13's WARN_ON(!em || em->start
+  // != start): the pinned map was dropped or split under the I/O).
+  bool Unpin(uint64_t start, uint64_t generation);
 
   std::vector<ExtentMap> All() const;
   sim::SpinLock& lock() { return lock_; }

@@ -1591,10 +1591,12 @@ void BtrfsInode::CompressFileRange(uint64_t start, uint64_t end, bool range_held
       }
     }
     if (!encoded) {
-      // cleanup_and_bail_uncompressed: the rest of the chunk, as it is.
+      // cleanup_and_bail_uncompressed: the rest of the chunk, as it is,
+      // its pages dirtied again for the uncompressed path.
       if (!attempt) sched_.Cover("compress_file_range:bail_uncompressed");
-      extents.push_back({at, fs_.config().bug_compress_bail_stops_at_piece ? piece_end : end,
-                         std::nullopt});
+      const uint64_t bail_end = fs_.config().bug_compress_bail_stops_at_piece ? piece_end : end;
+      if (!fs_.config().bug_compress_bail_skips_redirty) RedirtyRangeForIo(at, bail_end);
+      extents.push_back({at, bail_end, std::nullopt});
       break;
     }
     sched_.Cover("compress_file_range:compressed");
@@ -1613,10 +1615,27 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   // extents); extents before pages kept it from writeback.
   if (!range_held) io_tree_.LockExtent(start, end - 1);
   const uint64_t ram = end - start;
-  const uint64_t disk_len = encoded == nullptr                                ? ram
-                            : fs_.config().bug_compressed_disk_len_unaligned ? encoded->size()
-                                                                              : RoundUpBlock(encoded->size());
-  const uint64_t disk = fs_.AllocData(disk_len);
+  uint64_t disk = 0, disk_len = ram;
+  if (encoded != nullptr) {
+    disk_len = fs_.config().bug_compressed_disk_len_unaligned ? encoded->size() : RoundUpBlock(encoded->size());
+    if (!fs_.ReserveExtent(disk_len, &disk)) {
+      // -ENOSPC for the compressed size: the range goes out uncompressed
+      // (the retry of submit_compressed_extents()). Its pages were cleaned
+      // for I/O when compression began, and the uncompressed path writes
+      // only the pages it finds dirty: they are dirtied again first
+      // (extent_range_redirty_for_io()).
+      sched_.Cover("submit_compressed_extents:enospc_fallback");
+      if (!range_held) io_tree_.UnlockExtent(start, end - 1);
+      if (!fs_.config().bug_compress_enospc_fallback_skips_redirty) RedirtyRangeForIo(start, end);
+      SubmitAsyncExtent(start, end, nullptr, range_held);
+      return;
+    }
+  } else {
+    // fsim: the uncompressed route allocates without the ENOSPC fault
+    // (v5.13's cow_file_range there loses a failure's error; the fault
+    // fails one reservation per run, and this is the retry of one).
+    disk = fs_.AllocData(disk_len);
+  }
   if (encoded != nullptr && disk_len > kPageSize) sched_.Cover("compress_file_range:multi_block_extent");
   ordered_.Add(start, ram, disk, disk_len, encoded != nullptr ? uint32_t{kOrderedCompressed} : 0u);
   CreateIoEm({.start = start,
@@ -1636,10 +1655,20 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   };
   auto io = std::make_shared<AsyncWrite>();
   io->data.assign(disk_len, 0);
+  // Uncompressed, extent_write_locked_range() writes a page only if
+  // clear_page_dirty_for_io() finds it dirty; a clean one is finished as
+  // written without I/O (its block keeps what the disk held, and has no
+  // checksum).
+  std::vector<bool> unwritten(encoded == nullptr ? ram / kPageSize : 0, false);
   for (uint64_t at = start; at < end; at += kPageSize) {
     Page* page = mapping_.Peek(at / kPageSize);
     FSIM_BUG_ON(!(page != nullptr && PageLocked(*page)), nullptr);
-    if (encoded == nullptr && at < i_size_) {
+    // __process_pages_contig(PAGE_START_WRITEBACK) / extent_write_locked_range().
+    const bool dirty = ClearPageDirtyForIo(*page);
+    if (encoded == nullptr && !dirty) {
+      sched_.Cover("submit_uncompressed_range:clean_page_not_written");
+      unwritten[(at - start) / kPageSize] = true;
+    } else if (encoded == nullptr && at < i_size_) {
       std::memcpy(io->data.data() + (at - start), page->data.data(), std::min<uint64_t>(kPageSize, i_size_ - at));
     }
     io->pages.push_back(page);
@@ -1653,18 +1682,24 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
   io_tree_.ClearExtentBit(start, end - 1, kExtentDelalloc);
   for (Page* page : io->pages) {
     GetPage(*page);
-    ClearPageDirtyForIo(*page);  // __process_pages_contig(PAGE_START_WRITEBACK)
     SetPageWriteback(*page);
   }
   io_tree_.UnlockExtent(start, end - 1);
   for (Page* page : io->pages) UnlockPage(*page);
   // btrfs_submit_compressed_write(): checksums of the blocks as written,
   // bios cut where btrfs_bio_fits_in_stripe() says.
-  for (uint64_t k = 0; k < disk_len; k += kPageSize) submitted_csums_[disk + k] = Csum(io->data.data() + k);
+  auto written = [&](uint64_t off) { return unwritten.empty() || !unwritten[off / kPageSize]; };
+  for (uint64_t k = 0; k < disk_len; k += kPageSize) {
+    if (written(k)) submitted_csums_[disk + k] = Csum(io->data.data() + k);
+  }
   std::vector<std::pair<uint64_t, uint64_t>> bios;  // offset in io->data, length
   for (uint64_t off = 0; off < disk_len;) {
+    if (!written(off)) {
+      off += kPageSize;
+      continue;
+    }
     uint64_t len = kPageSize;
-    while (off + len < disk_len && len / kPageSize < kBioMaxVecs &&
+    while (off + len < disk_len && written(off + len) && len / kPageSize < kBioMaxVecs &&
            fs_.volumes().BioFitsInStripe(sim::BioOp::kWrite, disk + off, len + kPageSize)) {
       len += kPageSize;
     }
@@ -1672,6 +1707,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
     off += len;
   }
   io->pending = static_cast<int>(bios.size());
+  if (bios.empty()) EndAsyncExtentWrite(start, ram, io->pages, false);  // nothing to write
   for (const auto& [off, len] : bios) {
     sim::Bio* bio = sim::Heap::Of(sched_).New<sim::Bio>();
     bio->op = sim::BioOp::kWrite;
@@ -1689,21 +1725,29 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
       if (done.status != sim::BlkStatus::kOk) w->error = true;
       sim::Heap::Of(self->sched_).Delete(&done);
       if (--w->pending > 0) return;
-      if (OrderedExtent* oe = self->ordered_.DecTestPending(file_start, file_len, !w->error)) {
-        self->sched_.Spawn("btrfs-endio-write", [self, oe] { self->FinishOrderedIo(oe); });
-      }
-      // end_compressed_writeback().
-      for (Page* page : w->pages) {
-        if (w->error) {
-          SetPageError(*page);
-          self->mapping_.SetError(-5);
-        }
-        EndPageWriteback(*page);
-        PutPage(*page);
-      }
+      self->EndAsyncExtentWrite(file_start, file_len, w->pages, w->error);
     };
     fs_.volumes().MapBio(bio);
   }
+}
+
+void BtrfsInode::EndAsyncExtentWrite(uint64_t start, uint64_t len, const std::vector<Page*>& pages, bool error) {
+  if (OrderedExtent* oe = ordered_.DecTestPending(start, len, !error)) {
+    sched_.Spawn("btrfs-endio-write", [this, oe] { FinishOrderedIo(oe); });
+  }
+  // end_compressed_writeback().
+  for (Page* page : pages) {
+    if (error) {
+      SetPageError(*page);
+      mapping_.SetError(-5);
+    }
+    EndPageWriteback(*page);
+    PutPage(*page);
+  }
+}
+
+void BtrfsInode::RedirtyRangeForIo(uint64_t start, uint64_t end) {
+  for (uint64_t at = start; at < end; at += kPageSize) SetPageDirty(*mapping_.Peek(at / kPageSize));
 }
 
 int BtrfsInode::FdatawriteRange(uint64_t start, uint64_t end) {
@@ -1854,7 +1898,15 @@ void BtrfsInode::FinishOrderedIo(OrderedExtent* oe) {
     fs_.ExtentUnused(oe->disk_bytenr);
     fs_.transaction_lock().Unlock();
   }
-  em_tree_.Unpin(start, 0);
+  if (!em_tree_.Unpin(start, 0)) {
+    sim::Finding f;
+    f.kind = sim::FindingKind::kWarn;
+    f.signature = "warn:unpin_extent_cache:no_map";
+    f.report = "WARNING: at fs/btrfs/extent_map.c unpin_extent_cache: ino " + std::to_string(ino_) +
+               " has no extent map starting at " + std::to_string(start) +
+               " when its ordered extent finishes (the pinned map was dropped or split under the I/O)";
+    sched_.Report(std::move(f));
+  }
   // btrfs_finish_ordered_io()'s out: label: the part of the extent no item
   // will point at (all of it on an error, past truncated_len for a
   // truncated one) leaves the extent map cache, or a later read would

@@ -171,6 +171,14 @@
 //   can change them"): a store through a page still mapped writable
 //   lands after the compressor read the page, and submit's
 //   clear_page_dirty_for_io then cleans it with the store not on disk.
+// - bug_compress_enospc_fallback_skips_redirty: when the compressed
+//   extent cannot be allocated (-ENOSPC), submit_compressed_extents()
+//   retries the range uncompressed without extent_range_redirty_for_io():
+//   the uncompressed path writes only dirty pages, so it writes none and
+//   finishes the ordered extent over blocks never written.
+// - bug_compress_bail_skips_redirty: compress_file_range()'s
+//   cleanup_and_bail_uncompressed leaves out extent_range_redirty_for_io(),
+//   with the same effect for data that did not compress.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -339,6 +347,8 @@ struct FsConfig {
   bool bug_writepage_error_not_in_mapping = false;
   bool bug_zero_range_punches_hole = false;
   bool bug_compress_skips_clear_dirty_for_io = false;
+  bool bug_compress_enospc_fallback_skips_redirty = false;
+  bool bug_compress_bail_skips_redirty = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
@@ -855,6 +865,13 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // the range, then submits (btrfs_submit_compressed_write()).
   void SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vector<uint8_t>* encoded,
                          bool range_held);
+  // end_compressed_bio_write() once every bio of an async extent's write
+  // is done (or at once, if it wrote nothing): the ordered extent's
+  // accounting, then end_compressed_writeback() of its pages.
+  void EndAsyncExtentWrite(uint64_t start, uint64_t len, const std::vector<Page*>& pages, bool error);
+  // extent_range_redirty_for_io(): dirties the locked pages of [start,
+  // end) again (they were cleaned for I/O when compression began).
+  void RedirtyRangeForIo(uint64_t start, uint64_t end);
   // btrfs_fdatawrite_range(): a data-integrity pass over [start, end],
   // and, once the inode has handed ranges to the async workers, a second
   // one, which waits on the page locks those workers hold until they
