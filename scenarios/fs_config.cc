@@ -83,6 +83,11 @@ constexpr Bug kBugs[] = {
      "compress_file_range's cleanup_and_bail_uncompressed leaves out extent_range_redirty_for_io: "
      "data that did not compress is never written, its ordered extent finished all the same",
      ""},
+    {"release_extent_mapping_drops_pinned",
+     &fs::FsConfig::bug_release_extent_mapping_drops_pinned, Bug::kAny, "legacy", "warn",
+     "try_release_extent_mapping without the EXTENT_FLAG_PINNED test: releasepage drops the map "
+     "of an ordered extent not yet finished",
+     ""},
     {"dedupe_same_file_waits_lower_range", &fs::FsConfig::bug_dedupe_same_file_waits_lower_range,
      Bug::kAny, "legacy", "data_mismatch",
      "a dedupe within one file writes back and waits for the lower of its two ranges, not the "

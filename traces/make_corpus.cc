@@ -82,6 +82,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "compress_enospc_fallback_skips_redirty"}}, true},
       {"fs_compress_bail_mmap_past_eof-compress_bail_skips_redirty", "fs_compress_bail_mmap_past_eof",
        {{"order", "legacy"}, {"bug", "compress_bail_skips_redirty"}}, true},
+      {"fs_em_cache_reclaim_inflight-release_extent_mapping_drops_pinned", "fs_em_cache_reclaim_inflight",
+       {{"order", "legacy"}, {"bug", "release_extent_mapping_drops_pinned"}}, true},
       {"fs_dedupe_dirty_source_same_file-dedupe_same_file_waits_lower_range",
        "fs_dedupe_dirty_source_same_file",
        {{"order", "legacy"}, {"bug", "dedupe_same_file_waits_lower_range"}}, true},

@@ -179,6 +179,10 @@
 // - bug_compress_bail_skips_redirty: compress_file_range()'s
 //   cleanup_and_bail_uncompressed leaves out extent_range_redirty_for_io(),
 //   with the same effect for data that did not compress.
+// - bug_release_extent_mapping_drops_pinned: try_release_extent_mapping()
+//   without the EXTENT_FLAG_PINNED test: releasepage, between the end of
+//   a page's writeback and the finish of its ordered extent, drops the map
+//   that extent pinned.
 // - bug_check_errors_keeps_as_eio: filemap_check_errors() tests AS_EIO
 //   without clearing it (test_bit for test_and_clear_bit): a writeback
 //   error is reported to every later fsync of the file, though what they
@@ -349,6 +353,7 @@ struct FsConfig {
   bool bug_compress_skips_clear_dirty_for_io = false;
   bool bug_compress_enospc_fallback_skips_redirty = false;
   bool bug_compress_bail_skips_redirty = false;
+  bool bug_release_extent_mapping_drops_pinned = false;
   // Mount option compress (compress=zlib): writeback compresses delalloc
   // ranges through the async COW workers (cow_file_range_async(),
   // compress_file_range(), submit_compressed_extents()).
