@@ -1139,8 +1139,8 @@ bool BtrfsInode::Releasepage(Page& page, sim::Gfp gfp) {
   if ((gfp & sim::kGfpDirectReclaim) && i_size_ > fs_.config().em_release_min_isize) {
     for (uint64_t at = start; at <= end;) {
       std::optional<ExtentMap> em = em_tree_.Lookup(at, end - at + 1);
-      const bool pinned = (em->flags & kEmPinned) && !fs_.config().bug_release_extent_mapping_drops_pinned;
-      if (!em || pinned || em->start != at) break;
+      if (!em || em->start != at) break;
+      if ((em->flags & kEmPinned) && !fs_.config().bug_release_extent_mapping_drops_pinned) break;
       if (!io_tree_.TestRangeBit(em->start, em->end() - 1, kExtentLocked, false)) {
         em_tree_.Drop(em->start, em->end(), false);
         sched_.Cover("try_release_extent_mapping:dropped");
