@@ -195,10 +195,6 @@ void AddressSpace::InstallWritePte(Page& page) {
   page.pte_ = this;
 }
 
-void AddressSpace::ZapAllPtes() {
-  while (!ptes_.empty()) PageMkclean(*ptes_.begin()->second);
-}
-
 // --- Checks ----------------------------------------------------------------------
 
 Page* AddressSpace::Peek(uint64_t index) const {

@@ -112,8 +112,6 @@ class Page final : public sim::Waitable {
   // page_offset(): the file offset of the page's first byte.
   uint64_t offset() const { return index_ << kPageShift; }
   sim::LockMap& lockdep_map() { return map_; }
-  // The mapping whose PTE maps the page writable, or null.
-  AddressSpace* pte_mapping() const { return pte_; }
   // The fiber that locked the page, or kNoFiber.
   sim::FiberId lock_owner() const { return lock_owner_; }
   std::string DescribeHolders() const override;
@@ -157,9 +155,6 @@ class Page final : public sim::Waitable {
   Page* lru_prev_ = nullptr;  // older
   Page* lru_next_ = nullptr;  // newer
 };
-
-// page_mapped(), for writable mappings.
-inline bool PageMappedWrite(const Page& page) { return page.pte_mapping() != nullptr; }
 
 // --- Page flags -------------------------------------------------------------
 inline bool PageLocked(const Page& p) { return (p.flags() & kPgLocked) != 0; }
@@ -377,7 +372,7 @@ class AddressSpace {
   // stores to that page go straight to it, with no fault and no lock,
   // until the PTE is write-protected (page_mkclean, from
   // clear_page_dirty_for_io) or removed (unmap_mapping_page from
-  // truncation, try_to_unmap from reclaim, munmap). So a page that a path
+  // truncation, try_to_unmap from reclaim). So a page that a path
   // cleans without clear_page_dirty_for_io can be changed after it was
   // cleaned, and a page removed while still mapped keeps taking stores.
   // The page the PTE at `index` maps writable, or null.
@@ -388,8 +383,6 @@ class AddressSpace {
   // finish_fault() of a write fault. REQUIRES: page locked, in this
   // mapping.
   void InstallWritePte(Page& page);
-  // munmap() of the whole file.
-  void ZapAllPtes();
 
   // --- Truncate (mm/truncate.c) ------------------------------------------
   // truncate_inode_pages_range(): removes every page wholly inside bytes

@@ -97,10 +97,7 @@ bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp, uint64_t* unqueued_
   }
   // try_to_unmap(): a mapped page is unmapped before it is written or
   // freed (a PTE that was dirty leaves the page dirty: it is already).
-  if (PageMappedWrite(page)) {
-    cache_.sched_.Cover("vmscan:try_to_unmap");
-    PageMkclean(page);
-  }
+  if (PageMkclean(page)) cache_.sched_.Cover("vmscan:try_to_unmap");
   if (PageDirty(page)) {
     using Mode = PageCacheConfig::ReclaimWritepage;
     const Mode mode = cache_.config_.reclaim_writepage;
