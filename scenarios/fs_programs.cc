@@ -616,43 +616,19 @@ class FsWorld final : public sim::Program {
   }
 
   // Whether `found` is state #k (k >= promised_) with some of the stores
-  // through mmap invoked right after it applied, each whole or not at all.
-  // A store takes no lock fsync holds, so a commit may take any of a run
-  // of stores that raced it, not only a prefix: fsync's writeback scans
+  // through mmap invoked right after it: a store takes no lock fsync
+  // holds, so a commit may hold each page with none, some or all of the
+  // stores into it (model::PagewiseStoresAllowed). fsync's writeback scans
   // pages in index order while an fsx mapwrite stores page after page in
   // the same order, so a page the scan passed before its store is left
-  // out and a later one taken.
+  // out and a later one taken, even after a second mapwrite stored into
+  // it again.
   bool TornStoresAllowed(const std::vector<model::FileState>& found) const {
     bool allowed = false;
     ForEachState(promised_, [&](size_t k, const std::vector<model::FileState>& state) {
-      size_t end = k;
-      while (end < invoked_.size() && store_[end]) ++end;
-      if (end == k) return false;
-      for (size_t f = 0; f < found.size(); ++f) {
-        if (found[f].bytes.size() != state[f].bytes.size()) return false;
-      }
-      std::vector<std::vector<bool>> covered(found.size());
-      for (size_t f = 0; f < found.size(); ++f) covered[f].assign(found[f].bytes.size(), false);
-      for (size_t j = k; j < end; ++j) {
-        const auto& [f, op] = invoked_[j];
-        const std::vector<uint8_t>& got = found[f].bytes;
-        const std::vector<uint8_t>& before = state[f].bytes;
-        const uint64_t lo = std::min<uint64_t>(op.offset, got.size());
-        const uint64_t hi = std::min<uint64_t>(op.offset + op.data.size(), got.size());
-        bool was = true, now = true;
-        for (uint64_t b = lo; b < hi; ++b) {
-          was = was && got[b] == before[b];
-          now = now && got[b] == op.data[b - op.offset];
-          covered[f][b] = true;
-        }
-        if (!was && !now) return false;
-      }
-      for (size_t f = 0; f < found.size(); ++f) {
-        for (size_t b = 0; b < found[f].bytes.size(); ++b) {
-          if (!covered[f][b] && found[f].bytes[b] != state[f].bytes[b]) return false;
-        }
-      }
-      return allowed = true;
+      std::vector<std::pair<size_t, const model::FileOp*>> stores;
+      for (size_t j = k; j < invoked_.size() && store_[j]; ++j) stores.emplace_back(invoked_[j].first, &invoked_[j].second);
+      return allowed = !stores.empty() && model::PagewiseStoresAllowed(state, stores, found, kPageSize);
     });
     return allowed;
   }
