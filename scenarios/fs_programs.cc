@@ -94,6 +94,10 @@ class FsWorld final : public sim::Program {
       files_[i].inode = std::make_unique<fs::BtrfsInode>(*fs_, kFirstIno + i);
     }
     crash_check_ = spec.check_crash_consistency;
+    for (auto* v : {&invoked_per_file_, &done_per_file_, &promised_per_file_}) v->assign(files_.size(), 0);
+    unsynced_.assign(files_.size(), false);
+    caught_.assign(files_.size(), false);
+    syncing_.assign(files_.size(), 0);
     // The fsync oracle needs the changes wherever fsync may be judged: after
     // a power cut, and on disks that fail I/O (CheckDiskAfterFaults).
     track_changes_ = crash_check_ || FaultsInjected() || EnospcInjected();
@@ -499,15 +503,22 @@ class FsWorld final : public sim::Program {
     const uint64_t changed = changes_done_;
     const uint64_t invoke = ++clock_;
     const std::vector<uint64_t> errors_at_start = DeviceErrors();
+    size_t index = 0;
+    while (index < files_.size() && files_[index].inode.get() != &inode) ++index;
+    FSIM_CHECK_MSG(index < files_.size(), "fsync of an inode no file holds");
+    const uint64_t changed_here = done_per_file_[index];
+    const uint64_t invoked_here = invoked_per_file_[index];
+    if (!settle) FsyncBegins(index);
     const int rc = inode.Fsync();
     const bool ok = rc == 0;
     const uint64_t response = ++clock_;
-    for (size_t file = 0; file < files_.size(); ++file) {
-      if (files_[file].inode.get() != &inode) continue;
-      fsyncs_.push_back({file, invoke, response, ok});
-      CheckFsyncFailure(file, rc, errors_at_start);
+    fsyncs_.push_back({index, invoke, response, ok});
+    CheckFsyncFailure(index, rc, errors_at_start);
+    if (!settle) FsyncEnds(index, ok, invoked_here, changed_here);
+    if (ok && !settle) {
+      promised_ = std::max(promised_, changed);
+      promised_per_file_[index] = std::max(promised_per_file_[index], changed_here);
     }
-    if (ok && !settle) promised_ = std::max(promised_, changed);
     return ok;
   }
 
@@ -613,6 +624,35 @@ class FsWorld final : public sim::Program {
     if (!crash_check_) return;
     invoked_.push_back({file, op});
     store_.push_back(store);
+    unsynced_[file] = true;
+    ++invoked_per_file_[file];
+    for (size_t g = 0; g < files_.size(); ++g) {
+      if (g != file && syncing_[g] > 0) caught_[file] = true;
+    }
+  }
+
+  // A commit writes every file's items as they are at that moment, so a
+  // commit of one file's fsync catches another file with changes not yet
+  // synced between two writebacks of its own (the flusher's, reclaim's),
+  // or with a truncate's or clone's items and not the writes before them:
+  // in no state after a prefix of its changes. btrfs promises such a file
+  // nothing either (fsync logs its own inode; the rest is whatever the
+  // last transaction commit found). Such a file is `caught_`, and the
+  // whole-state check leaves it to the fsync oracle.
+  void FsyncBegins(size_t file) {
+    ++syncing_[file];
+    for (size_t g = 0; g < files_.size(); ++g) {
+      if (g != file && unsynced_[g]) caught_[g] = true;
+    }
+  }
+
+  // Synced again if the fsync returned 0 and covered every change invoked
+  // to the file (none in flight when it began, none invoked since).
+  void FsyncEnds(size_t file, bool ok, uint64_t invoked_at_start, uint64_t done_at_start) {
+    --syncing_[file];
+    if (ok && invoked_at_start == done_at_start && invoked_per_file_[file] == invoked_at_start) {
+      unsynced_[file] = false;
+    }
   }
 
   // Whether `found` is state #k (k >= promised_) with some of the stores
@@ -623,32 +663,48 @@ class FsWorld final : public sim::Program {
   // the same order, so a page the scan passed before its store is left
   // out and a later one taken, even after a second mapwrite stored into
   // it again.
-  bool TornStoresAllowed(const std::vector<model::FileState>& found) const {
+  // With `only` a file's index, that file alone after its own changes
+  // (ForEachState).
+  bool TornStoresAllowed(const std::vector<model::FileState>& found, size_t from, size_t only = kAllFiles) const {
     bool allowed = false;
-    ForEachState(promised_, [&](size_t k, const std::vector<model::FileState>& state) {
+    ForEachState(from, [&](size_t, size_t next, const std::vector<model::FileState>& state) {
       std::vector<std::pair<size_t, const model::FileOp*>> stores;
-      for (size_t j = k; j < invoked_.size() && store_[j]; ++j) stores.emplace_back(invoked_[j].first, &invoked_[j].second);
-      return allowed = !stores.empty() && model::PagewiseStoresAllowed(state, stores, found, kPageSize);
-    });
+      for (size_t j = next; j < invoked_.size(); ++j) {
+        if (only != kAllFiles && invoked_[j].first != only) continue;  // another file's
+        if (!store_[j]) break;
+        stores.emplace_back(invoked_[j].first, &invoked_[j].second);
+      }
+      if (stores.empty()) return false;
+      if (only == kAllFiles) return allowed = model::PagewiseStoresAllowed(state, stores, found, kPageSize);
+      for (auto& [f, op] : stores) f = 0;
+      return allowed = model::PagewiseStoresAllowed({state[only]}, stores, {found[only]}, kPageSize);
+    }, only);
     return allowed;
   }
 
-  // Visits states #from, #from + 1, ..., #invoked_.size() in order (state
-  // #k: every file after the first k changes invoked), built by replaying
-  // invoked_ rather than kept, until `visit` returns true.
+  // Visits states #from, #from + 1, ... in order (state #k: every file
+  // after the first k changes invoked; with `only` a file's index, that
+  // file after the first k of its own), built by replaying invoked_ rather
+  // than kept, until `visit(k, next, state)` returns true; `next` is the
+  // index in invoked_ of the change after state #k.
+  static constexpr size_t kAllFiles = ~size_t{0};
   template <typename Visit>
-  void ForEachState(size_t from, Visit visit) const {
+  void ForEachState(size_t from, Visit visit, size_t only = kAllFiles) const {
     std::vector<model::FileState> state(files_.size());
-    for (size_t k = 0; k < invoked_.size(); ++k) {
-      if (k >= from && visit(k, state)) return;
-      model::ApplyFileOp(state[invoked_[k].first], invoked_[k].second);
+    size_t k = 0;
+    for (size_t j = 0; j < invoked_.size(); ++j) {
+      if (only != kAllFiles && invoked_[j].first != only) continue;
+      if (k >= from && visit(k, j, state)) return;
+      model::ApplyFileOp(state[invoked_[j].first], invoked_[j].second);
+      ++k;
     }
-    if (invoked_.size() >= from) visit(invoked_.size(), state);
+    if (k >= from) visit(k, invoked_.size(), state);
   }
 
   void End(File& file, const model::FileOp& op, uint64_t invoke, const std::vector<uint8_t>& result,
            const std::string& who) {
     ++changes_done_;
+    ++done_per_file_[static_cast<size_t>(&file - files_.data())];
     Record(file, op, invoke, result, who);
     if (track_changes_) {
       changes_.push_back({static_cast<size_t>(&file - files_.data()), op, invoke, ++clock_});
@@ -1579,41 +1635,103 @@ class FsWorld final : public sim::Program {
     // followed it (TornStoresAllowed). With several, their order is not
     // one. With the ENOSPC fault a write may be dropped (reported to
     // fsync), so no prefix need match: the fsync oracle above judges.
+    // A file a commit of another file's fsync caught between writebacks
+    // of its own is in no such state (FsyncBegins): then each file no
+    // such commit caught is judged alone, against its own changes.
     if (changers_ > 1 || EnospcInjected()) return;
-    bool allowed = false;
-    ForEachState(promised_, [&](size_t, const std::vector<model::FileState>& state) {
-      return allowed = found == state;
-    });
-    if (allowed || TornStoresAllowed(found)) return;
-    std::string sizes;
-    for (const model::FileState& f : found) sizes += (sizes.empty() ? "" : ", ") + std::to_string(f.bytes.size());
-    Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
-           "crash inconsistency: after a power cut the remounted file" +
-               std::string(files_.size() > 1 ? "s (" : " (") + sizes +
-               " bytes) is not the state of fsync #" + std::to_string(promised_) +
-               " or of any later commit" + Nearest(found));
+    if (std::none_of(caught_.begin(), caught_.end(), [](bool c) { return c; })) {
+      bool allowed = false;
+      ForEachState(promised_, [&](size_t, size_t, const std::vector<model::FileState>& state) {
+        return allowed = found == state;
+      });
+      if (allowed || TornStoresAllowed(found, promised_)) return;
+      std::string sizes;
+      for (const model::FileState& f : found) sizes += (sizes.empty() ? "" : ", ") + std::to_string(f.bytes.size());
+      Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
+             "crash inconsistency: after a power cut the remounted file" +
+                 std::string(files_.size() > 1 ? "s (" : " (") + sizes +
+                 " bytes) is not the state of fsync #" + std::to_string(promised_) +
+                 " or of any later commit" + Nearest(found, promised_));
+      return;
+    }
+    for (size_t f = 0; f < files_.size(); ++f) {
+      if (caught_[f]) {
+        if (!CheckCaughtFile(s, f, found[f])) return;
+        continue;
+      }
+      const size_t from = promised_per_file_[f];
+      bool allowed = false;
+      ForEachState(from, [&](size_t, size_t, const std::vector<model::FileState>& state) {
+        return allowed = found[f] == state[f];
+      }, f);
+      if (allowed || TornStoresAllowed(found, from, f)) continue;
+      Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:fsync_lost",
+             "crash inconsistency: after a power cut the remounted file '" + spec_->files[f] + "' (" +
+                 std::to_string(found[f].bytes.size()) + " bytes) is not its state after its change #" +
+                 std::to_string(from) + " (the last its fsync covered) or after any later change of it" +
+                 Nearest(found, from, f));
+      return;
+    }
+  }
+
+  // A file a commit of another file's fsync caught (FsyncBegins) may hold
+  // any mix of its pages from between its changes, at a size no change
+  // left (disk_i_size raised by some of a write's ordered extents), but no
+  // byte from nowhere: each byte within its size is zero or the byte some
+  // state after a prefix of its changes holds there. A byte past an old
+  // EOF that a growth revealed unzeroed, or another file's data through a
+  // stale extent, is neither. Returns false if it reported.
+  bool CheckCaughtFile(Scheduler& s, size_t f, const model::FileState& found) {
+    const std::vector<uint8_t>& got = found.bytes;
+    std::vector<bool> seen(got.size());
+    size_t left = 0;
+    for (size_t x = 0; x < got.size(); ++x) {
+      seen[x] = got[x] == 0;
+      if (!seen[x]) ++left;
+    }
+    ForEachState(0, [&](size_t, size_t, const std::vector<model::FileState>& state) {
+      const std::vector<uint8_t>& bytes = state[f].bytes;
+      for (size_t x = 0; x < std::min(bytes.size(), got.size()) && left > 0; ++x) {
+        if (!seen[x] && bytes[x] == got[x]) {
+          seen[x] = true;
+          --left;
+        }
+      }
+      return left == 0;
+    }, f);
+    if (left == 0) return true;
+    const size_t x = static_cast<size_t>(std::find(seen.begin(), seen.end(), false) - seen.begin());
+    Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:stale_bytes",
+           "crash inconsistency: after a power cut the remounted file '" + spec_->files[f] + "' (" +
+               std::to_string(got.size()) + " bytes) reads 0x" + Hex(got[x]) + " at byte " +
+               std::to_string(x) + " (page " + std::to_string(x / kPageSize) +
+               "), which no change of it ever put there, nor zero (" + std::to_string(left) +
+               " such byte(s))");
+    return false;
   }
 
   // The allowed state the remounted files are nearest to (the longest
   // common prefix), and where they first differ from it.
-  std::string Nearest(const std::vector<model::FileState>& found) const {
-    size_t best = promised_, best_at = 0, best_file = 0;
+  std::string Nearest(const std::vector<model::FileState>& found, size_t from, size_t only = kAllFiles) const {
+    size_t best = from, best_at = 0, best_file = 0, states = from;
     std::vector<uint8_t> a, b;  // the nearest state's differing file, and found's
-    ForEachState(promised_, [&](size_t st, const std::vector<model::FileState>& state) {
+    ForEachState(from, [&](size_t st, size_t, const std::vector<model::FileState>& state) {
+      states = st;
       for (size_t i = 0; i < found.size(); ++i) {
+        if (only != kAllFiles && i != only) continue;
         const std::vector<uint8_t>& want = state[i].bytes;
         size_t at = 0;
         while (at < found[i].bytes.size() && at < want.size() && found[i].bytes[at] == want[at]) ++at;
         if (found[i].bytes == want) continue;
-        if (st == promised_ || at > best_at) best = st, best_at = at, best_file = i, b = want;
+        if (st == from || at > best_at) best = st, best_at = at, best_file = i, b = want;
         break;
       }
       return false;
-    });
-    if (best > invoked_.size()) return "";
+    }, only);
+    if (best > states) return "";
     a = found[best_file].bytes;
     std::string r = "; nearest is state #" + std::to_string(best) + " of " +
-                    std::to_string(invoked_.size()) + " (" + std::to_string(b.size()) +
+                    std::to_string(states) + " (" + std::to_string(b.size()) +
                     " bytes), first difference at byte " + std::to_string(best_at);
     if (best_at < a.size() && best_at < b.size()) {
       r += ": 0x" + Hex(a[best_at]) + " on disk, 0x" + Hex(b[best_at]) + " in the state";
@@ -1643,6 +1761,13 @@ class FsWorld final : public sim::Program {
   std::vector<bool> store_;  // per invoked_: a store through mmap
   uint64_t changes_done_ = 0;
   uint64_t promised_ = 0;
+  // Per file: its changes invoked and done, the number of them its last
+  // successful fsync covered, whether it has changes no fsync of it has
+  // covered yet, its fsyncs in flight, and whether a commit of another
+  // file's fsync caught it with such changes (FsyncBegins).
+  std::vector<uint64_t> invoked_per_file_, done_per_file_, promised_per_file_;
+  std::vector<bool> unsynced_, caught_;
+  std::vector<uint32_t> syncing_;
   // The fsync integrity oracle (crash checks only): every completed change
   // with its clock ticks, every fsync that returned 0 with its start, and
   // the tick of the power cut.
