@@ -128,6 +128,8 @@ class FsWorld final : public sim::Program {
       s.Spawn("power", [this, &s] {
         s.SleepFor(Draw(s, *spec_->power_cut_ns));
         cut_clock_ = ++clock_;
+        const std::vector<uint64_t> errors = DeviceErrors();
+        failed_before_cut_ = std::any_of(errors.begin(), errors.end(), [](uint64_t n) { return n != 0; });
         array_->PowerCut();  // every device of the array loses power
         if (spec_->check_crash_consistency) Remount(s);
       });
@@ -1057,10 +1059,14 @@ class FsWorld final : public sim::Program {
   // Reads file `i` as a remount would: its size and file extent items
   // from `p`, its data from the durable media through copy `mirror` of the
   // chunk mapping. Extents whose copy `mirror` does not exist read copy 0.
+  // With kRepairMirror, each block as btrfs reads it with read repair: the
+  // first copy that matches its checksum (copy 0 if none does, or if the
+  // block has none).
   // With `csum_bad` set, also lists the blocks whose data does not match
   // the checksum `p` holds for them (and, with `bad_device`, the device
   // each such block was read from). False (with `why`) if an extent points
   // outside every chunk.
+  static constexpr int kRepairMirror = -1;
   bool ReadFromDisk(const fs::PersistentState& p, size_t i, int mirror, std::vector<uint8_t>* out,
                     std::string* why, std::vector<uint64_t>* csum_bad = nullptr,
                     std::vector<size_t>* bad_device = nullptr) {
@@ -1095,11 +1101,25 @@ class FsWorld final : public sim::Program {
           return false;
         }
         // As far as this copy goes in one piece, in whole pages (the last
-        // page of the extent may be short).
+        // page of the extent may be short); a block at a time to repair.
         uint64_t n = std::min<uint64_t>(io_size - k, std::max<uint64_t>(contiguous, kPageSize));
         if (n > kPageSize) n -= n % kPageSize;
+        if (mirror == kRepairMirror) n = std::min<uint64_t>(n, kPageSize);
         array_->device(st.device).ReadSectors(st.physical / 512, n / 512, dst + k, true);
         std::memset(dst + k + n / 512 * 512, 0, n % 512);
+        if (mirror == kRepairMirror && n == kPageSize) {
+          auto c = p.csums.find(base + k);
+          for (int copy = 1; c != p.csums.end() && c->second != fs::BtrfsDataCsum(dst + k); ++copy) {
+            fs::Stripe other;
+            uint64_t ignored = 0;
+            if (!OnDisk(*chunk, logical - chunk->logical, copy, &other, &ignored)) {
+              // No copy matches: copy 0's bytes, as the failed read left them.
+              array_->device(st.device).ReadSectors(st.physical / 512, n / 512, dst + k, true);
+              break;
+            }
+            array_->device(other.device).ReadSectors(other.physical / 512, n / 512, dst + k, true);
+          }
+        }
         for (uint64_t q = k; csum_bad != nullptr && q + kPageSize <= k + n; q += kPageSize) {
           auto c = p.csums.find(base + q);
           if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(dst + q)) {
@@ -1616,7 +1636,9 @@ class FsWorld final : public sim::Program {
     for (size_t i = 0; i < files_.size(); ++i) {
       std::string why;
       std::vector<uint64_t> csum_bad;
-      if (!ReadFromDisk(p, i, 0, &found[i].bytes, &why, faults ? nullptr : &csum_bad)) {
+      // With faults a copy may be bad: read as btrfs does, repairing from
+      // a good one.
+      if (!ReadFromDisk(p, i, faults ? kRepairMirror : 0, &found[i].bytes, &why, faults ? nullptr : &csum_bad)) {
         Report(s, FindingKind::kCrashInconsistency, "crash_inconsistency:unmapped", why);
         return;
       }
@@ -1638,7 +1660,10 @@ class FsWorld final : public sim::Program {
     // A file a commit of another file's fsync caught between writebacks
     // of its own is in no such state (FsyncBegins): then each file no
     // such commit caught is judged alone, against its own changes.
-    if (changers_ > 1 || EnospcInjected()) return;
+    // A data write that failed (an I/O error before the cut) loses its
+    // bytes while later changes commit (its ordered extent inserts no
+    // item), as a dropped -ENOSPC write does: no prefix need match then.
+    if (changers_ > 1 || EnospcInjected() || failed_before_cut_) return;
     if (std::none_of(caught_.begin(), caught_.end(), [](bool c) { return c; })) {
       bool allowed = false;
       ForEachState(promised_, [&](size_t, size_t, const std::vector<model::FileState>& state) {
@@ -1799,6 +1824,7 @@ class FsWorld final : public sim::Program {
   // -ENOSPC failures of fsync per task and file (CheckFsyncFailure).
   std::map<std::pair<std::string, size_t>, uint64_t> enospc_reports_;
   uint64_t cut_clock_ = ~uint64_t{0};
+  bool failed_before_cut_ = false;  // a request failed (or an allocation) before the power cut
   size_t changers_ = 0;  // fibers with operations that change files
 };
 
