@@ -187,6 +187,11 @@ constexpr Bug kBugs[] = {
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},
+    {"punch_hole_skips_page_retry", &fs::FsConfig::bug_punch_hole_skips_page_retry, Bug::kAny,
+     "legacy", "data_mismatch",
+     "btrfs_punch_hole_lock_range retries for an ordered extent in the range but not for pages a "
+     "reader brought back after truncate_pagecache_range: the old bytes stay cached over the hole",
+     ""},
     {"raid10_stripe_index_without_sub_stripes",
      &fs::FsConfig::bug_raid10_stripe_index_without_sub_stripes, Bug::kAny, "legacy",
      "checksum,data_mismatch",

@@ -104,6 +104,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
       {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
+      {"fs_punch_hole_cold_readers-punch_hole_skips_page_retry", "fs_punch_hole_cold_readers",
+       {{"order", "legacy"}, {"bug", "punch_hole_skips_page_retry"}}, true},
       {"fs_read_no_readahead-read_created_page_without_uptodate_check", "fs_read_no_readahead",
        {{"order", "legacy"}, {"bug", "read_created_page_without_uptodate_check"}}, true},
       {"fs_raid1_device_failure-read_endio_skips_repair", "fs_raid1_device_failure",

@@ -348,7 +348,7 @@ void BtrfsInode::PunchHoleLocked(uint64_t offset, uint64_t len, bool prealloc) {
       for (uint64_t i = lock_start / kPageSize; i < lock_end / kPageSize && !pages; ++i) {
         pages = mapping_.Peek(i) != nullptr;
       }
-      if (oe == nullptr && !pages) break;
+      if (oe == nullptr && (!pages || fs_.config().bug_punch_hole_skips_page_retry)) break;
       sched_.Cover(oe != nullptr ? "punch_hole:retry_ordered" : "punch_hole:retry_pages");
       io_tree_.UnlockExtent(lock_start, lock_end - 1);
       if (oe != nullptr) {

@@ -96,6 +96,10 @@
 //   extent items of the hole but not its cached extent maps
 //   (btrfs_drop_extent_cache): a later read of a hole page that is not
 //   cached follows the stale map to the freed (or reused) disk space.
+// - bug_punch_hole_skips_page_retry: btrfs_punch_hole_lock_range retries
+//   only for an ordered extent in the range, not for pages that came back
+//   after truncate_pagecache_range (a reader's readpage between it and
+//   lock_extent_bits): the page keeps the old bytes over the hole.
 // - bug_read_created_page_without_uptodate_check: filemap_read, finding no
 //   page, allocates one and calls ->readpage on what find_or_create_page
 //   returns without looking whether it is uptodate: allocating may sleep,
@@ -321,6 +325,7 @@ struct FsConfig {
   bool bug_setsize_grow_without_inode_lock = false;
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
+  bool bug_punch_hole_skips_page_retry = false;
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
