@@ -388,39 +388,33 @@ Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRe
   return internal::CheckLinearizable(initial, history, final_state, kVerify);
 }
 
-bool PagewiseStoresAllowed(const std::vector<FileState>& state,
-                           const std::vector<std::pair<size_t, const FileOp*>>& stores,
-                           const std::vector<FileState>& found, uint64_t page) {
-  if (state.size() != found.size()) return false;
-  for (size_t f = 0; f < found.size(); ++f) {
-    if (found[f].bytes.size() != state[f].bytes.size()) return false;
-  }
-  // The stores into each (file, page), in invocation order.
-  std::map<std::pair<size_t, uint64_t>, std::vector<const FileOp*>> by_page;
-  for (const auto& [f, op] : stores) {
+bool PagewiseStoresAllowed(const FileState& state, const std::vector<const FileOp*>& stores,
+                           const FileState& found, uint64_t page) {
+  const std::vector<uint8_t>& got = found.bytes;
+  const std::vector<uint8_t>& before = state.bytes;
+  if (got.size() != before.size()) return false;
+  // The stores into each page, in invocation order.
+  std::map<uint64_t, std::vector<const FileOp*>> by_page;
+  for (const FileOp* op : stores) {
     if (op->data.empty()) continue;  // a store that stored nothing
     const uint64_t last = (op->offset + op->data.size() - 1) / page;
-    for (uint64_t p = op->offset / page; p <= last; ++p) by_page[{f, p}].push_back(op);
+    for (uint64_t p = op->offset / page; p <= last; ++p) by_page[p].push_back(op);
   }
-  for (size_t f = 0; f < found.size(); ++f) {
-    const std::vector<uint8_t>& got = found[f].bytes;
-    const std::vector<uint8_t>& before = state[f].bytes;
-    for (uint64_t lo = 0; lo < got.size(); lo += page) {
-      const uint64_t hi = std::min<uint64_t>(lo + page, got.size());
-      const auto at = [](const std::vector<uint8_t>& v, uint64_t i) { return v.begin() + static_cast<long>(i); };
-      if (std::equal(at(before, lo), at(before, hi), at(got, lo))) continue;  // none applied
-      auto into = by_page.find({f, lo / page});
-      if (into == by_page.end()) return false;
-      std::vector<uint8_t> held(at(before, lo), at(before, hi));
-      bool match = false;
-      for (const FileOp* op : into->second) {
-        for (uint64_t b = std::max(lo, op->offset); b < std::min(hi, op->offset + op->data.size()); ++b) {
-          held[b - lo] = op->data[b - op->offset];
-        }
-        if ((match = std::equal(held.begin(), held.end(), at(got, lo)))) break;
+  const auto at = [](const std::vector<uint8_t>& v, uint64_t i) { return v.begin() + static_cast<long>(i); };
+  for (uint64_t lo = 0; lo < got.size(); lo += page) {
+    const uint64_t hi = std::min<uint64_t>(lo + page, got.size());
+    if (std::equal(at(before, lo), at(before, hi), at(got, lo))) continue;  // none applied
+    auto into = by_page.find(lo / page);
+    if (into == by_page.end()) return false;
+    std::vector<uint8_t> held(at(before, lo), at(before, hi));
+    bool match = false;
+    for (const FileOp* op : into->second) {
+      for (uint64_t b = std::max(lo, op->offset); b < std::min(hi, op->offset + op->data.size()); ++b) {
+        held[b - lo] = op->data[b - op->offset];
       }
-      if (!match) return false;
+      if ((match = std::equal(held.begin(), held.end(), at(got, lo)))) break;
     }
+    if (!match) return false;
   }
   return true;
 }

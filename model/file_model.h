@@ -22,7 +22,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace fsim::model {
@@ -94,17 +93,16 @@ Linearization CheckLinearizable(const FileState& initial, const std::vector<OpRe
 
 // The crash check's rule for stores through mmap (writes that take no
 // lock fsync holds, each within one page), as a commit racing them may
-// hold them. `stores` are such writes in invocation order, each with the
-// index of its file in `state`. A commit holds each page as the last
-// writeback before it found the page: `state`'s bytes with the first m of
-// the stores into that page applied, m from none to all, each page on its
-// own (writeback scans pages in index order while stores arrive in any
-// order, so a page may be left before its first store and another taken
-// after its second). Whether `found` is one such state; sizes must equal
-// `state`'s, and every byte of a page no store touched is `state`'s.
-bool PagewiseStoresAllowed(const std::vector<FileState>& state,
-                           const std::vector<std::pair<size_t, const FileOp*>>& stores,
-                           const std::vector<FileState>& found, uint64_t page);
+// hold them. `stores` are such writes into one file, in invocation order.
+// A commit holds each page as the last writeback before it found the
+// page: `state`'s bytes with the first m of the stores into that page
+// applied, m from none to all, each page on its own (writeback scans pages
+// in index order while stores arrive in any order, so a page may be left
+// before its first store and another taken after its second). Whether
+// `found` is one such state of the file; its size must equal `state`'s,
+// and every byte of a page no store touched is `state`'s.
+bool PagewiseStoresAllowed(const FileState& state, const std::vector<const FileOp*>& stores,
+                           const FileState& found, uint64_t page);
 
 }  // namespace fsim::model
 

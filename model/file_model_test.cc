@@ -255,23 +255,23 @@ FileOp Store(uint64_t offset, uint64_t len, uint8_t byte) {
 // the first store only, page 2 after the second, pages 0 and 3 with none.
 TEST(CrashStatesTest, EachPageHoldsAPrefixOfItsOwnStores) {
   constexpr uint64_t kPage = 16;
-  const std::vector<FileState> state{{std::vector<uint8_t>(4 * kPage, 9)}};
+  const FileState state{std::vector<uint8_t>(4 * kPage, 9)};
   const std::vector<FileOp> ops{Store(0, kPage, 1),         Store(kPage, kPage, 1),     Store(2 * kPage, kPage, 1),
                                 Store(3 * kPage, kPage, 1), Store(kPage, kPage, 2),     Store(2 * kPage, kPage, 2),
                                 Store(3 * kPage, kPage, 2)};
-  std::vector<std::pair<size_t, const FileOp*>> stores;
-  for (const FileOp& op : ops) stores.emplace_back(0, &op);
-  std::vector<FileState> found = state;
-  std::fill_n(found[0].bytes.begin() + kPage, kPage, 1);
-  std::fill_n(found[0].bytes.begin() + 2 * kPage, kPage, 2);
+  std::vector<const FileOp*> stores;
+  for (const FileOp& op : ops) stores.push_back(&op);
+  FileState found = state;
+  std::fill_n(found.bytes.begin() + kPage, kPage, 1);
+  std::fill_n(found.bytes.begin() + 2 * kPage, kPage, 2);
   EXPECT_TRUE(PagewiseStoresAllowed(state, stores, found, kPage));
   EXPECT_TRUE(PagewiseStoresAllowed(state, stores, state, kPage));  // none taken
   // A byte no store into its page wrote.
-  found[0].bytes[3 * kPage + 5] = 7;
+  found.bytes[3 * kPage + 5] = 7;
   EXPECT_FALSE(PagewiseStoresAllowed(state, stores, found, kPage));
   // Stores do not change the size.
   found = state;
-  found[0].bytes.pop_back();
+  found.bytes.pop_back();
   EXPECT_FALSE(PagewiseStoresAllowed(state, stores, found, kPage));
 }
 
@@ -279,19 +279,19 @@ TEST(CrashStatesTest, EachPageHoldsAPrefixOfItsOwnStores) {
 // first is no page any writeback saw.
 TEST(CrashStatesTest, StoresIntoOnePageApplyInOrder) {
   constexpr uint64_t kPage = 16;
-  const std::vector<FileState> state{{std::vector<uint8_t>(kPage, 0)}, {std::vector<uint8_t>(kPage, 0)}};
+  const FileState state{std::vector<uint8_t>(kPage, 0)};
   const FileOp a = Store(0, 8, 1), b = Store(4, 8, 2);
-  const std::vector<std::pair<size_t, const FileOp*>> stores{{0, &a}, {0, &b}};
-  std::vector<FileState> found = state;
-  std::fill_n(found[0].bytes.begin(), 4, 1);
-  std::fill_n(found[0].bytes.begin() + 4, 8, 2);
+  const std::vector<const FileOp*> stores{&a, &b};
+  FileState found = state;
+  std::fill_n(found.bytes.begin(), 4, 1);
+  std::fill_n(found.bytes.begin() + 4, 8, 2);
   EXPECT_TRUE(PagewiseStoresAllowed(state, stores, found, kPage));  // both
-  std::fill_n(found[0].bytes.begin(), 4, 0);
+  std::fill_n(found.bytes.begin(), 4, 0);
   EXPECT_FALSE(PagewiseStoresAllowed(state, stores, found, kPage));  // b without a
-  // The stores were into file 0: file 1's page keeps the state's bytes.
+  // A file no store went into keeps the state's bytes.
   found = state;
-  std::fill_n(found[1].bytes.begin(), 8, 1);
-  EXPECT_FALSE(PagewiseStoresAllowed(state, stores, found, kPage));
+  std::fill_n(found.bytes.begin(), 8, 1);
+  EXPECT_FALSE(PagewiseStoresAllowed(state, {}, found, kPage));
 }
 
 }  // namespace
