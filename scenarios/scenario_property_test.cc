@@ -120,9 +120,9 @@ std::string GenerateScenario(const std::string& name) {
   sc["memory"] = memory;
   json config = json::object();
   if (Chance(30)) config["compress"] = "on";
-  // At most one fault: an I/O error, a read error, bit rot (on one disk of
-  // a copy profile, so that read repair can fix it), latency spikes, or
-  // an ENOSPC window at writeback.
+  // At most one kind of fault: an I/O error, a read error, bit rot (on
+  // one disk of a copy profile, so that read repair can fix it), latency
+  // spikes, an ENOSPC window at writeback, or one I/O error on every disk.
   bool writes_may_fail = false;
   switch (Pick(8)) {
     case 0:
@@ -142,6 +142,13 @@ std::string GenerateScenario(const std::string& name) {
       break;
     case 4:
       config["enospc_window"] = Chance(50) ? "4" : "8";
+      writes_may_fail = true;
+      break;
+    case 5:
+      // Every disk fails one request, each at its own moment: a write one
+      // copy lost, then a read of the other copy failing, is -EIO with
+      // no finding (a stale copy the faults explain).
+      for (int d = 0; d < devices; ++d) sc["devices"][static_cast<size_t>(d)]["faults"] = {"io_error_once"};
       writes_may_fail = true;
       break;
     default:

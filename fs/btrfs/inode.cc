@@ -323,6 +323,8 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
   const int copies = std::max(v.NumCopies(disk), 1);
   std::vector<int> bad;
   for (int k = 0; k < tried; ++k) bad.push_back((first + k) % copies);
+  std::vector<int> csum_bad;  // copies that read but failed the checksum
+  if (csum_failed_mirror != 0) csum_bad.push_back(csum_failed_mirror - 1);
   for (int k = tried; k < copies; ++k) {
     const int mirror = (first + k) % copies;
     if (k > 0) sched_.Cover("read_repair:next_mirror");
@@ -332,6 +334,7 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
       if (csum != fs_.log().state().csums.end() && csum->second != Csum(data)) {
         good = false;
         if (csum_failed_mirror == 0) csum_failed_mirror = mirror + 1;
+        if (mirror + 1 != csum_failed_mirror) csum_bad.push_back(mirror);
       }
     }
     if (good) {
@@ -347,7 +350,16 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
     }
     bad.push_back(mirror);
   }
-  if (csum_failed_mirror != 0) {
+  // A copy the device failed to overwrite holds older data. As many
+  // copies as the profile tolerates losing per write (RAID1 and RAID10
+  // one, DUP and single none) may be stale that way behind a committed
+  // item; if the other copies could not be read either, the read is -EIO,
+  // as in the kernel, and the injected faults explain it. A bad copy no
+  // failed write explains, or more stale copies than a write may lose
+  // (a failed write committed as if written), is the filesystem's doing.
+  bool explained = csum_bad.size() <= static_cast<size_t>(v.ToleratedFailures(disk));
+  for (int m : csum_bad) explained = explained && v.CopyStaleAfterFailedWrite(disk, kPageSize, m);
+  if (csum_failed_mirror != 0 && !explained) {
     sim::Finding f;
     f.kind = sim::FindingKind::kChecksum;
     f.signature = "checksum:data";

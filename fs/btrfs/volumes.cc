@@ -127,6 +127,28 @@ int Volumes::NumCopies(uint64_t logical) const {
   }
 }
 
+int Volumes::ToleratedFailures(uint64_t logical) const {
+  const Chunk* c = FindChunk(logical);
+  if (c == nullptr) return 0;
+  return c->profile == Profile::kRaid1 || c->profile == Profile::kRaid10 ? 1 : 0;
+}
+
+bool Volumes::CopyStaleAfterFailedWrite(uint64_t logical, uint64_t len, int mirror) const {
+  Mapping map;
+  if (!MapBlock(false, logical, len, mirror, &map) || map.stripes.empty()) return false;
+  const Stripe& st = map.stripes[0];
+  const sim::BlockDevice& dev = array_.device(st.device);
+  const uint64_t ss = dev.config().sector_size;
+  const uint64_t first = st.physical / ss, last = (st.physical + len + ss - 1) / ss;
+  const std::vector<sim::WriteRecord>& writes = dev.writes();
+  for (auto w = writes.rbegin(); w != writes.rend(); ++w) {
+    if (w->sector >= last || w->sector + w->sectors <= first) continue;
+    if (w->fate == sim::WriteFate::kInFlight) continue;
+    return w->fate == sim::WriteFate::kFailed;
+  }
+  return false;
+}
+
 // __btrfs_map_block() for the profiles modelled (no RAID5/6, no device
 // replace): stripe_nr and stripe_offset from the offset in the chunk,
 // then per profile the stripe_index and num_stripes to use; each stripe's

@@ -106,6 +106,20 @@ class Volumes {
   // btrfs_num_copies(): 2 for DUP, RAID1 and RAID10, else 1; 0 if
   // `logical` is in no chunk.
   int NumCopies(uint64_t logical) const;
+  // Whether copy `mirror` (0-based) of the `len` bytes at `logical` are stale
+  // because the device failed the write that should have replaced it:
+  // the newest write submitted to the copy's sectors that ended (in
+  // submission order) ended with an I/O error. A write a profile
+  // tolerates losing (RAID1's second copy) leaves such a copy behind
+  // legitimately; read repair may then find no good copy if the other
+  // read fails too. Not a kernel function: the model's knowledge of what
+  // its injected faults did, so that an unrepairable checksum failure
+  // they explain is not reported as the filesystem's.
+  bool CopyStaleAfterFailedWrite(uint64_t logical, uint64_t len, int mirror) const;
+  // btrfs_raid_array[profile].tolerated_failures of the chunk holding
+  // `logical`: the copies a write may lose and still succeed (RAID1 and
+  // RAID10 1, DUP, RAID0 and single 0), as the profile defines it.
+  int ToleratedFailures(uint64_t logical) const;
   // btrfs_bio_fits_in_stripe(), as a predicate: true if [logical,
   // logical + len) lies in one chunk and within the map_length of
   // `logical`, i.e. one btrfs_map_bio() can do it without splitting.
