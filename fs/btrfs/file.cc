@@ -427,10 +427,20 @@ int BtrfsInode::Fsync() {
     ordered_.Wait(oe);
     ordered_.Put(oe);
   }
-  fs_.transaction_lock().Lock();
-  DiskISizeWrite(i_size_);
-  bool ok = fs_.CommitLog();
-  fs_.transaction_lock().Unlock();
+  // A failed write-and-wait (btrfs_wait_ordered_range's -EIO, the
+  // mapping's AS_EIO or AS_ENOSPC) goes to out_release_extents: no
+  // transaction, no log commit. (With the bug, the error is dropped and
+  // the log committed.)
+  const bool commit = ret == 0 || fs_.config().bug_fsync_drops_writeback_error;
+  bool ok = true;
+  if (commit) {
+    fs_.transaction_lock().Lock();
+    DiskISizeWrite(i_size_);
+    ok = fs_.CommitLog();
+    fs_.transaction_lock().Unlock();
+  } else {
+    sched_.Cover("fsync:wait_failed_no_commit");
+  }
   i_rwsem_.UpWrite();
   if (fs_.config().bug_fsync_drops_writeback_error) return ok ? 0 : -5;
   // out: file_check_and_advance_wb_err(): a writeback error set since this
