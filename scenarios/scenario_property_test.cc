@@ -160,6 +160,13 @@ std::string GenerateScenario(const std::string& name) {
     std::vector<json> app;
     for (int i = 0, n = 2 + Pick(7); i < n; ++i) app.push_back(ChangingOp(s));
     fibers.push_back(Fiber("app", app));
+    // Sometimes a second task changes the files too: the crash check then
+    // judges changes whose order between tasks the schedule decides.
+    if (Chance(40)) {
+      std::vector<json> app2;
+      for (int i = 0, n = 1 + Pick(4); i < n; ++i) app2.push_back(ChangingOp(s));
+      fibers.push_back(Fiber("app2", app2));
+    }
     std::vector<json> syncer;
     for (int i = 0, n = 1 + Pick(2); i < n; ++i) {
       syncer.push_back({{"op", "sleep"}, {"ns", Value(0, 300000, 20000)}});
