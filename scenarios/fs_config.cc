@@ -187,6 +187,11 @@ constexpr Bug kBugs[] = {
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},
+    {"fallocate_end_rounded_down", &fs::FsConfig::bug_fallocate_end_rounded_down, Bug::kAny,
+     "legacy", "warn",
+     "btrfs_fallocate rounds the range's end down to the block, not up: its last partial block "
+     "stays a hole, and a write into it may fail with -ENOSPC although fallocate promised space",
+     ""},
     {"punch_hole_skips_page_retry", &fs::FsConfig::bug_punch_hole_skips_page_retry, Bug::kAny,
      "legacy", "data_mismatch",
      "btrfs_punch_hole_lock_range retries for an ordered extent in the range but not for pages a "

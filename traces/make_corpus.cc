@@ -104,6 +104,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
       {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
+      {"fs_fallocate_enospc-fallocate_end_rounded_down", "fs_fallocate_enospc",
+       {{"order", "legacy"}, {"bug", "fallocate_end_rounded_down"}}, true},
       {"fs_punch_hole_cold_readers-punch_hole_skips_page_retry", "fs_punch_hole_cold_readers",
        {{"order", "legacy"}, {"bug", "punch_hole_skips_page_retry"}}, true},
       {"fs_read_no_readahead-read_created_page_without_uptodate_check", "fs_read_no_readahead",

@@ -494,8 +494,13 @@ void BtrfsInode::Fallocate(uint64_t offset, uint64_t len, bool keep_size) {
   i_mmap_lock_.DownWrite();
   if (!keep_size && offset + len > i_size_) TruncateBlockForExpand(i_size_);  // btrfs_cont_expand()
   const uint64_t alloc_start = offset / kPageSize * kPageSize;
-  const uint64_t alloc_end = (offset + len + kPageSize - 1) / kPageSize * kPageSize;
+  const uint64_t alloc_end = fs_.config().bug_fallocate_end_rounded_down
+                                 ? (offset + len) / kPageSize * kPageSize
+                                 : (offset + len + kPageSize - 1) / kPageSize * kPageSize;
   if (alloc_start < alloc_end) FallocateRange(alloc_start, alloc_end);
+  // The promise (for the oracle), from the request: each block it touches
+  // that holds no data (preallocated now, or left a hole by mistake).
+  PromiseNoData(offset / kPageSize * kPageSize, (offset + len + kPageSize - 1) / kPageSize * kPageSize);
   if (!keep_size && offset + len > i_size_) {
     ISizeWrite(offset + len);
     UpdateInodeSize();
@@ -515,6 +520,23 @@ void BtrfsInode::FallocateRange(uint64_t start, uint64_t end) {
 
 void BtrfsInode::Promise(uint64_t start, uint64_t end) {
   for (uint64_t b = (start + kPageSize - 1) / kPageSize; (b + 1) * kPageSize <= end; ++b) promised_.insert(b);
+}
+
+void BtrfsInode::PromiseNoData(uint64_t start, uint64_t end) {
+  uint64_t at = start;
+  const auto& all = fs_.log().state().extents;
+  if (auto file = all.find(ino_); file != all.end()) {
+    auto it = file->second.upper_bound(start);
+    if (it != file->second.begin()) --it;
+    for (; it != file->second.end() && it->first < end; ++it) {
+      const uint64_t item_end = it->first + it->second.num_bytes;
+      if (item_end <= at) continue;
+      if (it->first > at) Promise(at, it->first);  // a hole
+      if (it->second.type == FileExtentType::kPrealloc) Promise(std::max(at, it->first), std::min(item_end, end));
+      at = std::max(at, item_end);
+    }
+  }
+  if (at < end) Promise(at, end);
 }
 
 void BtrfsInode::Unpromise(uint64_t start, uint64_t end) {

@@ -1502,16 +1502,31 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
 // until reclaim drops them). The error goes back to writepage, which
 // clears the held page's PG_uptodate and sets it in the mapping.
 int BtrfsInode::CowFileRangeFailed(uint64_t start, uint64_t end) {
-  // fallocate(2)'s promise broken: a block zero range preallocated, not
-  // written since, went to cow_file_range (it should have been written in
+  // fallocate(2)'s promise broken: a block fallocate or zero range
+  // preallocated, not written since, went to cow_file_range (it should have been written in
   // place) and lost its write for lack of space.
-  if (auto b = promised_.lower_bound(start / kPageSize); b != promised_.end() && *b * kPageSize < end) {
+  // A block of a preallocated extent another item shares now (a clone
+  // of any part of it: btrfs_cross_ref_exist() looks at the whole extent)
+  // is COWed, btrfs's own limit: no promise is broken there.
+  auto broken = promised_.lower_bound(start / kPageSize);
+  for (; broken != promised_.end() && *broken * kPageSize < end; ++broken) {
+    const uint64_t at = *broken * kPageSize;
+    const auto& all = fs_.log().state().extents;
+    auto file = all.find(ino_);
+    if (file == all.end()) break;
+    auto it = file->second.upper_bound(at);
+    if (it == file->second.begin()) break;
+    const FileExtentItem& item = std::prev(it)->second;
+    if (item.file_offset + item.num_bytes <= at || item.type != FileExtentType::kPrealloc) break;
+    if (!CrossRefExists(item)) break;
+  }
+  if (auto b = broken; b != promised_.end() && *b * kPageSize < end) {
     sim::Finding f;
     f.kind = sim::FindingKind::kWarn;
     f.signature = "warn:fallocate_promise:enospc";
     f.report = "WARNING: writeback of ino " + std::to_string(ino_) + " [" + std::to_string(start) +
                ", " + std::to_string(end) + ") failed with -ENOSPC, but block " + std::to_string(*b) +
-               " was preallocated by a zero range and not written since: a write into "
+               " lies in a range fallocate or a zero range allocated (no data then) and was not written since: a write into "
                "preallocated space is written in place (run_delalloc_nocow) and needs no "
                "allocation (fallocate(2): such writes do not fail for lack of space)";
     sched_.Report(std::move(f));

@@ -92,6 +92,10 @@
 //   container_of(bio, struct btrfs_io_bio, bio) of the bio iomap submitted
 //   through the hook, which iomap allocated (iomap_ioend_bioset): the
 //   fields read lie outside the bio's real allocation.
+// - bug_fallocate_end_rounded_down: btrfs_fallocate computes alloc_end
+//   rounding offset + len down to the block, not up: the range's last
+//   partial block is left a hole, and a later write into it is COWed and
+//   may fail with -ENOSPC, which fallocate(2) promised it would not.
 // - bug_punch_hole_keeps_extent_map: btrfs_punch_hole drops the file
 //   extent items of the hole but not its cached extent maps
 //   (btrfs_drop_extent_cache): a later read of a hole page that is not
@@ -326,6 +330,7 @@ struct FsConfig {
   bool bug_chained_bio_double_submit = false;
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_punch_hole_skips_page_retry = false;
+  bool bug_fallocate_end_rounded_down = false;
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
@@ -971,14 +976,17 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // their extent (punch hole, truncate, a remap into or out of them: a
   // shared preallocated extent is COWed). A write into them goes to
   // run_delalloc_nocow and needs no allocation, so cow_file_range failing
-  // with -ENOSPC over one is a WARN (CowFileRangeFailed). Only zero range
-  // promises: fallocate's mode 0 preallocates only the holes, and a block
-  // with data keeps being COWed (btrfs's own limit).
+  // with -ENOSPC over one is a WARN (CowFileRangeFailed). Zero range
+  // promises its whole blocks; fallocate's mode 0 only the holes it
+  // preallocated: a block with data keeps being COWed (btrfs's own limit).
   std::set<uint64_t> promised_;
   // Each task's open file's f_wb_err (see FileCheckAndAdvanceWbErr).
   std::map<sim::FiberId, uint64_t> f_wb_err_;
   int FileCheckAndAdvanceWbErr();
   void Promise(uint64_t start, uint64_t end);    // the whole blocks of [start, end)
+  // Promise()s the blocks of [start, end) (block aligned) that hold no
+  // data: a hole, or a preallocated extent (fallocate's promise).
+  void PromiseNoData(uint64_t start, uint64_t end);
   void Unpromise(uint64_t start, uint64_t end);  // every block touching [start, end)
   int i_count_ = 0;
   bool freeing_ = false;  // I_FREEING: an eviction is in progress
