@@ -187,6 +187,11 @@ constexpr Bug kBugs[] = {
     {"punch_hole_keeps_extent_map", &fs::FsConfig::bug_punch_hole_keeps_extent_map, Bug::kAny,
      "legacy", "data_mismatch,checksum",
      "punch hole drops the hole's file extent items but not its cached extent maps", ""},
+    {"get_extent_trim_keeps_block_start", &fs::FsConfig::bug_get_extent_trim_keeps_block_start,
+     Bug::kAny, "legacy", "data_mismatch",
+     "btrfs_get_extent trims a map built from an item to the part no cached map covers without "
+     "advancing its disk start: a read through it reads the extent's first blocks",
+     ""},
     {"fallocate_end_rounded_down", &fs::FsConfig::bug_fallocate_end_rounded_down, Bug::kAny,
      "legacy", "warn",
      "btrfs_fallocate rounds the range's end down to the block, not up: its last partial block "

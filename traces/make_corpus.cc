@@ -104,6 +104,8 @@ const std::vector<Entry>& Entries() {
        {{"order", "legacy"}, {"bug", "end_io_wrong_container"}}, true},
       {"fs_fsx_falloc-punch_hole_keeps_extent_map", "fs_fsx_falloc",
        {{"order", "legacy"}, {"bug", "punch_hole_keeps_extent_map"}}, true},
+      {"fs_em_trim_cold_read-get_extent_trim_keeps_block_start", "fs_em_trim_cold_read",
+       {{"order", "legacy"}, {"bug", "get_extent_trim_keeps_block_start"}}, true},
       {"fs_fallocate_enospc-fallocate_end_rounded_down", "fs_fallocate_enospc",
        {{"order", "legacy"}, {"bug", "fallocate_end_rounded_down"}}, true},
       {"fs_punch_hole_cold_readers-punch_hole_skips_page_retry", "fs_punch_hole_cold_readers",

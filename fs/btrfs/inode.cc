@@ -289,7 +289,10 @@ ExtentMap BtrfsInode::GetExtent(uint64_t start) {
        left = em_tree_.Lookup(em.start, start - em.start)) {
     const uint64_t cut = left->end() - em.start;
     sched_.Cover((em.flags & kEmCompressed) ? "btrfs_get_extent:trimmed_compressed" : "btrfs_get_extent:trimmed");
-    if (em.block_start != kHole && !(em.flags & kEmCompressed)) em.block_start += cut, em.block_len -= cut;
+    if (em.block_start != kHole && !(em.flags & kEmCompressed)) {
+      if (!fs_.config().bug_get_extent_trim_keeps_block_start) em.block_start += cut;
+      em.block_len -= cut;
+    }
     em.start = left->end();
   }
   if (std::optional<ExtentMap> right = em_tree_.Lookup(start, end - start)) end = right->start;

@@ -96,6 +96,10 @@
 //   rounding offset + len down to the block, not up: the range's last
 //   partial block is left a hole, and a later write into it is COWed and
 //   may fail with -ENOSPC, which fallocate(2) promised it would not.
+// - bug_get_extent_trim_keeps_block_start: btrfs_get_extent, trimming a
+//   map built from a file extent item to the part no cached map covers,
+//   advances its start and shortens its block_len but leaves block_start:
+//   a read through the trimmed map reads the extent's first blocks.
 // - bug_punch_hole_keeps_extent_map: btrfs_punch_hole drops the file
 //   extent items of the hole but not its cached extent maps
 //   (btrfs_drop_extent_cache): a later read of a hole page that is not
@@ -331,6 +335,7 @@ struct FsConfig {
   bool bug_punch_hole_keeps_extent_map = false;
   bool bug_punch_hole_skips_page_retry = false;
   bool bug_fallocate_end_rounded_down = false;
+  bool bug_get_extent_trim_keeps_block_start = false;
   bool bug_read_created_page_without_uptodate_check = false;
   bool bug_read_endio_skips_repair = false;
   bool bug_read_repair_rewrites_good_mirror = false;
