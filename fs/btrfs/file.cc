@@ -523,20 +523,9 @@ void BtrfsInode::Promise(uint64_t start, uint64_t end) {
 }
 
 void BtrfsInode::PromiseNoData(uint64_t start, uint64_t end) {
-  uint64_t at = start;
-  const auto& all = fs_.log().state().extents;
-  if (auto file = all.find(ino_); file != all.end()) {
-    auto it = file->second.upper_bound(start);
-    if (it != file->second.begin()) --it;
-    for (; it != file->second.end() && it->first < end; ++it) {
-      const uint64_t item_end = it->first + it->second.num_bytes;
-      if (item_end <= at) continue;
-      if (it->first > at) Promise(at, it->first);  // a hole
-      if (it->second.type == FileExtentType::kPrealloc) Promise(std::max(at, it->first), std::min(item_end, end));
-      at = std::max(at, item_end);
-    }
+  for (const ItemSpan& span : ItemSpans(start, end)) {
+    if (span.item == nullptr || span.item->type == FileExtentType::kPrealloc) Promise(span.from, span.to);
   }
-  if (at < end) Promise(at, end);
 }
 
 void BtrfsInode::Unpromise(uint64_t start, uint64_t end) {
@@ -551,19 +540,9 @@ void BtrfsInode::PreallocRange(uint64_t start, uint64_t end, bool replace) {
   if (replace) {
     holes.emplace_back(start, end);
   } else {
-    uint64_t at = start;
-    const auto& all = fs_.log().state().extents;
-    if (auto file = all.find(ino_); file != all.end()) {
-      auto it = file->second.upper_bound(start);
-      if (it != file->second.begin()) --it;
-      for (; it != file->second.end() && it->first < end; ++it) {
-        const uint64_t item_end = it->first + it->second.num_bytes;
-        if (item_end <= at) continue;
-        if (it->first > at) holes.emplace_back(at, it->first);
-        at = std::max(at, item_end);
-      }
+    for (const ItemSpan& span : ItemSpans(start, end)) {
+      if (span.item == nullptr) holes.emplace_back(span.from, span.to);
     }
-    if (at < end) holes.emplace_back(at, end);
   }
   if (holes.empty()) return;
   has_prealloc_ = true;

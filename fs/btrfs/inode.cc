@@ -326,7 +326,8 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
   const int copies = std::max(v.NumCopies(disk), 1);
   std::vector<int> bad;
   for (int k = 0; k < tried; ++k) bad.push_back((first + k) % copies);
-  std::vector<int> csum_bad;  // copies that read but failed the checksum
+  // The copies that read but failed the checksum, the first first.
+  std::vector<int> csum_bad;
   if (csum_failed_mirror != 0) csum_bad.push_back(csum_failed_mirror - 1);
   for (int k = tried; k < copies; ++k) {
     const int mirror = (first + k) % copies;
@@ -336,8 +337,7 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
       auto csum = fs_.log().state().csums.find(disk);
       if (csum != fs_.log().state().csums.end() && csum->second != Csum(data)) {
         good = false;
-        if (csum_failed_mirror == 0) csum_failed_mirror = mirror + 1;
-        if (mirror + 1 != csum_failed_mirror) csum_bad.push_back(mirror);
+        csum_bad.push_back(mirror);
       }
     }
     if (good) {
@@ -362,13 +362,13 @@ int BtrfsInode::ReadMirrors(uint64_t disk, uint64_t off, uint8_t* data, int firs
   // (a failed write committed as if written), is the filesystem's doing.
   bool explained = csum_bad.size() <= static_cast<size_t>(v.ToleratedFailures(disk));
   for (int m : csum_bad) explained = explained && v.CopyStaleAfterFailedWrite(disk, kPageSize, m);
-  if (csum_failed_mirror != 0 && !explained) {
+  if (!csum_bad.empty() && !explained) {
     sim::Finding f;
     f.kind = sim::FindingKind::kChecksum;
     f.signature = "checksum:data";
     f.report = "BTRFS warning: csum failed root 5 ino " + std::to_string(ino_) + " off " +
                std::to_string(off) + " csum mismatch (disk " + std::to_string(disk) + ") mirror " +
-               std::to_string(csum_failed_mirror) + ", and no copy of " + std::to_string(copies) +
+               std::to_string(csum_bad.front() + 1) + ", and no copy of " + std::to_string(copies) +
                " repairs it";
     sched_.Report(std::move(f));
   }
@@ -1355,6 +1355,25 @@ uint64_t BtrfsInode::NocowRunEnd(uint64_t start, uint64_t end,
   return end;
 }
 
+std::vector<BtrfsInode::ItemSpan> BtrfsInode::ItemSpans(uint64_t start, uint64_t end) const {
+  std::vector<ItemSpan> spans;
+  uint64_t at = start;
+  const auto& all = fs_.log().state().extents;
+  if (auto file = all.find(ino_); file != all.end()) {
+    auto it = file->second.upper_bound(start);
+    if (it != file->second.begin()) --it;
+    for (; it != file->second.end() && it->first < end; ++it) {
+      const uint64_t item_end = it->first + it->second.num_bytes;
+      if (item_end <= at) continue;
+      if (it->first > at) spans.push_back({at, it->first, nullptr});
+      spans.push_back({std::max(at, it->first), std::min(item_end, end), &it->second});
+      at = std::max(at, item_end);
+    }
+  }
+  if (at < end) spans.push_back({at, end, nullptr});
+  return spans;
+}
+
 bool BtrfsInode::CrossRefExists(const FileExtentItem& item) const {
   // Items split from one another keep file_offset - offset; any other
   // item on the extent is another reference (a clone): writing in place
@@ -1506,22 +1525,15 @@ int BtrfsInode::MapBlocks(IomapWritepageCtx& wpc, uint64_t offset) {
 // clears the held page's PG_uptodate and sets it in the mapping.
 int BtrfsInode::CowFileRangeFailed(uint64_t start, uint64_t end) {
   // fallocate(2)'s promise broken: a block fallocate or zero range
-  // preallocated, not written since, went to cow_file_range (it should have been written in
-  // place) and lost its write for lack of space.
+  // preallocated, not written since, went to cow_file_range (it should
+  // have been written in place) and lost its write for lack of space.
   // A block of a preallocated extent another item shares now (a clone
   // of any part of it: btrfs_cross_ref_exist() looks at the whole extent)
   // is COWed, btrfs's own limit: no promise is broken there.
   auto broken = promised_.lower_bound(start / kPageSize);
   for (; broken != promised_.end() && *broken * kPageSize < end; ++broken) {
-    const uint64_t at = *broken * kPageSize;
-    const auto& all = fs_.log().state().extents;
-    auto file = all.find(ino_);
-    if (file == all.end()) break;
-    auto it = file->second.upper_bound(at);
-    if (it == file->second.begin()) break;
-    const FileExtentItem& item = std::prev(it)->second;
-    if (item.file_offset + item.num_bytes <= at || item.type != FileExtentType::kPrealloc) break;
-    if (!CrossRefExists(item)) break;
+    const FileExtentItem* item = ItemSpans(*broken * kPageSize, *broken * kPageSize + 1).front().item;
+    if (item == nullptr || item->type != FileExtentType::kPrealloc || !CrossRefExists(*item)) break;
   }
   if (auto b = broken; b != promised_.end() && *b * kPageSize < end) {
     sim::Finding f;
@@ -1529,8 +1541,8 @@ int BtrfsInode::CowFileRangeFailed(uint64_t start, uint64_t end) {
     f.signature = "warn:fallocate_promise:enospc";
     f.report = "WARNING: writeback of ino " + std::to_string(ino_) + " [" + std::to_string(start) +
                ", " + std::to_string(end) + ") failed with -ENOSPC, but block " + std::to_string(*b) +
-               " lies in a range fallocate or a zero range allocated (no data then) and was not written since: a write into "
-               "preallocated space is written in place (run_delalloc_nocow) and needs no "
+               " lies in a range fallocate or a zero range allocated (no data then) and was not "
+               "written since: a write into preallocated space is written in place (run_delalloc_nocow) and needs no "
                "allocation (fallocate(2): such writes do not fail for lack of space)";
     sched_.Report(std::move(f));
   }

@@ -839,6 +839,14 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // btrfs_cross_ref_exist(): another item (of another inode, or of this
   // one at another place) references `item`'s disk extent.
   bool CrossRefExists(const FileExtentItem& item) const;
+  // [start, end) cut at the file extent items' edges, in file order:
+  // each piece with the item covering it, or none (a hole). The pointers
+  // hold until the items change.
+  struct ItemSpan {
+    uint64_t from, to;
+    const FileExtentItem* item;  // nullptr: a hole
+  };
+  std::vector<ItemSpan> ItemSpans(uint64_t start, uint64_t end) const;
   // Fills a locked, not uptodate page from disk (or zeroes). REQUIRES: its
   // range locked by the caller.
   int FillPage(Page& page);
