@@ -118,6 +118,11 @@ constexpr Bug kBugs[] = {
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "
      "source range of another file is shared as the disk holds it",
      ""},
+    {"dedupe_compare_drops_dst_error", &fs::FsConfig::bug_dedupe_compare_drops_dst_error, Bug::kAny,
+     "legacy", "data_mismatch",
+     "vfs_dedupe_file_range_compare keeps the source's read error only: a destination page that "
+     "cannot be read makes the dedupe answer \"differs\" with no error",
+     ""},
     {"end_io_wrong_container", &fs::FsConfig::bug_end_io_wrong_container, Bug::kAny, "legacy",
      "use_after_free",
      "btrfs's write completion takes container_of(bio, btrfs_io_bio) of a bio iomap allocated",

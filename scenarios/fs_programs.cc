@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,17 @@ class FsWorld final : public sim::Program {
     // The fsync oracle needs the changes wherever fsync may be judged: after
     // a power cut, and on disks that fail I/O (CheckDiskAfterFaults).
     track_changes_ = crash_check_ || FaultsInjected() || EnospcInjected();
+    // FIDEDUPERANGE's outcome is judged (JudgeDedupe) against each file's
+    // bytes as its changes, one after another, made them.
+    judge_dedupe_ = std::any_of(spec.fibers.begin(), spec.fibers.end(), [](const FiberSpec& fiber) {
+      return std::any_of(fiber.ops.begin(), fiber.ops.end(),
+                         [](const OpSpec& op) { return op.kind == OpKind::kDedupeRange; });
+    });
+    if (judge_dedupe_) {
+      in_flight_.assign(files_.size(), 0);
+      change_events_.assign(files_.size(), 0);
+      sequential_.assign(files_.size(), model::FileState{});
+    }
     fsx_model_.assign(files_.size(), std::nullopt);
     for (const FiberSpec& fiber : spec.fibers) {
       if (fiber.fsx && !fiber.ops.empty()) fsx_model_[fiber.ops.front().file] = model::FileState{};
@@ -376,14 +388,18 @@ class FsWorld final : public sim::Program {
           const uint64_t src_off = Draw(s, spec.source_offset);
           File& src = files_[spec.source_file];
           if (spec.source_file != spec.file) src.inode->Igrab();
+          const DedupeCall call = DedupeBegins(spec.source_file, src_off, spec.file, op.offset, op.length, true);
           int error = 0;
-          inode.DedupeRangeFrom(*src.inode, src_off, op.length, op.offset, &error);
+          const bool same = inode.DedupeRangeFrom(*src.inode, src_off, op.length, op.offset, &error);
           if (spec.source_file != spec.file) src.inode->Iput();
+          JudgeDedupe(s, call, same, error, who);
           return error == 0;  // a failed compare: the application gives up
         }
         op.dest = spec.dest;
+        const DedupeCall call = DedupeBegins(spec.file, op.offset, spec.file, op.dest, op.length, false);
         int error = 0;
-        inode.DedupeRange(op.offset, op.length, op.dest, &error);
+        const bool same = inode.DedupeRange(op.offset, op.length, op.dest, &error);
+        JudgeDedupe(s, call, same, error, who);
         return error == 0;
       }
       case OpKind::kCloneRange: {
@@ -393,6 +409,7 @@ class FsWorld final : public sim::Program {
         const uint64_t src_off = Draw(s, spec.source_offset);
         File& src = files_[spec.source_file];
         const uint64_t invoke = ++clock_;
+        ChangeBegins(spec.file);
         if (spec.source_file != spec.file) src.inode->Igrab();
         int error = 0;
         op.data = inode.CloneRangeFrom(*src.inode, src_off, len, op.offset, &error);
@@ -439,6 +456,7 @@ class FsWorld final : public sim::Program {
     fs::MappedBuffer mapped(*src.inode, src_off);
     RecordingBuffer buffer(mapped);
     const uint64_t invoke = ++clock_;
+    ChangeBegins(spec.file);
     // Whether the whole source lies within its file for the whole write:
     // inside EOF now, and no other fiber can shrink it meanwhile.
     const bool source_whole = src_off + len <= src.inode->i_size() && !Shrinkable(who, spec.source_file);
@@ -618,7 +636,106 @@ class FsWorld final : public sim::Program {
   // the crash check) the state the files reach with it.
   uint64_t Begin(size_t file, const model::FileOp& op, bool store = false) {
     PushState(file, op, store);
+    ChangeBegins(file);
     return ++clock_;
+  }
+
+  // A change of `file` is invoked (Begin, or a clone's or a mapped
+  // write's own tick) or ends (End): for JudgeDedupe, which judges a
+  // dedupe only when no change of either file was in flight during it,
+  // and knows a file's bytes only while its changes never overlapped. A
+  // change that ends without End (nothing written) stays in flight: the
+  // file is never judged again, which only makes the oracle see less.
+  void ChangeBegins(size_t file) {
+    if (!judge_dedupe_) return;
+    if (in_flight_[file]++ > 0) sequential_[file].reset();
+    ++change_events_[file];
+  }
+  void ChangeEnds(size_t file, const model::FileOp& op) {
+    if (!judge_dedupe_) return;
+    if (in_flight_[file] > 0) --in_flight_[file];
+    ++change_events_[file];
+    if (sequential_[file]) model::ApplyFileOp(*sequential_[file], op);
+  }
+
+  // FIDEDUPERANGE (vfs_dedupe_file_range_compare) promises: "same" only
+  // for equal bytes, "differs" only for unequal ones, and an error only
+  // for a request or allocation that failed. What the bytes are is known
+  // when neither file had a change in flight during the call and the
+  // changes before it ran one after another (sequential_); the byte check
+  // also needs every write to have reached its pages as written (no write
+  // request failed: a failed writeback may leave a page to be read from
+  // the disk again, and no allocation failed).
+  struct DedupeCall {
+    size_t src_file, dst_file;
+    uint64_t src_off, dst_off, len;
+    bool from_source;  // DedupeRangeFrom (clipped to both EOFs), else DedupeRange
+    bool quiet;        // no change of either file in flight at the start
+    uint64_t src_events, dst_events;
+  };
+  DedupeCall DedupeBegins(size_t src_file, uint64_t src_off, size_t dst_file, uint64_t dst_off, uint64_t len,
+                          bool from_source) {
+    DedupeCall c{src_file, dst_file, src_off, dst_off, len, from_source, false, 0, 0};
+    if (!judge_dedupe_) return c;
+    c.quiet = in_flight_[src_file] == 0 && in_flight_[dst_file] == 0 && sequential_[src_file] &&
+              sequential_[dst_file];
+    c.src_events = change_events_[src_file];
+    c.dst_events = change_events_[dst_file];
+    return c;
+  }
+  void JudgeDedupe(Scheduler& s, const DedupeCall& c, bool same, int error, const std::string& who) {
+    if (!judge_dedupe_ || PowerCutHappened()) return;
+    auto what = [&] {
+      return "FIDEDUPERANGE of '" + spec_->files[c.dst_file] + "' [" + std::to_string(c.dst_off) + ", +" +
+             std::to_string(c.len) + ") against '" + spec_->files[c.src_file] + "' at " + std::to_string(c.src_off) +
+             " (fiber '" + who + "')";
+    };
+    uint64_t io_errors = 0, write_errors = 0;
+    for (size_t d = 0; d < array_->size(); ++d) {
+      io_errors += array_->device(d).stats().errors;
+      write_errors += array_->device(d).stats().write_errors;
+    }
+    if (error != 0) {
+      s.Cover("dedupe:error");
+      const bool explained = (error == -fs::kEio && io_errors > 0) ||
+                             (error == -fs::kEnospc && fs_->enospc_failures() > 0);
+      if (!explained) {
+        Report(s, FindingKind::kDataMismatch, "data_mismatch:dedupe_errno:" + spec_->files[c.dst_file],
+               what() + " failed with error " + std::to_string(error) +
+                   ", although no request on any device (nor any data allocation) failed that could cause it");
+      }
+      return;
+    }
+    if (!c.quiet || change_events_[c.src_file] != c.src_events || change_events_[c.dst_file] != c.dst_events ||
+        write_errors > 0 || fs_->enospc_failures() > 0) {
+      return;
+    }
+    const std::vector<uint8_t>& a = sequential_[c.src_file]->bytes;
+    const std::vector<uint8_t>& b = sequential_[c.dst_file]->bytes;
+    auto piece = [](const std::vector<uint8_t>& v, uint64_t off, uint64_t len) {
+      if (off >= v.size()) return std::span<const uint8_t>();
+      return std::span<const uint8_t>(v.data() + off, std::min<uint64_t>(len, v.size() - off));
+    };
+    bool equal = true;
+    if (c.from_source) {
+      // Compared to the nearer EOF; nothing to compare past either.
+      if (c.src_off < a.size() && c.dst_off < b.size()) {
+        const uint64_t n = std::min({c.len, a.size() - c.src_off, b.size() - c.dst_off});
+        equal = std::ranges::equal(piece(a, c.src_off, n), piece(b, c.dst_off, n));
+      }
+    } else if (c.len > 0) {
+      // Within one file each range is read to EOF: ranges cut short
+      // differently differ.
+      equal = std::ranges::equal(piece(a, c.src_off, c.len), piece(b, c.dst_off, c.len));
+    }
+    s.Cover(equal ? "dedupe:judged_equal" : "dedupe:judged_differs");
+    if (equal != same) {
+      Report(s, FindingKind::kDataMismatch,
+             std::string("data_mismatch:dedupe_") + (same ? "same:" : "differs:") + spec_->files[c.dst_file],
+             what() + " returned " + (same ? "\"same\" (0, extents shared)" : "FILE_DEDUPE_RANGE_DIFFERS") +
+                 " with no error, although the ranges' bytes (no change of either file in flight during the "
+                 "call) are " + (equal ? "equal" : "different"));
+    }
   }
 
   // `store`: a store through mmap, which takes no lock fsync holds.
@@ -713,6 +830,7 @@ class FsWorld final : public sim::Program {
            const std::string& who) {
     ++changes_done_;
     ++done_per_file_[static_cast<size_t>(&file - files_.data())];
+    ChangeEnds(static_cast<size_t>(&file - files_.data()), op);
     Record(file, op, invoke, result, who);
     if (track_changes_) {
       changes_.push_back({static_cast<size_t>(&file - files_.data()), op, invoke, ++clock_});
@@ -1788,6 +1906,12 @@ class FsWorld final : public sim::Program {
   // fsync made durable.
   bool crash_check_ = false;
   bool track_changes_ = false;  // changes_ kept (crash check, or faults)
+  // JudgeDedupe's record, per file, when the scenario dedupes: changes in
+  // flight, changes invoked or ended so far, and the bytes its changes
+  // made while none overlapped another (nullopt once two did).
+  bool judge_dedupe_ = false;
+  std::vector<uint64_t> in_flight_, change_events_;
+  std::vector<std::optional<model::FileState>> sequential_;
   std::vector<std::pair<size_t, model::FileOp>> invoked_;
   std::vector<bool> store_;  // per invoked_: a store through mmap
   uint64_t changes_done_ = 0;

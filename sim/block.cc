@@ -102,6 +102,7 @@ void PoisonFailedRead(Bio& bio) {
 
 void BlockDevice::CompleteNow(Bio* bio, BlkStatus status, bool poison) {
   ++stats_.errors;
+  if (bio->op != BioOp::kRead) ++stats_.write_errors;
   // Captures no `this`: the device may be gone when the timer fires.
   Scheduler* sched = &sched_;
   const uint64_t key = CompletionKey();
@@ -229,6 +230,7 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
     }
   } else {
     ++stats_.errors;
+    if (bio.op != BioOp::kRead) ++stats_.write_errors;
     if (req->write >= 0) writes_[req->write].fate = WriteFate::kFailed;
   }
   bio.status = status;

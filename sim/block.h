@@ -193,6 +193,7 @@ struct DeviceStats {
   uint64_t bios = 0;
   uint64_t bytes = 0;
   uint64_t errors = 0;
+  uint64_t write_errors = 0;  // of them, writes and flushes (not reads)
   uint64_t max_in_flight = 0;
 };
 

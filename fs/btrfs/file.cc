@@ -662,7 +662,8 @@ bool BtrfsInode::CompareForDedupe(BtrfsInode& src, uint64_t src_off, uint64_t ds
   int src_error = 0, dst_error = 0;
   const std::vector<uint8_t> a = src.Read(src_off, len, &src_error);
   const std::vector<uint8_t> b = Read(dst_off, len, &dst_error);
-  const int failed = src_error != 0 ? src_error : dst_error;
+  const int failed =
+      src_error != 0 || fs_.config().bug_dedupe_compare_drops_dst_error ? src_error : dst_error;
   if (error != nullptr) *error = failed;
   return failed == 0 && a == b;
 }

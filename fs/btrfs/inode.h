@@ -162,6 +162,10 @@
 //   for the source range on the destination inode (inode_out where
 //   inode_in belongs): a dirty source range of another file is shared as
 //   the disk holds it.
+// - bug_dedupe_compare_drops_dst_error: vfs_dedupe_file_range_compare()
+//   keeps the source's read error only: a destination page that cannot be
+//   read ends the compare as "differs" (FILE_DEDUPE_RANGE_DIFFERS) with no
+//   error, and the application is never told its data is unreadable.
 // - bug_rw_degradable_misses_raid1: the commit's barrier check
 //   (barrier_all_devices -> btrfs_check_rw_degradable) counts no failure
 //   as tolerated for RAID1: an array with one dead mirror never commits
@@ -361,6 +365,7 @@ struct FsConfig {
   bool bug_compress_bail_stops_at_piece = false;
   bool bug_dedupe_same_file_waits_lower_range = false;
   bool bug_remap_prep_waits_dst_for_src = false;
+  bool bug_dedupe_compare_drops_dst_error = false;
   bool bug_rw_degradable_misses_raid1 = false;
   bool bug_cow_fail_keeps_data_resv = false;
   bool bug_writepage_error_not_in_mapping = false;
