@@ -84,7 +84,12 @@ TEST(FileModelTest, BadLogsAreRefusedWithFileAndLine) {
   auto ops = ParseFsxLog("exchange_range 0 1 2 0\n", "ops", &error);
   ASSERT_TRUE(ops.has_value());
   EXPECT_FALSE(ToFileOps(*ops, {}, "ops", &error));
-  EXPECT_EQ(error, "ops:1: unsupported op exchange_range");
+  EXPECT_EQ(error, "ops:1: unsupported op exchange_range (not in v5.13; fsx on such a kernel logs the op as skip)");
+  ops = ParseFsxLog("write 0 8192 0\ncollapse_range 4096 4096 8192\n", "ops", &error);
+  ASSERT_TRUE(ops.has_value());
+  EXPECT_FALSE(ToFileOps(*ops, {}, "ops", &error));
+  EXPECT_TRUE(error.starts_with("ops:2: unsupported op collapse_range (btrfs in v5.13 returns -EOPNOTSUPP"))
+      << error;
 }
 
 // clone_range and copy_range copy bytes (growing the file), dedupe_range
