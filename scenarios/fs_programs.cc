@@ -1973,6 +1973,9 @@ Scenario FsScenarioFromSpec(ScenarioSpec spec, std::string source) {
   s.defaults = shared->config;
   s.bind = [shared](const model::Config& config) -> ProgramFactory {
     fs::FsConfig c = ParseFsConfig(config);
+    if (std::string problem = MetadataFitProblem(*shared, c.log_len); !problem.empty()) {
+      throw ConfigError{"scenario " + shared->name + ": " + problem};
+    }
     return [shared, c] { return std::make_unique<FsWorld>(shared, c); };
   };
   s.source = std::move(source);

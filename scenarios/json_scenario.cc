@@ -19,6 +19,8 @@
 #include <set>
 #include <sstream>
 
+#include "fs/btrfs/inode.h"
+#include "fs/btrfs/metadata_log.h"
 #include "fs/mm/page_cache.h"
 #include "model/file_model.h"
 #include "model/fsx_log.h"
@@ -931,6 +933,46 @@ std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::strin
   std::optional<ScenarioSpec> spec = ParseScenario(text.str(), error);
   if (!spec) *error = model::OneLine(path + ": " + *error);
   return spec;
+}
+
+std::string MetadataFitProblem(const ScenarioSpec& spec, uint64_t log_len) {
+  constexpr uint64_t kBlock = 4096;
+  const size_t files = spec.files.size();
+  std::vector<uint64_t> file_end(files, 0);
+  uint64_t written = 0;  // blocks the operations may write (dirty, then checksummed)
+  for (const FiberSpec& f : spec.fibers) {
+    for (const OpSpec& op : f.ops) {
+      if (!ChangesFile(op.kind)) continue;
+      const uint64_t end = op.kind == OpKind::kTruncate  ? op.size.top()
+                           : op.kind == OpKind::kCopyRange ? op.dest + op.length.top()
+                                                           : op.offset.top() + op.length.top();
+      file_end[op.file] = std::max(file_end[op.file], end);
+      // A write's blocks (one more for a start inside a block); truncate,
+      // punch, zero range and fallocate zero at most two partial blocks.
+      const bool writes = op.kind == OpKind::kWrite || op.kind == OpKind::kMmapWrite ||
+                          op.kind == OpKind::kCopyRange || op.kind == OpKind::kCloneRange;
+      const uint64_t per = writes ? (op.length.top() + kBlock - 1) / kBlock + 1 : 2;
+      written += per * op.repeat.top();
+    }
+  }
+  uint64_t items = 0, largest = 0;
+  for (uint64_t end : file_end) {
+    items += (end + kBlock - 1) / kBlock + 1;
+    largest = std::max(largest, (end + kBlock - 1) / kBlock + 1);
+  }
+  // An extent is at most a file's dirty run (the largest file), and each
+  // extent item keeps one whole extent's checksums alive.
+  const uint64_t csums = std::min(written, items * largest);
+  const uint64_t need = fs::MetadataLog::CheckpointBytesMax(files, items, csums);
+  const uint64_t slot = fs::MetadataLog::SlotBytes(log_len);
+  if (need <= slot) return "";
+  // The area is four slots (a quarter each, whole blocks).
+  const uint64_t kib = 4 * need / 1024;
+  return "a metadata area of " + std::to_string(log_len >> 10) + " KiB (config log_kib) has checkpoint slots of " +
+         std::to_string(slot) + " bytes; this scenario's files may need " + std::to_string(need) + " (" +
+         std::to_string(items) + " extent items, " + std::to_string(csums) + " checksums): " +
+         (kib <= (fs::BtrfsFs::kLogLen >> 10) ? "log_kib " + std::to_string(kib) + " or more"
+                                                : std::string("fewer or smaller files and writes"));
 }
 
 }  // namespace fsim::scenarios

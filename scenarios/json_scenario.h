@@ -175,6 +175,15 @@ std::optional<ScenarioSpec> ParseScenario(std::string_view text, std::string* er
 // with `path`.
 std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::string* error);
 
+// Whether the filesystem's metadata for `spec` always fits a checkpoint
+// slot of the metadata area `log_len` bytes long (config log_kib): an
+// upper bound of the state (an inode item per file; extent items, each at
+// least a block but a file's last, per block a file may reach; a checksum
+// per block the scenario's operations may write, and no more than its
+// extent items' extents can hold). Returns "" if so, else one line
+// saying what it needs.
+std::string MetadataFitProblem(const ScenarioSpec& spec, uint64_t log_len);
+
 // True for a scenario named by its path rather than its name.
 bool IsScenarioPath(std::string_view name);
 

@@ -221,6 +221,31 @@ TEST(JsonScenarioTest, AFileIsNamedInItsErrorsAndMakeTargetRefusesIt) {
   EXPECT_EQ(error, TmpDir() + "/absent.json: cannot read: No such file or directory");
 }
 
+// A metadata area too small for what the scenario's files may hold is
+// refused up front (exit 2 in the CLI), from the scenario's own config or
+// the command line's, never left to the checkpoint that would not fit
+// (found by a scenario of four fragmented 2 MiB files with log_kib 64,
+// which aborted in its first run).
+TEST(JsonScenarioTest, AMetadataAreaTooSmallForTheFilesIsRefused) {
+  std::string path = TmpDir() + "/fragmented.json";
+  std::ofstream(path) << R"({"name": "fragmented", "description": "d", "files": ["f", "g"], "config": {"log_kib": "64"},
+    "checks": {"linearizable": false},
+    "fibers": [{"name": "w", "ops": [
+      {"op": "write", "file": "f", "offset": {"min": 0, "max": 2088960, "step": 8192}, "length": 100, "repeat": 60},
+      {"op": "write", "file": "g", "offset": {"min": 0, "max": 2088960, "step": 8192}, "length": 100, "repeat": 60}]}]})";
+  std::string error;
+  EXPECT_FALSE(MakeTarget(path, {}, &error).has_value());
+  EXPECT_TRUE(error.starts_with(path + ": a metadata area of 64 KiB (config log_kib) has checkpoint slots of 16384 bytes"))
+      << error;
+  EXPECT_NE(error.find("log_kib 256 or more"), std::string::npos) << error;
+  // The built-in scenario with 260 blocks in one file fits the default
+  // area, not a 64 KiB one (kswapd may write it a page at a time: 260
+  // extent items).
+  EXPECT_TRUE(MakeTarget("fs_chained_bio_fsync", {}, &error).has_value()) << error;
+  EXPECT_FALSE(MakeTarget("fs_chained_bio_fsync", {{"log_kib", "64"}}, &error).has_value());
+  EXPECT_NE(error.find("log_kib 80 or more"), std::string::npos) << error;
+}
+
 // Records each value decision's site and answers the smallest (or the
 // largest) option; fibers in id order.
 class Extreme final : public sim::Strategy {

@@ -57,7 +57,11 @@ std::optional<Scenario> ScenarioFromText(std::string_view text, const std::strin
     return std::nullopt;
   }
   try {
-    ParseFsConfig(spec->config);
+    const fs::FsConfig config = ParseFsConfig(spec->config);
+    if (std::string problem = MetadataFitProblem(*spec, config.log_len); !problem.empty()) {
+      *error = source + ": " + problem;
+      return std::nullopt;
+    }
   } catch (const ConfigError& e) {
     *error = source + ": /config: " + e.message;
     return std::nullopt;

@@ -52,6 +52,18 @@ Layout LayoutOf(uint64_t area_len) {
   return l;
 }
 
+}  // namespace
+
+uint64_t MetadataLog::SlotBytes(uint64_t area_len) { return LayoutOf(area_len).slot_len; }
+
+uint64_t MetadataLog::CheckpointBytesMax(uint64_t inodes, uint64_t items, uint64_t csums) {
+  // EncodeInode, EncodeExtent, EncodeCsum: a tag byte and their fields.
+  constexpr uint64_t kInodeBytes = 1 + 3 * 8, kExtentBytes = 1 + 6 * 8 + 2 + 8, kCsumBytes = 1 + 2 * 8;
+  return RoundUp(kFrameHeader + inodes * kInodeBytes + items * kExtentBytes + csums * kCsumBytes);
+}
+
+namespace {
+
 // A record or a checkpoint: header (magic and payload length, generation,
 // payload checksum), payload, zeroes up to a whole block.
 std::vector<uint8_t> Frame(uint32_t magic, uint64_t generation, const std::vector<uint8_t>& payload) {

@@ -112,6 +112,14 @@ class MetadataLog {
   MetadataLog(sim::Scheduler& sched, sim::BlockDevice& device, uint64_t area_start,
               uint64_t area_len);
 
+  // A checkpoint slot's bytes for an area of `area_len`, and the largest
+  // checkpoint (framed) of a state of `inodes` inode items, `items` file
+  // extent items and `csums` data checksums: what a scenario must fit
+  // (Commit() stops on a state larger than its slot, a limit of the
+  // model).
+  static uint64_t SlotBytes(uint64_t area_len);
+  static uint64_t CheckpointBytesMax(uint64_t inodes, uint64_t items, uint64_t csums);
+
   // Items of the running transaction (applied to state() at once).
   void UpdateInode(const InodeItem& item);
   void InsertExtent(const FileExtentItem& item);
