@@ -1007,8 +1007,21 @@ class FsWorld final : public sim::Program {
     // of the run could not read.
     if (file.final_unreadable) return;
     model::FileState final_state{file.final};
-    model::Linearization l =
-        model::CheckLinearizable(model::FileState{}, file.history, &final_state);
+    // After a power cut the disks are gone: a page whose writeback then
+    // failed and that reclaim dropped reads as the disk had it (a hole
+    // where the write never got its extent), data Linux lets the failed
+    // write lose. So the reads that ended before the cut are judged, and
+    // neither the later ones nor the file at the end (the crash check
+    // judges what survived).
+    const bool cut = cut_clock_ != ~uint64_t{0};
+    std::vector<model::OpRecord> before_cut;
+    if (cut) {
+      for (const model::OpRecord& r : file.history) {
+        if (r.op.kind != model::FileOpKind::kRead || r.response < cut_clock_) before_cut.push_back(r);
+      }
+    }
+    model::Linearization l = model::CheckLinearizable(model::FileState{}, cut ? before_cut : file.history,
+                                                      cut ? nullptr : &final_state);
     if (l.ok) return;
     if (l.undecided) {
       // Unknown, not a finding (the disk checks still judge the run);
@@ -1019,14 +1032,15 @@ class FsWorld final : public sim::Program {
     const std::string& name = spec_->files[index];
     std::string report = "data mismatch";
     if (files_.size() > 1) report += " in file '" + name + "'";
-    report += ": " + l.why + "\n  history (per page):";
-    for (const model::OpRecord& r : file.history) {
+    report += ": " + l.why + "\n  history (per page" + (cut ? std::string(", the reads that ended before the power cut") : "") + "):";
+    for (const model::OpRecord& r : cut ? before_cut : file.history) {
       report += "\n    " + r.who + " " + model::FileOpName(r.op.kind) + " [" +
                 std::to_string(r.op.offset) + ", +" +
                 std::to_string(r.op.kind == model::FileOpKind::kWrite ? r.op.data.size()
                                                                       : r.op.length) +
                 ") @" + std::to_string(r.invoke) + "-" + std::to_string(r.response);
     }
+    if (cut) return Report(s, FindingKind::kDataMismatch, "data_mismatch:" + name, report);
     const std::vector<uint8_t>& bytes = file.final;
     report += "\n  the file as read at the end (" + std::to_string(bytes.size()) + " bytes):";
     // Runs of one byte value; text data changes every 16 bytes, so at
@@ -1193,7 +1207,7 @@ class FsWorld final : public sim::Program {
   static constexpr int kRepairMirror = -1;
   bool ReadFromDisk(const fs::PersistentState& p, size_t i, int mirror, std::vector<uint8_t>* out,
                     std::string* why, std::vector<uint64_t>* csum_bad = nullptr,
-                    std::vector<size_t>* bad_device = nullptr) {
+                    std::vector<size_t>* bad_device = nullptr, std::vector<bool>* flush_lost = nullptr) {
     const uint64_t ino = kFirstIno + i;
     std::vector<uint8_t>& file = *out;
     file.assign(p.inodes.count(ino) ? p.inodes.at(ino).size : 0, 0);
@@ -1249,6 +1263,10 @@ class FsWorld final : public sim::Program {
           if (c != p.csums.end() && c->second != fs::BtrfsDataCsum(dst + q)) {
             csum_bad->push_back(encoded ? off : off + q);
             if (bad_device != nullptr) bad_device->push_back(st.device);
+            if (flush_lost != nullptr) {
+              flush_lost->push_back(
+                  array_->device(st.device).LostToFailedFlush((st.physical + (q - k)) / 512, kPageSize / 512));
+            }
           }
         }
         k += n;
@@ -1467,6 +1485,10 @@ class FsWorld final : public sim::Program {
     // most the copies its profile tolerates losing may fail their
     // checksums; any number may where a device corrupts sectors silently.
     const int tolerated = BitrotInjected() ? copies - 1 : DataToleratedFailures();
+    // The commit that made such a block's item durable had device 0's
+    // PREFLUSH succeed (the superblock's); a profile that may lose a
+    // device commits past another device's failed flush.
+    const bool flush_loss_tolerated = DataToleratedFailures() >= 1;
     bool csum_reported = false;
     std::vector<model::FileState> found(files_.size());
     for (size_t i = 0; i < files_.size(); ++i) {
@@ -1478,9 +1500,22 @@ class FsWorld final : public sim::Program {
         std::string why;
         std::vector<uint64_t> csum_bad;
         std::vector<size_t> bad_device;
-        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad, &bad_device)) return;
+        std::vector<bool> flush_lost;
+        if (!ReadFromDisk(p, i, mirror, &got, &why, &csum_bad, &bad_device, &flush_lost)) return;
         const std::set<uint64_t> now(csum_bad.begin(), csum_bad.end());
-        for (uint64_t off : now) ++failing[off];  // a compressed extent's blocks share one offset
+        // A copy whose write succeeded but whose device then failed the
+        // flush that was to make it durable is not a committed failed
+        // write: v5.13 commits once the array stays rw-degradable
+        // (barrier_all_devices), and a second device's failure may then
+        // cost the block its last good copy. Counted only if another of
+        // its blocks in the same offset failed otherwise, and only for a
+        // profile that tolerates a failed device (btrfs_check_rw_degradable;
+        // with none, a failed flush must fail the commit).
+        std::set<uint64_t> counted;
+        for (size_t k = 0; k < csum_bad.size(); ++k) {
+          if (!flush_lost[k] || !flush_loss_tolerated) counted.insert(csum_bad[k]);
+        }
+        for (uint64_t off : counted) ++failing[off];  // a compressed extent's blocks share one offset
         // A copy on a device that never fails may not be bad: every write
         // to it succeeded, and an item commits only after all its copies'
         // writes ended (the failures a profile tolerates are the failing

@@ -103,6 +103,9 @@ void PoisonFailedRead(Bio& bio) {
 void BlockDevice::CompleteNow(Bio* bio, BlkStatus status, bool poison) {
   ++stats_.errors;
   if (bio->op != BioOp::kRead) ++stats_.write_errors;
+  if (bio->op == BioOp::kFlush || (bio->flags & kBioPreflush)) {
+    failed_flush_barrier_ = std::max(failed_flush_barrier_, completions_);
+  }
   // Captures no `this`: the device may be gone when the timer fires.
   Scheduler* sched = &sched_;
   const uint64_t key = CompletionKey();
@@ -231,12 +234,24 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   } else {
     ++stats_.errors;
     if (bio.op != BioOp::kRead) ++stats_.write_errors;
+    if (bio.op == BioOp::kFlush || (bio.flags & kBioPreflush)) {
+      failed_flush_barrier_ = std::max(failed_flush_barrier_, req->flush_barrier);
+    }
     if (req->write >= 0) writes_[req->write].fate = WriteFate::kFailed;
   }
   bio.status = status;
   PoisonFailedRead(bio);
   if (Tracer* t = sched_.tracer(); t != nullptr) [[unlikely]] t->BioComplete(config_.name, bio);
   if (bio.end_io) bio.end_io(bio);
+}
+
+bool BlockDevice::LostToFailedFlush(uint64_t sector, uint64_t sectors) const {
+  for (auto w = writes_.rbegin(); w != writes_.rend(); ++w) {
+    if (w->sector >= sector + sectors || w->sector + w->sectors <= sector) continue;
+    if (w->fate == WriteFate::kInFlight) continue;
+    return w->fate == WriteFate::kCached && w->completion <= failed_flush_barrier_;
+  }
+  return false;
 }
 
 uint64_t BlockDevice::CompletionKey() const {

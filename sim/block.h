@@ -244,6 +244,13 @@ class BlockDevice {
   const DeviceConfig& config() const { return config_; }
   const DeviceStats& stats() const { return stats_; }
   const std::vector<WriteRecord>& writes() const { return writes_; }
+  // Whether the newest completed write to [sector, +sectors) is still
+  // only in the volatile cache although a flush (or PREFLUSH) submitted
+  // after it completed has failed: the write succeeded, and its copy is
+  // not durable because the barrier that should have made it so did not
+  // (v5.13's barrier_all_devices tolerates that device's failed flush
+  // when the array is still rw-degradable).
+  bool LostToFailedFlush(uint64_t sector, uint64_t sectors) const;
   uint32_t in_flight() const { return in_flight_; }
   bool dead() const { return dead_; }
 
@@ -299,6 +306,9 @@ class BlockDevice {
   uint32_t in_flight_ = 0;
   uint64_t next_seq_ = 0;
   uint64_t completions_ = 0;  // completion counter (orders the cache)
+  // The largest flush barrier (completions_ at submission) of a flush or
+  // PREFLUSH that failed; 0 if none did.
+  uint64_t failed_flush_barrier_ = 0;
   uint64_t generation_ = 0;   // bumps at a power cut: stale completions
   bool dead_ = false;
   bool failed_ = false;

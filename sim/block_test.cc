@@ -197,6 +197,44 @@ TEST(BlockDeviceTest, IoErrorsReachEndIoAndWriteNothing) {
   EXPECT_GT(oks, 10);
 }
 
+// A write that succeeded into the cache, then a flush that failed: the
+// write is not durable, and the device says the failed flush is why
+// (LostToFailedFlush); a write that completed after that flush, or one a
+// later flush made durable, is not lost to it.
+TEST(BlockDeviceTest, AWriteLeftInTheCacheByAFailedFlushIsKnownAsSuch) {
+  int lost = 0, durable = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Scheduler s;
+    std::vector<uint8_t> a = Pattern(0x5a, 1), b = Pattern(0x6b, 1);
+    BlkStatus write_a = BlkStatus::kOk, flush_status = BlkStatus::kOk, write_b = BlkStatus::kOk;
+    std::unique_ptr<BlockDevice> d = RunSeeded(
+        s, seed, [](DeviceConfig& c) { c.fault_io_errors = true; },
+        [&](BlockDevice& dev) {
+          Bio w = WriteBio(3, a);
+          write_a = dev.SubmitBioWait(w);
+          Bio flush;
+          flush.op = BioOp::kFlush;
+          flush_status = dev.SubmitBioWait(flush);
+          Bio w2 = WriteBio(9, b);
+          write_b = dev.SubmitBioWait(w2);
+        });
+    if (write_a != BlkStatus::kOk) continue;
+    if (flush_status == BlkStatus::kIoError) {
+      ++lost;
+      EXPECT_EQ(SectorByte(*d, 3, true), 0);
+      EXPECT_TRUE(d->LostToFailedFlush(3, 1));
+    } else {
+      ++durable;
+      EXPECT_EQ(SectorByte(*d, 3, true), 0x5a);
+      EXPECT_FALSE(d->LostToFailedFlush(3, 1));
+    }
+    // Completed after every flush: cached, but no flush was asked for it.
+    if (write_b == BlkStatus::kOk) EXPECT_FALSE(d->LostToFailedFlush(9, 1));
+  }
+  EXPECT_GT(lost, 5);
+  EXPECT_GT(durable, 5);
+}
+
 TEST(BlockDeviceTest, AFailedDeviceFailsEveryLaterBio) {
   bool saw_failure = false;
   for (uint64_t seed = 0; seed < 50 && !saw_failure; ++seed) {

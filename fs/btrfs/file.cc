@@ -130,6 +130,7 @@ bool MappedBuffer::FaultIn(uint64_t off, uint64_t len) {
   for (uint64_t index = from / kPageSize; index * kPageSize < to; ++index) {
     Page* page = file_.mapping().ReadCachePage(index, sim::kGfpKernel);
     if (page == nullptr) return false;
+    SetPageReferencedByPte(*page);  // the fault's PTE, young
     PutPage(*page);
   }
   return true;

@@ -40,7 +40,7 @@ std::string PageFlagsName(uint32_t flags) {
       {kPgLocked, "locked"},   {kPgError, "error"},         {kPgUptodate, "uptodate"},
       {kPgDirty, "dirty"},     {kPgWriteback, "writeback"}, {kPgPrivate, "private"},
       {kPgReclaim, "reclaim"}, {kPgPrivate2, "private_2"},     {kPgToWrite, "towrite"},
-      {kPgTagDirty, "tag_dirty"}, {kPgReadahead, "readahead"},
+      {kPgTagDirty, "tag_dirty"}, {kPgReadahead, "readahead"}, {kPgReferenced, "referenced"},
   };
   std::string s;
   for (const auto& [bit, name] : kNames) {
@@ -423,6 +423,7 @@ void SetPagePrivate2(Page& page) { PageOps::SetFlags(page, kPgPrivate2); }
 bool TestClearPagePrivate2(Page& page) { return PageOps::TestClearFlags(page, kPgPrivate2); }
 void SetPageToWrite(Page& page) { PageOps::SetFlags(page, kPgToWrite); }
 void SetPageReadahead(Page& page) { PageOps::SetFlags(page, kPgReadahead); }
+void SetPageReferencedByPte(Page& page) { PageOps::SetFlags(page, kPgReferenced); }
 bool TestClearPageReadahead(Page& page) { return PageOps::TestClearFlags(page, kPgReadahead); }
 void ClearPageToWrite(Page& page) { PageOps::TestClearFlags(page, kPgToWrite); }
 bool ClearPageDirtyForIo(Page& page) { return PageOps::ClearPageDirtyForIo(page); }

@@ -89,6 +89,12 @@ enum PageFlag : uint32_t {
   // the next window should be read (asynchronously) when a read reaches
   // it. (The kernel aliases it with PG_reclaim; fsim keeps it apart.)
   kPgReadahead = 1u << 10,
+  // A user mapping's PTE of the page is young: a fault (or access)
+  // through a mapping since reclaim last looked. page_check_references()
+  // keeps such a page once (PAGEREF_KEEP) and clears the bit, so a page a
+  // task has just faulted in for its atomic copy (a write from a mapped
+  // buffer) is not evicted by the very next scan.
+  kPgReferenced = 1u << 11,
 };
 
 // "locked|dirty" for reports.
@@ -169,6 +175,8 @@ inline bool PageToWrite(const Page& p) { return (p.flags() & kPgToWrite) != 0; }
 inline bool PageReadahead(const Page& p) { return (p.flags() & kPgReadahead) != 0; }
 // SetPageReadahead() / TestClearPageReadahead(): see kPgReadahead.
 void SetPageReadahead(Page& page);
+// A user mapping touched the page (its PTE young): see kPgReferenced.
+void SetPageReferencedByPte(Page& page);
 bool TestClearPageReadahead(Page& page);
 // SetPagePrivate2() / TestClearPagePrivate2(): see kPgPrivate2.
 void SetPagePrivate2(Page& page);

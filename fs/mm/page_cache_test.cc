@@ -441,6 +441,44 @@ TEST(PageCacheTest, AReclaimPassStopsOnceItFreedSwapClusterMaxPages) {
   EXPECT_EQ(Memory::Of(s).stats().direct_reclaims, 1u);
 }
 
+TEST(PageCacheTest, APageAUserMappingJustTouchedIsKeptOncePerScan) {
+  // 80 clean pages, the oldest (page 0) young in a user mapping
+  // (SetPageReferencedByPte, as a read fault of a write's mapped buffer
+  // leaves it): page_check_references() keeps it, clearing the bit, and
+  // the pass's first batch of 32 frees the other 31.
+  Scheduler s;
+  FakeOps ops(s);
+  std::unique_ptr<AddressSpace> m;
+  bool got = false;
+  Page* first = nullptr;
+  SerialScanAll strategy;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    ConfigureMemory(s, 80);
+    m = std::make_unique<AddressSpace>(s, "ino257", &ops);
+    s.Spawn("alloc", [&] {
+      for (uint64_t i = 0; i < 80; ++i) Populate(*m, i, 1, false);
+      first = m->FindGetPage(0);
+      SetPageReferencedByPte(*first);
+      PutPage(*first);
+      Page* page = m->FindOrCreatePage(80, kGfpKernel);
+      got = page != nullptr;
+      if (page != nullptr) {
+        UnlockPage(*page);
+        PutPage(*page);
+      }
+      first = m->FindGetPage(0);
+      ASSERT_NE(first, nullptr);
+      EXPECT_EQ(first->flags() & kPgReferenced, 0u);  // cleared: the next scan may take it
+      PutPage(*first);
+    });
+  });
+  ASSERT_TRUE(r.findings.empty()) << All(r);
+  EXPECT_TRUE(got);
+  std::vector<uint64_t> expected{0};
+  for (uint64_t i = 32; i <= 80; ++i) expected.push_back(i);
+  EXPECT_EQ(m->Indices(), expected);
+}
+
 TEST(PageCacheTest, AsInV513DirectReclaimOnlyMarksDirtyPagesForKswapd) {
   // v5.13's shrink_page_list(): direct reclaim never calls ->writepage
   // for file pages; it marks them PG_reclaim and keeps them (kswapd writes

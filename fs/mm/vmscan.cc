@@ -89,6 +89,14 @@ bool PageCacheShrinker::ShrinkPage(Page& page, sim::Gfp gfp, uint64_t* unqueued_
     return false;
   };
   if (mapping == nullptr) return keep_locked();  // truncated meanwhile
+  // page_check_references(): a page whose PTE is young (a user mapping
+  // touched it since the last scan) is kept this time, the bit cleared
+  // (PAGEREF_KEEP; page_referenced() clears the young bits).
+  if ((page.flags_ & kPgReferenced) != 0) {
+    page.flags_ &= ~kPgReferenced;
+    cache_.sched_.Cover("vmscan:referenced_kept");
+    return keep_locked();
+  }
   if (PageWriteback(page)) {
     // Not waited for: marked, so end of writeback rotates it to be
     // reclaimed next.
