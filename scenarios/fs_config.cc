@@ -374,6 +374,17 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
                                         c.em_release_min_isize);
   c.ra_pages = ConfigNumber(config, "ra_pages", c.ra_pages, 0, 4096);
+  // Readahead holds its batch's pages locked at once, and fsim's lockdep
+  // tracks each PG_locked (the kernel's has no lockdep map): a window
+  // near MAX_LOCK_DEPTH would be reported as "MAX_LOCK_DEPTH too low",
+  // a limit of fsim, not the filesystem's. Such windows need lockdep off.
+  if (auto lockdep = config.find("lockdep");
+      c.ra_pages > kRaPagesWithLockdepMax && (lockdep == config.end() || lockdep->second != "off")) {
+    throw ConfigError{"config ra_pages=" + std::to_string(c.ra_pages) + ": above " +
+                      std::to_string(kRaPagesWithLockdepMax) +
+                      " pages readahead holds more page locks at once than fsim's lockdep tracks "
+                      "(MAX_LOCK_DEPTH 48; the kernel's PG_locked has no lockdep map): add lockdep=off"};
+  }
   c.enospc_window = ConfigNumber(config, "enospc_window", c.enospc_window, 0, 4096);
   const uint64_t log_kib = ConfigNumber(config, "log_kib", c.log_len >> 10, 64, fs::BtrfsFs::kLogLen >> 10);
   if (log_kib % 4 != 0) {

@@ -14,6 +14,11 @@ namespace fsim::scenarios {
 
 // Throws ConfigError (scenarios/registry.h) with one line naming the bad
 // key and value and what is accepted.
+// The largest readahead window (config ra_pages) with lockdep on: the
+// page locks of a readahead batch, each tracked, plus the locks around
+// it, stay below MAX_LOCK_DEPTH.
+inline constexpr uint64_t kRaPagesWithLockdepMax = 40;
+
 fs::FsConfig ParseFsConfig(const model::Config& config);
 
 // The names `bug=` accepts, sorted.
