@@ -118,6 +118,10 @@ constexpr Bug kBugs[] = {
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "
      "source range of another file is shared as the disk holds it",
      ""},
+    {"read_bio_past_max_vecs", &fs::FsConfig::bug_read_bio_past_max_vecs, Bug::kAny, "legacy", "warn",
+     "the read side's bio building (submit_extent_page) tests a bio's fullness with <= BIO_MAX_VECS: "
+     "a readahead batch longer than a bio puts 257 pages in one",
+     ""},
     {"dedupe_compare_drops_dst_error", &fs::FsConfig::bug_dedupe_compare_drops_dst_error, Bug::kAny,
      "legacy", "data_mismatch",
      "vfs_dedupe_file_range_compare keeps the source's read error only: a destination page that "

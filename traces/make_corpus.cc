@@ -98,6 +98,8 @@ const std::vector<Entry>& Entries() {
       {"fs_dedupe_dirty_source_two_files-remap_prep_waits_dst_for_src",
        "fs_dedupe_dirty_source_two_files",
        {{"order", "legacy"}, {"bug", "remap_prep_waits_dst_for_src"}}, true},
+      {"fs_large_readahead-read_bio_past_max_vecs", "fs_large_readahead",
+       {{"order", "legacy"}, {"bug", "read_bio_past_max_vecs"}}, true},
       {"fs_dedupe_read_error-dedupe_compare_drops_dst_error", "fs_dedupe_read_error",
        {{"order", "legacy"}, {"bug", "dedupe_compare_drops_dst_error"}}, true},
       {"fs_chained_bio_fsync-chained_bio_double_submit", "fs_chained_bio_fsync",

@@ -162,6 +162,9 @@
 //   for the source range on the destination inode (inode_out where
 //   inode_in belongs): a dirty source range of another file is shared as
 //   the disk holds it.
+// - bug_read_bio_past_max_vecs: the read side's bio building
+//   (submit_extent_page) tests a bio's fullness with <= BIO_MAX_VECS: a
+//   readahead batch longer than a bio puts 257 pages in one.
 // - bug_dedupe_compare_drops_dst_error: vfs_dedupe_file_range_compare()
 //   keeps the source's read error only: a destination page that cannot be
 //   read ends the compare as "differs" (FILE_DEDUPE_RANGE_DIFFERS) with no
@@ -366,6 +369,7 @@ struct FsConfig {
   bool bug_dedupe_same_file_waits_lower_range = false;
   bool bug_remap_prep_waits_dst_for_src = false;
   bool bug_dedupe_compare_drops_dst_error = false;
+  bool bug_read_bio_past_max_vecs = false;
   bool bug_rw_degradable_misses_raid1 = false;
   bool bug_cow_fail_keeps_data_resv = false;
   bool bug_writepage_error_not_in_mapping = false;
