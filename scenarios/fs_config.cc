@@ -118,6 +118,11 @@ constexpr Bug kBugs[] = {
      "btrfs_remap_file_range_prep waits for the source range on the destination inode: a dirty "
      "source range of another file is shared as the disk holds it",
      ""},
+    {"chain_endio_drops_inherited_error", &fs::FsConfig::bug_chain_endio_drops_inherited_error, Bug::kAny,
+     "legacy", "checksum",
+     "bio_chain_endio passes a child's own failure to its parent but not one the child inherited: in a "
+     "chain of three or more bios an error in the first is lost and the ioend completes as written",
+     ""},
     {"read_bio_past_max_vecs", &fs::FsConfig::bug_read_bio_past_max_vecs, Bug::kAny, "legacy", "warn",
      "the read side's bio building (submit_extent_page) tests a bio's fullness with <= BIO_MAX_VECS: "
      "a readahead batch longer than a bio puts 257 pages in one",
@@ -346,6 +351,9 @@ std::vector<std::pair<std::string, std::string>> FsConfigKeys() {
       {"em_release_min_isize",
        "bytes: releasepage drops cached extent maps of files larger than this (default 16 MiB, "
        "the kernel's; fsim's files stop at 2 MiB)"},
+      {"bio_max_vecs",
+       "pages: BIO_MAX_VECS, the pages a bio holds at most (default 256, the kernel's; 16 to 256: "
+       "fsim's files stop at 2 MiB, so a chain of several bios needs it smaller)"},
       {"ra_pages",
        "pages: the readahead window at most (bdi->ra_pages; default 32, the kernel's 128 KiB; "
        "0: no readahead)"},
@@ -378,6 +386,7 @@ fs::FsConfig ParseFsConfig(const model::Config& config) {
   c.em_release_min_isize = ConfigNumber(config, "em_release_min_isize", c.em_release_min_isize, 0,
                                         c.em_release_min_isize);
   c.ra_pages = ConfigNumber(config, "ra_pages", c.ra_pages, 0, 4096);
+  c.bio_max_vecs = ConfigNumber(config, "bio_max_vecs", c.bio_max_vecs, 16, sim::kBioMaxVecs);
   // Readahead holds its batch's pages locked at once, and fsim's lockdep
   // tracks each PG_locked (the kernel's has no lockdep map): a window
   // near MAX_LOCK_DEPTH would be reported as "MAX_LOCK_DEPTH too low",

@@ -98,6 +98,8 @@ const std::vector<Entry>& Entries() {
       {"fs_dedupe_dirty_source_two_files-remap_prep_waits_dst_for_src",
        "fs_dedupe_dirty_source_two_files",
        {{"order", "legacy"}, {"bug", "remap_prep_waits_dst_for_src"}}, true},
+      {"fs_chained3_bio_io_errors-chain_endio_drops_inherited_error", "fs_chained3_bio_io_errors",
+       {{"order", "legacy"}, {"bug", "chain_endio_drops_inherited_error"}}, true},
       {"fs_large_readahead-read_bio_past_max_vecs", "fs_large_readahead",
        {{"order", "legacy"}, {"bug", "read_bio_past_max_vecs"}}, true},
       {"fs_dedupe_read_error-dedupe_compare_drops_dst_error", "fs_dedupe_read_error",

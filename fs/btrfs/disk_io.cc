@@ -37,6 +37,7 @@ BtrfsFs::BtrfsFs(sim::Scheduler& sched, sim::BlockArray& array, FsConfig config)
     smallest = std::min<uint64_t>(smallest, d.capacity_sectors * d.sector_size);
   }
   FSIM_CHECK_MSG(smallest >= 4 * kLogLen, "a device too small for the filesystem");
+  volumes_.set_bio_max_vecs(config_.bio_max_vecs);
   // The data stripes start after the log area, at the same offset on each
   // device, rounded to whole stripes.
   const uint64_t per_device = (smallest - kDataStart) / kStripeLen * kStripeLen;

@@ -801,7 +801,7 @@ void BtrfsInode::SubmitReads(const std::vector<Page*>& pages) {
     // split at map_length in btrfs_map_bio()).
     ReadBio* cur = bios.empty() ? nullptr : bios.back().get();
     const bool joins = cur != nullptr && cur->disk + cur->pages.size() * kPageSize == disk &&
-                       cur->pages.size() < kBioMaxVecs + (fs_.config().bug_read_bio_past_max_vecs ? 1 : 0) &&
+                       cur->pages.size() < fs_.config().bio_max_vecs + (fs_.config().bug_read_bio_past_max_vecs ? 1 : 0) &&
                        v.NumCopies(disk) == v.NumCopies(cur->disk) &&
                        (rfc || v.BioFitsInStripe(sim::BioOp::kRead, cur->disk,
                                                  (cur->pages.size() + 1) * kPageSize));
@@ -1742,7 +1742,7 @@ void BtrfsInode::SubmitAsyncExtent(uint64_t start, uint64_t end, const std::vect
       continue;
     }
     uint64_t len = kPageSize;
-    while (off + len < disk_len && written(off + len) && len / kPageSize < kBioMaxVecs &&
+    while (off + len < disk_len && written(off + len) && len / kPageSize < fs_.config().bio_max_vecs &&
            fs_.volumes().BioFitsInStripe(sim::BioOp::kWrite, disk + off, len + kPageSize)) {
       len += kPageSize;
     }

@@ -162,6 +162,10 @@
 //   for the source range on the destination inode (inode_out where
 //   inode_in belongs): a dirty source range of another file is shared as
 //   the disk holds it.
+// - bug_chain_endio_drops_inherited_error: bio_chain_endio() passes a
+//   child's own failure to its parent but not one the child inherited
+//   from its own children: in a chain of three or more bios an error in
+//   the first is lost, and the ioend completes as written.
 // - bug_read_bio_past_max_vecs: the read side's bio building
 //   (submit_extent_page) tests a bio's fullness with <= BIO_MAX_VECS: a
 //   readahead batch longer than a bio puts 257 pages in one.
@@ -370,6 +374,7 @@ struct FsConfig {
   bool bug_remap_prep_waits_dst_for_src = false;
   bool bug_dedupe_compare_drops_dst_error = false;
   bool bug_read_bio_past_max_vecs = false;
+  bool bug_chain_endio_drops_inherited_error = false;
   bool bug_rw_degradable_misses_raid1 = false;
   bool bug_cow_fail_keeps_data_resv = false;
   bool bug_writepage_error_not_in_mapping = false;
@@ -390,6 +395,13 @@ struct FsConfig {
   // The backing device's readahead window at most, in pages (bdi->ra_pages:
   // VM_READAHEAD_PAGES, 128 KiB). 0 turns readahead off.
   uint64_t ra_pages = 32;
+  // BIO_MAX_VECS: the pages a bio holds at most (256 in v5.13; config
+  // bio_max_vecs). fsim's files are at most 2 MiB, so one writeback unit
+  // spans at most two full bios; a scenario that wants a chain of several
+  // (an error inherited through bio_chain from child to parent to
+  // grandparent) scales the bio down with the rest of its world, as
+  // em_release_min_isize does.
+  uint64_t bio_max_vecs = sim::kBioMaxVecs;
   // The metadata area's length on device 0 (MetadataLog: superblock, log,
   // two checkpoint slots of a quarter each). At the default 1 MiB the log
   // holds 127 one-block records between checkpoints; a scenario that
@@ -781,6 +793,10 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   void SubmitBio(Ioend& ioend, sim::Bio* bio) override;
   bool DoubleSubmitChained() const override { return fs_.config().bug_chained_bio_double_submit; }
   void EndIoend(Ioend& ioend) override;
+  size_t BioMaxVecs() const override { return fs_.config().bio_max_vecs; }
+  bool ChainEndioDropsInheritedError() const override {
+    return fs_.config().bug_chain_endio_drops_inherited_error;
+  }
   // io_tree hooks
   void SetDelallocExtent(uint64_t bytes) override;
   void ClearDelallocExtent(uint64_t bytes, uint32_t bits) override;

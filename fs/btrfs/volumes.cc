@@ -240,11 +240,11 @@ void Volumes::MapBio(sim::Bio* bio, Where where) { MapBio(bio, 0, where); }
 void Volumes::MapBio(sim::Bio* bio, int mirror_num, Where where) {
   // bio_add_page() -> __bio_add_page(): WARN_ON_ONCE(bio_full(bio, len)): a
   // bio never holds more than BIO_MAX_VECS (256) vecs.
-  if (bio->vecs.size() > sim::kBioMaxVecs) {
+  if (bio->vecs.size() > bio_max_vecs_) {
     Warn("warn:bio_full:too_many_vecs",
          "WARNING: CPU: 0 PID: 0 at block/bio.c __bio_add_page: bio_full: a bio of " +
              std::to_string(bio->vecs.size()) + " vecs (BIO_MAX_VECS " +
-             std::to_string(sim::kBioMaxVecs) + ")\n  submitted at " +
+             std::to_string(bio_max_vecs_) + ")\n  submitted at " +
              sim::WhereText(where));
   }
   const bool write = bio->op == sim::BioOp::kWrite;

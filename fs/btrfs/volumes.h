@@ -128,6 +128,10 @@ class Volumes {
   // size plus the page's.) False if `logical` is in no chunk.
   // REQUIRES: len > 0.
   bool BioFitsInStripe(sim::BioOp op, uint64_t logical, uint64_t len) const;
+  // BIO_MAX_VECS as the filesystem sets it (FsConfig::bio_max_vecs): a
+  // bio with more vecs is __bio_add_page()'s WARN.
+  void set_bio_max_vecs(size_t n) { bio_max_vecs_ = n; }
+  size_t bio_max_vecs() const { return bio_max_vecs_; }
 
   // btrfs_map_bio(): `bio.sector` is a logical address in 512-byte units,
   // its size a multiple of 512. Submits to the devices (splitting it at
@@ -166,6 +170,7 @@ class Volumes {
   const std::vector<Chunk>& chunks() const { return chunks_; }
 
  private:
+  size_t bio_max_vecs_ = sim::kBioMaxVecs;
   const Chunk* FindChunk(uint64_t logical) const;
   void SubmitMapped(sim::Bio* bio, const Mapping& map, Where where);
   void SplitAndSubmit(sim::Bio* bio, int mirror, const Mapping& first, Where where);

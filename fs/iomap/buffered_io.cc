@@ -156,7 +156,7 @@ void IomapWritepageCtx::AddToIoend(Page& page, uint64_t offset, uint64_t len,
   }
   if (iomap.flags & kIomapFBoundary) ioend_->boundary = iomap.offset + iomap.length;
   sim::Bio* bio = ioend_->bios.back();
-  if (bio->vecs.size() >= kBioMaxVecs) {
+  if (bio->vecs.size() >= ops_.BioMaxVecs()) {
     // iomap_chain_bio(): a new bio continues the ioend; bio_chain(prev,
     // new) makes the full one a child of it, bio_get() keeps it for
     // iomap_finish_ioend(), and it goes out now.
@@ -216,7 +216,9 @@ void IomapWritepageCtx::BioEndio(sim::Scheduler& sched, IomapWritebackOps* ops, 
     if (sim::Heap::Of(sched).IsFreed(parent)) {
       return sim::Heap::Of(sched).ReportUseAfterFree(parent, "bio_chain_endio");
     }
-    if (bio.status != sim::BlkStatus::kOk || bio.chain_error) parent->chain_error = true;
+    if (bio.status != sim::BlkStatus::kOk || (bio.chain_error && !ops->ChainEndioDropsInheritedError())) {
+      parent->chain_error = true;
+    }
     BioPut(sched, &bio);
     return BioEndio(sched, ops, *parent);
   }

@@ -106,6 +106,10 @@ class IomapWritebackOps {
   // All I/O of `ioend` is done (interrupt context), before its pages end
   // writeback.
   virtual void EndIoend(Ioend& ioend) { (void)ioend; }
+  // BIO_MAX_VECS for this filesystem's bios (FsConfig::bio_max_vecs).
+  virtual size_t BioMaxVecs() const { return kBioMaxVecs; }
+  // Bug flag chain_endio_drops_inherited_error.
+  virtual bool ChainEndioDropsInheritedError() const { return false; }
 };
 
 class IomapWritepageCtx {
