@@ -139,6 +139,22 @@ struct OpInfo {
   std::vector<std::string> keys;  // besides op, repeat and (but for sleep) file
 };
 
+// Per file, the largest end any operation may give it (a truncate's
+// size, a copy's destination end, a range's end).
+std::vector<uint64_t> FileEnds(const ScenarioSpec& spec) {
+  std::vector<uint64_t> file_end(spec.files.size(), 0);
+  for (const FiberSpec& f : spec.fibers) {
+    for (const OpSpec& op : f.ops) {
+      const uint64_t end = !ChangesFile(op.kind)             ? 0
+                           : op.kind == OpKind::kTruncate  ? op.size.top()
+                           : op.kind == OpKind::kCopyRange ? op.dest + op.length.top()
+                                                           : op.offset.top() + op.length.top();
+      file_end[op.file] = std::max(file_end[op.file], end);
+    }
+  }
+  return file_end;
+}
+
 const std::vector<OpInfo>& Ops() {
   static const std::vector<OpInfo> ops = {
       {"write", OpKind::kWrite, {"offset", "length", "byte", "sync", "source", "text"}},
@@ -597,18 +613,8 @@ void CheckWhole(const ScenarioSpec& spec) {
   // The files together stay within kScenarioBytesMax: the metadata the
   // filesystem keeps for them (extent items, checksums) must fit its
   // checkpoint slot (fs/btrfs/metadata_log.h).
-  std::vector<uint64_t> file_end(spec.files.size(), 0);
-  for (const FiberSpec& f : spec.fibers) {
-    for (const OpSpec& op : f.ops) {
-      const uint64_t end = !ChangesFile(op.kind)             ? 0
-                           : op.kind == OpKind::kTruncate  ? op.size.top()
-                           : op.kind == OpKind::kCopyRange ? op.dest + op.length.top()
-                                                           : op.offset.top() + op.length.top();
-      file_end[op.file] = std::max(file_end[op.file], end);
-    }
-  }
   uint64_t total = 0;
-  for (uint64_t end : file_end) total += end;
+  for (uint64_t end : FileEnds(spec)) total += end;
   if (total > kScenarioBytesMax) {
     Fail("/files", "the files may grow to " + std::to_string(total) + " bytes together, more than " +
                        std::to_string(kScenarioBytesMax));
@@ -938,15 +944,10 @@ std::optional<ScenarioSpec> LoadScenarioFile(const std::string& path, std::strin
 std::string MetadataFitProblem(const ScenarioSpec& spec, uint64_t log_len) {
   constexpr uint64_t kBlock = 4096;
   const size_t files = spec.files.size();
-  std::vector<uint64_t> file_end(files, 0);
   uint64_t written = 0;  // blocks the operations may write (dirty, then checksummed)
   for (const FiberSpec& f : spec.fibers) {
     for (const OpSpec& op : f.ops) {
       if (!ChangesFile(op.kind)) continue;
-      const uint64_t end = op.kind == OpKind::kTruncate  ? op.size.top()
-                           : op.kind == OpKind::kCopyRange ? op.dest + op.length.top()
-                                                           : op.offset.top() + op.length.top();
-      file_end[op.file] = std::max(file_end[op.file], end);
       // A write's blocks (one more for a start inside a block); truncate,
       // punch, zero range and fallocate zero at most two partial blocks.
       const bool writes = op.kind == OpKind::kWrite || op.kind == OpKind::kMmapWrite ||
@@ -956,7 +957,7 @@ std::string MetadataFitProblem(const ScenarioSpec& spec, uint64_t log_len) {
     }
   }
   uint64_t items = 0, largest = 0;
-  for (uint64_t end : file_end) {
+  for (uint64_t end : FileEnds(spec)) {
     items += (end + kBlock - 1) / kBlock + 1;
     largest = std::max(largest, (end + kBlock - 1) / kBlock + 1);
   }

@@ -245,13 +245,17 @@ void BlockDevice::Complete(const std::shared_ptr<Request>& req) {
   if (bio.end_io) bio.end_io(bio);
 }
 
-bool BlockDevice::LostToFailedFlush(uint64_t sector, uint64_t sectors) const {
+const WriteRecord* BlockDevice::NewestCompletedWrite(uint64_t sector, uint64_t sectors) const {
   for (auto w = writes_.rbegin(); w != writes_.rend(); ++w) {
     if (w->sector >= sector + sectors || w->sector + w->sectors <= sector) continue;
-    if (w->fate == WriteFate::kInFlight) continue;
-    return w->fate == WriteFate::kCached && w->completion <= failed_flush_barrier_;
+    if (w->fate != WriteFate::kInFlight) return &*w;
   }
-  return false;
+  return nullptr;
+}
+
+bool BlockDevice::LostToFailedFlush(uint64_t sector, uint64_t sectors) const {
+  const WriteRecord* w = NewestCompletedWrite(sector, sectors);
+  return w != nullptr && w->fate == WriteFate::kCached && w->completion <= failed_flush_barrier_;
 }
 
 uint64_t BlockDevice::CompletionKey() const {

@@ -244,6 +244,9 @@ class BlockDevice {
   const DeviceConfig& config() const { return config_; }
   const DeviceStats& stats() const { return stats_; }
   const std::vector<WriteRecord>& writes() const { return writes_; }
+  // The newest write to [sector, +sectors) that has completed (any fate
+  // but in flight), or null if none has.
+  const WriteRecord* NewestCompletedWrite(uint64_t sector, uint64_t sectors) const;
   // Whether the newest completed write to [sector, +sectors) is still
   // only in the volatile cache although a flush (or PREFLUSH) submitted
   // after it completed has failed: the write succeeded, and its copy is

@@ -140,13 +140,8 @@ bool Volumes::CopyStaleAfterFailedWrite(uint64_t logical, uint64_t len, int mirr
   const sim::BlockDevice& dev = array_.device(st.device);
   const uint64_t ss = dev.config().sector_size;
   const uint64_t first = st.physical / ss, last = (st.physical + len + ss - 1) / ss;
-  const std::vector<sim::WriteRecord>& writes = dev.writes();
-  for (auto w = writes.rbegin(); w != writes.rend(); ++w) {
-    if (w->sector >= last || w->sector + w->sectors <= first) continue;
-    if (w->fate == sim::WriteFate::kInFlight) continue;
-    return w->fate == sim::WriteFate::kFailed;
-  }
-  return false;
+  const sim::WriteRecord* w = dev.NewestCompletedWrite(first, last - first);
+  return w != nullptr && w->fate == sim::WriteFate::kFailed;
 }
 
 // __btrfs_map_block() for the profiles modelled (no RAID5/6, no device
