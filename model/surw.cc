@@ -1,5 +1,8 @@
 #include "model/surw.h"
 
+#include <algorithm>
+#include <cstdint>
+
 
 #include "model/random_walk.h"
 #include "sim/check.h"
@@ -17,33 +20,33 @@ Surw::Surw(ObjectProfileData profile) : profile_(std::move(profile)) {
 void Surw::BeginRun(uint64_t seed) {
   random_.Seed(sim::Mix64(seed ^ 0x5355'5257'5345'4cull));  // "SURWSEL"
   spawned_ = 0;
-  selected_.assign(profile_.objects.empty() ? 0 : profile_.objects.back() + 1, 0);
-  bool any = false;
-  for (uint64_t object : profile_.objects) {
-    if (random_.Below(2) == 0) {
-      selected_[object] = 1;
-      any = true;
-    }
-  }
-  if (!any && !profile_.objects.empty()) {
-    selected_[profile_.objects[random_.Below(profile_.objects.size())]] = 1;
-  }
   // Whether hinted events (Scheduler::YieldHint) can be selected this run:
   // a draw of its own, so that programs without hints (sctbench's, the
   // runtime's) make the same draws as before hints existed.
   hints_ = (sim::Mix64(seed ^ 0x5355'5257'4849'4e54ull) & 1) == 0;  // "SURWHINT"
+  const uint8_t mark = hints_ ? kSelected | kSelectedHinted : kSelected;
+  selected_.assign(profile_.objects.empty() ? 0 : profile_.objects.back() + 1, 0);
+  bool any = false;
+  for (uint64_t object : profile_.objects) {
+    if (random_.Below(2) == 0) {
+      selected_[object] = mark;
+      any = true;
+    }
+  }
+  if (!any && !profile_.objects.empty()) {
+    selected_[profile_.objects[random_.Below(profile_.objects.size())]] = mark;
+  }
 }
 
 std::vector<uint64_t> Surw::SelectedObjects() const {
   std::vector<uint64_t> out;
   for (uint64_t object = 0; object < selected_.size(); ++object) {
-    if (selected_[object]) out.push_back(object);
+    if (Selected(object)) out.push_back(object);
   }
   return out;
 }
 
 void Surw::OnSpawn(sim::FiberId id) {
-  if (id >= slots_.size()) slots_.resize(id + 1);
   Slot& slot = slots_[id];
   uint64_t events = 0;
   if (spawned_ < spawn_events_.size()) {
@@ -52,47 +55,41 @@ void Surw::OnSpawn(sim::FiberId id) {
     }
   }
   // Mean over the profile runs, rounded up; at least 1.
-  slot.expected = (events + profile_.runs - 1) / profile_.runs;
-  if (slot.expected == 0) slot.expected = 1;
-  slot.picked = 0;
+  const uint64_t expected = (events + profile_.runs - 1) / profile_.runs;
+  slot.remaining = static_cast<uint32_t>(std::clamp<uint64_t>(expected, 1, UINT32_MAX));
   slot.free_moves = 0;
   ++spawned_;
 }
 
 sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   const uint32_t n = static_cast<uint32_t>(point.runnable.size());
-  if (weights_.size() < n) weights_.resize(n);
-  // One pass: how many fibers are at an unselected event with free moves
-  // left, and every fiber's weight for a weighted pick (1 unless at a
-  // selected event).
+  const sim::FiberId* runnable = point.runnable.data();
+  const sim::PendingOp* pending = point.pending.data();
+  Slot* slots = slots_.data();
+  uint64_t* weights = weights_.data();
+  sim::FiberId* free_ids = free_.data();
+  // One pass: the fibers at an unselected event with free moves left
+  // (in runnable order), and every fiber's weight for a weighted pick (1
+  // unless at a selected event with events still expected).
   uint32_t free = 0;
   uint64_t total = 0;
   for (uint32_t i = 0; i < n; ++i) {
-    const sim::FiberId id = point.runnable[i];
-    FSIM_CHECK(id < slots_.size());
-    const Slot& slot = slots_[id];
+    const sim::FiberId id = runnable[i];
+    const Slot slot = slots[id];
     uint64_t w = 1;
-    if (Selected(point.pending[id])) {
-      if (slot.expected > slot.picked) w = slot.expected - slot.picked;
+    if (Selected(pending[id])) {
+      w = slot.remaining > 0 ? slot.remaining : 1;
     } else if (slot.free_moves < kFreeMovesMax) {
-      ++free;
+      free_ids[free++] = id;
     }
-    weights_[i] = w;
+    weights[i] = w;
     total += w;
   }
-  // A free move: an unselected event runs first, uniformly among them
-  // (the k-th of them in runnable order).
+  // A free move: an unselected event runs first, uniformly among them.
   if (free > 0) {
-    uint64_t k = random_.Below(free);
-    for (uint32_t i = 0;; ++i) {
-      const sim::FiberId id = point.runnable[i];
-      if (Selected(point.pending[id]) || slots_[id].free_moves >= kFreeMovesMax ||
-          k-- > 0) {
-        continue;
-      }
-      ++slots_[id].free_moves;
-      return id;
-    }
+    const sim::FiberId id = free_ids[random_.Below(free)];
+    ++slots[id].free_moves;
+    return id;
   }
   // A weighted pick (every fiber at a selected event or out of free
   // moves): a point in the sum of weights, walked in ascending id order
@@ -107,14 +104,15 @@ sim::FiberId Surw::PickFiber(const sim::SchedulePoint& point) {
   } else {
     uint64_t prefix = 0;
     for (uint32_t i = 0; i + 1 < n; ++i) {
-      prefix += weights_[i];
+      prefix += weights[i];
       chosen += x >= prefix ? 1 : 0;
     }
   }
-  sim::FiberId id = point.runnable[chosen];
-  if (Selected(point.pending[id])) {
-    ++slots_[id].picked;
-    slots_[id].free_moves = 0;
+  const sim::FiberId id = runnable[chosen];
+  if (Selected(pending[id])) {
+    Slot& slot = slots[id];
+    if (slot.remaining > 0) --slot.remaining;
+    slot.free_moves = 0;
   }
   return id;
 }

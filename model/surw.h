@@ -54,6 +54,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/limits.h"
 #include "sim/random.h"
 #include "sim/scheduler.h"
 #include "sim/strategy.h"
@@ -90,26 +91,36 @@ class Surw final : public sim::Strategy {
 
  private:
   struct Slot {
-    uint64_t expected = 1;  // estimated selected events of this fiber
-    uint64_t picked = 0;    // selected events it was picked for so far
-    uint64_t free_moves = 0;  // free moves since its last selected event
+    // Selected events still expected of this fiber: the estimate less
+    // those it was picked for so far, at 0 once the estimate is spent
+    // (its weight is then 1).
+    uint32_t remaining = 1;
+    uint32_t free_moves = 0;  // free moves since its last selected event
   };
+  // selected_[object]: bit 0 if the object is selected, bit 1 if its
+  // hinted events are too (selected, in a run whose hints may be). Object
+  // 0 (none) is never selected.
+  static constexpr uint8_t kSelected = 1, kSelectedHinted = 2;
   bool Selected(uint64_t object) const {
-    return object != 0 && object < selected_.size() && selected_[object];
+    return object < selected_.size() && (selected_[object] & kSelected) != 0;
   }
   bool Selected(const sim::PendingOp& op) const {
-    return Selected(op.object) && (hints_ || !op.hint);
+    return op.object < selected_.size() && ((selected_[op.object] >> (op.hint ? 1 : 0)) & 1) != 0;
   }
 
   ObjectProfileData profile_;
   // profile_.by_spawn[k] as (object, events) pairs, ascending.
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> spawn_events_;
   sim::Random random_;
-  std::vector<uint8_t> selected_;  // by object id: 1 if selected (bytes: read every decision)
+  std::vector<uint8_t> selected_;  // by object id: kSelected | kSelectedHinted (read every decision)
   bool hints_ = true;              // hinted events may be selected this run
   uint64_t spawned_ = 0;
-  std::vector<Slot> slots_;  // by fiber id (ids are reused: reset on spawn)
-  std::vector<uint64_t> weights_;  // PickFiber's scratch, by runnable index
+  // By fiber id, for every id a run can have (ids are reused: reset on
+  // spawn), and PickFiber's scratch by runnable index: sized once, so
+  // that a decision checks no size.
+  std::vector<Slot> slots_ = std::vector<Slot>(sim::kFibersMax);
+  std::vector<uint64_t> weights_ = std::vector<uint64_t>(sim::kFibersMax);
+  std::vector<sim::FiberId> free_ = std::vector<sim::FiberId>(sim::kFibersMax);
 };
 
 // Counts, per spawn index and object, the events of each fiber (every

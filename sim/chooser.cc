@@ -19,23 +19,6 @@ void Chooser::Begin(Strategy* strategy) {
   overflowed_ = false;
 }
 
-FiberId Chooser::PickFiber(const SchedulePoint& point) {
-  FSIM_CHECK(point.runnable.size() >= 2);
-  FiberId id = strategy_->PickFiber(point);
-  // Membership without a data-dependent branch: the pick is
-  // unpredictable by design, and a search's branches would mispredict.
-  bool runnable = false;
-  for (FiberId r : point.runnable) runnable |= r == id;
-  FSIM_CHECK_MSG(runnable, "strategy picked a fiber that is not runnable");
-  if (decisions_.size() < kDecisionsMax) {
-    decisions_.push_back({DecisionKind::kFiber,
-                          static_cast<uint32_t>(point.runnable.size()), id});
-  } else {
-    overflowed_ = true;
-  }
-  return id;
-}
-
 uint64_t Chooser::Choose(uint64_t n, Site site) {
   FSIM_CHECK_MSG(n > 0, "choose(0)");
   FSIM_CHECK_MSG(n <= UINT32_MAX, "choose(n) bound too large");

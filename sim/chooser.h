@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sim/site.h"
+#include "sim/limits.h"
 #include "sim/strategy.h"
 
 namespace fsim::sim {
@@ -47,7 +48,17 @@ class Chooser {
   // REQUIRES: `strategy` outlives the run.
   void Begin(Strategy* strategy);
 
-  FiberId PickFiber(const SchedulePoint& point);
+  // The strategy's pick at `point`, recorded. The scheduler checks that
+  // it is runnable (in O(1), against its set: this is every step's path).
+  FiberId PickFiber(const SchedulePoint& point) {
+    const FiberId id = strategy_->PickFiber(point);
+    if (decisions_.size() < kDecisionsMax) [[likely]] {
+      decisions_.push_back({DecisionKind::kFiber, static_cast<uint32_t>(point.runnable.size()), id});
+    } else {
+      overflowed_ = true;
+    }
+    return id;
+  }
   // A value in [0, n). n == 0 is a harness error; n == 1 returns 0 and
   // records nothing.
   uint64_t Choose(uint64_t n, Site site);

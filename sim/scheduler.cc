@@ -502,7 +502,7 @@ void Scheduler::YieldHint(Site site, uint64_t object) { YieldBefore(site, {objec
 void Scheduler::YieldBefore(Site site, PendingOp op) {
   if (!in_fiber() || unwinding_) return;
   current_->pending = op;
-  pending_by_id_[current_->id] = current_->pending;
+  pending_by_id_[current_->id] = op;
   current_->reached_point = true;
   if (tracer_ != nullptr) [[unlikely]] tracer_->Yield(*current_, site);
   chooser_.Event(EventTag::kYield, site.hash());
@@ -639,16 +639,21 @@ void Scheduler::BeginTransition(FiberId next) {
   if (fibers_[next].reached_point) footprint_.Add(fibers_[next].pending);
 }
 
+// Out of line and cold: Schedule() is every step's path, and a finding
+// built inline gave it a large frame and a stack protector.
+[[gnu::noinline, gnu::cold]] void Scheduler::StepLimitExceeded() {
+  Finding finding;
+  finding.kind = FindingKind::kLivelock;
+  finding.signature = "livelock:step_limit";
+  finding.report = "livelock: the run took more than " + std::to_string(options_.steps_max) +
+                   " scheduling steps without finishing";
+  Fail(std::move(finding));
+}
+
 void Scheduler::Schedule(bool current_runnable) {
   if (track_footprints_) [[unlikely]] EndTransition();
-  if (++steps_ > options_.steps_max) {
-    Finding finding;
-    finding.kind = FindingKind::kLivelock;
-    finding.signature = "livelock:step_limit";
-    finding.report = "livelock: the run took more than " +
-                     std::to_string(options_.steps_max) +
-                     " scheduling steps without finishing";
-    Fail(std::move(finding));
+  if (++steps_ > options_.steps_max) [[unlikely]] {
+    StepLimitExceeded();
     return;
   }
   while (runnable_.empty()) {
@@ -675,6 +680,8 @@ void Scheduler::Schedule(bool current_runnable) {
     point.current_runnable = current_runnable;
     point.step = steps_;
     next = chooser_.PickFiber(point);
+    FSIM_CHECK_MSG(next < kFibersMax && runnable_.contains(next),
+                   "strategy picked a fiber that is not runnable");
   }
   if (track_footprints_) [[unlikely]] BeginTransition(next);
   if (&fibers_[next] != current_) SwitchTo(&fibers_[next]);

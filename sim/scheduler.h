@@ -350,6 +350,7 @@ class Scheduler {
   void SwitchTo(Fiber* next);
   void TraceSwitch(const Fiber& from, const Fiber& to);
   void Schedule(bool current_runnable);
+  void StepLimitExceeded();
   // Yield and YieldHint: a scheduling point before `op`.
   void YieldBefore(Site site, PendingOp op);
   bool FireTimers();

@@ -6,6 +6,7 @@
 #define FSIM_SIM_SITE_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace fsim::sim {
@@ -21,6 +22,10 @@ constexpr uint64_t NameHash(std::string_view s) {
   return h;
 }
 
+// Two words (a NUL-terminated name and its hash), so that it is passed
+// in registers: every scheduling point takes one, and a Site of three
+// words went through memory (the caller's two 8-byte stores read back as
+// one 16-byte load, a store-forwarding stall at every yield).
 class Site {
  public:
   // From a string literal: the hash is computed at compile time.
@@ -29,17 +34,20 @@ class Site {
 
   // From a name only known at run time (e.g. an operation of a scenario
   // file). REQUIRES: `name` outlives every use of the Site.
-  static Site Runtime(std::string_view name) { return Site(name, 0); }
+  static Site Runtime(const std::string& name) { return Site(name.c_str(), NameHash(name)); }
 
+  // Not a hot path: the name is measured where it is read (tracers,
+  // reports).
   std::string_view name() const { return name_; }
   uint64_t hash() const { return hash_; }
 
  private:
-  Site(std::string_view name, int) : name_(name), hash_(NameHash(name)) {}
+  Site(const char* name, uint64_t hash) : name_(name), hash_(hash) {}
 
-  std::string_view name_;
+  const char* name_;
   uint64_t hash_;
 };
+static_assert(sizeof(Site) == 16, "a Site is passed in two registers");
 
 }  // namespace fsim::sim
 

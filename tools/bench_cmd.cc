@@ -22,6 +22,8 @@
 #include <cstdio>
 #include <unistd.h>
 #include <map>
+#include <optional>
+#include <regex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -372,6 +374,10 @@ void BM_Runs(benchmark::State& state, const model::Target* target) {
 }  // namespace
 
 int Bench(const BenchArgs& args) {
+  if (!args.only.empty() && !args.compare.empty()) {
+    return UsageError("bench: --only and --compare cannot be combined (a comparison needs every "
+                      "figure)");
+  }
   // A bad baseline is refused before minutes of measuring.
   std::optional<nlohmann::json> baseline;
   if (!args.compare.empty()) {
@@ -390,6 +396,17 @@ int Bench(const BenchArgs& args) {
                         "bench cannot measure it");
     }
   }
+  // --only: the measurements whose name matches, known before any is
+  // registered (so that a pattern matching none is refused at once).
+  std::optional<std::regex> only;
+  if (!args.only.empty()) {
+    try {
+      only.emplace(args.only);
+    } catch (const std::regex_error& e) {
+      return UsageError("bench --only '" + args.only + "': not a regular expression (" +
+                        e.what() + ")");
+    }
+  }
   std::vector<model::Target> targets;
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
     if (s.name == "spin" || s.name == "stack_overflow") continue;  // pathological by design
@@ -398,6 +415,7 @@ int Bench(const BenchArgs& args) {
     // A family's programs (sctbench) measure the search, not the runtime:
     // their runs/s only when named.
     if (!s.family.empty() && !named) continue;
+    if (only && !std::regex_search("runs/" + s.name, *only)) continue;
     std::string error;
     auto t = scenarios::MakeTarget(s.name, {}, &error);
     if (!t) return UsageError(error);
@@ -414,21 +432,30 @@ int Bench(const BenchArgs& args) {
   // land on a burst of another tenant's load, and a median ignores it
   // where a mean would not. Only the median is kept.
   constexpr int kRepeated = 5;
-  auto repeated = [](benchmark::internal::Benchmark* b) {
-    b->Repetitions(kRepeated)->ReportAggregatesOnly(true);
+  auto wanted = [&](const std::string& name) {
+    return !only || std::regex_search(name, *only);
   };
-  repeated(benchmark::RegisterBenchmark("calibration", BM_Calibration));
-  repeated(benchmark::RegisterBenchmark("raw_switch", BM_RawSwitch));
-  repeated(benchmark::RegisterBenchmark("decision/random", [](benchmark::State& st) {
+  int registered = 0;
+  auto add = [&](const std::string& name, auto fn) -> benchmark::internal::Benchmark* {
+    if (!wanted(name)) return nullptr;
+    ++registered;
+    return benchmark::RegisterBenchmark(name.c_str(), fn);
+  };
+  auto repeated = [](benchmark::internal::Benchmark* b) {
+    if (b != nullptr) b->Repetitions(kRepeated)->ReportAggregatesOnly(true);
+  };
+  repeated(add("calibration", BM_Calibration));
+  repeated(add("raw_switch", BM_RawSwitch));
+  repeated(add("decision/random", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t) { return std::make_unique<model::RandomWalk>(); });
   }));
-  repeated(benchmark::RegisterBenchmark("decision/switch", [](benchmark::State& st) {
+  repeated(add("decision/switch", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t) { return std::make_unique<Alternate>(); });
   }));
-  repeated(benchmark::RegisterBenchmark("decision/pct", [](benchmark::State& st) {
+  repeated(add("decision/pct", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t k) { return std::make_unique<model::Pct>(3, k); });
   }));
-  repeated(benchmark::RegisterBenchmark("decision/surw", [](benchmark::State& st) {
+  repeated(add("decision/surw", [](benchmark::State& st) {
     BM_Decisions(st, [](uint64_t) {
       sim::Scheduler profile_sched;
       return std::make_unique<model::Surw>(
@@ -440,26 +467,45 @@ int Bench(const BenchArgs& args) {
           }));
     });
   }));
-  benchmark::RegisterBenchmark("block/bios", BM_Bios);
-  benchmark::RegisterBenchmark("fs/ops", BM_FileOps);
-  benchmark::RegisterBenchmark("fsx/replay", BM_FsxReplay);
-  RegisterMemoryBenchmarks();
-  benchmark::RegisterBenchmark("lockdep/off", [](benchmark::State& st) {
+  add("block/bios", BM_Bios);
+  add("fs/ops", BM_FileOps);
+  add("fsx/replay", BM_FsxReplay);
+  add("reclaim/pass", BM_ReclaimPass);
+  add("lockdep/off", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kOff);
   });
-  benchmark::RegisterBenchmark("lockdep/hit", [](benchmark::State& st) {
+  add("lockdep/hit", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kCacheHit);
   });
-  benchmark::RegisterBenchmark("lockdep/miss", [](benchmark::State& st) {
+  add("lockdep/miss", [](benchmark::State& st) {
     BM_Lockdep(st, LockdepMode::kCacheMiss);
   });
   for (const model::Target& t : targets) {
-    benchmark::RegisterBenchmark(("runs/" + t.scenario).c_str(),
-                                 [&t](benchmark::State& st) { BM_Runs(st, &t); });
+    add("runs/" + t.scenario, [&t](benchmark::State& st) { BM_Runs(st, &t); });
+  }
+  if (registered == 0) {
+    benchmark::Shutdown();
+    return UsageError("bench --only '" + args.only + "': no measurement matches (names: "
+                      "calibration, raw_switch, decision/..., lockdep/..., block/bios, "
+                      "reclaim/pass, fs/ops, fsx/replay, runs/SCENARIO)");
   }
   Collector collector;
   benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
+  if (!args.only.empty()) {
+    // Only some measurements: each as it is, no summary (which needs all).
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [name, f] : collector.figures) {
+      j[name] = {{"ns_per_item", f.items_per_sec > 0 ? 1e9 / f.items_per_sec : f.ns_per_iteration},
+                 {"items_per_sec", f.items_per_sec}};
+      if (!args.json) {
+        std::printf("%-32s %12.1f ns  %14.0f /s\n", name.c_str(),
+                    j[name]["ns_per_item"].get<double>(), f.items_per_sec);
+      }
+    }
+    if (args.json) std::printf("%s\n", j.dump().c_str());
+    return kExitClean;
+  }
   const IdleFibers idle = MeasureIdleFibers();
 
   auto figure = [&](const std::string& name) { return collector.figures[name]; };

@@ -35,6 +35,8 @@ class TrivialCache final : public sim::Shrinker {
   sim::Scheduler& sched_;
 };
 
+}  // namespace
+
 void BM_ReclaimPass(benchmark::State& state) {
   constexpr int kAllocations = 2000;
   sim::Scheduler sched;
@@ -58,12 +60,6 @@ void BM_ReclaimPass(benchmark::State& state) {
     passes += static_cast<int64_t>(stats.direct_reclaims + stats.kswapd_reclaims);
   }
   state.SetItemsProcessed(passes);
-}
-
-}  // namespace
-
-void RegisterMemoryBenchmarks() {
-  benchmark::RegisterBenchmark("reclaim/pass", BM_ReclaimPass);
 }
 
 }  // namespace fsim::tools

@@ -529,6 +529,20 @@ grep -q "no_such_scenario: no such scenario" u.err || fail "bench unknown scenar
 "$FSIM" bench --scenario spin > /dev/null 2> u.err
 expect_exit 2 $? "bench --scenario spin"
 
+# bench --only: just the matching measurements, one line each; a pattern
+# that matches none, or is not a pattern, is refused in one line.
+"$FSIM" bench --only 'decision/pct|runs/abba_fixed$' --min-time 0.01 > only.out 2> /dev/null
+expect_exit 0 $? "bench --only"
+[ "$(wc -l < only.out)" -eq 2 ] || fail "bench --only printed: $(cat only.out)"
+grep -q '^decision/pct .* ns ' only.out || fail "bench --only lacks decision/pct: $(cat only.out)"
+grep -q '^runs/abba_fixed ' only.out || fail "bench --only lacks runs/abba_fixed: $(cat only.out)"
+"$FSIM" bench --only 'decision/pct' --json --min-time 0.01 > only.json 2> /dev/null
+expect_exit 0 $? "bench --only --json"
+grep -q '"decision/pct":{"items_per_sec":' only.json || fail "bench --only --json: $(cat only.json)"
+check_usage "bench --only matching nothing" bench --only no_such_measurement
+check_usage "bench --only not a pattern" bench --only '('
+check_usage "bench --only with --compare" bench --only decision/ --compare base.json
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1

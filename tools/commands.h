@@ -57,6 +57,9 @@ struct BenchArgs {
   double min_time_sec = 0.3;
   std::vector<std::string> filter;  // scenario names; empty: all
   std::string compare;              // a baseline (fsim bench --json); empty: none
+  // --only REGEX: only the measurements whose name matches (e.g.
+  // "decision/"), each printed as ns and items/s; no summary.
+  std::string only;
   // --suite NAME: the search strategies on a suite of programs instead of
   // the runtime's speed (tools/sctbench_cmd.cc).
   std::string suite;

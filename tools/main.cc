@@ -231,6 +231,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 60.0));
   bench->add_option("--scenario", be.filter,
                     "Measure runs/s of these scenarios only (repeatable)");
+  bench->add_option("--only", be.only,
+                    "Run only the measurements whose name matches this regular expression "
+                    "(e.g. 'decision/' or 'runs/fs_fsx_basic'; names as --only . lists them) and "
+                    "print each as ns and items/s");
   bench->add_option("--compare", be.compare,
                     "Print each figure's ratio to a baseline saved by 'fsim bench --json', "
                     "raw and normalised by a calibration workload (e.g. bench/baseline.json)");
