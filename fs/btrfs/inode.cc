@@ -1781,6 +1781,7 @@ void BtrfsInode::EndAsyncExtentWrite(uint64_t start, uint64_t len, const std::ve
   // end_compressed_writeback().
   for (Page* page : pages) {
     if (error) {
+      write_failed_pages_.insert(page->index());
       SetPageError(*page);
       mapping_.SetError(-5);
     }
@@ -1844,6 +1845,7 @@ void BtrfsInode::SubmitBio(Ioend&, sim::Bio* bio) {
 
 void BtrfsInode::EndIoend(Ioend& ioend) {
   for (Page* page : ioend.pages) {
+    if (ioend.error) write_failed_pages_.insert(page->index());
     // btrfs_writepage_endio_finish_ordered().
     TestClearPagePrivate2(*page);
     OrderedExtent* oe = ordered_.DecTestPending(

@@ -766,6 +766,12 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   uint64_t i_size() const { return i_size_; }
   // Pages writeback wrote wholly past EOF (bug_writeback_past_eof_after_truncate).
   uint64_t pages_written_past_eof() const { return pages_written_past_eof_; }
+  // The page indexes whose writeback failed so far (a failed request, not
+  // ENOSPC): what a failed write may have lost, Linux's way. Under the
+  // legacy order such a page is read from the disk again
+  // (end_extent_writepage clears PG_uptodate); under either order reclaim
+  // may drop it. For the harness's read checks.
+  const std::set<uint64_t>& write_failed_pages() const { return write_failed_pages_; }
   AddressSpace& mapping() { return mapping_; }
   // The extent map cache (for tests).
   const ExtentMapTree& em_tree() const { return em_tree_; }
@@ -797,6 +803,9 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   bool ChainEndioDropsInheritedError() const override {
     return fs_.config().bug_chain_endio_drops_inherited_error;
   }
+  // v5.13's end_extent_writepage(): the legacy order's failed write
+  // leaves its pages !uptodate (the RFC's iomap completion does not).
+  bool ClearUptodateOnWriteError() const override { return fs_.config().order == LockOrder::kLegacy; }
   // io_tree hooks
   void SetDelallocExtent(uint64_t bytes) override;
   void ClearDelallocExtent(uint64_t bytes, uint32_t bits) override;
@@ -998,6 +1007,7 @@ class BtrfsInode final : public AddressSpaceOps, public IomapWritebackOps, publi
   // extent finishes.
   std::map<uint64_t, uint32_t> submitted_csums_;
   uint64_t pages_written_past_eof_ = 0;
+  std::set<uint64_t> write_failed_pages_;  // write_failed_pages()
   uint64_t delalloc_bytes_ = 0;
   // BTRFS_INODE_NOCOMPRESS: a range did not compress, so this inode is
   // not compressed any more (compress, not compress-force).

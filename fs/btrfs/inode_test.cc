@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "model/file_model.h"
 #include "sim/memory.h"
@@ -220,6 +221,55 @@ TEST(BtrfsInodeTest, DataReadBackFromDiskAfterThePageCacheIsDropped) {
     });
     ASSERT_TRUE(r.findings.empty()) << All(r);
     EXPECT_EQ(got, want);
+  }
+}
+
+// A write whose writeback fails: v5.13 btrfs's own completion
+// (end_extent_writepage, the legacy order) clears the pages' PG_uptodate,
+// so a later read goes to the disk, which never got the data (a hole
+// here); iomap's (iomap_finish_page_writeback, the RFC order) leaves them
+// uptodate, and the cached bytes read back. Either way fsync reports the
+// error (and its wait, __filemap_fdatawait_range, clears PG_error).
+TEST(BtrfsInodeTest, AFailedWritebackLeavesPagesUptodateOnlyUnderIomap) {
+  for (LockOrder order : {LockOrder::kLegacy, LockOrder::kRfc}) {
+    sim::Scheduler s;
+    sim::testing::NonPreemptive strategy;  // the first request fails
+    std::unique_ptr<sim::BlockArray> array;
+    std::unique_ptr<BtrfsFs> fs;
+    std::unique_ptr<BtrfsInode> inode;
+    const std::vector<uint8_t> written(2 * kPageSize, 0x22);
+    std::vector<uint8_t> got;
+    int fsync_rc = 0;
+    bool uptodate = false;
+    sim::RunResult r = RunFunctions(s, strategy, [&] {
+      sim::Memory::Of(s).Configure(SmallMemory());
+      std::vector<sim::DeviceConfig> disks = Disks();
+      disks[0].fault_io_error_once = true;
+      array = std::make_unique<sim::BlockArray>(s, disks);
+      FsConfig config;
+      config.order = order;
+      fs = std::make_unique<BtrfsFs>(s, *array, config);
+      inode = std::make_unique<BtrfsInode>(*fs, 257);
+      s.Spawn("app", [&] {
+        inode->BufferedWrite(0, written);
+        fsync_rc = inode->Fsync();
+        if (Page* page = inode->mapping().FindGetPage(0)) {
+          uptodate = PageUptodate(*page);
+          PutPage(*page);
+        }
+        got = inode->Read(0, written.size());
+      });
+    });
+    const char* name = order == LockOrder::kLegacy ? "legacy" : "rfc";
+    EXPECT_EQ(fsync_rc, -kEio) << name;
+    EXPECT_EQ(inode->write_failed_pages(), (std::set<uint64_t>{0, 1})) << name;
+    if (order == LockOrder::kLegacy) {
+      EXPECT_FALSE(uptodate);
+      EXPECT_EQ(got, std::vector<uint8_t>(written.size(), 0)) << "read from the disk again";
+    } else {
+      EXPECT_TRUE(uptodate);
+      EXPECT_EQ(got, written) << "the cached bytes";
+    }
   }
 }
 

@@ -251,8 +251,11 @@ void IomapWritepageCtx::FinishIoend(sim::Scheduler& sched, IomapWritebackOps* op
   ops->EndIoend(*ioend);
   // iomap_finish_page_writeback(): an error marks the page and the
   // mapping (mapping_set_error), where fsync and fdatawait find it.
+  // (end_extent_writepage() also clears PG_uptodate.)
+  const bool clear_uptodate = ioend->error && ops->ClearUptodateOnWriteError();
   for (Page* page : ioend->pages) {
     if (ioend->error) {
+      if (clear_uptodate) ClearPageUptodate(*page);
       SetPageError(*page);
       if (page->mapping() != nullptr) page->mapping()->SetError(-kEio);
     }

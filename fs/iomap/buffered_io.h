@@ -110,6 +110,10 @@ class IomapWritebackOps {
   virtual size_t BioMaxVecs() const { return kBioMaxVecs; }
   // Bug flag chain_endio_drops_inherited_error.
   virtual bool ChainEndioDropsInheritedError() const { return false; }
+  // A failed write also clears the page's PG_uptodate, as v5.13 btrfs's
+  // own end_extent_writepage() does (the legacy order: its pages are then
+  // read from the disk again); iomap_finish_page_writeback() leaves it.
+  virtual bool ClearUptodateOnWriteError() const { return false; }
 };
 
 class IomapWritepageCtx {
