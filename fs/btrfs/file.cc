@@ -196,7 +196,7 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
     int64_t nrptrs = static_cast<int64_t>(
         std::min<uint64_t>((len + kPageSize - 1) / kPageSize, kPageSize / sizeof(void*)));
     nrptrs = std::max<int64_t>(std::min(nrptrs, may_dirty), 8);
-    const uint64_t batch_pages = static_cast<uint64_t>(nrptrs);
+    uint64_t batch_pages = static_cast<uint64_t>(nrptrs);
     while (at < end) {
       // "fault pages before locking them in prepare_pages to avoid
       // recursive lock": write_bytes, nrptrs pages from at's page.
@@ -205,6 +205,11 @@ uint64_t BtrfsInode::WriteLockedFrom(uint64_t pos, uint64_t len, UserBuffer& buf
       int error = 0;
       at = WriteBatchLegacy(at, batch_end, at - pos, buffer, &error);
       if (error != 0) break;
+      // "if we have trouble faulting in the pages, fall back to one page
+      // at a time" (copied < write_bytes: nrptrs = 1, for the rest of the
+      // write): a batch whose source pages reclaim takes between the
+      // fault-in and the copy would otherwise fault them all in again.
+      if (at < batch_end) batch_pages = 1;
       // balance_dirty_pages_ratelimited() after each batch, with nothing
       // locked but i_rwsem.
       BalanceDirtyPagesRatelimited(mapping_);
