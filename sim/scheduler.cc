@@ -582,9 +582,9 @@ void Scheduler::AddTimer(uint64_t deadline_ns, std::string_view name,
 
 void Scheduler::PushTimer(Timer timer) {
   Touch(0);  // time is not a named object
-  if (timers_.size() >= kTimersMax) {
-    throw std::runtime_error("more than kTimersMax (" +
-                             std::to_string(kTimersMax) + ") pending timers");
+  if (timers_.size() >= kTimersMax) [[unlikely]] {
+    TimersExhausted();
+    return;
   }
   timers_.push_back(std::move(timer));
   std::push_heap(timers_.begin(), timers_.end(),
@@ -637,6 +637,21 @@ void Scheduler::BeginTransition(FiberId next) {
   footprint_.Clear();
   footprint_fiber_ = next;
   if (fibers_[next].reached_point) footprint_.Add(fibers_[next].pending);
+}
+
+// The program armed more timers than time let fire: a mistake of the
+// program (a wait loop re-arming its timeout, a throttle that never
+// lifts), so a finding that ends the run, with its trace, never a harness
+// error that would end the whole exploration and lose its findings.
+[[gnu::noinline, gnu::cold]] void Scheduler::TimersExhausted() {
+  Finding finding;
+  finding.kind = FindingKind::kLivelock;
+  finding.signature = "livelock:timers";
+  finding.report = "livelock: more than " + std::to_string(kTimersMax) +
+                   " timers pending at once (timed waits and timers armed faster than virtual "
+                   "time fires them)";
+  if (in_fiber()) finding.report += "; the last armed by fiber '" + std::string(current_->name) + "'";
+  Fail(std::move(finding));
 }
 
 // Out of line and cold: Schedule() is every step's path, and a finding

@@ -351,6 +351,7 @@ class Scheduler {
   void TraceSwitch(const Fiber& from, const Fiber& to);
   void Schedule(bool current_runnable);
   void StepLimitExceeded();
+  void TimersExhausted();
   // Yield and YieldHint: a scheduling point before `op`.
   void YieldBefore(Site site, PendingOp op);
   bool FireTimers();

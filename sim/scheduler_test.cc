@@ -70,6 +70,30 @@ TEST(SchedulerTest, BugOnInAFiberIsAFindingThatEndsTheRun) {
   EXPECT_EQ(log, (std::vector<std::string>{"a1"}));
 }
 
+// A program that arms more timers than kTimersMax (a wait loop
+// re-arming its timeout that time never reaches): its run ends with a
+// finding, and the next run of the same scheduler is unaffected.
+TEST(SchedulerTest, TooManyPendingTimersIsAFindingNotAHarnessError) {
+  Scheduler s;
+  NonPreemptive strategy;
+  uint64_t armed = 0;
+  RunResult r = RunFunctions(s, strategy, [&] {
+    s.Spawn("armer", [&] {
+      for (;;) {
+        s.AddTimer(1'000'000'000, "never_reached", [] {});
+        ++armed;
+      }
+    });
+  });
+  ASSERT_TRUE(r.finding.has_value());
+  EXPECT_EQ(r.finding->kind, FindingKind::kLivelock);
+  EXPECT_EQ(r.finding->signature, "livelock:timers");
+  EXPECT_NE(r.finding->report.find("fiber 'armer'"), std::string::npos) << r.finding->report;
+  EXPECT_EQ(armed, kTimersMax);
+  RunResult next = RunFunctions(s, strategy, [&] { s.Spawn("quiet", [] {}); });
+  EXPECT_FALSE(next.finding.has_value());
+}
+
 TEST(SchedulerTest, StrategyChoosesAtYieldPoints) {
   Scheduler s;
   // Start with b (id 1), then at b's yield switch to a, then a's yield back.
