@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 
-
 #include "model/random_walk.h"
 #include "sim/check.h"
 

@@ -34,6 +34,17 @@ std::string OutDir() {
   return std::string(tmp ? tmp : "/tmp") + "/fs-programs-out";
 }
 
+// Explores `target` for `runs` runs: every run made, none with a finding
+// (`what` names the case in a failure).
+void ExpectCleanRuns(const model::Target& target, uint64_t runs, const std::string& what = "") {
+  model::ExploreOptions o;
+  o.runs = runs;
+  o.out_dir = OutDir();
+  model::ExploreSummary s = model::Explore({target}, o);
+  EXPECT_EQ(s.runs, runs) << what;
+  EXPECT_TRUE(s.findings.empty()) << what << ": " << s.findings[0].finding.report;
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << path;
@@ -370,12 +381,7 @@ TEST(FsProgramsTest, CommitWithoutBarrierAllDevicesLosesFsyncedDataOnTheOtherDis
 TEST(FsProgramsTest, ACopyLostToAFailedFlushIsNotAFailedWriteCommitted) {
   const std::string path = OutDir() + "-raid1_write_error_then_flush_error.json";
   std::ofstream(path) << R"({"checks": {"crash_consistency": false, "invariants": true, "linearizable": false}, "config": {"ra_pages": "0"}, "data_profile": "raid1", "description": "generated", "devices": [{"faults": ["io_errors"], "size_mib": 4}, {"faults": ["io_errors", "latency_spikes"], "size_mib": 8}], "fibers": [{"name": "t0", "ops": [{"file": "f1", "length": 129374, "offset": {"max": 126976, "min": 0, "step": 4096}, "op": "read"}, {"file": "f0", "length": {"max": 98304, "min": 8192, "step": 8192}, "offset": 710, "op": "dedupe_range", "source": {"file": "f0", "offset": {"max": 65536, "min": 0, "step": 65536}}}, {"file": "f2", "length": 35095, "offset": {"max": 16384, "min": 0, "step": 4096}, "op": "dedupe_range", "source": {"file": "f0", "offset": 26994}}, {"file": "f2", "op": "writeback"}, {"byte": 145, "file": "f0", "length": 113280, "offset": 106139, "op": "mmap_write", "past_eof": true, "text": true}]}, {"name": "t1", "ops": [{"byte": 115, "file": "f2", "length": 1, "offset": 123647, "op": "mmap_write", "past_eof": true}, {"file": "f2", "length": 49226, "offset": 262143, "op": "punch_hole"}, {"file": "f2", "length": 4095, "offset": 192841, "op": "clone_range", "source": {"file": "f0", "offset": 97550}}, {"file": "f1", "op": "truncate", "repeat": {"max": 4, "min": 1}, "size": 190205}, {"file": "f0", "on_error": "continue", "op": "fsync"}, {"file": "f1", "length": {"max": 57344, "min": 8192, "step": 8192}, "offset": {"max": 196031, "min": 0, "step": 1}, "op": "zero_range"}]}, {"name": "t2", "ops": [{"file": "f2", "length": {"max": 119143, "min": 1, "step": 1}, "offset": {"max": 188416, "min": 0, "step": 8192}, "op": "clone_range", "source": {"file": "f0", "offset": 4097}}, {"ns": 0, "op": "sleep"}, {"file": "f2", "length": 1, "offset": 12114, "op": "clone_range", "source": {"file": "f1", "offset": {"max": 126976, "min": 0, "step": 4096}}}, {"byte": 140, "file": "f1", "length": 4095, "offset": {"max": 20480, "min": 0, "step": 4096}, "op": "mmap_write"}, {"file": "f0", "length": 4095, "offset": 0, "op": "zero_range"}]}, {"name": "t3", "ops": [{"file": "f2", "length": 4097, "offset": 100477, "op": "zero_range"}, {"file": "f2", "op": "truncate", "size": 1}, {"file": "f1", "length": 57779, "offset": 233318, "op": "dedupe_range", "source": {"file": "f2", "offset": {"max": 152522, "min": 0, "step": 1}}}]}], "files": ["f0", "f1", "f2"], "memory": {"budget_pages": 16, "kswapd": true}, "name": "raid1_write_error_then_flush_error"})";
-  model::ExploreOptions o;
-  o.runs = 300;
-  o.out_dir = OutDir();
-  model::ExploreSummary s = model::Explore({Make(path, {})}, o);
-  EXPECT_EQ(s.runs, 300u);
-  EXPECT_TRUE(s.findings.empty()) << s.findings[0].finding.report;
+  ExpectCleanRuns(Make(path, {}), 300);
 }
 
 // After a power cut a page whose writeback failed (the disks are gone)
@@ -388,12 +394,7 @@ TEST(FsProgramsTest, ACopyLostToAFailedFlushIsNotAFailedWriteCommitted) {
 TEST(FsProgramsTest, LinearizabilityStopsAtThePowerCut) {
   const std::string path = OutDir() + "-power_cut_lost_pages.json";
   std::ofstream(path) << R"({"checks": {"crash_consistency": false, "invariants": true, "linearizable": true}, "config": {"compress": "on"}, "data_profile": "single", "description": "generated", "devices": [{"size_mib": 16}, {"faults": ["read_error_once", "device_failure"], "io_error_window": 1, "queue_depth": 32, "size_mib": 8}], "fibers": [{"name": "t0", "ops": [{"file": "f0", "op": "writeback"}, {"file": "f0", "op": "fsync"}, {"file": "f1", "op": "truncate", "repeat": 4, "size": 1}, {"file": "f1", "op": "writeback"}, {"file": "f3", "op": "truncate", "size": 0}, {"file": "f3", "length": {"max": 20480, "min": 4096, "step": 4096}, "offset": 31361, "op": "read"}, {"file": "f3", "length": 30344, "offset": {"max": 24576, "min": 0, "step": 8192}, "op": "read", "repeat": 2}]}, {"name": "t1", "ops": [{"file": "f2", "length": 3419, "offset": 32767, "op": "fadvise_dontneed"}, {"byte": 176, "file": "f2", "length": 25093, "offset": {"max": 55430, "min": 0, "step": 1}, "op": "mmap_write", "past_eof": true}, {"file": "f0", "length": {"max": 8192, "min": 4096, "step": 4096}, "offset": 32767, "op": "punch_hole"}, {"file": "f0", "length": 16384, "offset": {"max": 40960, "min": 0, "step": 8192}, "op": "fadvise_dontneed"}, {"file": "f0", "length": 21062, "offset": {"max": 63471, "min": 0, "step": 1}, "op": "read"}, {"file": "f0", "length": 5028, "offset": 0, "op": "clone_range", "source": {"file": "f0", "offset": 4097}}, {"file": "f3", "length": 32768, "offset": 65535, "op": "read"}]}, {"name": "t2", "ops": [{"file": "f2", "op": "truncate", "repeat": {"max": 4, "min": 1}, "size": 65536}, {"file": "f1", "length": 1, "offset": 4095, "op": "clone_range", "source": {"file": "f2", "offset": {"max": 46898, "min": 0, "step": 1}}}, {"file": "f1", "length": 4095, "offset": 0, "op": "dedupe_range", "source": {"file": "f2", "offset": 19302}}, {"file": "f2", "op": "fsync"}, {"file": "f3", "length": 10424, "offset": 0, "op": "punch_hole", "repeat": {"max": 4, "min": 1}}]}], "files": ["f0", "f1", "f2", "f3"], "memory": {"budget_pages": 4}, "name": "power_cut_lost_pages", "power_cut": {"at_ns": {"max": 5000000, "min": 0, "step": 100000}}})";
-  model::ExploreOptions o;
-  o.runs = 400;
-  o.out_dir = OutDir();
-  model::ExploreSummary s = model::Explore({Make(path, {})}, o);
-  EXPECT_EQ(s.runs, 400u);
-  EXPECT_TRUE(s.findings.empty()) << s.findings[0].finding.report;
+  ExpectCleanRuns(Make(path, {}), 400);
 }
 
 // A page whose writeback failed may lose the write (under the legacy
@@ -405,12 +406,7 @@ TEST(FsProgramsTest, LinearizabilityStopsAtThePowerCut) {
 TEST(FsProgramsTest, AWriteLostToAFailedWritebackIsNotADataMismatch) {
   for (const std::string& order : CorrectOrderNames()) {
     for (const char* scenario : {"fs_clone_after_write_error", "fs_io_errors"}) {
-      model::ExploreOptions o;
-      o.runs = 300;
-      o.out_dir = OutDir();
-      model::ExploreSummary s = model::Explore({Make(scenario, {{"order", order}})}, o);
-      EXPECT_EQ(s.runs, 300u) << order << " " << scenario;
-      EXPECT_TRUE(s.findings.empty()) << order << " " << scenario << ": " << s.findings[0].finding.report;
+      ExpectCleanRuns(Make(scenario, {{"order", order}}), 300, order + " " + scenario);
     }
   }
 }
@@ -423,12 +419,7 @@ TEST(FsProgramsTest, AWriteLostToAFailedWritebackIsNotADataMismatch) {
 TEST(FsProgramsTest, AShortCopyFallsBackToOnePageAtATime) {
   const std::string path = OutDir() + "-write_from_mapped_file_tight_memory.json";
   std::ofstream(path) << R"({"name": "write_from_mapped_file_tight_memory", "description": "a write whose source maps a holey file, in 16 pages of memory with kswapd, generated", "devices": [{"size_mib": 64, "faults": ["io_error_once"], "max_sectors": 256}, {"size_mib": 16, "faults": ["latency_spikes"]}, {"size_mib": 8, "write_cache": false}, {"size_mib": 64, "faults": ["device_failure", "io_error_once"], "queue_depth": 2}], "data_profile": "single", "files": ["f0", "f1", "f2"], "fibers": [{"name": "t0", "ops": [{"op": "writeback", "file": "f0"}, {"op": "read", "file": "f0", "offset": 131071, "length": {"min": 4096, "max": 114688, "step": 4096}}, {"op": "fallocate", "file": "f0", "offset": 131071, "length": {"min": 8192, "max": 98304, "step": 8192}, "keep_size": true}, {"op": "write", "file": "f2", "offset": 0, "length": 35016, "byte": 253, "text": true}, {"op": "dedupe_range", "file": "f0", "offset": 131071, "length": 69288, "source": {"file": "f2", "offset": 4097}}]}, {"name": "t1", "ops": [{"op": "dedupe_range", "file": "f2", "offset": {"min": 0, "max": 191316, "step": 1}, "length": 65536, "source": {"file": "f2", "offset": 197663}}, {"op": "zero_range", "file": "f0", "offset": 30887, "length": 22069, "keep_size": true}, {"op": "zero_range", "file": "f0", "offset": 210589, "length": 80713, "repeat": 2}, {"op": "write", "file": "f2", "offset": 0, "length": 44821, "source": {"file": "f0", "offset": 219316}}, {"op": "dedupe_range", "file": "f1", "offset": 194265, "length": 45910, "source": {"file": "f2", "offset": 4097}}]}], "memory": {"budget_pages": 16, "kswapd": true}, "config": {"ra_pages": "1"}, "checks": {"linearizable": false, "invariants": true, "crash_consistency": false}})";
-  model::ExploreOptions o;
-  o.runs = 20;
-  o.out_dir = OutDir();
-  model::ExploreSummary s = model::Explore({Make(path, {})}, o);
-  EXPECT_EQ(s.runs, 20u);
-  EXPECT_TRUE(s.findings.empty()) << s.findings[0].finding.report;
+  ExpectCleanRuns(Make(path, {}), 20);
 }
 
 // A write with "sync" (RWF_SYNC) promises its data as an fsync does: the
@@ -462,12 +453,7 @@ TEST(FsProgramsTest, ASyncWritePromisesItsDataAsFsyncDoes) {
 // --scenario fs_fsync_many` explores more.)
 TEST(FsProgramsTest, AThousandFsyncsThroughCheckpointsStayDurable) {
   for (const std::string& order : CorrectOrderNames()) {
-    model::ExploreOptions o;
-    o.runs = 25;
-    o.out_dir = OutDir();
-    model::ExploreSummary s = model::Explore({Make("fs_fsync_many", {{"order", order}})}, o);
-    EXPECT_EQ(s.runs, 25u);
-    EXPECT_TRUE(s.findings.empty()) << order << ": " << s.findings[0].finding.report;
+    ExpectCleanRuns(Make("fs_fsync_many", {{"order", order}}), 25, order);
   }
 }
 

@@ -407,6 +407,9 @@ int Bench(const BenchArgs& args) {
                         e.what() + ")");
     }
   }
+  auto wanted = [&](const std::string& name) {
+    return !only || std::regex_search(name, *only);
+  };
   std::vector<model::Target> targets;
   for (const scenarios::Scenario& s : scenarios::Scenarios()) {
     if (s.name == "spin" || s.name == "stack_overflow") continue;  // pathological by design
@@ -415,7 +418,7 @@ int Bench(const BenchArgs& args) {
     // A family's programs (sctbench) measure the search, not the runtime:
     // their runs/s only when named.
     if (!s.family.empty() && !named) continue;
-    if (only && !std::regex_search("runs/" + s.name, *only)) continue;
+    if (!wanted("runs/" + s.name)) continue;
     std::string error;
     auto t = scenarios::MakeTarget(s.name, {}, &error);
     if (!t) return UsageError(error);
@@ -432,9 +435,6 @@ int Bench(const BenchArgs& args) {
   // land on a burst of another tenant's load, and a median ignores it
   // where a mean would not. Only the median is kept.
   constexpr int kRepeated = 5;
-  auto wanted = [&](const std::string& name) {
-    return !only || std::regex_search(name, *only);
-  };
   int registered = 0;
   auto add = [&](const std::string& name, auto fn) -> benchmark::internal::Benchmark* {
     if (!wanted(name)) return nullptr;
